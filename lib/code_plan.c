@@ -1,0 +1,139 @@
+/* code_plan.c - deciding, with capstone, where a function can take a 5-byte
+ * jump: on an instruction boundary (after endbr64, which must stay first for
+ * indirect-branch tracking), inside the function, and where no instruction
+ * of the function branches into the bytes the jump replaces.  Pure: it looks
+ * at bytes handed in and never touches a process. */
+#include <capstone/capstone.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define FUNCTION_SCAN_MAX (1u << 20)
+
+static const unsigned char endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
+
+bool code_encode_jump(uint64_t from, uint64_t to, unsigned char jump[HP_JUMP_SIZE])
+{
+	int64_t distance = (int64_t)(to - (from + HP_JUMP_SIZE));
+	int32_t relative = (int32_t)distance;
+
+	if ((int64_t)relative != distance)
+		return false;
+	jump[0] = 0xe9;
+	memcpy(jump + 1, &relative, sizeof(relative));
+	return true;
+}
+
+bool code_decode_jump(uint64_t from, const unsigned char bytes[HP_JUMP_SIZE], uint64_t *to)
+{
+	int32_t relative;
+
+	if (bytes[0] != 0xe9)
+		return false;
+	memcpy(&relative, bytes + 1, sizeof(relative));
+	*to = from + HP_JUMP_SIZE + (uint64_t)(int64_t)relative;
+	return true;
+}
+
+/* Where an instruction may transfer control or point to, if it says so. */
+static bool points_into(csh handle, const cs_insn *instruction, uint64_t low, uint64_t high,
+			uint64_t *where)
+{
+	const cs_x86 *x86 = &instruction->detail->x86;
+	bool branch = cs_insn_group(handle, instruction, CS_GRP_JUMP) ||
+		      cs_insn_group(handle, instruction, CS_GRP_CALL);
+
+	for (uint8_t i = 0; i < x86->op_count; i++) {
+		const cs_x86_op *operand = &x86->operands[i];
+		uint64_t address;
+
+		if (branch && operand->type == X86_OP_IMM)
+			address = (uint64_t)operand->imm;
+		else if (operand->type == X86_OP_MEM && operand->mem.base == X86_REG_RIP)
+			address = instruction->address + instruction->size +
+				  (uint64_t)operand->mem.disp;
+		else
+			continue;
+		if (address > low && address < high) {
+			*where = address;
+			return true;
+		}
+	}
+	return false;
+}
+
+static int scan_function(csh handle, const unsigned char *code, size_t size, uint64_t address,
+			 uint64_t jump_address, char *why, size_t why_size)
+{
+	cs_insn *instruction = cs_malloc(handle);
+	const uint8_t *cursor = code;
+	size_t left = size > FUNCTION_SCAN_MAX ? FUNCTION_SCAN_MAX : size;
+	uint64_t at = address, target;
+	int status = HP_OK;
+	bool boundary = false;
+
+	if (!instruction) {
+		snprintf(why, why_size, "capstone is out of memory");
+		return HP_FAILED;
+	}
+	while (left > 0) {
+		uint64_t instruction_address = at;
+
+		if (!cs_disasm_iter(handle, &cursor, &left, &at, instruction)) {
+			snprintf(why, why_size, "the bytes at +%" PRIu64 " are not an instruction",
+				 instruction_address - address);
+			status = HP_MISFIT;
+			break;
+		}
+		if (instruction_address == jump_address)
+			boundary = true;
+		if (points_into(handle, instruction, jump_address, jump_address + HP_JUMP_SIZE,
+				&target)) {
+			snprintf(why, why_size,
+				 "the instruction at +%" PRIu64 " (%s %s) branches into the first "
+				 "%d bytes, which the jump would overwrite",
+				 instruction_address - address, instruction->mnemonic,
+				 instruction->op_str, HP_JUMP_SIZE);
+			status = HP_MISFIT;
+			break;
+		}
+	}
+	if (status == HP_OK && !boundary) {
+		snprintf(why, why_size, "no instruction starts where the jump would go");
+		status = HP_MISFIT;
+	}
+	cs_free(instruction, 1);
+	return status;
+}
+
+int code_plan_function(const unsigned char *code, size_t size, uint64_t address,
+		       struct hp_code_plan *plan, char *why, size_t why_size)
+{
+	size_t offset = 0;
+	csh handle;
+	int status;
+
+	memset(plan, 0, sizeof(*plan));
+	if (size >= sizeof(endbr64) && memcmp(code, endbr64, sizeof(endbr64)) == 0)
+		offset = sizeof(endbr64);
+	if (size < offset + HP_JUMP_SIZE) {
+		snprintf(why, why_size, "it is %zu bytes long; a jump needs %zu", size,
+			 offset + HP_JUMP_SIZE);
+		return HP_MISFIT;
+	}
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &handle) != CS_ERR_OK) {
+		snprintf(why, why_size, "capstone cannot disassemble x86-64");
+		return HP_FAILED;
+	}
+	cs_option(handle, CS_OPT_DETAIL, CS_OPT_ON);
+	status = scan_function(handle, code, size, address, address + offset, why, why_size);
+	cs_close(&handle);
+	if (status != HP_OK)
+		return status;
+	plan->jump_address = address + offset;
+	plan->length = HP_JUMP_SIZE;
+	memcpy(plan->saved, code + offset, HP_JUMP_SIZE);
+	return HP_OK;
+}

@@ -1,0 +1,86 @@
+/* engine.h - the interface between the command-line front end (cmd/) and the
+ * engine (lib/).  The engine never prints, never parses options and never
+ * exits: it returns a status and fills an error record and a result. */
+#ifndef HOTPATCH_ENGINE_H
+#define HOTPATCH_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Engine statuses; the front end maps -status to the process exit code. */
+enum hp_status {
+	HP_OK = 0,
+	HP_FAILED = -1,		/* cannot attach, target died, I/O error */
+	HP_USAGE = -2,		/* the request itself is wrong */
+	HP_BUSY = -3,		/* a function stayed on a stack until the timeout */
+	HP_MISFIT = -4,		/* the patch does not fit this target */
+};
+
+#define HP_TEXT_MAX 256
+#define HP_PATCH_NAME_MAX 64
+
+/* What went wrong, for one line of prose or one JSON object.  Empty strings
+ * and zero ids mean "not concerned". */
+struct hp_error {
+	enum hp_status status;
+	pid_t pid;
+	pid_t tid;
+	char function[HP_TEXT_MAX];
+	char file[HP_TEXT_MAX];
+	char message[2 * HP_TEXT_MAX];	/* lower case, no trailing period */
+	char hint[HP_TEXT_MAX];		/* what to do next, may be empty */
+	char detail[4 * HP_TEXT_MAX];	/* more lines (backtraces), may be empty */
+};
+
+struct hp_request {
+	pid_t pid;
+	const char *patch_path;		/* apply, check */
+	const char *patch_name;		/* revert: NULL means the newest */
+	double timeout_seconds;		/* bounds the whole command */
+	volatile const int *interrupted;	/* set by the front end on SIGINT/SIGTERM */
+};
+
+/* One replaced function, as applied or as planned. */
+struct hp_function_report {
+	char object[HP_TEXT_MAX];	/* "" for the main executable */
+	char function[HP_TEXT_MAX];
+	uint64_t address;		/* where the function starts in the target */
+	uint64_t jump_address;		/* where the jump is written */
+	uint64_t replacement;		/* the replacement's address, 0 if not loaded */
+	char jump_kind[16];		/* "direct" or "trampoline" */
+};
+
+struct hp_patch_report {
+	char name[HP_PATCH_NAME_MAX];
+	char state[16];			/* "applied" or "incomplete" */
+	char path[HP_TEXT_MAX];		/* the file it was applied from */
+	uint64_t load_address;
+	uint64_t sequence;		/* 1 for the first patch ever applied */
+	size_t function_count;
+	struct hp_function_report *functions;
+};
+
+struct hp_result {
+	size_t patch_count;		/* list: newest first; apply/revert/check: one */
+	struct hp_patch_report *patches;
+	unsigned attempts;		/* stack checks made */
+	double blackout_seconds;	/* longest time every thread was stopped */
+	double elapsed_seconds;
+	unsigned thread_count;
+};
+
+int hp_apply(const struct hp_request *request, struct hp_result *result,
+	     struct hp_error *error) __attribute__((warn_unused_result));
+int hp_check(const struct hp_request *request, struct hp_result *result,
+	     struct hp_error *error) __attribute__((warn_unused_result));
+int hp_revert(const struct hp_request *request, struct hp_result *result,
+	      struct hp_error *error) __attribute__((warn_unused_result));
+int hp_list(const struct hp_request *request, struct hp_result *result,
+	    struct hp_error *error) __attribute__((warn_unused_result));
+
+/* Accepts a zeroed result that was never filled. */
+void hp_result_release(struct hp_result *result);
+
+#endif /* HOTPATCH_ENGINE_H */

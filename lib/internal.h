@@ -1,0 +1,397 @@
+/* internal.h - the interfaces between the engine's files.  One concern per
+ * file; each section below names the file that owns it.  Nothing here is
+ * visible to cmd/, which sees engine.h only. */
+#ifndef HOTPATCH_INTERNAL_H
+#define HOTPATCH_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include "engine.h"
+
+#define HP_MUST_CHECK __attribute__((warn_unused_result))
+#define HP_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define HP_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The jump we write: e9 + rel32. */
+#define HP_JUMP_SIZE 5
+/* Room kept for saved bytes; a jump never needs more than HP_JUMP_SIZE. */
+#define HP_SAVED_MAX 8
+#define HP_PAGE_SIZE 4096u
+
+/* ---- error.c: filling struct hp_error ---- */
+int hp_fail(struct hp_error *error, enum hp_status status, const char *format, ...)
+	HP_PRINTF(3, 4);
+/* Like hp_fail, appending ": strerror(errno)". */
+int hp_fail_errno(struct hp_error *error, enum hp_status status, const char *format, ...)
+	HP_PRINTF(3, 4);
+void hp_hint(struct hp_error *error, const char *format, ...) HP_PRINTF(2, 3);
+void hp_error_function(struct hp_error *error, const char *function);
+void hp_error_file(struct hp_error *error, const char *file);
+/* Appends one line to error->detail (backtraces and the like). */
+void hp_detail(struct hp_error *error, const char *format, ...) HP_PRINTF(2, 3);
+/* Bounded copy that always terminates. */
+void hp_copy_string(char *destination, size_t size, const char *source);
+
+/* ---- clock.c: time and deadlines ---- */
+double hp_now(void);
+/* Seconds left before `deadline`, never negative. */
+double hp_remaining(double deadline);
+void hp_sleep(double seconds);
+
+/* ---- fault.c: failure points for the rollback tests (test build only) ---- */
+/* True when HOTPATCH_FAULT names `step` and this is a test build. */
+bool hp_fault(const char *step);
+int hp_fault_fail(struct hp_error *error, const char *step);
+
+/* ---- proc_maps.c: /proc/PID/maps ---- */
+struct hp_mapping {
+	uint64_t start, end, offset;
+	bool readable, writable, executable, shared;
+	unsigned dev_major, dev_minor;
+	uint64_t inode;
+	char *path;		/* "" for anonymous mappings; never NULL */
+};
+
+struct hp_maps {
+	size_t count;
+	struct hp_mapping *items;
+};
+
+int proc_maps_read(pid_t pid, struct hp_maps *maps, struct hp_error *error) HP_MUST_CHECK;
+/* Parses maps text; pure, so unit tests and fuzzers can feed it anything. */
+int proc_maps_parse(const char *text, size_t length, struct hp_maps *maps,
+		    struct hp_error *error) HP_MUST_CHECK;
+const struct hp_mapping *proc_maps_find(const struct hp_maps *maps, uint64_t address);
+void proc_maps_release(struct hp_maps *maps);
+
+/* ---- elf_symbols.c: one loaded object's ELF facts, read with libelf ---- */
+struct hp_symbol {
+	char *name;
+	uint64_t value;		/* file address (st_value) */
+	uint64_t size;
+	unsigned char bind, type;
+	bool dynamic;		/* from .dynsym */
+	bool hidden_version;	/* a non-default symbol version */
+};
+
+struct hp_elf_info {
+	uint16_t type;		/* ET_EXEC or ET_DYN */
+	uint64_t first_load_vaddr;	/* p_vaddr of the first PT_LOAD, page aligned */
+	char *soname;		/* DT_SONAME or NULL */
+	unsigned char build_id[64];
+	size_t build_id_size;
+	size_t symbol_count;
+	struct hp_symbol *symbols;
+};
+
+/* Reads an ELF object from an open descriptor; bounded against hostile files. */
+int elf_info_read_fd(int fd, const char *label, struct hp_elf_info *info,
+		     struct hp_error *error) HP_MUST_CHECK;
+int elf_info_read_memory(const void *bytes, size_t size, const char *label,
+			 struct hp_elf_info *info, struct hp_error *error) HP_MUST_CHECK;
+void elf_info_release(struct hp_elf_info *info);
+
+/* ---- target_map.c: the objects a process has loaded ---- */
+struct hp_object {
+	char *path;		/* as the target sees it */
+	unsigned dev_major, dev_minor;
+	uint64_t inode;
+	uint64_t base;		/* start of the mapping at file offset 0 */
+	uint64_t low, high;	/* all mappings of the object */
+	bool is_main;
+	bool loaded;		/* `elf` is filled */
+	uint64_t bias;		/* runtime address = bias + file address */
+	struct hp_elf_info elf;
+};
+
+struct hp_target {
+	pid_t pid;
+	struct hp_maps maps;
+	size_t object_count;
+	struct hp_object *objects;
+};
+
+int target_map_open(pid_t pid, struct hp_target *target, struct hp_error *error) HP_MUST_CHECK;
+void target_map_release(struct hp_target *target);
+/* "" names the main executable; else a file name or soname ("libfoo.so.1"),
+ * or a prefix of a versioned file name ("libfoo.so" for "libfoo.so.1.2"). */
+int target_find_object(struct hp_target *target, const char *name,
+		       struct hp_object **object, struct hp_error *error) HP_MUST_CHECK;
+int target_load_object(struct hp_target *target, struct hp_object *object,
+		       struct hp_error *error) HP_MUST_CHECK;
+/* The one function of that name in the object (refuses ambiguous names). */
+int target_find_function(struct hp_target *target, struct hp_object *object,
+			 const char *name, uint64_t *address, uint64_t *size,
+			 struct hp_error *error) HP_MUST_CHECK;
+/* An exported function of any loaded object, libc first: dlopen and friends. */
+int target_find_export(struct hp_target *target, const char *name, uint64_t *address,
+		       struct hp_error *error) HP_MUST_CHECK;
+/* The object containing `address`, or NULL. */
+struct hp_object *target_object_at(struct hp_target *target, uint64_t address);
+
+/* ---- patch_file.c: the patch shared object, read before anything else ---- */
+struct hp_patch_replacement {
+	char object[128];
+	char function[128];
+	uint64_t replacement_vaddr;	/* file address in the patch */
+	uint64_t replacement_size;	/* 0 when the patch has no symbol for it */
+};
+
+struct hp_patch_file {
+	char path[HP_TEXT_MAX];
+	char name[HP_PATCH_NAME_MAX];
+	unsigned char *bytes;	/* the exact bytes checked, later loaded */
+	size_t size;
+	size_t count;
+	struct hp_patch_replacement *replacements;
+};
+
+int patch_file_open(const char *path, struct hp_patch_file *patch,
+		    struct hp_error *error) HP_MUST_CHECK;
+/* Parses bytes already in memory; takes ownership of nothing. */
+int patch_file_parse(struct hp_patch_file *patch, struct hp_error *error) HP_MUST_CHECK;
+void patch_file_release(struct hp_patch_file *patch);
+bool patch_name_is_valid(const char *name);
+
+/* ---- code_plan.c: where the jump goes, checked with capstone ---- */
+struct hp_code_plan {
+	uint64_t jump_address;	/* the function start, or just past endbr64 */
+	unsigned char saved[HP_SAVED_MAX];	/* bytes the jump overwrites */
+	size_t length;		/* HP_JUMP_SIZE */
+};
+
+/* Decides where a jump can go in the function whose bytes are `code`
+ * (`size` bytes at `address`); on refusal writes the reason to `why`. */
+int code_plan_function(const unsigned char *code, size_t size, uint64_t address,
+		       struct hp_code_plan *plan, char *why, size_t why_size) HP_MUST_CHECK;
+/* Encodes `jmp rel32` from `from` to `to`; false when out of reach. */
+bool code_encode_jump(uint64_t from, uint64_t to, unsigned char jump[HP_JUMP_SIZE]);
+/* Decodes a jmp rel32 at `from`; false when `bytes` are not one. */
+bool code_decode_jump(uint64_t from, const unsigned char bytes[HP_JUMP_SIZE], uint64_t *to);
+
+/* ---- target_memory.c: reading and writing the target's memory ---- */
+struct hp_memory {
+	pid_t pid;
+	int mem_fd;		/* /proc/PID/mem, -1 when not open */
+};
+
+int target_memory_open(pid_t pid, struct hp_memory *memory, struct hp_error *error) HP_MUST_CHECK;
+void target_memory_close(struct hp_memory *memory);
+int target_memory_read(struct hp_memory *memory, uint64_t address, void *buffer,
+		       size_t length, struct hp_error *error) HP_MUST_CHECK;
+/* Writes through /proc/PID/mem (also read-only code); when the kernel forbids
+ * that, falls back to PTRACE_POKEDATA through `stopped_tid` if not 0. */
+int target_memory_write(struct hp_memory *memory, pid_t stopped_tid, uint64_t address,
+			const void *buffer, size_t length, struct hp_error *error) HP_MUST_CHECK;
+/* Reads a NUL-terminated string of at most size-1 bytes. */
+int target_memory_read_string(struct hp_memory *memory, uint64_t address, char *buffer,
+			      size_t size, struct hp_error *error) HP_MUST_CHECK;
+
+/* ---- threads.c: seizing, stopping and resuming every thread ---- */
+struct hp_thread {
+	pid_t tid;
+	bool seized;
+	bool stopped;
+};
+
+struct hp_threads {
+	pid_t pid;
+	size_t count, capacity;
+	struct hp_thread *items;
+};
+
+/* Installs the SIGCHLD handling the waits rely on; undone by threads_release. */
+void threads_init(struct hp_threads *threads, pid_t pid);
+void threads_release(struct hp_threads *threads);
+/* Seizes and stops every thread, re-reading the thread list until a pass
+ * finds no new one. */
+int threads_stop_all(struct hp_threads *threads, double deadline,
+		     struct hp_error *error) HP_MUST_CHECK;
+/* Seizes and stops one thread. */
+int threads_stop_one(struct hp_threads *threads, pid_t tid, double deadline,
+		     struct hp_error *error) HP_MUST_CHECK;
+/* Detaches every seized thread, which lets it run again. */
+void threads_resume_all(struct hp_threads *threads);
+/* Waits for the next stop of a seized, running thread, passing on signals
+ * meant for the program.  Returns the wait status in *status. */
+int thread_wait(pid_t tid, double deadline, int *status, struct hp_error *error) HP_MUST_CHECK;
+/* Lists /proc/PID/task (bounded); *tids is malloc'd. */
+int threads_list(pid_t pid, pid_t **tids, size_t *count, struct hp_error *error) HP_MUST_CHECK;
+pid_t threads_first_stopped(const struct hp_threads *threads);
+
+/* ---- remote_call.c: system calls and function calls on a borrowed thread ---- */
+struct hp_remote {
+	pid_t pid, tid;
+	bool active;
+	bool in_signal_stop;	/* the last stop passes through signal delivery */
+	struct user_regs_struct saved_regs;
+	unsigned char *saved_xstate;
+	size_t xstate_size;
+	uint64_t saved_sigmask;
+	uint64_t stub_page;	/* our call/syscall stubs in the target, or 0 */
+	uint64_t libc_syscall;	/* a syscall instruction of the target's libc */
+	double deadline;
+};
+
+/* Layout of the stub page: code at fixed offsets, then scratch data. */
+#define HP_STUB_CALL 0x00	/* call *%rax; int3 */
+#define HP_STUB_SYSCALL 0x08	/* syscall; int3 */
+#define HP_STUB_DATA 0x100	/* strings passed to remote calls */
+#define HP_STUB_DATA_SIZE (HP_PAGE_SIZE - HP_STUB_DATA)
+
+int remote_begin(struct hp_remote *remote, pid_t pid, pid_t tid, uint64_t libc_syscall,
+		 double deadline, struct hp_error *error) HP_MUST_CHECK;
+int remote_syscall(struct hp_remote *remote, long number, const uint64_t arguments[6],
+		   int64_t *result, struct hp_error *error) HP_MUST_CHECK;
+int remote_call(struct hp_remote *remote, uint64_t function, const uint64_t arguments[6],
+		uint64_t *result, struct hp_error *error) HP_MUST_CHECK;
+/* Puts back registers, extended state and signal mask; the thread stays
+ * stopped (the caller detaches it).  Safe to call when not begun. */
+int remote_end(struct hp_remote *remote, struct hp_error *error);
+void remote_stub_bytes(unsigned char page[HP_STUB_DATA]);
+
+/* ---- stack_check.c: is any thread in (or returning into) these ranges? ---- */
+struct hp_range {
+	uint64_t start, end;
+	const char *label;
+};
+
+struct hp_stack_checker;
+int stack_checker_create(pid_t pid, struct hp_stack_checker **checker,
+			 struct hp_error *error) HP_MUST_CHECK;
+void stack_checker_release(struct hp_stack_checker *checker);
+/* HP_OK when no stopped thread has a frame in a range; HP_BUSY with the
+ * thread, function and backtrace in `error` otherwise. */
+int stack_check_threads(struct hp_stack_checker *checker, const struct hp_threads *threads,
+			const struct hp_range *ranges, size_t range_count,
+			struct hp_error *error) HP_MUST_CHECK;
+
+/* ---- trampoline.c: near pages for jumps that cannot reach the patch ---- */
+/* Finds a free page-aligned gap of `size` bytes whose every byte is within
+ * a rel32 jump of every address in [low, high). Pure. */
+bool trampoline_find_gap(const struct hp_maps *maps, uint64_t low, uint64_t high,
+			 uint64_t size, uint64_t *address);
+/* Encodes `jmp *0(%rip); .quad to` into a 16-byte slot. */
+void trampoline_encode_slot(uint64_t to, unsigned char slot[16]);
+#define HP_TRAMPOLINE_SLOT 16
+
+/* ---- patch_state.c: what is applied, recorded inside the target ---- */
+enum hp_state_status {
+	HP_STATE_REMOVED = 0,
+	HP_STATE_PENDING = 1,	/* recorded, jumps not (all) written */
+	HP_STATE_APPLIED = 2,
+};
+
+#define HP_STATE_MAX_PAGES 64
+
+struct hp_state_function {
+	char object[128];
+	char function[128];
+	uint64_t address, size;
+	uint64_t jump_address;
+	uint64_t replacement, replacement_size;
+	uint64_t trampoline;	/* slot address, 0 for a direct jump */
+	uint8_t saved[HP_SAVED_MAX];
+	uint8_t written[HP_SAVED_MAX];
+	uint32_t length;
+	uint32_t reserved;
+};
+
+struct hp_state_patch {
+	uint32_t record_size;
+	uint32_t function_count;
+	uint32_t status;
+	uint32_t page_count;
+	uint64_t sequence;
+	char name[HP_PATCH_NAME_MAX];
+	char path[HP_TEXT_MAX];
+	char load_path[64];
+	uint64_t handle;
+	uint64_t load_bias;
+	uint64_t text_start, text_end;
+	uint64_t memfd_inode;
+	uint64_t pages[HP_STATE_MAX_PAGES];
+	struct hp_state_function functions[];
+};
+
+struct hp_state {
+	uint64_t address;	/* of the state mapping in the target, 0 if none */
+	uint64_t capacity;
+	uint64_t stub_page;
+	uint64_t next_sequence;
+	size_t patch_count;
+	struct hp_state_patch **patches;	/* oldest first */
+};
+
+/* Finds and validates the state mapping; an absent one is an empty state. */
+int patch_state_read(struct hp_memory *memory, const struct hp_maps *maps,
+		     struct hp_state *state, struct hp_error *error) HP_MUST_CHECK;
+/* Creates the state mapping and stub page through the borrowed thread. */
+int patch_state_create(struct hp_state *state, struct hp_remote *remote,
+		       struct hp_memory *memory, struct hp_error *error) HP_MUST_CHECK;
+/* Writes header and every record (outside the blackout). */
+int patch_state_write(const struct hp_state *state, struct hp_memory *memory,
+		      struct hp_error *error) HP_MUST_CHECK;
+/* Writes one record's status word only (inside the blackout). */
+int patch_state_write_status(const struct hp_state *state, size_t index,
+			     struct hp_memory *memory, pid_t stopped_tid,
+			     struct hp_error *error) HP_MUST_CHECK;
+struct hp_state_patch *patch_state_new_patch(size_t function_count);
+int patch_state_append(struct hp_state *state, struct hp_state_patch *patch,
+		       struct hp_error *error) HP_MUST_CHECK;
+void patch_state_remove(struct hp_state *state, size_t index);
+void patch_state_release(struct hp_state *state);
+/* The applied record that last replaced the function at `address`, or -1. */
+long patch_state_latest_for(const struct hp_state *state, uint64_t address, size_t before);
+
+/* ---- patch_load.c: getting the patch object into the target and out ---- */
+struct hp_loaded_patch {
+	uint64_t handle;
+	uint64_t bias;
+	uint64_t text_start, text_end;
+	uint64_t inode;
+	char load_path[64];
+};
+
+int patch_load(struct hp_remote *remote, struct hp_target *target,
+	       const struct hp_patch_file *patch, const struct hp_state *state,
+	       struct hp_loaded_patch *loaded, struct hp_error *error) HP_MUST_CHECK;
+int patch_unload(struct hp_remote *remote, struct hp_target *target, uint64_t handle,
+		 struct hp_error *error) HP_MUST_CHECK;
+
+/* ---- session.c: what every command does around its work ---- */
+struct hp_session {
+	pid_t pid;
+	double start, deadline;
+	int lock_fd;
+	struct hp_memory memory;
+	struct hp_target target;
+	struct hp_threads threads;
+	struct hp_state state;
+	struct hp_stack_checker *checker;
+	volatile const int *interrupted;
+};
+
+int session_open(struct hp_session *session, const struct hp_request *request,
+		 bool needs_ptrace, struct hp_error *error) HP_MUST_CHECK;
+void session_close(struct hp_session *session);
+bool session_interrupted(const struct hp_session *session);
+/* Borrows the best thread for remote calls: seizes and stops it, begins. */
+int session_borrow_thread(struct hp_session *session, struct hp_remote *remote,
+			  struct hp_error *error) HP_MUST_CHECK;
+/* Ends the remote work and lets the borrowed thread go. */
+int session_return_thread(struct hp_session *session, struct hp_remote *remote,
+			  struct hp_error *error);
+/* Stops every thread and checks their stacks against `ranges`, resuming and
+ * retrying until the deadline; on HP_OK every thread is left stopped. */
+int session_stop_when_clear(struct hp_session *session, const struct hp_range *ranges,
+			    size_t range_count, unsigned *attempts, double *stopped_at,
+			    struct hp_error *error) HP_MUST_CHECK;
+void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_report *report);
+
+#endif /* HOTPATCH_INTERNAL_H */

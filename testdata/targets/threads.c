@@ -1,0 +1,130 @@
+/* threads.c - N worker threads (argv[1], default 8) call hot() in tight loops.
+ * hot() returns the version of the implementation that ran: 1 here, 2 in the
+ * hot_v2 patch.  Each worker remembers the last version it saw and counts its
+ * switches; a worker that ran version 2 and then 1 again without a revert
+ * shows up as an extra switch.  With "churn" as argv[2], short-lived threads
+ * are started and ended all the time as well.  Output lines:
+ *   ready pid=PID threads=N
+ *   hot threads=N v1=A v2=B other=C switches=S calls=K [churn=M churn_last=V]
+ * every 20 ms, where A/B/C count the workers whose last call returned 1/2/other. */
+#include "target.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#define MAX_WORKERS 64
+
+struct worker {
+	pthread_t thread;
+	unsigned long calls;	/* written by hot() */
+	atomic_int last;
+	atomic_int switches;
+} __attribute__((aligned(64)));
+
+static struct worker workers[MAX_WORKERS];
+static atomic_ulong churn_threads;
+static atomic_int churn_last;
+
+__attribute__((noipa)) int hot(unsigned long *calls)
+{
+	__atomic_fetch_add(calls, 1, __ATOMIC_RELAXED);
+	return 1;
+}
+
+/* Work outside hot(), so that a stopped worker is not nearly always in it. */
+static __attribute__((noipa)) void spin(int rounds)
+{
+	for (volatile int i = 0; i < rounds; i++)
+		;
+}
+
+static void *work(void *argument)
+{
+	struct worker *worker = argument;
+
+	for (;;) {
+		int version = hot(&worker->calls);
+
+		if (version != atomic_load(&worker->last)) {
+			if (atomic_load(&worker->last) != 0)
+				atomic_fetch_add(&worker->switches, 1);
+			atomic_store(&worker->last, version);
+		}
+		spin(200);
+	}
+	return NULL;
+}
+
+static void *churn_one(void *argument)
+{
+	unsigned long calls = 0;
+	int version = 0;
+
+	(void)argument;
+	for (int i = 0; i < 100; i++)
+		version = hot(&calls);
+	atomic_store(&churn_last, version);
+	atomic_fetch_add(&churn_threads, 1);
+	return NULL;
+}
+
+/* Starts a detached thread every 2 ms, each calling hot() and ending. */
+static void *churn(void *argument)
+{
+	pthread_attr_t attributes;
+
+	(void)argument;
+	pthread_attr_init(&attributes);
+	pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+	for (;;) {
+		pthread_t thread;
+
+		if (pthread_create(&thread, &attributes, churn_one, NULL) != 0)
+			printf("ERROR pthread_create failed\n");
+		sleep_ms(2);
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	int count = argc > 1 ? atoi(argv[1]) : 8;
+	int churning = argc > 2 && strcmp(argv[2], "churn") == 0;
+	pthread_t churner;
+
+	target_start();
+	if (count < 1 || count > MAX_WORKERS) {
+		fprintf(stderr, "threads: 1 to %d workers\n", MAX_WORKERS);
+		return 2;
+	}
+	for (int i = 0; i < count; i++)
+		pthread_create(&workers[i].thread, NULL, work, &workers[i]);
+	if (churning)
+		pthread_create(&churner, NULL, churn, NULL);
+	for (int i = 0; i < count; i++)
+		while (atomic_load(&workers[i].last) == 0)
+			sleep_ms(1);
+	printf("ready pid=%d threads=%d\n", (int)getpid(), count);
+	for (;;) {
+		int by_version[3] = { 0, 0, 0 };
+		int switches = 0;
+		unsigned long calls = 0;
+
+		for (int i = 0; i < count; i++) {
+			int last = atomic_load(&workers[i].last);
+
+			by_version[last == 1 ? 0 : last == 2 ? 1 : 2]++;
+			switches += atomic_load(&workers[i].switches);
+			calls += __atomic_load_n(&workers[i].calls, __ATOMIC_RELAXED);
+		}
+		if (churning)
+			printf("hot threads=%d v1=%d v2=%d other=%d switches=%d calls=%lu churn=%lu churn_last=%d\n",
+			       count, by_version[0], by_version[1], by_version[2], switches, calls,
+			       atomic_load(&churn_threads), atomic_load(&churn_last));
+		else
+			printf("hot threads=%d v1=%d v2=%d other=%d switches=%d calls=%lu\n", count,
+			       by_version[0], by_version[1], by_version[2], switches, calls);
+		sleep_ms(20);
+	}
+}

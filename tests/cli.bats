@@ -1,0 +1,104 @@
+#!/usr/bin/env bats
+# cli.bats - the command line: usage errors exit 2 with one "hotpatch:" line
+# naming what is wrong, never touch a target; --help exits 0.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+setup() { hp_setup; }
+teardown() { hp_teardown; }
+
+@test "hotpatch without a command is a usage error" {
+	run -2 --separate-stderr hp
+	assert_error_line
+}
+
+@test "an unknown command is a usage error naming it" {
+	start_target simple
+	run -2 --separate-stderr hp frobnicate --pid "$TARGET_PID"
+	assert_error_line frobnicate
+	assert_target_untouched "$TARGET_PID"
+}
+
+@test "commands match by their whole name, not a prefix" {
+	start_target simple
+	run -2 --separate-stderr hp app --pid "$TARGET_PID" "$HP_PATCHES/compute_v1.so"
+	assert_error_line app
+	assert_target_untouched "$TARGET_PID"
+	assert_results "$TARGET_LOG" compute '*2'
+}
+
+@test "apply without --pid is a usage error" {
+	run -2 --separate-stderr hp apply "$HP_PATCHES/compute_v1.so"
+	assert_error_line pid
+}
+
+@test "list without --pid is a usage error" {
+	run -2 --separate-stderr hp list
+	assert_error_line pid
+}
+
+@test "a pid that is not a number is a usage error naming it" {
+	run -2 --separate-stderr hp apply --pid 12abc "$HP_PATCHES/compute_v1.so"
+	assert_error_line 12abc
+	run -2 --separate-stderr hp list --pid abc
+	assert_error_line abc
+}
+
+@test "a timeout that is not a number is a usage error naming it" {
+	start_target simple
+	run -2 --separate-stderr hp apply --pid "$TARGET_PID" --timeout soon "$HP_PATCHES/compute_v1.so"
+	assert_error_line soon
+	assert_target_untouched "$TARGET_PID"
+}
+
+@test "an unknown option is a usage error naming it and leaves the target untouched" {
+	start_target simple
+	run -2 --separate-stderr hp apply --pid "$TARGET_PID" --bogus "$HP_PATCHES/compute_v1.so"
+	assert_error_line --bogus
+	assert_target_untouched "$TARGET_PID"
+	assert_results "$TARGET_LOG" compute '*2'
+}
+
+@test "apply without a patch file is a usage error" {
+	start_target simple
+	run -2 --separate-stderr hp apply --pid "$TARGET_PID"
+	assert_error_line
+	assert_target_untouched "$TARGET_PID"
+}
+
+@test "a patch file that does not exist is a usage error naming it" {
+	start_target simple
+	run -2 --separate-stderr hp apply --pid "$TARGET_PID" "$BATS_TEST_TMPDIR/no_such_patch.so"
+	assert_error_line no_such_patch.so
+	assert_target_untouched "$TARGET_PID"
+	assert_results "$TARGET_LOG" compute '*2'
+}
+
+@test "check without a patch file is a usage error" {
+	start_target simple
+	run -2 --separate-stderr hp check --pid "$TARGET_PID"
+	assert_error_line
+	assert_target_untouched "$TARGET_PID"
+}
+
+@test "list takes no patch argument" {
+	start_target simple
+	run -2 --separate-stderr hp list --pid "$TARGET_PID" extra
+	assert_error_line extra
+	assert_target_untouched "$TARGET_PID"
+}
+
+@test "--help exits 0 and names every command" {
+	run -0 --separate-stderr hp --help
+	[[ $output == *apply* && $output == *revert* && $output == *list* && $output == *check* ]] ||
+		fail "--help says:"$'\n'"$output"
+}
+
+@test "--help of each command exits 0 and shows its options" {
+	local command
+	for command in apply revert list check; do
+		run -0 --separate-stderr hp "$command" --help
+		[[ $output == *--pid* ]] || fail "$command --help says:"$'\n'"$output"
+	done
+}

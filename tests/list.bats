@@ -1,0 +1,65 @@
+#!/usr/bin/env bats
+# list.bats - `hotpatch list` reports what the target itself records: one line
+# per patch, newest first, and an indented line per replaced function.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+setup() { hp_setup; }
+teardown() { hp_teardown; }
+
+@test "list says no patches applied for a process never patched" {
+	start_target simple
+	run -0 --separate-stderr hp list --pid "$TARGET_PID"
+	[[ $output == "no patches applied" ]]
+	assert_target_untouched "$TARGET_PID"
+	assert_results "$TARGET_LOG" compute '*2'
+}
+
+@test "list shows patches newest first, each followed by an indented line per function" {
+	start_target simple
+	apply_and_wait "$TARGET_PID" "$HP_PATCHES/compute_v1.so" "$TARGET_LOG" compute '*3'
+	apply_and_wait "$TARGET_PID" "$HP_PATCHES/two_functions.so" "$TARGET_LOG" compute '*4'
+	run -0 --separate-stderr hp list --pid "$TARGET_PID"
+	[[ ${#lines[@]} == 5 ]] || fail "expected 5 lines, got:"$'\n'"$output"
+	[[ ${lines[0]} =~ ^two_functions([[:space:]]|$) ]]
+	[[ ${lines[1]} =~ ^[[:space:]]+.*(compute|adjust) ]]
+	[[ ${lines[2]} =~ ^[[:space:]]+.*(compute|adjust) ]]
+	[[ "${lines[1]}${lines[2]}" == *compute* && "${lines[1]}${lines[2]}" == *adjust* ]]
+	[[ ${lines[3]} =~ ^compute_v1([[:space:]]|$) ]]
+	[[ ${lines[4]} =~ ^[[:space:]]+.*compute ]]
+	assert_not_traced "$TARGET_PID"
+}
+
+@test "list shows the name a patch declared" {
+	start_target simple
+	apply_and_wait "$TARGET_PID" "$HP_PATCHES/named.so" "$TARGET_LOG" compute '*7'
+	run -0 --separate-stderr hp list --pid "$TARGET_PID"
+	[[ ${lines[0]} =~ ^fix-compute-7([[:space:]]|$) ]]
+}
+
+@test "list says no patches applied again after every patch was reverted" {
+	start_target simple
+	apply_and_wait "$TARGET_PID" "$HP_PATCHES/compute_v1.so" "$TARGET_LOG" compute '*3'
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
+	assert_no_patches "$TARGET_PID"
+}
+
+@test "patches are recorded per process" {
+	local patched patched_log
+	start_target simple
+	patched=$TARGET_PID patched_log=$TARGET_LOG
+	apply_and_wait "$patched" "$HP_PATCHES/compute_v1.so" "$patched_log" compute '*3'
+	start_target simple
+	assert_no_patches "$TARGET_PID"
+	assert_results "$TARGET_LOG" compute '*2'
+	run -0 --separate-stderr hp list --pid "$patched"
+	[[ ${lines[0]} =~ ^compute_v1([[:space:]]|$) ]]
+}
+
+@test "list fails with exit 1 for a pid that does not exist" {
+	local pid
+	pid=$(dead_pid)
+	run -1 --separate-stderr hp list --pid "$pid"
+	assert_error_line "$pid"
+}
