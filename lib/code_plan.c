@@ -137,3 +137,33 @@ int code_plan_function(const unsigned char *code, size_t size, uint64_t address,
 	memcpy(plan->saved, code + offset, HP_JUMP_SIZE);
 	return HP_OK;
 }
+
+int code_find_syscall(const unsigned char *code, size_t size, uint64_t address,
+		      uint64_t *found)
+{
+	const uint8_t *cursor = code;
+	size_t left = size;
+	uint64_t at = address;
+	cs_insn *instruction;
+	int status = HP_MISFIT;
+	csh handle;
+
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &handle) != CS_ERR_OK)
+		return HP_FAILED;
+	instruction = cs_malloc(handle);
+	while (instruction && left > 0) {
+		uint64_t instruction_address = at;
+
+		if (!cs_disasm_iter(handle, &cursor, &left, &at, instruction))
+			break;
+		if (instruction->id == X86_INS_SYSCALL) {
+			*found = instruction_address;
+			status = HP_OK;
+			break;
+		}
+	}
+	if (instruction)
+		cs_free(instruction, 1);
+	cs_close(&handle);
+	return status;
+}

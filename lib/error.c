@@ -16,13 +16,11 @@ void hp_copy_string(char *destination, size_t size, const char *source)
 static int fail_with(struct hp_error *error, enum hp_status status, const char *suffix,
 		     const char *format, va_list arguments)
 {
-	char text[sizeof(error->message)];
+	int used = vsnprintf(error->message, sizeof(error->message), format, arguments);
 
-	vsnprintf(text, sizeof(text), format, arguments);
-	if (suffix)
-		snprintf(error->message, sizeof(error->message), "%s: %s", text, suffix);
-	else
-		hp_copy_string(error->message, sizeof(error->message), text);
+	if (suffix && used >= 0 && (size_t)used < sizeof(error->message))
+		snprintf(error->message + used, sizeof(error->message) - (size_t)used, ": %s",
+			 suffix);
 	error->status = status;
 	return status;
 }

@@ -169,6 +169,9 @@ struct hp_code_plan {
  * (`size` bytes at `address`); on refusal writes the reason to `why`. */
 int code_plan_function(const unsigned char *code, size_t size, uint64_t address,
 		       struct hp_code_plan *plan, char *why, size_t why_size) HP_MUST_CHECK;
+/* Finds the first syscall instruction in `code` (libc's syscall()). */
+int code_find_syscall(const unsigned char *code, size_t size, uint64_t address,
+		      uint64_t *found) HP_MUST_CHECK;
 /* Encodes `jmp rel32` from `from` to `to`; false when out of reach. */
 bool code_encode_jump(uint64_t from, uint64_t to, unsigned char jump[HP_JUMP_SIZE]);
 /* Decodes a jmp rel32 at `from`; false when `bytes` are not one. */
@@ -375,6 +378,7 @@ struct hp_session {
 	struct hp_state state;
 	struct hp_stack_checker *checker;
 	volatile const int *interrupted;
+	unsigned thread_count;	/* threads seen at the last stop */
 };
 
 int session_open(struct hp_session *session, const struct hp_request *request,

@@ -2,6 +2,7 @@
  * belong together, which one is the main executable, and their symbols.
  * Files are opened through the target's own view (/proc/PID/map_files, else
  * /proc/PID/root checked against the mapped inode), never by a bare path. */
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

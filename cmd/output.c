@@ -1,0 +1,141 @@
+/* output.c - the two printers: prose for people, one JSON document (jansson)
+ * for scripts.  Strings that come from the target or a file are made valid
+ * UTF-8 text before they reach JSON; the error line always goes to stderr. */
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+
+int exit_code_for(int status)
+{
+	return status >= HP_MISFIT && status <= HP_OK ? -status : 1;
+}
+
+/* Replaces bytes that are not printable ASCII, so any name is valid JSON. */
+static json_t *text(const char *value)
+{
+	char clean[1024];
+	size_t i;
+
+	for (i = 0; value[i] && i + 1 < sizeof(clean); i++)
+		clean[i] = (value[i] >= 0x20 && value[i] < 0x7f) ? value[i] : '?';
+	clean[i] = '\0';
+	return json_string(clean);
+}
+
+static json_t *address(uint64_t value)
+{
+	char buffer[32];
+
+	snprintf(buffer, sizeof(buffer), "0x%" PRIx64, value);
+	return json_string(buffer);
+}
+
+static json_t *patch_json(const struct hp_patch_report *patch)
+{
+	json_t *functions = json_array();
+
+	for (size_t i = 0; i < patch->function_count; i++) {
+		const struct hp_function_report *f = &patch->functions[i];
+
+		json_array_append_new(functions,
+				      json_pack("{s:o, s:o, s:o, s:o, s:o, s:s}", "object",
+						text(f->object), "function", text(f->function),
+						"address", address(f->address), "jump_address",
+						address(f->jump_address), "replacement",
+						address(f->replacement), "jump",
+						f->jump_kind[0] ? f->jump_kind : "none"));
+	}
+	return json_pack("{s:o, s:s, s:o, s:o, s:I, s:o}", "name", text(patch->name), "state",
+			 patch->state, "path", text(patch->path), "load_address",
+			 address(patch->load_address), "sequence", (json_int_t)patch->sequence,
+			 "functions", functions);
+}
+
+static void emit(json_t *document)
+{
+	json_dumpf(document, stdout, JSON_COMPACT);
+	fputc('\n', stdout);
+	json_decref(document);
+}
+
+static void print_patch_human(const struct hp_patch_report *patch)
+{
+	printf("%s  (%s, %zu function%s)\n", patch->name, patch->state, patch->function_count,
+	       patch->function_count == 1 ? "" : "s");
+	for (size_t i = 0; i < patch->function_count; i++) {
+		const struct hp_function_report *f = &patch->functions[i];
+
+		printf("    %s%s%s at 0x%" PRIx64 " -> 0x%" PRIx64 " (%s)\n", f->object,
+		       f->object[0] ? ":" : "", f->function, f->address, f->replacement,
+		       f->jump_kind[0] ? f->jump_kind : "not loaded");
+	}
+}
+
+static void print_human(const struct output *output, const struct hp_result *result)
+{
+	if (strcmp(output->command, "list") == 0) {
+		if (result->patch_count == 0)
+			printf("no patches applied\n");
+		for (size_t i = 0; i < result->patch_count; i++)
+			print_patch_human(&result->patches[i]);
+		return;
+	}
+	if (result->patch_count == 0)
+		return;
+	if (strcmp(output->command, "check") == 0)
+		printf("patch %s fits pid %d\n", result->patches[0].name, output->pid);
+	else
+		printf("%s %s in pid %d (%u thread%s, stopped %.0f us)\n",
+		       strcmp(output->command, "apply") == 0 ? "applied" : "reverted",
+		       result->patches[0].name, output->pid, result->thread_count,
+		       result->thread_count == 1 ? "" : "s", result->blackout_seconds * 1e6);
+	print_patch_human(&result->patches[0]);
+}
+
+void print_success(const struct output *output, const struct hp_result *result)
+{
+	json_t *document;
+
+	if (!output->json) {
+		print_human(output, result);
+		return;
+	}
+	document = json_pack("{s:s, s:b, s:i, s:i}", "command", output->command, "ok", 1,
+			     "exit_code", 0, "pid", output->pid);
+	if (strcmp(output->command, "list") == 0) {
+		json_t *patches = json_array();
+
+		for (size_t i = 0; i < result->patch_count; i++)
+			json_array_append_new(patches, patch_json(&result->patches[i]));
+		json_object_set_new(document, "patches", patches);
+	} else {
+		if (result->patch_count)
+			json_object_set_new(document, "patch", patch_json(&result->patches[0]));
+		json_object_set_new(document, "attempts", json_integer(result->attempts));
+		json_object_set_new(document, "threads", json_integer(result->thread_count));
+		json_object_set_new(document, "blackout_us",
+				    json_real(result->blackout_seconds * 1e6));
+	}
+	json_object_set_new(document, "elapsed_ms", json_real(result->elapsed_seconds * 1e3));
+	emit(document);
+}
+
+void print_failure(const struct output *output, const struct hp_error *error, int exit_code)
+{
+	if (error->hint[0])
+		fprintf(stderr, "hotpatch: %s; %s\n", error->message, error->hint);
+	else
+		fprintf(stderr, "hotpatch: %s\n", error->message);
+	if (error->detail[0])
+		fprintf(stderr, "%s\n", error->detail);
+	if (!output->json)
+		return;
+	emit(json_pack("{s:s, s:b, s:i, s:i, s:{s:o, s:i, s:o, s:o, s:o, s:o}}", "command",
+		       output->command ? output->command : "", "ok", 0, "exit_code", exit_code,
+		       "pid", output->pid, "error", "message", text(error->message), "tid",
+		       (int)error->tid, "function", text(error->function), "file", text(error->file),
+		       "hint", text(error->hint), "detail", text(error->detail)));
+}

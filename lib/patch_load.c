@@ -1,0 +1,195 @@
+/* patch_load.c - getting the patch object into the target and out again.
+ * The bytes we checked go into a memfd created by the target itself (we
+ * fill it through pidfd_getfd and seal it), and the target dlopens
+ * /proc/self/fd/N: no path in the target's mount namespace is trusted, and
+ * the file cannot change between check and load. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/memfd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static int remote_checked(struct hp_remote *remote, long number, const uint64_t arguments[6],
+			  const char *what, int64_t *result, struct hp_error *error)
+{
+	int status = remote_syscall(remote, number, arguments, result, error);
+
+	if (status == HP_OK && *result < 0 && *result > -4096)
+		return hp_fail(error, HP_FAILED, "%s failed in pid %d: %s", what, (int)remote->pid,
+			       strerror((int)-*result));
+	return status;
+}
+
+/* Copies the checked bytes into the target's memfd and seals it. */
+static int fill_memfd(pid_t pid, int64_t remote_fd, const struct hp_patch_file *patch,
+		      uint64_t *inode, struct hp_error *error)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), local = -1, status = HP_OK;
+	size_t done = 0;
+	struct stat info;
+
+	if (pidfd < 0)
+		return hp_fail_errno(error, HP_FAILED, "pidfd_open(%d)", (int)pid);
+	local = (int)syscall(SYS_pidfd_getfd, pidfd, (int)remote_fd, 0);
+	if (local < 0) {
+		status = hp_fail_errno(error, HP_FAILED, "cannot reach the memfd in pid %d", (int)pid);
+		goto out;
+	}
+	while (done < patch->size) {
+		ssize_t written = write(local, patch->bytes + done, patch->size - done);
+
+		if (written < 0 && errno == EINTR)
+			continue;
+		if (written <= 0) {
+			status = hp_fail_errno(error, HP_FAILED, "cannot fill the patch memfd");
+			goto out;
+		}
+		done += (size_t)written;
+	}
+	if (fstat(local, &info) != 0 ||
+	    fcntl(local, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
+		status = hp_fail_errno(error, HP_FAILED, "cannot seal the patch memfd");
+		goto out;
+	}
+	*inode = info.st_ino;
+out:
+	if (local >= 0)
+		close(local);
+	close(pidfd);
+	return status;
+}
+
+/* The dynamic loader matches objects by the name they were opened with, so a
+ * reused descriptor number must not look like an earlier patch. */
+static void choose_load_path(int64_t fd, const struct hp_state *state, char *path, size_t size)
+{
+	for (int dots = 0; dots < 16; dots++) {
+		bool taken = false;
+
+		snprintf(path, size, "/proc/self/%.*sfd/%lld", dots * 2,
+			 "././././././././././././././././", (long long)fd);
+		for (size_t i = 0; i < state->patch_count; i++)
+			if (strcmp(state->patches[i]->load_path, path) == 0)
+				taken = true;
+		if (!taken)
+			return;
+	}
+}
+
+static int locate_loaded(pid_t pid, struct hp_loaded_patch *loaded, struct hp_error *error)
+{
+	struct hp_maps maps = { 0 };
+	int status = proc_maps_read(pid, &maps, error);
+
+	for (size_t i = 0; status == HP_OK && i < maps.count; i++) {
+		const struct hp_mapping *mapping = &maps.items[i];
+
+		if (mapping->inode != loaded->inode || strncmp(mapping->path, "/memfd:", 7) != 0)
+			continue;
+		if (mapping->offset == 0 && (!loaded->bias || mapping->start < loaded->bias))
+			loaded->bias = mapping->start;
+		if (mapping->executable) {
+			if (!loaded->text_start || mapping->start < loaded->text_start)
+				loaded->text_start = mapping->start;
+			if (mapping->end > loaded->text_end)
+				loaded->text_end = mapping->end;
+		}
+	}
+	proc_maps_release(&maps);
+	if (status == HP_OK && (!loaded->bias || !loaded->text_start))
+		status = hp_fail(error, HP_FAILED, "the loaded patch is not mapped in pid %d",
+				 (int)pid);
+	return status;
+}
+
+static int report_dlerror(struct hp_remote *remote, struct hp_target *target,
+			  const struct hp_patch_file *patch, struct hp_error *error)
+{
+	struct hp_memory memory = { .pid = remote->pid, .mem_fd = -1 };
+	uint64_t dlerror_address = 0, text = 0;
+	char message[300] = "unknown reason";
+	struct hp_error ignored = { 0 };
+
+	if (target_find_export(target, "dlerror", &dlerror_address, &ignored) == HP_OK &&
+	    remote_call(remote, dlerror_address, (uint64_t[6]){ 0 }, &text, &ignored) == HP_OK &&
+	    text && target_memory_open(remote->pid, &memory, &ignored) == HP_OK)
+		if (target_memory_read_string(&memory, text, message, sizeof(message), &ignored) !=
+		    HP_OK)
+			hp_copy_string(message, sizeof(message), "unknown reason");
+	target_memory_close(&memory);
+	hp_error_file(error, patch->path);
+	hp_hint(error, "check the patch's library dependencies and symbols");
+	return hp_fail(error, HP_MISFIT, "pid %d cannot load patch %s: %s", (int)remote->pid,
+		       patch->name, message);
+}
+
+int patch_load(struct hp_remote *remote, struct hp_target *target,
+	       const struct hp_patch_file *patch, const struct hp_state *state,
+	       struct hp_loaded_patch *loaded, struct hp_error *error)
+{
+	struct hp_memory memory = { .pid = remote->pid, .mem_fd = -1 };
+	uint64_t data = remote->stub_page + HP_STUB_DATA, dlopen_address = 0;
+	char memfd_name[HP_PATCH_NAME_MAX + 16];
+	int64_t fd = -1, ignored;
+	int status;
+
+	memset(loaded, 0, sizeof(*loaded));
+	snprintf(memfd_name, sizeof(memfd_name), "hotpatch:%s", patch->name);
+	status = target_find_export(target, "dlopen", &dlopen_address, error);
+	if (status == HP_OK)
+		status = target_memory_open(remote->pid, &memory, error);
+	if (status == HP_OK)
+		status = target_memory_write(&memory, remote->tid, data, memfd_name,
+					     strlen(memfd_name) + 1, error);
+	if (status == HP_OK)
+		status = remote_checked(remote, SYS_memfd_create,
+					(uint64_t[6]){ data, MFD_CLOEXEC | MFD_ALLOW_SEALING },
+					"memfd_create", &fd, error);
+	if (status == HP_OK)
+		status = fill_memfd(remote->pid, fd, patch, &loaded->inode, error);
+	if (status == HP_OK) {
+		choose_load_path(fd, state, loaded->load_path, sizeof(loaded->load_path));
+		status = target_memory_write(&memory, remote->tid, data, loaded->load_path,
+					     strlen(loaded->load_path) + 1, error);
+	}
+	if (status == HP_OK)
+		status = remote_call(remote, dlopen_address,
+				     (uint64_t[6]){ data, RTLD_NOW | RTLD_LOCAL }, &loaded->handle,
+				     error);
+	if (fd >= 0) {
+		int closed = remote_checked(remote, SYS_close, (uint64_t[6]){ (uint64_t)fd },
+					    "close", &ignored, error);
+
+		if (status == HP_OK)
+			status = closed;
+	}
+	if (status == HP_OK && !loaded->handle)
+		status = report_dlerror(remote, target, patch, error);
+	if (status == HP_OK)
+		status = locate_loaded(remote->pid, loaded, error);
+	target_memory_close(&memory);
+	return status;
+}
+
+int patch_unload(struct hp_remote *remote, struct hp_target *target, uint64_t handle,
+		 struct hp_error *error)
+{
+	uint64_t dlclose_address = 0, result = 0;
+	int status = target_find_export(target, "dlclose", &dlclose_address, error);
+
+	if (status == HP_OK)
+		status = remote_call(remote, dlclose_address, (uint64_t[6]){ handle }, &result,
+				     error);
+	if (status == HP_OK && (int)result != 0)
+		status = hp_fail(error, HP_FAILED, "dlclose of the patch failed in pid %d",
+				 (int)remote->pid);
+	return status;
+}

@@ -1,0 +1,201 @@
+/* revert.c - hp_revert and hp_list: taking a patch back out, and reading
+ * what is applied.  Revert checks stacks against the patch's own code and
+ * trampolines, puts the saved bytes back while every thread is stopped, and
+ * only then unloads the patch. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+#include "internal.h"
+
+static long find_patch(const struct hp_state *state, const char *name)
+{
+	for (size_t i = state->patch_count; i-- > 0;)
+		if (state->patches[i]->status != HP_STATE_REMOVED &&
+		    (!name || strcmp(state->patches[i]->name, name) == 0))
+			return (long)i;
+	return -1;
+}
+
+/* A later patch on one of the same functions saved our jump as its
+ * "original" bytes; taking ours out first would break it. */
+static long later_dependent(const struct hp_state *state, size_t index)
+{
+	const struct hp_state_patch *patch = state->patches[index];
+
+	for (size_t later = index + 1; later < state->patch_count; later++)
+		for (uint32_t f = 0; f < patch->function_count; f++)
+			if (state->patches[later]->status != HP_STATE_REMOVED &&
+			    patch_state_latest_for(state, patch->functions[f].address, later + 1) ==
+				    (long)later)
+				return (long)later;
+	return -1;
+}
+
+static int choose(struct hp_session *session, const char *name, size_t *index,
+		  struct hp_error *error)
+{
+	long found = find_patch(&session->state, name), dependent;
+
+	if (found < 0) {
+		hp_hint(error, "see what is applied with: hotpatch list --pid %d", (int)session->pid);
+		if (name)
+			return hp_fail(error, HP_MISFIT, "no patch named %s is applied to pid %d", name,
+				       (int)session->pid);
+		return hp_fail(error, HP_MISFIT, "no patch is applied to pid %d", (int)session->pid);
+	}
+	dependent = later_dependent(&session->state, (size_t)found);
+	if (dependent >= 0) {
+		hp_hint(error, "revert %s first", session->state.patches[dependent]->name);
+		return hp_fail(error, HP_MISFIT, "patch %s cannot be reverted while %s replaces the same function",
+			       session->state.patches[found]->name,
+			       session->state.patches[dependent]->name);
+	}
+	*index = (size_t)found;
+	return HP_OK;
+}
+
+static int build_ranges(const struct hp_state_patch *patch, struct hp_range **ranges,
+			size_t *count, struct hp_error *error)
+{
+	*count = 0;
+	*ranges = calloc(1 + patch->page_count, sizeof(**ranges));
+	if (!*ranges)
+		return hp_fail(error, HP_FAILED, "out of memory");
+	(*ranges)[(*count)++] = (struct hp_range){ patch->text_start, patch->text_end, patch->name };
+	for (uint32_t p = 0; p < patch->page_count; p++)
+		(*ranges)[(*count)++] = (struct hp_range){ patch->pages[p],
+							   patch->pages[p] + HP_PAGE_SIZE,
+							   patch->name };
+	return HP_OK;
+}
+
+static int restore_bytes(struct hp_session *session, size_t index, struct hp_error *error)
+{
+	struct hp_state_patch *patch = session->state.patches[index];
+	pid_t tid = threads_first_stopped(&session->threads);
+	int status = HP_OK;
+
+	for (uint32_t f = 0; f < patch->function_count; f++) {
+		const struct hp_state_function *function = &patch->functions[f];
+		unsigned char current[HP_SAVED_MAX];
+
+		status = target_memory_read(&session->memory, function->jump_address, current,
+					    function->length, error);
+		if (status != HP_OK)
+			return status;
+		/* A half-applied patch may not have written this one yet. */
+		if (memcmp(current, function->written, function->length) != 0 &&
+		    memcmp(current, function->saved, function->length) != 0) {
+			hp_error_function(error, function->function);
+			return hp_fail(error, HP_FAILED,
+				       "the code of %s in pid %d was changed by something else; not reverting",
+				       function->function, (int)session->pid);
+		}
+	}
+	for (uint32_t f = 0; status == HP_OK && f < patch->function_count; f++)
+		status = target_memory_write(&session->memory, tid, patch->functions[f].jump_address,
+					     patch->functions[f].saved, patch->functions[f].length,
+					     error);
+	patch->status = HP_STATE_REMOVED;
+	if (status == HP_OK)
+		status = patch_state_write_status(&session->state, index, &session->memory, tid,
+						  error);
+	return status;
+}
+
+static int unload(struct hp_session *session, size_t index, struct hp_error *error)
+{
+	const struct hp_state_patch *patch = session->state.patches[index];
+	struct hp_remote remote;
+	int64_t result;
+	int status = session_borrow_thread(session, &remote, error), returned;
+
+	if (status == HP_OK && patch->handle)
+		status = patch_unload(&remote, &session->target, patch->handle, error);
+	for (uint32_t p = 0; status == HP_OK && p < patch->page_count; p++)
+		status = remote_syscall(&remote, SYS_munmap,
+					(uint64_t[6]){ patch->pages[p], HP_PAGE_SIZE }, &result,
+					error);
+	returned = session_return_thread(session, &remote, error);
+	return status == HP_OK ? returned : status;
+}
+
+static int fill_one(const struct hp_state_patch *patch, struct hp_patch_report *report,
+		    struct hp_error *error)
+{
+	report->functions = calloc(patch->function_count ? patch->function_count : 1,
+				   sizeof(*report->functions));
+	if (!report->functions)
+		return hp_fail(error, HP_FAILED, "out of memory");
+	session_fill_report(patch, report);
+	return HP_OK;
+}
+
+int hp_revert(const struct hp_request *request, struct hp_result *result,
+	      struct hp_error *error)
+{
+	struct hp_session session;
+	struct hp_range *ranges = NULL;
+	size_t index = 0, range_count = 0;
+	double stopped_at = 0;
+	int status;
+
+	memset(result, 0, sizeof(*result));
+	status = session_open(&session, request, true, error);
+	if (status == HP_OK)
+		status = choose(&session, request->patch_name, &index, error);
+	if (status == HP_OK)
+		status = build_ranges(session.state.patches[index], &ranges, &range_count, error);
+	if (status == HP_OK)
+		status = session_stop_when_clear(&session, ranges, range_count, &result->attempts,
+						 &stopped_at, error);
+	if (status == HP_OK) {
+		status = restore_bytes(&session, index, error);
+		threads_resume_all(&session.threads);
+		result->blackout_seconds = hp_now() - stopped_at;
+	}
+	if (status == HP_OK) {
+		result->patches = calloc(1, sizeof(*result->patches));
+		status = result->patches ? fill_one(session.state.patches[index], result->patches, error)
+					 : hp_fail(error, HP_FAILED, "out of memory");
+		result->patch_count = result->patches ? 1 : 0;
+		hp_copy_string(result->patches[0].state, sizeof(result->patches[0].state),
+			       "reverted");
+	}
+	if (status == HP_OK)
+		status = unload(&session, index, error);
+	if (status == HP_OK) {
+		patch_state_remove(&session.state, index);
+		status = patch_state_write(&session.state, &session.memory, error);
+	}
+	result->thread_count = session.thread_count;
+	result->elapsed_seconds = hp_now() - session.start;
+	free(ranges);
+	session_close(&session);
+	return status;
+}
+
+int hp_list(const struct hp_request *request, struct hp_result *result, struct hp_error *error)
+{
+	struct hp_session session;
+	int status;
+
+	memset(result, 0, sizeof(*result));
+	status = session_open(&session, request, false, error);
+	if (status == HP_OK && session.state.patch_count) {
+		result->patches = calloc(session.state.patch_count, sizeof(*result->patches));
+		if (!result->patches)
+			status = hp_fail(error, HP_FAILED, "out of memory");
+	}
+	for (size_t i = session.state.patch_count; status == HP_OK && i-- > 0;) {
+		const struct hp_state_patch *patch = session.state.patches[i];
+
+		if (patch->status == HP_STATE_REMOVED)
+			continue;
+		status = fill_one(patch, &result->patches[result->patch_count++], error);
+	}
+	result->elapsed_seconds = hp_now() - session.start;
+	session_close(&session);
+	return status;
+}

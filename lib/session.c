@@ -1,0 +1,241 @@
+/* session.c - what every command does around its own work: one hotpatch at a
+ * time per process, the target's maps and state, borrowing a thread for
+ * remote calls, and stopping every thread once no stack is in the way. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define SYSCALL_SCAN 256
+#define FUTEX_SYSCALL 202
+
+/* An abstract socket name is a lock that dies with its holder. */
+static int take_lock(pid_t pid, struct hp_error *error)
+{
+	struct sockaddr_un address = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int length;
+
+	if (fd < 0)
+		return hp_fail_errno(error, HP_FAILED, "cannot create a lock socket");
+	length = snprintf(address.sun_path + 1, sizeof(address.sun_path) - 1, "hotpatch-%d",
+			  (int)pid);
+	if (bind(fd, (struct sockaddr *)&address,
+		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)length)) != 0) {
+		close(fd);
+		if (errno == EADDRINUSE) {
+			hp_hint(error, "wait for the other hotpatch command to finish");
+			return hp_fail(error, HP_FAILED, "another hotpatch is working on pid %d",
+				       (int)pid);
+		}
+		return hp_fail_errno(error, HP_FAILED, "cannot take the lock for pid %d", (int)pid);
+	}
+	return fd;
+}
+
+int session_open(struct hp_session *session, const struct hp_request *request,
+		 bool needs_ptrace, struct hp_error *error)
+{
+	char path[64];
+	int status;
+
+	memset(session, 0, sizeof(*session));
+	session->pid = request->pid;
+	session->start = hp_now();
+	session->deadline = session->start + request->timeout_seconds;
+	session->interrupted = request->interrupted;
+	session->lock_fd = -1;
+	session->memory.mem_fd = -1;
+	threads_init(&session->threads, request->pid);
+	error->pid = request->pid;
+	snprintf(path, sizeof(path), "/proc/%d", (int)request->pid);
+	if (request->pid <= 0 || access(path, F_OK) != 0) {
+		hp_hint(error, "check the pid");
+		return hp_fail(error, HP_FAILED, "no process %d", (int)request->pid);
+	}
+	session->lock_fd = take_lock(request->pid, error);
+	if (session->lock_fd < 0)
+		return session->lock_fd;
+	status = target_memory_open(request->pid, &session->memory, error);
+	if (status != HP_OK) {
+		hp_hint(error, "run as root or with CAP_SYS_PTRACE");
+		return status;
+	}
+	status = target_map_open(request->pid, &session->target, error);
+	if (status == HP_OK)
+		status = patch_state_read(&session->memory, &session->target.maps, &session->state,
+					  error);
+	if (status == HP_OK && needs_ptrace)
+		status = stack_checker_create(request->pid, &session->checker, error);
+	return status;
+}
+
+void session_close(struct hp_session *session)
+{
+	threads_release(&session->threads);
+	stack_checker_release(session->checker);
+	patch_state_release(&session->state);
+	target_map_release(&session->target);
+	target_memory_close(&session->memory);
+	if (session->lock_fd >= 0)
+		close(session->lock_fd);
+	session->lock_fd = -1;
+	session->checker = NULL;
+}
+
+bool session_interrupted(const struct hp_session *session)
+{
+	return session->interrupted && *session->interrupted;
+}
+
+/* The system call a thread is blocked in, or -1 when it is running. */
+static long blocked_syscall(pid_t pid, pid_t tid)
+{
+	char path[80], text[128];
+	ssize_t length;
+	long number = -1;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	length = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (length <= 0)
+		return -1;
+	text[length] = '\0';
+	if (sscanf(text, "%ld", &number) != 1)
+		return -1;
+	return number;
+}
+
+/* A thread blocked in a system call other than a futex wait is outside the
+ * allocator and the loader, so dlopen on it cannot deadlock on their locks. */
+static pid_t choose_thread(pid_t pid, struct hp_error *error)
+{
+	pid_t *tids = NULL, chosen = 0;
+	size_t count = 0;
+
+	if (threads_list(pid, &tids, &count, error) != HP_OK)
+		return -1;
+	for (size_t i = 0; i < count && !chosen; i++) {
+		long number = blocked_syscall(pid, tids[i]);
+
+		if (number >= 0 && number != FUTEX_SYSCALL)
+			chosen = tids[i];
+	}
+	if (!chosen && count > 0)
+		chosen = tids[0];
+	free(tids);
+	return chosen;
+}
+
+static int find_libc_syscall(struct hp_session *session, uint64_t *found, struct hp_error *error)
+{
+	unsigned char code[SYSCALL_SCAN];
+	uint64_t function = 0;
+	int status = target_find_export(&session->target, "syscall", &function, error);
+
+	if (status == HP_OK)
+		status = target_memory_read(&session->memory, function, code, sizeof(code), error);
+	if (status == HP_OK && code_find_syscall(code, sizeof(code), function, found) != HP_OK)
+		status = hp_fail(error, HP_MISFIT, "no syscall instruction in the libc of pid %d",
+				 (int)session->pid);
+	return status;
+}
+
+int session_borrow_thread(struct hp_session *session, struct hp_remote *remote,
+			  struct hp_error *error)
+{
+	uint64_t libc_syscall = 0;
+	pid_t tid;
+	int status = find_libc_syscall(session, &libc_syscall, error);
+
+	memset(remote, 0, sizeof(*remote));
+	if (status != HP_OK)
+		return status;
+	tid = choose_thread(session->pid, error);
+	if (tid <= 0)
+		return tid < 0 ? HP_FAILED : hp_fail(error, HP_FAILED, "pid %d has no threads",
+						     (int)session->pid);
+	status = threads_stop_one(&session->threads, tid, session->deadline, error);
+	if (status == HP_OK)
+		status = remote_begin(remote, session->pid, tid, libc_syscall, session->deadline,
+				      error);
+	if (status == HP_OK)
+		status = patch_state_create(&session->state, remote, &session->memory, error);
+	return status;
+}
+
+int session_return_thread(struct hp_session *session, struct hp_remote *remote,
+			  struct hp_error *error)
+{
+	int status = remote_end(remote, error);
+
+	threads_resume_all(&session->threads);
+	return status;
+}
+
+int session_stop_when_clear(struct hp_session *session, const struct hp_range *ranges,
+			    size_t range_count, unsigned *attempts, double *stopped_at,
+			    struct hp_error *error)
+{
+	double pause = 0.001;
+
+	for (;;) {
+		int status;
+
+		if (session_interrupted(session))
+			return hp_fail(error, HP_FAILED, "interrupted; pid %d was left unchanged",
+				       (int)session->pid);
+		status = threads_stop_all(&session->threads, session->deadline + 1, error);
+		*stopped_at = hp_now();
+		(*attempts)++;
+		session->thread_count = (unsigned)session->threads.count;
+		if (status == HP_OK) {
+			error->detail[0] = '\0';
+			status = stack_check_threads(session->checker, &session->threads, ranges,
+						     range_count, error);
+		}
+		if (status == HP_OK)
+			return HP_OK;
+		threads_resume_all(&session->threads);
+		if (status != HP_BUSY || hp_remaining(session->deadline) <= 0)
+			return status;
+		hp_sleep(pause < hp_remaining(session->deadline) ? pause
+								  : hp_remaining(session->deadline));
+		if (pause < 0.05)
+			pause *= 2;
+	}
+}
+
+void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_report *report)
+{
+	hp_copy_string(report->name, sizeof(report->name), patch->name);
+	hp_copy_string(report->path, sizeof(report->path), patch->path);
+	hp_copy_string(report->state, sizeof(report->state),
+		       patch->status == HP_STATE_APPLIED ? "applied" : "incomplete");
+	report->load_address = patch->load_bias;
+	report->sequence = patch->sequence;
+	report->function_count = 0;
+	for (uint32_t i = 0; report->functions && i < patch->function_count; i++) {
+		const struct hp_state_function *from = &patch->functions[i];
+		struct hp_function_report *to = &report->functions[report->function_count++];
+
+		hp_copy_string(to->object, sizeof(to->object), from->object);
+		hp_copy_string(to->function, sizeof(to->function), from->function);
+		to->address = from->address;
+		to->jump_address = from->jump_address;
+		to->replacement = from->replacement;
+		hp_copy_string(to->jump_kind, sizeof(to->jump_kind),
+			       from->trampoline ? "trampoline" : "direct");
+	}
+}
