@@ -12,6 +12,7 @@
 #include "internal.h"
 
 #define FUNCTION_READ_MAX (64u << 10)
+#define ROLLBACK_SECONDS 5.0
 
 struct planned {
 	const struct hp_patch_replacement *replacement;
@@ -373,6 +374,9 @@ static void unload_after_failure(struct apply_work *work)
 
 	if (!work->loaded)
 		return;
+	/* The command's own deadline may be spent (exit 3): rolling back gets a
+	 * budget of its own, since leaving the patch loaded is worse. */
+	session->deadline = hp_now() + ROLLBACK_SECONDS;
 	if (session_borrow_thread(session, &remote, &ignored) == HP_OK) {
 		if (patch_unload(&remote, &session->target, work->loaded_patch.handle, &ignored) !=
 		    HP_OK)
@@ -390,6 +394,21 @@ static void unload_after_failure(struct apply_work *work)
 		if (patch_state_write(&session->state, &session->memory, &ignored) != HP_OK)
 			memset(&ignored, 0, sizeof(ignored));
 	}
+}
+
+/* check loads nothing, so it predicts: dlopen maps the patch near the other
+ * shared objects (libc), so code within rel32 reach of libc gets a direct
+ * jump and code farther away (a PIE executable, usually) a trampoline. */
+static const char *predicted_jump(struct hp_target *target, uint64_t jump_address)
+{
+	unsigned char probe[HP_JUMP_SIZE];
+	struct hp_error ignored = { 0 };
+	uint64_t libc_function = 0;
+
+	if (target_find_export(target, "dlopen", &libc_function, &ignored) == HP_OK &&
+	    code_encode_jump(jump_address, libc_function, probe))
+		return "direct";
+	return "trampoline";
 }
 
 static int report(struct apply_work *work, struct hp_result *result, struct hp_error *error)
@@ -419,6 +438,8 @@ static int report(struct apply_work *work, struct hp_result *result, struct hp_e
 			       work->planned[i].replacement->function);
 		function->address = work->planned[i].address;
 		function->jump_address = work->planned[i].plan.jump_address;
+		hp_copy_string(function->jump_kind, sizeof(function->jump_kind),
+			       predicted_jump(&work->session.target, function->jump_address));
 	}
 	return HP_OK;
 }

@@ -107,8 +107,8 @@ static int check_one(struct hp_stack_checker *checker, pid_t tid, const struct h
 		hp_error_function(error, range->label);
 		describe_backtrace(stack, error);
 		hp_hint(error, "retry later or with a longer --timeout");
-		return hp_fail(error, HP_BUSY, "thread %d of pid %d is %s %s (frame #%zu, 0x%" PRIx64 ")",
-			       (int)tid, (int)checker->pid, i == 0 ? "running in" : "will return into",
+		return hp_fail(error, HP_BUSY, "thread %d of pid %d %s %s (frame #%zu, 0x%" PRIx64 ")",
+			       (int)tid, (int)checker->pid, i == 0 ? "is running in" : "will return into",
 			       range->label, i, stack->frames[i]);
 	}
 	if (!stack->complete) {

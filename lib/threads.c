@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -216,6 +219,37 @@ int thread_wait(pid_t tid, double deadline, int *status, struct hp_error *error)
 	}
 }
 
+/* A few system calls answer any stop with EINTR rather than a restart code,
+ * even when the program has no signal handler (signal(7): epoll_wait, semop,
+ * io_getevents...).  Rewinding them to run again keeps our visit invisible;
+ * a finite timeout starts afresh, which at worst lengthens that one wait. */
+static void restart_interrupted_wait(pid_t tid)
+{
+	struct user_regs_struct regs;
+	long instruction;
+
+	if (ptrace(PTRACE_GETREGS, tid, NULL, &regs) != 0 || (long long)regs.rax != -EINTR)
+		return;
+	switch ((long long)regs.orig_rax) {
+	case SYS_epoll_wait:
+	case SYS_epoll_pwait:
+	case SYS_epoll_pwait2:
+	case SYS_semop:
+	case SYS_semtimedop:
+	case SYS_io_getevents:
+		break;
+	default:
+		return;
+	}
+	errno = 0;
+	instruction = ptrace(PTRACE_PEEKTEXT, tid, (void *)(uintptr_t)(regs.rip - 2), NULL);
+	if (errno != 0 || (instruction & 0xffff) != 0x050f)	/* syscall */
+		return;
+	regs.rax = regs.orig_rax;
+	regs.rip -= 2;
+	ptrace(PTRACE_SETREGS, tid, NULL, &regs);
+}
+
 /* Waits until the interrupt (or a group stop) holds the thread, passing on
  * signals meant for the program.  Returns 1 when the thread exited. */
 static int wait_for_stop(pid_t tid, double deadline, struct hp_error *error)
@@ -229,8 +263,10 @@ static int wait_for_stop(pid_t tid, double deadline, struct hp_error *error)
 			return 1;
 		if (!WIFSTOPPED(status))
 			continue;
-		if ((status >> 16) == PTRACE_EVENT_STOP)
+		if ((status >> 16) == PTRACE_EVENT_STOP) {
+			restart_interrupted_wait(tid);
 			return HP_OK;
+		}
 		/* A signal-delivery stop: deliver it and keep waiting. */
 		if (ptrace(PTRACE_CONT, tid, NULL, (void *)(long)WSTOPSIG(status)) != 0) {
 			error->tid = tid;

@@ -55,14 +55,6 @@ teardown() { hp_teardown; }
 	refute_patch_mapped "$TARGET_PID" named
 }
 
-@test "a patch can call the target's file-local functions and use its globals" {
-	# uses_target.so leaves triple(), target_extra and compute_calls undefined;
-	# the tool resolves them from the target's symbol table: 3N + 8N.
-	start_target simple
-	apply_and_wait "$TARGET_PID" "$HP_PATCHES/uses_target.so" "$TARGET_LOG" compute '*11'
-	assert_not_traced "$TARGET_PID"
-}
-
 @test "apply fails with exit 1 for a pid that does not exist" {
 	local pid
 	pid=$(dead_pid)
