@@ -13,7 +13,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#define MAX_WORKERS 64
+#define MAX_WORKERS 1024
 
 struct worker {
 	pthread_t thread;
