@@ -251,6 +251,9 @@ int remote_begin(struct hp_remote *remote, pid_t pid, pid_t tid, uint64_t libc_s
 		 double deadline, struct hp_error *error) HP_MUST_CHECK;
 int remote_syscall(struct hp_remote *remote, long number, const uint64_t arguments[6],
 		   int64_t *result, struct hp_error *error) HP_MUST_CHECK;
+/* Like remote_syscall, turning a -errno result into a failure naming `what`. */
+int remote_syscall_checked(struct hp_remote *remote, long number, const uint64_t arguments[6],
+			   const char *what, int64_t *result, struct hp_error *error) HP_MUST_CHECK;
 int remote_call(struct hp_remote *remote, uint64_t function, const uint64_t arguments[6],
 		uint64_t *result, struct hp_error *error) HP_MUST_CHECK;
 /* Puts back registers, extended state and signal mask; the thread stays

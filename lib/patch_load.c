@@ -17,17 +17,6 @@
 
 #include "internal.h"
 
-static int remote_checked(struct hp_remote *remote, long number, const uint64_t arguments[6],
-			  const char *what, int64_t *result, struct hp_error *error)
-{
-	int status = remote_syscall(remote, number, arguments, result, error);
-
-	if (status == HP_OK && *result < 0 && *result > -4096)
-		return hp_fail(error, HP_FAILED, "%s failed in pid %d: %s", what, (int)remote->pid,
-			       strerror((int)-*result));
-	return status;
-}
-
 /* Copies the checked bytes into the target's memfd and seals it. */
 static int fill_memfd(pid_t pid, int64_t remote_fd, const struct hp_patch_file *patch,
 		      uint64_t *inode, struct hp_error *error)
@@ -150,7 +139,7 @@ int patch_load(struct hp_remote *remote, struct hp_target *target,
 		status = target_memory_write(&memory, remote->tid, data, memfd_name,
 					     strlen(memfd_name) + 1, error);
 	if (status == HP_OK)
-		status = remote_checked(remote, SYS_memfd_create,
+		status = remote_syscall_checked(remote, SYS_memfd_create,
 					(uint64_t[6]){ data, MFD_CLOEXEC | MFD_ALLOW_SEALING },
 					"memfd_create", &fd, error);
 	if (status == HP_OK)
@@ -165,7 +154,7 @@ int patch_load(struct hp_remote *remote, struct hp_target *target,
 				     (uint64_t[6]){ data, RTLD_NOW | RTLD_LOCAL }, &loaded->handle,
 				     error);
 	if (fd >= 0) {
-		int closed = remote_checked(remote, SYS_close, (uint64_t[6]){ (uint64_t)fd },
+		int closed = remote_syscall_checked(remote, SYS_close, (uint64_t[6]){ (uint64_t)fd },
 					    "close", &ignored, error);
 
 		if (status == HP_OK)

@@ -276,17 +276,6 @@ static int create_stub_page(struct hp_state *state, struct hp_remote *remote,
 	return HP_OK;
 }
 
-static int syscall_checked(struct hp_remote *remote, long number, const uint64_t arguments[6],
-			   const char *what, int64_t *result, struct hp_error *error)
-{
-	int status = remote_syscall(remote, number, arguments, result, error);
-
-	if (status == HP_OK && *result < 0 && *result > -4096)
-		return hp_fail(error, HP_FAILED, "%s failed in pid %d (error %lld)", what,
-			       (int)remote->pid, (long long)-*result);
-	return status;
-}
-
 static int create_state_mapping(struct hp_state *state, struct hp_remote *remote,
 				struct hp_memory *memory, struct hp_error *error)
 {
@@ -297,20 +286,20 @@ static int create_state_mapping(struct hp_state *state, struct hp_remote *remote
 	status = target_memory_write(memory, remote->tid, name_address, STATE_MEMFD_NAME,
 				     sizeof(STATE_MEMFD_NAME), error);
 	if (status == HP_OK)
-		status = syscall_checked(remote, SYS_memfd_create,
+		status = remote_syscall_checked(remote, SYS_memfd_create,
 					 (uint64_t[6]){ name_address, MFD_CLOEXEC }, "memfd_create",
 					 &fd, error);
 	if (status == HP_OK)
-		status = syscall_checked(remote, SYS_ftruncate,
+		status = remote_syscall_checked(remote, SYS_ftruncate,
 					 (uint64_t[6]){ (uint64_t)fd, STATE_CAPACITY }, "ftruncate",
 					 &ignored, error);
 	if (status == HP_OK)
-		status = syscall_checked(remote, SYS_mmap,
+		status = remote_syscall_checked(remote, SYS_mmap,
 					 (uint64_t[6]){ 0, STATE_CAPACITY, PROT_READ, MAP_PRIVATE,
 							(uint64_t)fd, 0 },
 					 "mmap", &address, error);
 	if (fd >= 0) {
-		int closed = syscall_checked(remote, SYS_close, (uint64_t[6]){ (uint64_t)fd },
+		int closed = remote_syscall_checked(remote, SYS_close, (uint64_t[6]){ (uint64_t)fd },
 					     "close", &ignored, error);
 
 		if (status == HP_OK)

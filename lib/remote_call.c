@@ -209,6 +209,17 @@ int remote_syscall(struct hp_remote *remote, long number, const uint64_t argumen
 	return status;
 }
 
+int remote_syscall_checked(struct hp_remote *remote, long number, const uint64_t arguments[6],
+			   const char *what, int64_t *result, struct hp_error *error)
+{
+	int status = remote_syscall(remote, number, arguments, result, error);
+
+	if (status == HP_OK && *result < 0 && *result > -4096)
+		return hp_fail(error, HP_FAILED, "%s failed in pid %d: %s", what, (int)remote->pid,
+			       strerror((int)-*result));
+	return status;
+}
+
 int remote_call(struct hp_remote *remote, uint64_t function, const uint64_t arguments[6],
 		uint64_t *result, struct hp_error *error)
 {
