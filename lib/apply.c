@@ -367,27 +367,18 @@ static void unload_after_failure(struct apply_work *work)
 {
 	struct hp_session *session = &work->session;
 	struct hp_error ignored = { 0 };
-	struct hp_remote remote;
 	const struct hp_state_patch *record =
 		work->record_index >= 0 ? session->state.patches[work->record_index] : work->record;
-	int64_t result;
 
 	if (!work->loaded)
 		return;
 	/* The command's own deadline may be spent (exit 3): rolling back gets a
-	 * budget of its own, since leaving the patch loaded is worse. */
+	 * budget of its own, since leaving the patch loaded is worse.  Rollback
+	 * is best effort; the error being reported is the one that caused it. */
 	session->deadline = hp_now() + ROLLBACK_SECONDS;
-	if (session_borrow_thread(session, &remote, &ignored) == HP_OK) {
-		if (patch_unload(&remote, &session->target, work->loaded_patch.handle, &ignored) !=
-		    HP_OK)
-			memset(&ignored, 0, sizeof(ignored));
-		for (uint32_t p = 0; record && p < record->page_count; p++)
-			if (remote_syscall(&remote, SYS_munmap,
-					   (uint64_t[6]){ record->pages[p], HP_PAGE_SIZE }, &result,
-					   &ignored) != HP_OK)
-				break;
-	}
-	session_return_thread(session, &remote, &ignored);
+	if (session_unload_patch(session, work->loaded_patch.handle, record ? record->pages : NULL,
+				 record ? record->page_count : 0, &ignored) != HP_OK)
+		memset(&ignored, 0, sizeof(ignored));
 	if (work->record_index >= 0) {
 		patch_state_remove(&session->state, (size_t)work->record_index);
 		work->record_index = -1;
@@ -399,21 +390,20 @@ static void unload_after_failure(struct apply_work *work)
 /* check loads nothing, so it predicts: dlopen maps the patch near the other
  * shared objects (libc), so code within rel32 reach of libc gets a direct
  * jump and code farther away (a PIE executable, usually) a trampoline. */
-static const char *predicted_jump(struct hp_target *target, uint64_t jump_address)
+static const char *predicted_jump(uint64_t libc_function, uint64_t jump_address)
 {
 	unsigned char probe[HP_JUMP_SIZE];
-	struct hp_error ignored = { 0 };
-	uint64_t libc_function = 0;
 
-	if (target_find_export(target, "dlopen", &libc_function, &ignored) == HP_OK &&
-	    code_encode_jump(jump_address, libc_function, probe))
-		return "direct";
-	return "trampoline";
+	return libc_function && code_encode_jump(jump_address, libc_function, probe)
+		       ? "direct"
+		       : "trampoline";
 }
 
 static int report(struct apply_work *work, struct hp_result *result, struct hp_error *error)
 {
 	struct hp_patch_report *patch = calloc(1, sizeof(*patch));
+	struct hp_error ignored = { 0 };
+	uint64_t libc_function = 0;
 
 	if (!patch || !(patch->functions = calloc(work->patch.count, sizeof(*patch->functions)))) {
 		free(patch);
@@ -429,6 +419,8 @@ static int report(struct apply_work *work, struct hp_result *result, struct hp_e
 	hp_copy_string(patch->name, sizeof(patch->name), work->patch.name);
 	hp_copy_string(patch->path, sizeof(patch->path), work->patch.path);
 	hp_copy_string(patch->state, sizeof(patch->state), "checked");
+	if (target_find_export(&work->session.target, "dlopen", &libc_function, &ignored) != HP_OK)
+		libc_function = 0;
 	for (size_t i = 0; i < work->patch.count; i++) {
 		struct hp_function_report *function = &patch->functions[patch->function_count++];
 
@@ -439,7 +431,7 @@ static int report(struct apply_work *work, struct hp_result *result, struct hp_e
 		function->address = work->planned[i].address;
 		function->jump_address = work->planned[i].plan.jump_address;
 		hp_copy_string(function->jump_kind, sizeof(function->jump_kind),
-			       predicted_jump(&work->session.target, function->jump_address));
+			       predicted_jump(libc_function, function->jump_address));
 	}
 	return HP_OK;
 }

@@ -66,6 +66,9 @@ int proc_maps_read(pid_t pid, struct hp_maps *maps, struct hp_error *error) HP_M
 /* Parses maps text; pure, so unit tests and fuzzers can feed it anything. */
 int proc_maps_parse(const char *text, size_t length, struct hp_maps *maps,
 		    struct hp_error *error) HP_MUST_CHECK;
+/* Reads a small /proc text file whole into `buffer` (NUL-terminated);
+ * returns its length, or -1 when it cannot be read. */
+ssize_t proc_read_small(const char *path, char *buffer, size_t size);
 const struct hp_mapping *proc_maps_find(const struct hp_maps *maps, uint64_t address);
 void proc_maps_release(struct hp_maps *maps);
 
@@ -399,6 +402,10 @@ int session_return_thread(struct hp_session *session, struct hp_remote *remote,
 int session_stop_when_clear(struct hp_session *session, const struct hp_range *ranges,
 			    size_t range_count, unsigned *attempts, double *stopped_at,
 			    struct hp_error *error) HP_MUST_CHECK;
+/* Takes a patch object out of the target (dlclose) and unmaps its trampoline
+ * pages through a borrowed thread; tries every step, reports the first failure. */
+int session_unload_patch(struct hp_session *session, uint64_t handle, const uint64_t *pages,
+			 uint32_t page_count, struct hp_error *error) HP_MUST_CHECK;
 void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_report *report);
 
 #endif /* HOTPATCH_INTERNAL_H */

@@ -167,6 +167,26 @@ int proc_maps_read(pid_t pid, struct hp_maps *maps, struct hp_error *error)
 	return status;
 }
 
+ssize_t proc_read_small(const char *path, char *buffer, size_t size)
+{
+	ssize_t length;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || size == 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	do
+		length = read(fd, buffer, size - 1);
+	while (length < 0 && errno == EINTR);
+	close(fd);
+	if (length < 0)
+		return -1;
+	buffer[length] = '\0';
+	return length;
+}
+
 const struct hp_mapping *proc_maps_find(const struct hp_maps *maps, uint64_t address)
 {
 	for (size_t i = 0; i < maps->count; i++)

@@ -4,7 +4,6 @@
  * only then unloads the patch. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 
 #include "internal.h"
 
@@ -104,23 +103,6 @@ static int restore_bytes(struct hp_session *session, size_t index, struct hp_err
 	return status;
 }
 
-static int unload(struct hp_session *session, size_t index, struct hp_error *error)
-{
-	const struct hp_state_patch *patch = session->state.patches[index];
-	struct hp_remote remote;
-	int64_t result;
-	int status = session_borrow_thread(session, &remote, error), returned;
-
-	if (status == HP_OK && patch->handle)
-		status = patch_unload(&remote, &session->target, patch->handle, error);
-	for (uint32_t p = 0; status == HP_OK && p < patch->page_count; p++)
-		status = remote_syscall(&remote, SYS_munmap,
-					(uint64_t[6]){ patch->pages[p], HP_PAGE_SIZE }, &result,
-					error);
-	returned = session_return_thread(session, &remote, error);
-	return status == HP_OK ? returned : status;
-}
-
 static int fill_one(const struct hp_state_patch *patch, struct hp_patch_report *report,
 		    struct hp_error *error)
 {
@@ -164,7 +146,9 @@ int hp_revert(const struct hp_request *request, struct hp_result *result,
 			       "reverted");
 	}
 	if (status == HP_OK)
-		status = unload(&session, index, error);
+		status = session_unload_patch(&session, session.state.patches[index]->handle,
+					      session.state.patches[index]->pages,
+					      session.state.patches[index]->page_count, error);
 	if (status == HP_OK) {
 		patch_state_remove(&session.state, index);
 		status = patch_state_write(&session.state, &session.memory, error);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -99,20 +100,10 @@ bool session_interrupted(const struct hp_session *session)
 static long blocked_syscall(pid_t pid, pid_t tid)
 {
 	char path[80], text[128];
-	ssize_t length;
 	long number = -1;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	length = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (length <= 0)
-		return -1;
-	text[length] = '\0';
-	if (sscanf(text, "%ld", &number) != 1)
+	if (proc_read_small(path, text, sizeof(text)) <= 0 || sscanf(text, "%ld", &number) != 1)
 		return -1;
 	return number;
 }
@@ -215,6 +206,25 @@ int session_stop_when_clear(struct hp_session *session, const struct hp_range *r
 		if (pause < 0.05)
 			pause *= 2;
 	}
+}
+
+int session_unload_patch(struct hp_session *session, uint64_t handle, const uint64_t *pages,
+			 uint32_t page_count, struct hp_error *error)
+{
+	struct hp_remote remote;
+	int64_t result;
+	int status = session_borrow_thread(session, &remote, error), step;
+
+	if (status == HP_OK && handle)
+		status = patch_unload(&remote, &session->target, handle, error);
+	for (uint32_t p = 0; remote.active && p < page_count; p++) {
+		step = remote_syscall(&remote, SYS_munmap, (uint64_t[6]){ pages[p], HP_PAGE_SIZE },
+				      &result, error);
+		if (status == HP_OK)
+			status = step;
+	}
+	step = session_return_thread(session, &remote, error);
+	return status == HP_OK ? step : status;
 }
 
 void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_report *report)

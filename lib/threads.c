@@ -130,18 +130,10 @@ static void forget_thread(struct hp_threads *threads, struct hp_thread *thread)
 static bool thread_is_zombie(pid_t pid, pid_t tid)
 {
 	char path[80], text[512], *paren;
-	ssize_t length;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (proc_read_small(path, text, sizeof(text)) <= 0)
 		return true;
-	length = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (length <= 0)
-		return true;
-	text[length] = '\0';
 	paren = strrchr(text, ')');
 	return !paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X';
 }
