@@ -359,6 +359,8 @@ static int check_and_write(struct apply_work *work, struct hp_error *error)
 		restore_written(work, tid);
 	threads_resume_all(&session->threads);
 	work->blackout = hp_now() - stopped_at;
+	if (session->longest_stop > work->blackout)
+		work->blackout = session->longest_stop;
 	return status;
 }
 

@@ -31,7 +31,7 @@ struct hp_error {
 	char file[HP_TEXT_MAX];
 	char message[2 * HP_TEXT_MAX];	/* lower case, no trailing period */
 	char hint[HP_TEXT_MAX];		/* what to do next, may be empty */
-	char detail[4 * HP_TEXT_MAX];	/* more lines (backtraces), may be empty */
+	char detail[16 * HP_TEXT_MAX];	/* more lines (backtraces), may be empty */
 };
 
 struct hp_request {
@@ -39,6 +39,7 @@ struct hp_request {
 	const char *patch_path;		/* apply, check */
 	const char *patch_name;		/* revert: NULL means the newest */
 	double timeout_seconds;		/* bounds the whole command */
+	bool allow_unreliable_stacks;	/* a stack that cannot be unwound is not in the way */
 	volatile const int *interrupted;	/* set by the front end on SIGINT/SIGTERM */
 };
 

@@ -136,6 +136,9 @@ int target_find_export(struct hp_target *target, const char *name, uint64_t *add
 		       struct hp_error *error) HP_MUST_CHECK;
 /* The object containing `address`, or NULL. */
 struct hp_object *target_object_at(struct hp_target *target, uint64_t address);
+/* "function+0xoffset (file)" when known, else the address in hex. */
+void target_describe_address(struct hp_target *target, uint64_t address, char *text,
+			     size_t size);
 
 /* ---- patch_file.c: the patch shared object, read before anything else ---- */
 struct hp_patch_replacement {
@@ -202,33 +205,58 @@ int target_memory_read_string(struct hp_memory *memory, uint64_t address, char *
 struct hp_thread {
 	pid_t tid;
 	bool seized;
-	bool stopped;
+	bool stopped;		/* held in an interrupt or group stop */
+	bool group_stop;	/* held by SIGSTOP & co.: it stays stopped after us */
+	struct user_regs_struct regs;	/* read when it stopped */
 };
 
 struct hp_threads {
 	pid_t pid;
+	bool leader_is_zombie;	/* the main thread exited; it cannot stop */
 	size_t count, capacity;
 	struct hp_thread *items;
+};
+
+/* What a wait status means for the thread that reported it. */
+enum thread_event {
+	THREAD_HELD,		/* stopped for us (interrupt, group stop, new thread) */
+	THREAD_SIGNAL,		/* a signal for the program: deliver it */
+	THREAD_OTHER,		/* another ptrace stop (clone, step, syscall) */
+	THREAD_GONE,		/* exited */
 };
 
 /* Installs the SIGCHLD handling the waits rely on; undone by threads_release. */
 void threads_init(struct hp_threads *threads, pid_t pid);
 void threads_release(struct hp_threads *threads);
-/* Seizes and stops every thread, re-reading the thread list until a pass
- * finds no new one. */
+/* Seizes every thread without stopping it, re-reading the thread list until
+ * a pass finds no new one; threads created later are seized at birth. */
+int threads_seize_all(struct hp_threads *threads, struct hp_error *error) HP_MUST_CHECK;
+/* Seizes what is new, then stops every thread: one interrupt and one wait
+ * each, their registers read. */
 int threads_stop_all(struct hp_threads *threads, double deadline,
 		     struct hp_error *error) HP_MUST_CHECK;
 /* Seizes and stops one thread. */
 int threads_stop_one(struct hp_threads *threads, pid_t tid, double deadline,
 		     struct hp_error *error) HP_MUST_CHECK;
+/* Lets every stopped thread run on, still seized. */
+int threads_continue_all(struct hp_threads *threads, struct hp_error *error) HP_MUST_CHECK;
+/* Waits `seconds` while seized threads run, passing on their signals. */
+void threads_run_for(struct hp_threads *threads, double seconds);
+/* Waits for every seized thread that runs to be held again. */
+int threads_collect(struct hp_threads *threads, double deadline,
+		    struct hp_error *error) HP_MUST_CHECK;
 /* Detaches every seized thread, which lets it run again. */
 void threads_resume_all(struct hp_threads *threads);
-/* Waits for the next stop of a seized, running thread, passing on signals
- * meant for the program.  Returns the wait status in *status. */
-int thread_wait(pid_t tid, double deadline, int *status, struct hp_error *error) HP_MUST_CHECK;
+/* Sorts a wait status out, noting exits, new threads and held stops. */
+enum thread_event threads_classify(struct hp_threads *threads, pid_t tid, int status,
+				   struct hp_thread **thread);
+/* Waits for the next stop of `tid` (-1: any thread); returns the tid that
+ * reported, or a negative status. */
+pid_t thread_wait(pid_t tid, double deadline, int *status, struct hp_error *error) HP_MUST_CHECK;
 /* Lists /proc/PID/task (bounded); *tids is malloc'd. */
 int threads_list(pid_t pid, pid_t **tids, size_t *count, struct hp_error *error) HP_MUST_CHECK;
 pid_t threads_first_stopped(const struct hp_threads *threads);
+struct hp_thread *threads_find(struct hp_threads *threads, pid_t tid);
 
 /* ---- remote_call.c: system calls and function calls on a borrowed thread ---- */
 struct hp_remote {
@@ -264,21 +292,76 @@ int remote_call(struct hp_remote *remote, uint64_t function, const uint64_t argu
 int remote_end(struct hp_remote *remote, struct hp_error *error);
 void remote_stub_bytes(unsigned char page[HP_STUB_DATA]);
 
+/* ---- stack_unwind.c: libunwind with accessors of our own ---- */
+#define HP_FRAMES_MAX 512
+
+struct hp_frame {
+	uint64_t ip, sp;
+};
+
+struct hp_stack {
+	size_t count;
+	bool complete;		/* reached the outermost frame, every frame known */
+	int error_code;		/* libunwind's, when not complete */
+	uint64_t unknown_ip;	/* the first frame without unwind information */
+	struct hp_frame frames[HP_FRAMES_MAX];
+};
+
+struct hp_unwinder;
+int unwinder_create(pid_t pid, struct hp_unwinder **unwinder,
+		    struct hp_error *error) HP_MUST_CHECK;
+void unwinder_release(struct hp_unwinder *unwinder);
+/* Forgets memory that can change (stacks, data): at every new stop. */
+void unwinder_forget_volatile(struct hp_unwinder *unwinder);
+void unwinder_unwind(struct hp_unwinder *unwinder, const struct user_regs_struct *regs,
+		     struct hp_stack *stack);
+
 /* ---- stack_check.c: is any thread in (or returning into) these ranges? ---- */
 struct hp_range {
 	uint64_t start, end;
 	const char *label;
 };
 
+#define HP_BACKTRACE_SHORT 8
+
+/* A thread in the way, and what is known about where it is. */
+struct hp_blocker {
+	pid_t tid;
+	const struct hp_range *range;	/* replaced code it runs in; NULL if none */
+	size_t frame;			/* the innermost frame in `range` */
+	uint64_t return_sp;		/* its SP once the outermost such frame returned */
+	bool unreliable;		/* the stack could not be unwound to its end */
+	uint64_t unknown_ip;		/* where unwind information was missing */
+	int unwind_error;
+	size_t frame_count;
+	uint64_t frames[HP_BACKTRACE_SHORT];
+};
+
 struct hp_stack_checker;
 int stack_checker_create(pid_t pid, struct hp_stack_checker **checker,
 			 struct hp_error *error) HP_MUST_CHECK;
 void stack_checker_release(struct hp_stack_checker *checker);
-/* HP_OK when no stopped thread has a frame in a range; HP_BUSY with the
- * thread, function and backtrace in `error` otherwise. */
-int stack_check_threads(struct hp_stack_checker *checker, const struct hp_threads *threads,
-			const struct hp_range *ranges, size_t range_count,
-			struct hp_error *error) HP_MUST_CHECK;
+/* The ranges every later check looks for (copied, sorted, merged). */
+int stack_checker_set_ranges(struct hp_stack_checker *checker, const struct hp_range *ranges,
+			     size_t count, struct hp_error *error) HP_MUST_CHECK;
+/* Call once per stop, before checking: stacks may have changed. */
+void stack_checker_new_stop(struct hp_stack_checker *checker);
+/* The range containing `address`, or NULL. */
+const struct hp_range *stack_checker_range_at(const struct hp_stack_checker *checker,
+					      uint64_t address);
+/* Unwinds one stopped thread; true, with `blocker` filled, when it is in
+ * the way.  An unreliable stack is in the way unless `allow_unreliable`. */
+bool stack_check_thread(struct hp_stack_checker *checker, const struct hp_thread *thread,
+			bool allow_unreliable, struct hp_blocker *blocker);
+
+/* ---- thread_move.c: letting a busy thread alone leave replaced code ---- */
+/* Single-steps one stopped thread, the others staying stopped, until it has
+ * left every range of `checker` (returned above blocker->return_sp) or
+ * `deadline` passes.  HP_OK: it is out and stopped (or it exited);
+ * HP_BUSY: it could not get out in time and is stopped again. */
+int thread_move_out(struct hp_threads *threads, pid_t tid, const struct hp_blocker *blocker,
+		    const struct hp_stack_checker *checker, double deadline,
+		    struct hp_error *error) HP_MUST_CHECK;
 
 /* ---- trampoline.c: near pages for jumps that cannot reach the patch ---- */
 /* Finds a free page-aligned gap of `size` bytes whose every byte is within
@@ -384,7 +467,11 @@ struct hp_session {
 	struct hp_state state;
 	struct hp_stack_checker *checker;
 	volatile const int *interrupted;
+	bool allow_unreliable;	/* stacks that cannot be unwound are not in the way */
 	unsigned thread_count;	/* threads seen at the last stop */
+	double longest_stop;	/* seconds, over every attempt */
+	size_t blocker_count, blocker_capacity;
+	struct hp_blocker *blockers;	/* threads in the way at the last check */
 };
 
 int session_open(struct hp_session *session, const struct hp_request *request,
@@ -397,8 +484,10 @@ int session_borrow_thread(struct hp_session *session, struct hp_remote *remote,
 /* Ends the remote work and lets the borrowed thread go. */
 int session_return_thread(struct hp_session *session, struct hp_remote *remote,
 			  struct hp_error *error);
-/* Stops every thread and checks their stacks against `ranges`, resuming and
- * retrying until the deadline; on HP_OK every thread is left stopped. */
+/* Stops every thread and checks their stacks against `ranges`; busy threads
+ * are moved out alone, else everyone is resumed and the check retried until
+ * the deadline.  On HP_OK every thread is left stopped; on HP_BUSY the error
+ * names every thread in the way. */
 int session_stop_when_clear(struct hp_session *session, const struct hp_range *ranges,
 			    size_t range_count, unsigned *attempts, double *stopped_at,
 			    struct hp_error *error) HP_MUST_CHECK;
@@ -407,5 +496,8 @@ int session_stop_when_clear(struct hp_session *session, const struct hp_range *r
 int session_unload_patch(struct hp_session *session, uint64_t handle, const uint64_t *pages,
 			 uint32_t page_count, struct hp_error *error) HP_MUST_CHECK;
 void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_report *report);
+
+/* ---- busy_report.c: the error that names every thread in the way ---- */
+void session_describe_blockers(struct hp_session *session, struct hp_error *error);
 
 #endif /* HOTPATCH_INTERNAL_H */

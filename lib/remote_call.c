@@ -18,6 +18,7 @@
 #include "internal.h"
 
 #define XSTATE_BUFFER 16384
+#define REMOTE_GRACE 30.0
 #define RED_ZONE 128
 #define EFLAGS_TRAP 0x100
 #define EFLAGS_DIRECTION 0x400
@@ -109,9 +110,16 @@ static int run_until_trap(struct hp_remote *remote, int request, int expected_si
 		if (ptrace(request, remote->tid, NULL, NULL) != 0)
 			return hp_fail_errno(error, HP_FAILED, "cannot resume thread %d",
 					     (int)remote->tid);
-		result = thread_wait(remote->tid, remote->deadline + 30, &status, error);
-		if (result != HP_OK)
-			return result;
+		/* The call may outlive the command's deadline by a grace period:
+		 * cutting dlopen short would leave the program's loader locked. */
+		result = thread_wait(remote->tid, remote->deadline + REMOTE_GRACE, &status, error);
+		if (result < 0) {
+			error->detail[0] = '\0';
+			hp_hint(error, "another thread may hold the dynamic loader's or the allocator's lock");
+			return hp_fail(error, HP_FAILED,
+				       "a remote call on thread %d of pid %d did not return within %.0f s of the deadline",
+				       (int)remote->tid, (int)remote->pid, REMOTE_GRACE);
+		}
 		if (WIFEXITED(status) || WIFSIGNALED(status)) {
 			remote->active = false;
 			return hp_fail(error, HP_FAILED, "pid %d exited during a remote call",
@@ -265,9 +273,9 @@ static int return_to_signal_path(struct hp_remote *remote, struct hp_error *erro
 		return hp_fail_errno(error, HP_FAILED, "cannot hand back thread %d",
 				     (int)remote->tid);
 	for (;;) {
-		int result = thread_wait(remote->tid, remote->deadline + 30, &status, error);
+		int result = thread_wait(remote->tid, remote->deadline + REMOTE_GRACE, &status, error);
 
-		if (result != HP_OK)
+		if (result < 0)
 			return result;
 		if (WIFEXITED(status) || WIFSIGNALED(status))
 			return hp_fail(error, HP_FAILED, "pid %d exited", (int)remote->pid);

@@ -136,6 +136,8 @@ int hp_revert(const struct hp_request *request, struct hp_result *result,
 		status = restore_bytes(&session, index, error);
 		threads_resume_all(&session.threads);
 		result->blackout_seconds = hp_now() - stopped_at;
+		if (session.longest_stop > result->blackout_seconds)
+			result->blackout_seconds = session.longest_stop;
 	}
 	if (status == HP_OK) {
 		result->patches = calloc(1, sizeof(*result->patches));

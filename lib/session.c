@@ -16,6 +16,9 @@
 
 #define SYSCALL_SCAN 256
 #define FUTEX_SYSCALL 202
+/* How long busy threads may run alone, the others stopped, to leave the
+ * code being replaced before everyone is let go and the check retried. */
+#define MOVE_BUDGET 0.010
 
 /* An abstract socket name is a lock that dies with its holder. */
 static int take_lock(pid_t pid, struct hp_error *error)
@@ -52,6 +55,7 @@ int session_open(struct hp_session *session, const struct hp_request *request,
 	session->start = hp_now();
 	session->deadline = session->start + request->timeout_seconds;
 	session->interrupted = request->interrupted;
+	session->allow_unreliable = request->allow_unreliable_stacks;
 	session->lock_fd = -1;
 	session->memory.mem_fd = -1;
 	threads_init(&session->threads, request->pid);
@@ -82,6 +86,8 @@ void session_close(struct hp_session *session)
 {
 	threads_release(&session->threads);
 	stack_checker_release(session->checker);
+	free(session->blockers);
+	session->blockers = NULL;
 	patch_state_release(&session->state);
 	target_map_release(&session->target);
 	target_memory_close(&session->memory);
@@ -175,37 +181,133 @@ int session_return_thread(struct hp_session *session, struct hp_remote *remote,
 	return status;
 }
 
+/* Checks every stopped thread; returns how many are in the way. */
+static size_t check_all(struct hp_session *session, struct hp_blocker *blockers)
+{
+	size_t count = 0;
+
+	stack_checker_new_stop(session->checker);
+	for (size_t i = 0; i < session->threads.count; i++)
+		if (session->threads.items[i].stopped &&
+		    stack_check_thread(session->checker, &session->threads.items[i],
+				       session->allow_unreliable, &blockers[count]))
+			count++;
+	return count;
+}
+
+/* Lets each thread in the way alone step out of the replaced code, within a
+ * small budget; HP_OK when afterwards no thread is in the way. */
+static int move_blockers(struct hp_session *session, const struct hp_blocker *blockers,
+			 size_t count, struct hp_error *error)
+{
+	double deadline = hp_now() + MOVE_BUDGET;
+	size_t known = session->threads.count;
+	struct hp_blocker again;
+	int status = HP_OK;
+
+	if (deadline > session->deadline)
+		deadline = session->deadline;
+	for (size_t i = 0; status == HP_OK && i < count; i++)
+		status = thread_move_out(&session->threads, blockers[i].tid, &blockers[i],
+					 session->checker, deadline, error);
+	if (status != HP_OK)
+		return status;
+	/* A thread was born meanwhile (stopped at birth): check everyone. */
+	if (session->threads.count != known) {
+		if (threads_collect(&session->threads, session->deadline + 1, error) != HP_OK)
+			return HP_FAILED;
+		return check_all(session, session->blockers) == 0 ? HP_OK : HP_BUSY;
+	}
+	stack_checker_new_stop(session->checker);
+	for (size_t i = 0; i < count; i++) {
+		const struct hp_thread *thread = threads_find(&session->threads, blockers[i].tid);
+
+		if (thread && stack_check_thread(session->checker, thread,
+						 session->allow_unreliable, &again))
+			return HP_BUSY;
+	}
+	return HP_OK;
+}
+
+static void note_stop_ended(struct hp_session *session, double stopped_at)
+{
+	double length = hp_now() - stopped_at;
+
+	if (length > session->longest_stop)
+		session->longest_stop = length;
+}
+
+/* One attempt: stop everyone, check, move the busy ones out.  HP_OK leaves
+ * every thread stopped; HP_BUSY leaves the blockers in session->blockers. */
+static int attempt(struct hp_session *session, double *stopped_at, struct hp_error *error)
+{
+	size_t capacity = session->threads.count + 16;
+	int status;
+
+	/* Seizing and listing threads happens while the target runs. */
+	status = threads_seize_all(&session->threads, error);
+	if (status != HP_OK)
+		return status;
+	*stopped_at = hp_now();
+	status = threads_stop_all(&session->threads, session->deadline + 1, error);
+	session->thread_count = (unsigned)session->threads.count;
+	if (status != HP_OK)
+		return status;
+	if (capacity < session->threads.count)
+		capacity = session->threads.count;
+	if (capacity > session->blocker_capacity) {
+		struct hp_blocker *larger = realloc(session->blockers, capacity * sizeof(*larger));
+
+		if (!larger)
+			return hp_fail(error, HP_FAILED, "out of memory");
+		session->blockers = larger;
+		session->blocker_capacity = capacity;
+	}
+	session->blocker_count = check_all(session, session->blockers);
+	if (session->blocker_count == 0)
+		return HP_OK;
+	status = move_blockers(session, session->blockers, session->blocker_count, error);
+	if (status == HP_BUSY && hp_remaining(session->deadline) <= 0)
+		session->blocker_count = check_all(session, session->blockers);
+	return status;
+}
+
 int session_stop_when_clear(struct hp_session *session, const struct hp_range *ranges,
 			    size_t range_count, unsigned *attempts, double *stopped_at,
 			    struct hp_error *error)
 {
 	double pause = 0.001;
+	int status = stack_checker_set_ranges(session->checker, ranges, range_count, error);
 
-	for (;;) {
-		int status;
-
-		if (session_interrupted(session))
-			return hp_fail(error, HP_FAILED, "interrupted; pid %d was left unchanged",
-				       (int)session->pid);
-		status = threads_stop_all(&session->threads, session->deadline + 1, error);
-		*stopped_at = hp_now();
-		(*attempts)++;
-		session->thread_count = (unsigned)session->threads.count;
-		if (status == HP_OK) {
-			error->detail[0] = '\0';
-			status = stack_check_threads(session->checker, &session->threads, ranges,
-						     range_count, error);
+	while (status == HP_OK) {
+		if (session_interrupted(session)) {
+			status = hp_fail(error, HP_FAILED, "interrupted; pid %d was left unchanged",
+					 (int)session->pid);
+			break;
 		}
+		(*attempts)++;
+		status = attempt(session, stopped_at, error);
 		if (status == HP_OK)
 			return HP_OK;
-		threads_resume_all(&session->threads);
-		if (status != HP_BUSY || hp_remaining(session->deadline) <= 0)
-			return status;
-		hp_sleep(pause < hp_remaining(session->deadline) ? pause
-								  : hp_remaining(session->deadline));
+		if (status != HP_BUSY)
+			break;
+		if (hp_remaining(session->deadline) <= 0) {
+			session_describe_blockers(session, error);
+			break;
+		}
+		status = threads_continue_all(&session->threads, error);
+		note_stop_ended(session, *stopped_at);
+		if (status != HP_OK)
+			break;
+		threads_run_for(&session->threads, pause < hp_remaining(session->deadline)
+							   ? pause
+							   : hp_remaining(session->deadline));
 		if (pause < 0.05)
 			pause *= 2;
 	}
+	threads_resume_all(&session->threads);
+	note_stop_ended(session, *stopped_at);
+	return status;
 }
 
 int session_unload_patch(struct hp_session *session, uint64_t handle, const uint64_t *pages,

@@ -1,36 +1,34 @@
-/* stack_check.c - the consistency check: unwinds every stopped thread with
- * libunwind and refuses when any frame executes in, or will return into, a
- * range being changed.  A stack that cannot be unwound to its end counts as
- * busy.  One address space with a global cache serves every thread and every
- * retry, so unwind information is not re-read per thread. */
-#include <inttypes.h>
-#include <libunwind-ptrace.h>
+/* stack_check.c - the consistency check: unwinds a stopped thread and finds
+ * whether any frame executes in, or will return into, a range being
+ * changed.  A stack that cannot be unwound to its end, or that passes
+ * through code without unwind information, is not known to be safe.  The
+ * ranges are sorted once, so a patch of a thousand functions costs a binary
+ * search per frame. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-#define FRAMES_MAX 512
-#define BACKTRACE_SHOWN 8
-
 struct hp_stack_checker {
-	pid_t pid;
-	unw_addr_space_t space;
+	struct hp_unwinder *unwinder;
+	size_t range_count;
+	struct hp_range *ranges;	/* sorted by start, not overlapping */
+	struct hp_stack stack;		/* scratch: one unwind at a time */
 };
 
 int stack_checker_create(pid_t pid, struct hp_stack_checker **checker, struct hp_error *error)
 {
 	struct hp_stack_checker *created = calloc(1, sizeof(*created));
+	int status;
 
+	*checker = NULL;
 	if (!created)
 		return hp_fail(error, HP_FAILED, "out of memory");
-	created->pid = pid;
-	created->space = unw_create_addr_space(&_UPT_accessors, 0);
-	if (!created->space) {
+	status = unwinder_create(pid, &created->unwinder, error);
+	if (status != HP_OK) {
 		free(created);
-		return hp_fail(error, HP_FAILED, "libunwind cannot create an address space");
+		return status;
 	}
-	unw_set_caching_policy(created->space, UNW_CACHE_GLOBAL);
 	*checker = created;
 	return HP_OK;
 }
@@ -39,101 +37,109 @@ void stack_checker_release(struct hp_stack_checker *checker)
 {
 	if (!checker)
 		return;
-	unw_destroy_addr_space(checker->space);
+	unwinder_release(checker->unwinder);
+	free(checker->ranges);
 	free(checker);
 }
 
-static const struct hp_range *range_of(const struct hp_range *ranges, size_t count,
-				       uint64_t address)
+static int by_start(const void *a, const void *b)
 {
-	for (size_t i = 0; i < count; i++)
-		if (address >= ranges[i].start && address < ranges[i].end)
-			return &ranges[i];
-	return NULL;
+	const struct hp_range *left = a, *right = b;
+
+	return left->start < right->start ? -1 : left->start > right->start;
 }
 
-struct unwound {
-	uint64_t frames[FRAMES_MAX];
-	size_t count;
-	bool complete;
-	int error_code;
-};
-
-static void unwind_thread(unw_addr_space_t space, pid_t tid, struct unwound *stack)
+int stack_checker_set_ranges(struct hp_stack_checker *checker, const struct hp_range *ranges,
+			     size_t count, struct hp_error *error)
 {
-	void *context = _UPT_create(tid);
-	unw_cursor_t cursor;
-	int step = -1;
+	struct hp_range *sorted = count ? malloc(count * sizeof(*sorted)) : NULL;
+	size_t merged = 0;
 
-	stack->count = 0;
-	stack->complete = false;
-	stack->error_code = 0;
-	if (!context)
-		return;
-	stack->error_code = unw_init_remote(&cursor, space, context);
-	if (stack->error_code == 0) {
-		do {
-			unw_word_t ip = 0;
-
-			if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 || stack->count >= FRAMES_MAX)
-				break;
-			stack->frames[stack->count++] = ip;
-			step = unw_step(&cursor);
-		} while (step > 0);
-		stack->complete = step == 0;
-		stack->error_code = step;
-	}
-	_UPT_destroy(context);
-}
-
-static void describe_backtrace(const struct unwound *stack, struct hp_error *error)
-{
-	for (size_t i = 0; i < stack->count && i < BACKTRACE_SHOWN; i++)
-		hp_detail(error, "  #%zu 0x%" PRIx64, i, stack->frames[i]);
-}
-
-static int check_one(struct hp_stack_checker *checker, pid_t tid, const struct hp_range *ranges,
-		     size_t range_count, struct unwound *stack, struct hp_error *error)
-{
-	unwind_thread(checker->space, tid, stack);
-	for (size_t i = 0; i < stack->count; i++) {
-		/* A caller's frame holds a return address: the call is just before. */
-		uint64_t address = i == 0 ? stack->frames[i] : stack->frames[i] - 1;
-		const struct hp_range *range = range_of(ranges, range_count, address);
-
-		if (!range)
+	if (count && !sorted)
+		return hp_fail(error, HP_FAILED, "out of memory");
+	if (count)
+		memcpy(sorted, ranges, count * sizeof(*sorted));
+	qsort(sorted, count, sizeof(*sorted), by_start);
+	/* Overlaps (two functions of one earlier patch) keep the first label. */
+	for (size_t i = 0; i < count; i++) {
+		if (merged > 0 && sorted[i].start < sorted[merged - 1].end) {
+			if (sorted[i].end > sorted[merged - 1].end)
+				sorted[merged - 1].end = sorted[i].end;
 			continue;
-		error->tid = tid;
-		hp_error_function(error, range->label);
-		describe_backtrace(stack, error);
-		hp_hint(error, "retry later or with a longer --timeout");
-		return hp_fail(error, HP_BUSY, "thread %d of pid %d %s %s (frame #%zu, 0x%" PRIx64 ")",
-			       (int)tid, (int)checker->pid, i == 0 ? "is running in" : "will return into",
-			       range->label, i, stack->frames[i]);
+		}
+		sorted[merged++] = sorted[i];
 	}
-	if (!stack->complete) {
-		error->tid = tid;
-		describe_backtrace(stack, error);
-		hp_hint(error, "a stack that cannot be unwound to its end is not known to be safe");
-		return hp_fail(error, HP_BUSY,
-			       "cannot unwind the stack of thread %d of pid %d past frame #%zu (libunwind error %d)",
-			       (int)tid, (int)checker->pid, stack->count, stack->error_code);
-	}
+	free(checker->ranges);
+	checker->ranges = sorted;
+	checker->range_count = merged;
 	return HP_OK;
 }
 
-int stack_check_threads(struct hp_stack_checker *checker, const struct hp_threads *threads,
-			const struct hp_range *ranges, size_t range_count, struct hp_error *error)
+void stack_checker_new_stop(struct hp_stack_checker *checker)
 {
-	struct unwound *stack = malloc(sizeof(*stack));
-	int status = HP_OK;
+	unwinder_forget_volatile(checker->unwinder);
+}
 
-	if (!stack)
-		return hp_fail(error, HP_FAILED, "out of memory");
-	for (size_t i = 0; status == HP_OK && i < threads->count; i++)
-		if (threads->items[i].stopped)
-			status = check_one(checker, threads->items[i].tid, ranges, range_count,
-					   stack, error);
-	free(stack);
-	return status;
+const struct hp_range *stack_checker_range_at(const struct hp_stack_checker *checker,
+					      uint64_t address)
+{
+	size_t low = 0, high = checker->range_count;
+
+	while (low < high) {
+		size_t middle = low + (high - low) / 2;
+		const struct hp_range *range = &checker->ranges[middle];
+
+		if (address < range->start)
+			high = middle;
+		else if (address >= range->end)
+			low = middle + 1;
+		else
+			return range;
+	}
+	return NULL;
+}
+
+/* Frame 0 executes at its ip; a caller's ip is a return address, and the
+ * call that will return there is just before it. */
+static uint64_t executing_address(const struct hp_stack *stack, size_t frame)
+{
+	return frame == 0 ? stack->frames[0].ip : stack->frames[frame].ip - 1;
+}
+
+static void fill_blocker(const struct hp_stack *stack, pid_t tid, struct hp_blocker *blocker)
+{
+	memset(blocker, 0, sizeof(*blocker));
+	blocker->tid = tid;
+	blocker->unreliable = !stack->complete;
+	blocker->unknown_ip = stack->unknown_ip;
+	blocker->unwind_error = stack->error_code;
+	blocker->frame_count = stack->count;
+	for (size_t i = 0; i < stack->count && i < HP_BACKTRACE_SHORT; i++)
+		blocker->frames[i] = stack->frames[i].ip;
+}
+
+bool stack_check_thread(struct hp_stack_checker *checker, const struct hp_thread *thread,
+			bool allow_unreliable, struct hp_blocker *blocker)
+{
+	struct hp_stack *stack = &checker->stack;
+	bool found = false;
+
+	unwinder_unwind(checker->unwinder, &thread->regs, stack);
+	fill_blocker(stack, thread->tid, blocker);
+	for (size_t i = 0; i < stack->count; i++) {
+		const struct hp_range *range =
+			stack_checker_range_at(checker, executing_address(stack, i));
+
+		if (!range)
+			continue;
+		if (!found) {
+			blocker->range = range;
+			blocker->frame = i;
+			found = true;
+		}
+		/* Where the outermost frame in a range returns to: the caller's
+		 * SP.  Unknown when that frame is the last one unwound. */
+		blocker->return_sp = i + 1 < stack->count ? stack->frames[i + 1].sp : 0;
+	}
+	return found || (blocker->unreliable && !allow_unreliable);
 }

@@ -1,7 +1,9 @@
 /* threads.c - seizing, stopping and letting go of a process's threads.  We
  * use PTRACE_SEIZE + PTRACE_INTERRUPT (never PTRACE_ATTACH, whose SIGSTOP can
- * outlive us), re-read the thread list until it is stable, pass on every
- * signal that arrives for the program, and bound every wait. */
+ * outlive us).  Every thread is seized while the process still runs, with
+ * PTRACE_O_TRACECLONE so that a thread created later is ours from birth; the
+ * stop itself is then only one interrupt and one wait per thread.  Every
+ * signal that arrives for the program is passed on, and every wait bounded. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -96,7 +98,8 @@ int threads_list(pid_t pid, pid_t **tids, size_t *count, struct hp_error *error)
 	return status;
 }
 
-static struct hp_thread *find_thread(struct hp_threads *threads, pid_t tid)
+
+struct hp_thread *threads_find(struct hp_threads *threads, pid_t tid)
 {
 	for (size_t i = 0; i < threads->count; i++)
 		if (threads->items[i].tid == tid)
@@ -138,6 +141,20 @@ static bool thread_is_zombie(pid_t pid, pid_t tid)
 	return !paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X';
 }
 
+static pid_t tracer_of(pid_t pid, pid_t tid)
+{
+	char path[80], text[4096], *line;
+	long tracer = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
+	if (proc_read_small(path, text, sizeof(text)) <= 0)
+		return 0;
+	line = strstr(text, "\nTracerPid:");
+	if (!line || sscanf(line, "\nTracerPid: %ld", &tracer) != 1)
+		return 0;
+	return (pid_t)tracer;
+}
+
 static void explain_seize_failure(pid_t pid, struct hp_error *error)
 {
 	char path[64], line[256];
@@ -159,17 +176,30 @@ static void explain_seize_failure(pid_t pid, struct hp_error *error)
 		       "/proc/sys/kernel/yama/ptrace_scope");
 }
 
-/* Seizes `tid`; returns HP_OK, or 1 when the thread is already gone. */
+/* Seizes a thread; returns HP_OK, or 1 when it is gone or dying (the kernel
+ * refuses to attach to a thread that is exiting). */
 static int seize(struct hp_threads *threads, struct hp_thread *thread, struct hp_error *error)
 {
+	const long options = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE;
+
 	if (thread->seized)
 		return HP_OK;
-	if (ptrace(PTRACE_SEIZE, thread->tid, NULL, (void *)(long)PTRACE_O_TRACESYSGOOD) == 0) {
+	if (ptrace(PTRACE_SEIZE, thread->tid, NULL, (void *)options) == 0) {
 		thread->seized = true;
 		return HP_OK;
 	}
 	if (errno == ESRCH && thread->tid != threads->pid)
 		return 1;
+	/* Born of a seized thread, it is ours already; its first stop will come. */
+	if (errno == EPERM && tracer_of(threads->pid, thread->tid) == getpid()) {
+		thread->seized = true;
+		return HP_OK;
+	}
+	if (errno == EPERM && thread_is_zombie(threads->pid, thread->tid)) {
+		if (thread->tid == threads->pid)
+			threads->leader_is_zombie = true;
+		return 1;
+	}
 	if (errno == ESRCH) {
 		hp_hint(error, "check the pid; the process may have exited");
 		return hp_fail(error, HP_FAILED, "no process %d", (int)threads->pid);
@@ -191,16 +221,19 @@ int thread_wait(pid_t tid, double deadline, int *status, struct hp_error *error)
 		double left;
 		struct timespec slice;
 
-		if (got == tid)
-			return HP_OK;
+		if (got > 0)
+			return got;
 		if (got < 0 && errno != EINTR) {
-			error->tid = tid;
+			error->tid = tid > 0 ? tid : 0;
 			return hp_fail_errno(error, HP_FAILED, "lost thread %d", (int)tid);
 		}
 		left = hp_remaining(deadline);
 		if (left <= 0) {
-			error->tid = tid;
-			return hp_fail(error, HP_FAILED, "thread %d did not stop in time", (int)tid);
+			error->tid = tid > 0 ? tid : 0;
+			if (tid > 0)
+				return hp_fail(error, HP_FAILED, "thread %d did not stop in time",
+					       (int)tid);
+			return hp_fail(error, HP_FAILED, "a thread did not stop in time");
 		}
 		if (left > WAIT_SLICE)
 			left = WAIT_SLICE;
@@ -215,14 +248,14 @@ int thread_wait(pid_t tid, double deadline, int *status, struct hp_error *error)
  * even when the program has no signal handler (signal(7): epoll_wait, semop,
  * io_getevents...).  Rewinding them to run again keeps our visit invisible;
  * a finite timeout starts afresh, which at worst lengthens that one wait. */
-static void restart_interrupted_wait(pid_t tid)
+static void restart_interrupted_wait(struct hp_thread *thread)
 {
-	struct user_regs_struct regs;
+	struct user_regs_struct *regs = &thread->regs;
 	long instruction;
 
-	if (ptrace(PTRACE_GETREGS, tid, NULL, &regs) != 0 || (long long)regs.rax != -EINTR)
+	if ((long long)regs->rax != -EINTR)
 		return;
-	switch ((long long)regs.orig_rax) {
+	switch ((long long)regs->orig_rax) {
 	case SYS_epoll_wait:
 	case SYS_epoll_pwait:
 	case SYS_epoll_pwait2:
@@ -234,111 +267,212 @@ static void restart_interrupted_wait(pid_t tid)
 		return;
 	}
 	errno = 0;
-	instruction = ptrace(PTRACE_PEEKTEXT, tid, (void *)(uintptr_t)(regs.rip - 2), NULL);
+	instruction = ptrace(PTRACE_PEEKTEXT, thread->tid, (void *)(uintptr_t)(regs->rip - 2), NULL);
 	if (errno != 0 || (instruction & 0xffff) != 0x050f)	/* syscall */
 		return;
-	regs.rax = regs.orig_rax;
-	regs.rip -= 2;
-	ptrace(PTRACE_SETREGS, tid, NULL, &regs);
-}
-
-/* Waits until the interrupt (or a group stop) holds the thread, passing on
- * signals meant for the program.  Returns 1 when the thread exited. */
-static int wait_for_stop(pid_t tid, double deadline, struct hp_error *error)
-{
-	for (;;) {
-		int status = 0, result = thread_wait(tid, deadline, &status, error);
-
-		if (result != HP_OK)
-			return result;
-		if (WIFEXITED(status) || WIFSIGNALED(status))
-			return 1;
-		if (!WIFSTOPPED(status))
-			continue;
-		if ((status >> 16) == PTRACE_EVENT_STOP) {
-			restart_interrupted_wait(tid);
-			return HP_OK;
-		}
-		/* A signal-delivery stop: deliver it and keep waiting. */
-		if (ptrace(PTRACE_CONT, tid, NULL, (void *)(long)WSTOPSIG(status)) != 0) {
-			error->tid = tid;
-			return hp_fail_errno(error, HP_FAILED, "cannot resume thread %d", (int)tid);
-		}
+	regs->rax = regs->orig_rax;
+	regs->rip -= 2;
+	if (ptrace(PTRACE_SETREGS, thread->tid, NULL, regs) != 0) {
+		regs->rax = (unsigned long long)-EINTR;
+		regs->rip += 2;
 	}
 }
 
-static int interrupt(struct hp_thread *thread, struct hp_error *error)
+static bool is_group_stop_signal(int signal)
 {
-	if (thread->stopped)
-		return HP_OK;
-	if (ptrace(PTRACE_INTERRUPT, thread->tid, NULL, NULL) == 0)
-		return HP_OK;
-	if (errno == ESRCH)
-		return 1;
-	error->tid = thread->tid;
-	return hp_fail_errno(error, HP_FAILED, "cannot stop thread %d", (int)thread->tid);
+	return signal == SIGSTOP || signal == SIGTSTP || signal == SIGTTIN || signal == SIGTTOU;
 }
 
-/* One pass: seize and interrupt every thread not yet stopped, then collect
- * their stops.  *added counts threads not seen before. */
-static int stop_pass(struct hp_threads *threads, double deadline, size_t *added,
-		     struct hp_error *error)
+enum thread_event threads_classify(struct hp_threads *threads, pid_t tid, int status,
+				   struct hp_thread **found)
 {
-	pid_t *tids = NULL;
-	size_t count = 0;
-	int status = threads_list(threads->pid, &tids, &count, error);
+	struct hp_thread *thread = threads_find(threads, tid);
+	int event = status >> 16;
 
-	*added = 0;
-	for (size_t i = 0; status == HP_OK && i < count; i++) {
-		struct hp_thread *thread = find_thread(threads, tids[i]);
-		int result;
+	if (!thread && WIFSTOPPED(status)) {
+		/* A new thread's first stop can come before its parent's clone event. */
+		thread = add_thread(threads, tid);
+		if (thread)
+			thread->seized = true;
+	}
+	*found = thread;
+	if (!thread)
+		return THREAD_GONE;
+	if (WIFEXITED(status) || WIFSIGNALED(status)) {
+		forget_thread(threads, thread);
+		*found = NULL;
+		return THREAD_GONE;
+	}
+	if (!WIFSTOPPED(status))
+		return THREAD_OTHER;
+	if (event == PTRACE_EVENT_STOP) {
+		thread->stopped = true;
+		thread->group_stop = is_group_stop_signal(WSTOPSIG(status));
+		if (ptrace(PTRACE_GETREGS, tid, NULL, &thread->regs) != 0)
+			memset(&thread->regs, 0, sizeof(thread->regs));
+		else
+			restart_interrupted_wait(thread);
+		return THREAD_HELD;
+	}
+	if (event == PTRACE_EVENT_CLONE) {
+		unsigned long child = 0;
 
-		if (!thread) {
-			if (thread_is_zombie(threads->pid, tids[i]))
+		if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &child) == 0 && child > 0 &&
+		    !threads_find(threads, (pid_t)child)) {
+			struct hp_thread *added = add_thread(threads, (pid_t)child);
+
+			if (added)
+				added->seized = true;
+			*found = threads_find(threads, tid);	/* the array may have moved */
+		}
+		return THREAD_OTHER;
+	}
+	if (event != 0 || WSTOPSIG(status) == (SIGTRAP | 0x80))
+		return THREAD_OTHER;
+	return THREAD_SIGNAL;
+}
+
+/* Answers a stop we did not ask for so the thread runs on: a signal for the
+ * program is delivered, anything else continued. */
+static int pass_on(struct hp_thread *thread, enum thread_event event, int status,
+		   struct hp_error *error)
+{
+	long signal = event == THREAD_SIGNAL ? WSTOPSIG(status) : 0;
+
+	if (event == THREAD_GONE)
+		return HP_OK;
+	if (ptrace(PTRACE_CONT, thread->tid, NULL, (void *)signal) == 0 || errno == ESRCH)
+		return HP_OK;
+	error->tid = thread->tid;
+	return hp_fail_errno(error, HP_FAILED, "cannot resume thread %d", (int)thread->tid);
+}
+
+static size_t count_running(const struct hp_threads *threads)
+{
+	size_t running = 0;
+
+	for (size_t i = 0; i < threads->count; i++)
+		if (threads->items[i].seized && !threads->items[i].stopped)
+			running++;
+	return running;
+}
+
+/* Waits for one seized thread to be held, passing on whatever else it
+ * reports.  Waiting on each thread by its tid, not on any child: the kernel
+ * walks the whole list of tracees for a wait on any, which with a thousand
+ * threads costs more than the stop itself. */
+static int collect_one(struct hp_threads *threads, pid_t tid, double deadline,
+		       struct hp_error *error)
+{
+	for (;;) {
+		struct hp_thread *thread = threads_find(threads, tid);
+		int status = 0;
+		enum thread_event event;
+
+		if (!thread || !thread->seized || thread->stopped)
+			return HP_OK;
+		if (thread_wait(tid, deadline, &status, error) < 0)
+			return HP_FAILED;
+		event = threads_classify(threads, tid, status, &thread);
+		if (event == THREAD_HELD || event == THREAD_GONE || !thread)
+			continue;
+		if (pass_on(thread, event, status, error) != HP_OK)
+			return HP_FAILED;
+	}
+}
+
+int threads_collect(struct hp_threads *threads, double deadline, struct hp_error *error)
+{
+	/* A thread may leave the array (exit) or join it (clone) meanwhile. */
+	for (size_t i = 0; i < threads->count;) {
+		pid_t tid = threads->items[i].tid;
+
+		if (collect_one(threads, tid, deadline, error) != HP_OK)
+			return HP_FAILED;
+		if (i < threads->count && threads->items[i].tid == tid)
+			i++;
+	}
+	return HP_OK;
+}
+
+int threads_seize_all(struct hp_threads *threads, struct hp_error *error)
+{
+	size_t added;
+	int status = HP_OK;
+
+	do {
+		pid_t *tids = NULL;
+		size_t count = 0;
+
+		added = 0;
+		status = threads_list(threads->pid, &tids, &count, error);
+		for (size_t i = 0; status == HP_OK && i < count; i++) {
+			struct hp_thread *thread = threads_find(threads, tids[i]);
+			int result;
+
+			if (thread || (tids[i] == threads->pid && threads->leader_is_zombie))
 				continue;
 			thread = add_thread(threads, tids[i]);
 			if (!thread) {
 				status = hp_fail(error, HP_FAILED, "out of memory tracking threads");
 				break;
 			}
-			(*added)++;
+			added++;
+			result = seize(threads, thread, error);
+			if (result == 1)
+				forget_thread(threads, thread);
+			else if (result != HP_OK)
+				status = result;
 		}
-		result = seize(threads, thread, error);
-		if (result == HP_OK)
-			result = interrupt(thread, error);
-		if (result == 1)
-			forget_thread(threads, thread);
-		else if (result != HP_OK)
-			status = result;
-	}
-	free(tids);
-	for (size_t i = 0; status == HP_OK && i < threads->count; i++) {
-		struct hp_thread *thread = &threads->items[i];
-		int result;
-
-		if (thread->stopped || !thread->seized)
-			continue;
-		result = wait_for_stop(thread->tid, deadline, error);
-		if (result == 1) {
-			forget_thread(threads, thread);
-			i--;
-		} else if (result != HP_OK) {
-			status = result;
-		} else {
-			thread->stopped = true;
-		}
-	}
+		free(tids);
+	} while (status == HP_OK && added > 0);
 	return status;
+}
+
+/* Live threads by the kernel's count, to notice one that escaped seizing
+ * (created by a thread in the instant before it was seized). */
+static long kernel_thread_count(pid_t pid)
+{
+	char path[64], text[4096], *line;
+	long count = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (proc_read_small(path, text, sizeof(text)) <= 0)
+		return -1;
+	line = strstr(text, "\nThreads:");
+	if (line && sscanf(line, "\nThreads: %ld", &count) != 1)
+		count = -1;
+	return count;
 }
 
 int threads_stop_all(struct hp_threads *threads, double deadline, struct hp_error *error)
 {
-	size_t added;
-	int status;
+	int status = threads->count ? HP_OK : threads_seize_all(threads, error);
 
-	do
-		status = stop_pass(threads, deadline, &added, error);
-	while (status == HP_OK && added > 0);
+	for (int pass = 0; status == HP_OK; pass++) {
+		for (size_t i = 0; i < threads->count; i++) {
+			struct hp_thread *thread = &threads->items[i];
+
+			if (!thread->seized || thread->stopped)
+				continue;
+			/* ESRCH: it is exiting; the collection sees it go. */
+			if (ptrace(PTRACE_INTERRUPT, thread->tid, NULL, NULL) != 0 && errno != ESRCH) {
+				error->tid = thread->tid;
+				return hp_fail_errno(error, HP_FAILED, "cannot stop thread %d",
+						     (int)thread->tid);
+			}
+		}
+		status = threads_collect(threads, deadline, error);
+		if (status != HP_OK || threads->count == 0 ||
+		    kernel_thread_count(threads->pid) <= (long)threads->count)
+			break;
+		if (pass == 8) {
+			status = hp_fail(error, HP_FAILED, "pid %d creates threads faster than they can be stopped",
+					 (int)threads->pid);
+			break;
+		}
+		status = threads_seize_all(threads, error);
+	}
 	if (status == HP_OK && threads->count == 0)
 		return hp_fail(error, HP_FAILED, "pid %d has no threads left", (int)threads->pid);
 	return status;
@@ -347,7 +481,7 @@ int threads_stop_all(struct hp_threads *threads, double deadline, struct hp_erro
 int threads_stop_one(struct hp_threads *threads, pid_t tid, double deadline,
 		     struct hp_error *error)
 {
-	struct hp_thread *thread = find_thread(threads, tid);
+	struct hp_thread *thread = threads_find(threads, tid);
 	int status;
 
 	if (!thread)
@@ -355,33 +489,88 @@ int threads_stop_one(struct hp_threads *threads, pid_t tid, double deadline,
 	if (!thread)
 		return hp_fail(error, HP_FAILED, "out of memory tracking threads");
 	status = seize(threads, thread, error);
-	if (status == HP_OK)
-		status = interrupt(thread, error);
-	if (status == HP_OK && !thread->stopped)
-		status = wait_for_stop(tid, deadline, error);
-	if (status == HP_OK) {
-		thread->stopped = true;
-		return HP_OK;
+	if (status == HP_OK && !thread->stopped &&
+	    ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) != 0 && errno != ESRCH)
+		status = hp_fail_errno(error, HP_FAILED, "cannot stop thread %d", (int)tid);
+	while (status == HP_OK && (thread = threads_find(threads, tid)) && !thread->stopped) {
+		int wait_status = 0;
+		enum thread_event event;
+
+		if (thread_wait(tid, deadline, &wait_status, error) < 0)
+			return HP_FAILED;
+		event = threads_classify(threads, tid, wait_status, &thread);
+		if (event != THREAD_HELD && thread)
+			status = pass_on(thread, event, wait_status, error);
 	}
-	if (status == 1) {
-		forget_thread(threads, thread);
+	if (status == 1 || (status == HP_OK && !thread)) {
+		if ((thread = threads_find(threads, tid)))
+			forget_thread(threads, thread);
 		error->tid = tid;
 		return hp_fail(error, HP_FAILED, "thread %d exited", (int)tid);
 	}
 	return status;
 }
 
-void threads_resume_all(struct hp_threads *threads)
+int threads_continue_all(struct hp_threads *threads, struct hp_error *error)
 {
 	for (size_t i = 0; i < threads->count; i++) {
 		struct hp_thread *thread = &threads->items[i];
+		/* LISTEN keeps a thread in a group stop (SIGSTOP) where it was. */
+		int request = thread->group_stop ? PTRACE_LISTEN : PTRACE_CONT;
 
-		/* Detaching a stopped tracee resumes it; a thread that died
-		 * meanwhile answers ESRCH, which needs nothing more. */
+		if (!thread->stopped)
+			continue;
+		if (ptrace(request, thread->tid, NULL, NULL) != 0 && errno != ESRCH) {
+			error->tid = thread->tid;
+			return hp_fail_errno(error, HP_FAILED, "cannot resume thread %d",
+					     (int)thread->tid);
+		}
+		thread->stopped = false;
+	}
+	return HP_OK;
+}
+
+void threads_run_for(struct hp_threads *threads, double seconds)
+{
+	double until = hp_now() + seconds;
+	struct hp_error ignored = { 0 };
+
+	while (hp_remaining(until) > 0) {
+		struct hp_thread *thread = NULL;
+		int status = 0;
+		pid_t tid = thread_wait(-1, until, &status, &ignored);
+		enum thread_event event;
+
+		if (tid < 0)
+			break;
+		event = threads_classify(threads, tid, status, &thread);
+		if (event == THREAD_HELD && thread && !thread->group_stop) {
+			thread->stopped = false;
+			event = THREAD_OTHER;
+		}
+		if (thread && event != THREAD_HELD)
+			pass_on(thread, event, status, &ignored);
+		memset(&ignored, 0, sizeof(ignored));
+	}
+}
+
+void threads_resume_all(struct hp_threads *threads)
+{
+	struct hp_error ignored = { 0 };
+
+	/* Only a stopped tracee can be detached: stop the running ones first. */
+	for (size_t i = 0; i < threads->count; i++)
+		if (threads->items[i].seized && !threads->items[i].stopped)
+			ptrace(PTRACE_INTERRUPT, threads->items[i].tid, NULL, NULL);
+	if (count_running(threads) > 0 && threads_collect(threads, hp_now() + 2, &ignored) != HP_OK)
+		memset(&ignored, 0, sizeof(ignored));
+	for (size_t i = 0; i < threads->count; i++) {
+		struct hp_thread *thread = &threads->items[i];
+
+		/* Detaching a stopped tracee resumes it; one that died meanwhile
+		 * answers ESRCH, and one that never stopped is let go when we exit. */
 		if (thread->seized)
 			ptrace(PTRACE_DETACH, thread->tid, NULL, NULL);
-		thread->seized = false;
-		thread->stopped = false;
 	}
 	threads->count = 0;
 }
