@@ -193,6 +193,15 @@ static int trampoline_slot(struct apply_work *work, struct hp_remote *remote, ui
 	return HP_OK;
 }
 
+/* The jump for one function, cheapest first: a direct jmp rel32 when the
+ * replacement is within reach; else an indirect jmp reading the address
+ * from a near slot (still one jump); else, when only five bytes may be
+ * overwritten, a jmp rel32 to the slot, which jumps on (two jumps).
+ *
+ *   function:  jmp rel32 -> replacement                        (direct)
+ *   function:  jmp *disp32(%rip) --reads--> slot+6: .quad replacement
+ *   function:  jmp rel32 -> slot: jmp *0(%rip); .quad replacement
+ */
 static int prepare_jump(struct apply_work *work, struct hp_remote *remote, size_t index,
 			struct hp_error *error)
 {
@@ -210,8 +219,8 @@ static int prepare_jump(struct apply_work *work, struct hp_remote *remote, size_
 	function->jump_address = entry->plan.jump_address;
 	function->replacement = target;
 	function->replacement_size = entry->replacement->replacement_size;
-	function->length = (uint32_t)entry->plan.length;
 	memcpy(function->saved, entry->current, entry->plan.length);
+	function->length = HP_JUMP_SIZE;
 	if (code_encode_jump(function->jump_address, target, function->written))
 		return HP_OK;
 	status = trampoline_slot(work, remote, function->jump_address, &function->trampoline, error);
@@ -220,10 +229,18 @@ static int prepare_jump(struct apply_work *work, struct hp_remote *remote, size_
 	trampoline_encode_slot(target, slot);
 	status = target_memory_write(&work->session.memory, remote->tid, function->trampoline, slot,
 				     sizeof(slot), error);
-	if (status == HP_OK && !code_encode_jump(function->jump_address, function->trampoline,
-						  function->written))
-		status = hp_fail(error, HP_FAILED, "trampoline out of reach");
-	return status;
+	if (status != HP_OK)
+		return status;
+	if (entry->plan.length >= HP_INDIRECT_JUMP_SIZE &&
+	    code_encode_indirect_jump(function->jump_address,
+				      function->trampoline + HP_TRAMPOLINE_POINTER,
+				      function->written)) {
+		function->length = HP_INDIRECT_JUMP_SIZE;
+		return HP_OK;
+	}
+	if (!code_encode_jump(function->jump_address, function->trampoline, function->written))
+		return hp_fail(error, HP_FAILED, "trampoline out of reach");
+	return HP_OK;
 }
 
 static int record_patch(struct apply_work *work, struct hp_error *error)
@@ -289,32 +306,25 @@ static int load_and_prepare(struct apply_work *work, struct hp_error *error)
 static int prefault_jump_sites(struct apply_work *work, struct hp_error *error)
 {
 	const struct hp_state_patch *record = work->session.state.patches[work->record_index];
-	int status = HP_OK;
 
-	for (uint32_t i = 0; status == HP_OK && i < record->function_count; i++)
-		status = target_memory_write(&work->session.memory, 0,
-					     record->functions[i].jump_address,
-					     record->functions[i].saved, record->functions[i].length,
-					     error);
-	return status;
+	return text_write_functions(&work->session.memory, 0, record, HP_TEXT_SAVED,
+				    record->function_count, error);
 }
 
 static int write_jumps(struct apply_work *work, pid_t tid, struct hp_error *error)
 {
 	struct hp_state_patch *record = work->session.state.patches[work->record_index];
-	int status = HP_OK;
+	int status;
 
 	work->jumps_started = true;
-	for (uint32_t i = 0; status == HP_OK && i < record->function_count; i++) {
-		if (i == record->function_count / 2 && i > 0 && hp_fault("write-jumps"))
-			return hp_fault_fail(error, "write-jumps");
-		status = target_memory_write(&work->session.memory, tid,
-					     record->functions[i].jump_address,
-					     record->functions[i].written,
-					     record->functions[i].length, error);
+	if (hp_fault("write-jumps")) {
+		/* Half the jumps, then a failure: the rollback must undo them. */
+		status = text_write_functions(&work->session.memory, tid, record, HP_TEXT_WRITTEN,
+					      (record->function_count + 1) / 2, error);
+		return status == HP_OK ? hp_fault_fail(error, "write-jumps") : status;
 	}
-	if (status == HP_OK && record->function_count == 1 && hp_fault("write-jumps"))
-		return hp_fault_fail(error, "write-jumps");
+	status = text_write_functions(&work->session.memory, tid, record, HP_TEXT_WRITTEN,
+				      record->function_count, error);
 	record->status = HP_STATE_APPLIED;
 	if (status == HP_OK)
 		status = patch_state_write_status(&work->session.state, (size_t)work->record_index,
@@ -328,11 +338,9 @@ static void restore_written(struct apply_work *work, pid_t tid)
 	struct hp_state_patch *record = work->session.state.patches[work->record_index];
 	struct hp_error ignored = { 0 };
 
-	for (uint32_t i = 0; i < record->function_count; i++)
-		if (target_memory_write(&work->session.memory, tid, record->functions[i].jump_address,
-					record->functions[i].saved, record->functions[i].length,
-					&ignored) != HP_OK)
-			continue;
+	if (text_write_functions(&work->session.memory, tid, record, HP_TEXT_SAVED,
+				 record->function_count, &ignored) != HP_OK)
+		memset(&ignored, 0, sizeof(ignored));
 	record->status = HP_STATE_PENDING;
 }
 
@@ -391,14 +399,15 @@ static void unload_after_failure(struct apply_work *work)
 
 /* check loads nothing, so it predicts: dlopen maps the patch near the other
  * shared objects (libc), so code within rel32 reach of libc gets a direct
- * jump and code farther away (a PIE executable, usually) a trampoline. */
-static const char *predicted_jump(uint64_t libc_function, uint64_t jump_address)
+ * jump and code farther away (a PIE executable, usually) an indirect one,
+ * or a trampoline when only five bytes may be overwritten. */
+static const char *predicted_jump(uint64_t libc_function, const struct hp_code_plan *plan)
 {
 	unsigned char probe[HP_JUMP_SIZE];
 
-	return libc_function && code_encode_jump(jump_address, libc_function, probe)
-		       ? "direct"
-		       : "trampoline";
+	if (libc_function && code_encode_jump(plan->jump_address, libc_function, probe))
+		return "direct";
+	return plan->length >= HP_INDIRECT_JUMP_SIZE ? "indirect" : "trampoline";
 }
 
 static int report(struct apply_work *work, struct hp_result *result, struct hp_error *error)
@@ -433,7 +442,7 @@ static int report(struct apply_work *work, struct hp_result *result, struct hp_e
 		function->address = work->planned[i].address;
 		function->jump_address = work->planned[i].plan.jump_address;
 		hp_copy_string(function->jump_kind, sizeof(function->jump_kind),
-			       predicted_jump(libc_function, function->jump_address));
+			       predicted_jump(libc_function, &work->planned[i].plan));
 	}
 	return HP_OK;
 }

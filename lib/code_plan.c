@@ -1,5 +1,5 @@
-/* code_plan.c - deciding, with capstone, where a function can take a 5-byte
- * jump: on an instruction boundary (after endbr64, which must stay first for
+/* code_plan.c - deciding, with capstone, where a function can take a 6- or
+ * 5-byte jump: on an instruction boundary (after endbr64, which must stay first for
  * indirect-branch tracking), inside the function, and where no instruction
  * of the function branches into the bytes the jump replaces.  Pure: it looks
  * at bytes handed in and never touches a process. */
@@ -65,7 +65,7 @@ static bool points_into(csh handle, const cs_insn *instruction, uint64_t low, ui
 }
 
 static int scan_function(csh handle, const unsigned char *code, size_t size, uint64_t address,
-			 uint64_t jump_address, char *why, size_t why_size)
+			 uint64_t jump_address, size_t length, char *why, size_t why_size)
 {
 	cs_insn *instruction = cs_malloc(handle);
 	const uint8_t *cursor = code;
@@ -89,13 +89,12 @@ static int scan_function(csh handle, const unsigned char *code, size_t size, uin
 		}
 		if (instruction_address == jump_address)
 			boundary = true;
-		if (points_into(handle, instruction, jump_address, jump_address + HP_JUMP_SIZE,
-				&target)) {
+		if (points_into(handle, instruction, jump_address, jump_address + length, &target)) {
 			snprintf(why, why_size,
 				 "the instruction at +%" PRIu64 " (%s %s) branches into the first "
-				 "%d bytes, which the jump would overwrite",
+				 "%zu bytes, which the jump would overwrite",
 				 instruction_address - address, instruction->mnemonic,
-				 instruction->op_str, HP_JUMP_SIZE);
+				 instruction->op_str, length);
 			status = HP_MISFIT;
 			break;
 		}
@@ -108,19 +107,16 @@ static int scan_function(csh handle, const unsigned char *code, size_t size, uin
 	return status;
 }
 
-int code_plan_function(const unsigned char *code, size_t size, uint64_t address,
-		       struct hp_code_plan *plan, char *why, size_t why_size)
+/* Checks `length` bytes at the jump site; HP_OK when they can be overwritten. */
+static int plan_length(const unsigned char *code, size_t size, uint64_t address, size_t offset,
+		       size_t length, char *why, size_t why_size)
 {
-	size_t offset = 0;
 	csh handle;
 	int status;
 
-	memset(plan, 0, sizeof(*plan));
-	if (size >= sizeof(endbr64) && memcmp(code, endbr64, sizeof(endbr64)) == 0)
-		offset = sizeof(endbr64);
-	if (size < offset + HP_JUMP_SIZE) {
+	if (size < offset + length) {
 		snprintf(why, why_size, "it is %zu bytes long; a jump needs %zu", size,
-			 offset + HP_JUMP_SIZE);
+			 offset + length);
 		return HP_MISFIT;
 	}
 	if (cs_open(CS_ARCH_X86, CS_MODE_64, &handle) != CS_ERR_OK) {
@@ -128,14 +124,48 @@ int code_plan_function(const unsigned char *code, size_t size, uint64_t address,
 		return HP_FAILED;
 	}
 	cs_option(handle, CS_OPT_DETAIL, CS_OPT_ON);
-	status = scan_function(handle, code, size, address, address + offset, why, why_size);
+	status = scan_function(handle, code, size, address, address + offset, length, why,
+			       why_size);
 	cs_close(&handle);
+	return status;
+}
+
+int code_plan_function(const unsigned char *code, size_t size, uint64_t address,
+		       struct hp_code_plan *plan, char *why, size_t why_size)
+{
+	size_t offset = 0, length = HP_INDIRECT_JUMP_SIZE;
+	int status;
+
+	memset(plan, 0, sizeof(*plan));
+	if (size >= sizeof(endbr64) && memcmp(code, endbr64, sizeof(endbr64)) == 0)
+		offset = sizeof(endbr64);
+	/* Six bytes allow an indirect jump (one jump to a far patch); five
+	 * allow only a relative one (two jumps, through a trampoline). */
+	status = plan_length(code, size, address, offset, length, why, why_size);
+	if (status == HP_MISFIT) {
+		length = HP_JUMP_SIZE;
+		status = plan_length(code, size, address, offset, length, why, why_size);
+	}
 	if (status != HP_OK)
 		return status;
 	plan->jump_address = address + offset;
-	plan->length = HP_JUMP_SIZE;
-	memcpy(plan->saved, code + offset, HP_JUMP_SIZE);
+	plan->length = length;
+	memcpy(plan->saved, code + offset, length);
 	return HP_OK;
+}
+
+bool code_encode_indirect_jump(uint64_t from, uint64_t pointer,
+			       unsigned char jump[HP_INDIRECT_JUMP_SIZE])
+{
+	int64_t distance = (int64_t)(pointer - (from + HP_INDIRECT_JUMP_SIZE));
+	int32_t relative = (int32_t)distance;
+
+	if ((int64_t)relative != distance)
+		return false;
+	jump[0] = 0xff;	/* jmp *disp32(%rip) */
+	jump[1] = 0x25;
+	memcpy(jump + 2, &relative, sizeof(relative));
+	return true;
 }
 
 int code_find_syscall(const unsigned char *code, size_t size, uint64_t address,

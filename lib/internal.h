@@ -17,8 +17,9 @@
 #define HP_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #define HP_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-/* The jump we write: e9 + rel32. */
+/* The jumps we write: e9 + rel32, or ff 25 + disp32 (jmp *disp32(%rip)). */
 #define HP_JUMP_SIZE 5
+#define HP_INDIRECT_JUMP_SIZE 6
 /* Room kept for saved bytes; a jump never needs more than HP_JUMP_SIZE. */
 #define HP_SAVED_MAX 8
 #define HP_PAGE_SIZE 4096u
@@ -167,8 +168,8 @@ bool patch_name_is_valid(const char *name);
 /* ---- code_plan.c: where the jump goes, checked with capstone ---- */
 struct hp_code_plan {
 	uint64_t jump_address;	/* the function start, or just past endbr64 */
-	unsigned char saved[HP_SAVED_MAX];	/* bytes the jump overwrites */
-	size_t length;		/* HP_JUMP_SIZE */
+	unsigned char saved[HP_SAVED_MAX];	/* bytes the jump may overwrite */
+	size_t length;		/* bytes that may be overwritten: 6, or 5 */
 };
 
 /* Decides where a jump can go in the function whose bytes are `code`
@@ -180,6 +181,9 @@ int code_find_syscall(const unsigned char *code, size_t size, uint64_t address,
 		      uint64_t *found) HP_MUST_CHECK;
 /* Encodes `jmp rel32` from `from` to `to`; false when out of reach. */
 bool code_encode_jump(uint64_t from, uint64_t to, unsigned char jump[HP_JUMP_SIZE]);
+/* Encodes `jmp *disp32(%rip)` reading its target at `pointer`. */
+bool code_encode_indirect_jump(uint64_t from, uint64_t pointer,
+			       unsigned char jump[HP_INDIRECT_JUMP_SIZE]);
 /* Decodes a jmp rel32 at `from`; false when `bytes` are not one. */
 bool code_decode_jump(uint64_t from, const unsigned char bytes[HP_JUMP_SIZE], uint64_t *to);
 
@@ -200,6 +204,26 @@ int target_memory_write(struct hp_memory *memory, pid_t stopped_tid, uint64_t ad
 /* Reads a NUL-terminated string of at most size-1 bytes. */
 int target_memory_read_string(struct hp_memory *memory, uint64_t address, char *buffer,
 			      size_t size, struct hp_error *error) HP_MUST_CHECK;
+
+/* ---- text_write.c: many pieces of code in few writes ---- */
+struct hp_text_piece {
+	uint64_t address;
+	const unsigned char *bytes;
+	size_t length;
+};
+
+/* Writes every piece; pieces less than a page apart go in one write of the
+ * span between them (read afresh first).  Every thread must be stopped. */
+int text_write(struct hp_memory *memory, pid_t stopped_tid, const struct hp_text_piece *pieces,
+	       size_t count, struct hp_error *error) HP_MUST_CHECK;
+
+enum hp_text_bytes { HP_TEXT_SAVED, HP_TEXT_WRITTEN };
+struct hp_state_patch;
+/* Writes the saved (original) or written (jump) bytes of the first `count`
+ * functions of a patch's record. */
+int text_write_functions(struct hp_memory *memory, pid_t stopped_tid,
+			 const struct hp_state_patch *patch, enum hp_text_bytes which, size_t count,
+			 struct hp_error *error) HP_MUST_CHECK;
 
 /* ---- threads.c: seizing, stopping and resuming every thread ---- */
 struct hp_thread {
@@ -371,6 +395,8 @@ bool trampoline_find_gap(const struct hp_maps *maps, uint64_t low, uint64_t high
 /* Encodes `jmp *0(%rip); .quad to` into a 16-byte slot. */
 void trampoline_encode_slot(uint64_t to, unsigned char slot[16]);
 #define HP_TRAMPOLINE_SLOT 16
+/* Where in a slot the target address is, for an indirect jump reading it. */
+#define HP_TRAMPOLINE_POINTER 6
 
 /* ---- patch_state.c: what is applied, recorded inside the target ---- */
 enum hp_state_status {

@@ -69,18 +69,17 @@ static int build_ranges(const struct hp_state_patch *patch, struct hp_range **ra
 	return HP_OK;
 }
 
-static int restore_bytes(struct hp_session *session, size_t index, struct hp_error *error)
+/* Read while the target runs: only we write its code, under our lock. */
+static int check_bytes_are_ours(struct hp_session *session, size_t index, struct hp_error *error)
 {
-	struct hp_state_patch *patch = session->state.patches[index];
-	pid_t tid = threads_first_stopped(&session->threads);
-	int status = HP_OK;
+	const struct hp_state_patch *patch = session->state.patches[index];
 
 	for (uint32_t f = 0; f < patch->function_count; f++) {
 		const struct hp_state_function *function = &patch->functions[f];
 		unsigned char current[HP_SAVED_MAX];
+		int status = target_memory_read(&session->memory, function->jump_address, current,
+						function->length, error);
 
-		status = target_memory_read(&session->memory, function->jump_address, current,
-					    function->length, error);
 		if (status != HP_OK)
 			return status;
 		/* A half-applied patch may not have written this one yet. */
@@ -92,10 +91,16 @@ static int restore_bytes(struct hp_session *session, size_t index, struct hp_err
 				       function->function, (int)session->pid);
 		}
 	}
-	for (uint32_t f = 0; status == HP_OK && f < patch->function_count; f++)
-		status = target_memory_write(&session->memory, tid, patch->functions[f].jump_address,
-					     patch->functions[f].saved, patch->functions[f].length,
-					     error);
+	return HP_OK;
+}
+
+static int restore_bytes(struct hp_session *session, size_t index, struct hp_error *error)
+{
+	struct hp_state_patch *patch = session->state.patches[index];
+	pid_t tid = threads_first_stopped(&session->threads);
+	int status = text_write_functions(&session->memory, tid, patch, HP_TEXT_SAVED,
+					  patch->function_count, error);
+
 	patch->status = HP_STATE_REMOVED;
 	if (status == HP_OK)
 		status = patch_state_write_status(&session->state, index, &session->memory, tid,
@@ -129,6 +134,8 @@ int hp_revert(const struct hp_request *request, struct hp_result *result,
 		status = choose(&session, request->patch_name, &index, error);
 	if (status == HP_OK)
 		status = build_ranges(session.state.patches[index], &ranges, &range_count, error);
+	if (status == HP_OK)
+		status = check_bytes_are_ours(&session, index, error);
 	if (status == HP_OK)
 		status = session_stop_when_clear(&session, ranges, range_count, &result->attempts,
 						 &stopped_at, error);

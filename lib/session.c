@@ -348,6 +348,8 @@ void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_rep
 		to->jump_address = from->jump_address;
 		to->replacement = from->replacement;
 		hp_copy_string(to->jump_kind, sizeof(to->jump_kind),
-			       from->trampoline ? "trampoline" : "direct");
+			       !from->trampoline	    ? "direct"
+			       : from->written[0] == 0xff ? "indirect"
+							  : "trampoline");
 	}
 }

@@ -442,8 +442,11 @@ int unwinder_create(pid_t pid, struct hp_unwinder **created, struct hp_error *er
 		free(unwinder);
 		return hp_fail(error, HP_FAILED, "libunwind cannot create an address space");
 	}
-	/* Register-state cache keyed by address, shared by every thread. */
-	unw_set_caching_policy(unwinder->space, UNW_CACHE_GLOBAL);
+	/* Register-state cache keyed by address, shared by every thread we
+	 * unwind.  Per-thread (of ours: we have one) rather than global, since
+	 * the global cache masks signals around every use: two system calls
+	 * per frame. */
+	unw_set_caching_policy(unwinder->space, UNW_CACHE_PER_THREAD);
 	if (refresh_maps(unwinder) != 0) {
 		unwinder_release(unwinder);
 		return hp_fail(error, HP_FAILED, "cannot read the memory map of pid %d", (int)pid);

@@ -286,7 +286,8 @@ static bool is_group_stop_signal(int signal)
 enum thread_event threads_classify(struct hp_threads *threads, pid_t tid, int status,
 				   struct hp_thread **found)
 {
-	struct hp_thread *thread = threads_find(threads, tid);
+	/* The caller usually knows the thread: no search of a thousand. */
+	struct hp_thread *thread = *found && (*found)->tid == tid ? *found : threads_find(threads, tid);
 	int event = status >> 16;
 
 	if (!thread && WIFSTOPPED(status)) {
@@ -361,11 +362,12 @@ static size_t count_running(const struct hp_threads *threads)
  * reports.  Waiting on each thread by its tid, not on any child: the kernel
  * walks the whole list of tracees for a wait on any, which with a thousand
  * threads costs more than the stop itself. */
-static int collect_one(struct hp_threads *threads, pid_t tid, double deadline,
+static int collect_one(struct hp_threads *threads, struct hp_thread *thread, double deadline,
 		       struct hp_error *error)
 {
+	pid_t tid = thread->tid;
+
 	for (;;) {
-		struct hp_thread *thread = threads_find(threads, tid);
 		int status = 0;
 		enum thread_event event;
 
@@ -387,7 +389,7 @@ int threads_collect(struct hp_threads *threads, double deadline, struct hp_error
 	for (size_t i = 0; i < threads->count;) {
 		pid_t tid = threads->items[i].tid;
 
-		if (collect_one(threads, tid, deadline, error) != HP_OK)
+		if (collect_one(threads, &threads->items[i], deadline, error) != HP_OK)
 			return HP_FAILED;
 		if (i < threads->count && threads->items[i].tid == tid)
 			i++;

@@ -25,8 +25,8 @@ static void test_normal_prologue(void)
 
 	CHECK(plan(code, sizeof(code), &p, why, sizeof(why)) == HP_OK, "normal prologue accepted");
 	CHECK(p.jump_address == BASE, "jump at the function start");
-	CHECK(p.length == HP_JUMP_SIZE, "length is the jump size");
-	CHECK(memcmp(p.saved, code, HP_JUMP_SIZE) == 0, "saved bytes are the first five");
+	CHECK(p.length == HP_INDIRECT_JUMP_SIZE, "six bytes may be overwritten");
+	CHECK(memcmp(p.saved, code, HP_INDIRECT_JUMP_SIZE) == 0, "saved bytes are the first six");
 }
 
 static void test_endbr64(void)
@@ -40,6 +40,24 @@ static void test_endbr64(void)
 	CHECK(plan(code, sizeof(code), &p, why, sizeof(why)) == HP_OK, "endbr64 function accepted");
 	CHECK(p.jump_address == BASE + 4, "jump goes just past endbr64");
 	CHECK(memcmp(p.saved, code + 4, HP_JUMP_SIZE) == 0, "saved bytes follow endbr64");
+}
+
+static void test_five_bytes_only(void)
+{
+	/* 0: push rbp; 1: mov rbp,rsp; 4: nop; 5: inc eax; 7: jne 5; 9: ret:
+	 * a branch to +5 leaves five bytes, enough for a jmp rel32 only. */
+	static const unsigned char code[] = { 0x55, 0x48, 0x89, 0xe5, 0x90,
+					      0xff, 0xc0, 0x75, 0xfc, 0xc3 };
+	/* exactly five bytes long: mov eax,1 */
+	static const unsigned char five[] = { 0xb8, 0x01, 0x00, 0x00, 0x00 };
+	struct hp_code_plan p;
+	char why[256];
+
+	CHECK(plan(code, sizeof(code), &p, why, sizeof(why)) == HP_OK,
+	      "a branch to byte 5 still allows a 5-byte jump");
+	CHECK(p.length == HP_JUMP_SIZE, "only five bytes may be overwritten");
+	CHECK(plan(five, sizeof(five), &p, why, sizeof(why)) == HP_OK, "5-byte function accepted");
+	CHECK(p.length == HP_JUMP_SIZE, "a 5-byte function gets five");
 }
 
 static void test_too_short(void)
@@ -171,6 +189,19 @@ static void test_jump_codec(void)
 	}
 }
 
+static void test_indirect_jump_codec(void)
+{
+	unsigned char jump[HP_INDIRECT_JUMP_SIZE];
+	int32_t relative;
+
+	CHECK(code_encode_indirect_jump(0x1000, 0x2006, jump), "near pointer encodes");
+	memcpy(&relative, jump + 2, sizeof(relative));
+	CHECK(jump[0] == 0xff && jump[1] == 0x25, "jmp *disp32(%rip) opcode");
+	CHECK(relative == 0x2006 - 0x1006, "displacement counts from the next instruction");
+	CHECK(!code_encode_indirect_jump(0x1000, 0x1000 + (3ull << 31), jump),
+	      "a pointer 6 GiB away is refused");
+}
+
 static void test_find_syscall(void)
 {
 	/* mov eax,60; syscall; ret */
@@ -189,12 +220,14 @@ int main(void)
 {
 	test_normal_prologue();
 	test_endbr64();
+	test_five_bytes_only();
 	test_too_short();
 	test_branch_into_jump();
 	test_branch_outside_jump();
 	test_undecodable();
 	test_rip_relative();
 	test_jump_codec();
+	test_indirect_jump_codec();
 	test_find_syscall();
 	return check_report();
 }
