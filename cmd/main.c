@@ -18,19 +18,22 @@ static const char usage_text[] =
 	"Replace functions inside a running process without restarting it.\n"
 	"\n"
 	"commands:\n"
-	"  apply   --pid PID [--timeout SECONDS] [--json] PATCH.so\n"
+	"  apply   --pid PID [--timeout SECONDS] [--allow-unreliable-stacks] [--json] PATCH.so\n"
 	"          load PATCH.so into the process and redirect the functions it replaces\n"
-	"  revert  --pid PID [--timeout SECONDS] [--json] [PATCH]\n"
+	"  revert  --pid PID [--timeout SECONDS] [--allow-unreliable-stacks] [--json] [PATCH]\n"
 	"          take back PATCH (default: the most recently applied patch)\n"
 	"  list    --pid PID [--json]\n"
 	"          show the applied patches, newest first\n"
-	"  check   --pid PID [--timeout SECONDS] [--json] PATCH.so\n"
+	"  check   --pid PID [--timeout SECONDS] [--allow-unreliable-stacks] [--json] PATCH.so\n"
 	"          run every check of apply without changing the process\n"
 	"\n"
 	"options:\n"
 	"  -p, --pid PID          the target process\n"
-	"  -t, --timeout SECONDS  give up after this long (default 10); busy functions\n"
-	"                         are retried until then\n"
+	"  -t, --timeout SECONDS  bounds the whole command (default 10); threads busy\n"
+	"                         in a replaced function are waited for until then\n"
+	"      --allow-unreliable-stacks\n"
+	"                         count a thread whose stack cannot be unwound (code\n"
+	"                         without unwind information, JIT) as safe\n"
 	"  -j, --json             print one JSON document on stdout\n"
 	"  -h, --help             show this help\n"
 	"  -V, --version          show the version\n"
@@ -44,7 +47,7 @@ typedef int (*engine_function)(const struct hp_request *, struct hp_result *,
 struct command {
 	const char *name;
 	engine_function run;
-	bool takes_timeout;
+	bool checks_stacks;	/* takes --timeout and --allow-unreliable-stacks */
 	int min_arguments, max_arguments;	/* positional */
 };
 
@@ -126,13 +129,14 @@ static int run_command(const struct command *command, int argc, char **argv,
 	static const struct option options[] = {
 		{ "pid", required_argument, NULL, 'p' },   { "timeout", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },	   { "help", no_argument, NULL, 'h' },
+		{ "allow-unreliable-stacks", no_argument, NULL, 'u' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct hp_request request = { .timeout_seconds = 10, .interrupted = &interrupted };
 	struct hp_result result = { 0 };
 	struct hp_error error = { 0 };
 	const char *bad_pid = NULL, *bad_timeout = NULL;
-	bool timeout_given = false;
+	bool timeout_given = false, unreliable_given = false;
 	int option, status, positional;
 
 	/* --json first, so even a usage error is reported as JSON. */
@@ -154,6 +158,10 @@ static int run_command(const struct command *command, int argc, char **argv,
 			break;
 		case 'j':
 			break;
+		case 'u':
+			unreliable_given = true;
+			request.allow_unreliable_stacks = true;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return 0;
@@ -167,8 +175,10 @@ static int run_command(const struct command *command, int argc, char **argv,
 	if (bad_timeout)
 		return usage_error(output, "--timeout wants a number of seconds, not '%s'",
 				   bad_timeout);
-	if (timeout_given && !command->takes_timeout)
+	if (timeout_given && !command->checks_stacks)
 		return usage_error(output, "%s takes no --timeout", command->name);
+	if (unreliable_given && !command->checks_stacks)
+		return usage_error(output, "%s takes no --allow-unreliable-stacks", command->name);
 	if (!output->pid)
 		return usage_error(output, "%s needs --pid PID", command->name);
 	positional = argc - optind;

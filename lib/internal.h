@@ -353,7 +353,8 @@ struct hp_blocker {
 	pid_t tid;
 	const struct hp_range *range;	/* replaced code it runs in; NULL if none */
 	size_t frame;			/* the innermost frame in `range` */
-	uint64_t return_sp;		/* its SP once the outermost such frame returned */
+	uint64_t return_ip;		/* where the outermost such frame returns to */
+	uint64_t return_sp;		/* and the SP it returns with; 0 if unknown */
 	bool unreliable;		/* the stack could not be unwound to its end */
 	uint64_t unknown_ip;		/* where unwind information was missing */
 	int unwind_error;
@@ -378,14 +379,13 @@ const struct hp_range *stack_checker_range_at(const struct hp_stack_checker *che
 bool stack_check_thread(struct hp_stack_checker *checker, const struct hp_thread *thread,
 			bool allow_unreliable, struct hp_blocker *blocker);
 
-/* ---- thread_move.c: letting a busy thread alone leave replaced code ---- */
-/* Single-steps one stopped thread, the others staying stopped, until it has
- * left every range of `checker` (returned above blocker->return_sp) or
- * `deadline` passes.  HP_OK: it is out and stopped (or it exited);
- * HP_BUSY: it could not get out in time and is stopped again. */
-int thread_move_out(struct hp_threads *threads, pid_t tid, const struct hp_blocker *blocker,
-		    const struct hp_stack_checker *checker, double deadline,
-		    struct hp_error *error) HP_MUST_CHECK;
+/* ---- thread_move.c: letting busy threads alone leave replaced code ---- */
+/* Runs the blockers' threads, every other thread staying stopped, each until
+ * it returns from its outermost frame in replaced code (a breakpoint of its
+ * own at blocker->return_ip) or `deadline` passes.  HP_OK: every one is out
+ * (or exited) and stopped again; HP_BUSY: some are not, all are stopped. */
+int thread_move_out(struct hp_threads *threads, const struct hp_blocker *blockers, size_t count,
+		    double deadline, struct hp_error *error) HP_MUST_CHECK;
 
 /* ---- trampoline.c: near pages for jumps that cannot reach the patch ---- */
 /* Finds a free page-aligned gap of `size` bytes whose every byte is within

@@ -139,6 +139,7 @@ bool stack_check_thread(struct hp_stack_checker *checker, const struct hp_thread
 		}
 		/* Where the outermost frame in a range returns to: the caller's
 		 * SP.  Unknown when that frame is the last one unwound. */
+		blocker->return_ip = i + 1 < stack->count ? stack->frames[i + 1].ip : 0;
 		blocker->return_sp = i + 1 < stack->count ? stack->frames[i + 1].sp : 0;
 	}
 	return found || (blocker->unreliable && !allow_unreliable);

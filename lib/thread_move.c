@@ -1,41 +1,56 @@
-/* thread_move.c - getting one busy thread out of the code being replaced
- * while every other thread stays stopped.  We single-step it: nothing is
- * written to the target (no breakpoint another thread could hit, nothing
- * left behind if we die: the kernel clears the trap flag when a tracer
- * goes), and the thread runs its own code exactly as it would have.  It
- * is out once it executes outside every range with its stack pointer at or
- * above where the outermost replaced frame returns.  A thread that blocks
- * (a lock held by a stopped thread, a system call) is interrupted when the
+/* thread_move.c - getting busy threads out of the code being replaced while
+ * every other thread stays stopped.  Each busy thread gets a hardware
+ * breakpoint (a debug register: its own, so no other thread can hit it, and
+ * nothing is written to memory) on the return address of its outermost frame
+ * in replaced code, and runs at full speed until it returns there with its
+ * stack pointer at or above that frame's (a deeper recursive call returning
+ * to the same address does not count).  The debug registers are cleared
+ * before the thread is let go, whatever happened.  A thread that blocks (a
+ * lock held by a stopped thread, a system call) is interrupted when the
  * budget is spent; the caller then falls back to resuming everyone. */
 #include <errno.h>
-#include <stdio.h>
 #include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 
 #include "internal.h"
 
-static bool is_out(const struct hp_thread *thread, const struct hp_blocker *blocker,
-		   const struct hp_stack_checker *checker)
+#define DEBUG_REGISTER(n) offsetof(struct user, u_debugreg[n])
+/* DR7: enable breakpoint 0, locally, on execution (R/W0 = 00, LEN0 = 00). */
+#define DR7_EXECUTE_0 0x1ul
+
+enum move_state { MOVE_RUNNING, MOVE_OUT, MOVE_STUCK };
+
+static int arm(pid_t tid, uint64_t address)
 {
-	return thread->regs.rsp >= blocker->return_sp &&
-	       !stack_checker_range_at(checker, thread->regs.rip);
+	if (ptrace(PTRACE_POKEUSER, tid, (void *)DEBUG_REGISTER(0), (void *)address) != 0 ||
+	    ptrace(PTRACE_POKEUSER, tid, (void *)DEBUG_REGISTER(7), (void *)DR7_EXECUTE_0) != 0)
+		return -1;
+	return 0;
 }
 
-/* Our single step completed, as opposed to a SIGTRAP meant for the program
- * (int3 reports SI_KERNEL, kill and tgkill SI_USER or SI_TKILL).  A step
- * that ends a system call is reported as TRAP_BRKPT, any other TRAP_TRACE. */
-static bool is_step_trap(pid_t tid)
+static void disarm(pid_t tid)
+{
+	/* ESRCH: the thread is gone, and its registers with it. */
+	ptrace(PTRACE_POKEUSER, tid, (void *)DEBUG_REGISTER(7), NULL);
+	ptrace(PTRACE_POKEUSER, tid, (void *)DEBUG_REGISTER(0), NULL);
+}
+
+/* A trap of ours (the breakpoint), as opposed to a SIGTRAP for the program
+ * (int3 reports SI_KERNEL, kill and tgkill SI_USER or SI_TKILL). */
+static bool is_our_trap(pid_t tid)
 {
 	siginfo_t info;
 
-	return ptrace(PTRACE_GETSIGINFO, tid, NULL, &info) == 0 &&
-	       (info.si_code == TRAP_TRACE || info.si_code == TRAP_BRKPT);
+	return ptrace(PTRACE_GETSIGINFO, tid, NULL, &info) == 0 && info.si_code == TRAP_HWBKPT;
 }
 
-/* Whether a SIGTRAP waits for `tid`: a step that completed just as we
- * interrupted it queues one behind the interrupt stop. */
+/* Whether a SIGTRAP waits for `tid`: a breakpoint hit just as we
+ * interrupted the thread queues one behind the interrupt stop. */
 static bool trap_pending(pid_t pid, pid_t tid)
 {
 	char path[80], text[2048], *line;
@@ -49,101 +64,117 @@ static bool trap_pending(pid_t pid, pid_t tid)
 	       (pending & (1ull << (SIGTRAP - 1)));
 }
 
-/* The budget is spent while the thread runs: hold it again where it is.  A
- * step that completes meanwhile must never reach the program as a SIGTRAP
- * (which would kill it): it is held in that signal's delivery stop, from
- * which resuming it with no signal discards the trap. */
-static int give_up(struct hp_threads *threads, pid_t tid, struct hp_error *error)
+/* Handles one stop of a moving thread; returns its new state.  After our
+ * interrupt the thread is held where it is, but a breakpoint hit in the
+ * same instant queues a SIGTRAP behind the interrupt stop: it is drained
+ * (the thread is resumed into that trap's stop) so that it never reaches the
+ * program, which it would kill. */
+static enum move_state on_stop(struct hp_threads *threads, pid_t tid, int status,
+			       const struct hp_blocker *blocker, bool interrupted,
+			       struct hp_error *error)
 {
-	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) != 0)
-		return errno == ESRCH ? HP_BUSY
-				      : hp_fail_errno(error, HP_FAILED, "cannot stop thread %d", (int)tid);
-	for (;;) {
-		struct hp_thread *thread = NULL;
-		enum thread_event event;
-		long signal = 0;
-		int status = 0;
-
-		if (thread_wait(tid, hp_now() + 2, &status, error) < 0)
-			return HP_FAILED;
-		event = threads_classify(threads, tid, status, &thread);
-		if (event == THREAD_GONE || !thread)
-			return HP_BUSY;
-		if (event == THREAD_HELD && !trap_pending(threads->pid, tid))
-			return HP_BUSY;
-		if (event == THREAD_SIGNAL && WSTOPSIG(status) == SIGTRAP && is_step_trap(tid)) {
-			thread->stopped = true;
-			if (ptrace(PTRACE_GETREGS, tid, NULL, &thread->regs) != 0)
-				return hp_fail_errno(error, HP_FAILED,
-						     "cannot read the registers of thread %d", (int)tid);
-			return HP_BUSY;
-		}
-		if (event == THREAD_SIGNAL)
-			signal = WSTOPSIG(status);
-		thread->stopped = false;
-		if (ptrace(PTRACE_CONT, tid, NULL, (void *)signal) != 0 && errno != ESRCH)
-			return hp_fail_errno(error, HP_FAILED, "cannot resume thread %d", (int)tid);
-	}
-}
-
-/* A system call could block with every other thread stopped, and a step
- * that ends one is reported in ways best not raced: we do not step into one. */
-static bool at_system_call(pid_t tid, const struct user_regs_struct *regs)
-{
-	long word;
-
-	if ((long long)regs->orig_rax >= 0)
-		return true;	/* stopped inside one */
-	errno = 0;
-	word = ptrace(PTRACE_PEEKTEXT, tid, (void *)(uintptr_t)regs->rip, NULL);
-	if (errno != 0)
-		return true;
-	return (word & 0xffff) == 0x050f || (word & 0xffff) == 0x80cd ||
-	       (word & 0xffff) == 0x340f;	/* syscall, int $0x80, sysenter */
-}
-
-int thread_move_out(struct hp_threads *threads, pid_t tid, const struct hp_blocker *blocker,
-		    const struct hp_stack_checker *checker, double deadline,
-		    struct hp_error *error)
-{
-	struct hp_thread *thread = threads_find(threads, tid);
+	struct hp_thread *thread = NULL;
+	enum thread_event event = threads_classify(threads, tid, status, &thread);
 	long signal = 0;
 
-	if (!thread || !thread->stopped || thread->group_stop || blocker->unreliable ||
-	    !blocker->range || !blocker->return_sp)
-		return HP_BUSY;
-	for (;;) {
+	if (event == THREAD_GONE || !thread)
+		return MOVE_OUT;	/* it exited: out of every function */
+	if (event == THREAD_HELD && !(interrupted && trap_pending(threads->pid, tid)))
+		return MOVE_STUCK;	/* held: by our interrupt, or a group stop */
+	if (event == THREAD_SIGNAL && WSTOPSIG(status) == SIGTRAP && is_our_trap(tid)) {
+		/* Left in this stop, the trap is discarded when the thread is
+		 * resumed with no signal. */
+		thread->stopped = true;
+		if (ptrace(PTRACE_GETREGS, tid, NULL, &thread->regs) != 0) {
+			hp_fail_errno(error, HP_FAILED, "cannot read the registers of thread %d",
+				      (int)tid);
+			return MOVE_STUCK;
+		}
+		if (thread->regs.rsp >= blocker->return_sp)
+			return MOVE_OUT;
+		if (interrupted)
+			return MOVE_STUCK;
+		/* A deeper call returned to the same address: run on. */
+	} else if (event == THREAD_SIGNAL) {
+		signal = WSTOPSIG(status);	/* the program's */
+	}
+	thread->stopped = false;
+	if (ptrace(PTRACE_CONT, tid, NULL, (void *)signal) != 0 && errno != ESRCH) {
+		hp_fail_errno(error, HP_FAILED, "cannot resume thread %d", (int)tid);
+		return MOVE_STUCK;
+	}
+	return MOVE_RUNNING;
+}
+
+/* Waits for one moving thread until it is out or the deadline passes, then
+ * holds it again where it is. */
+static enum move_state follow(struct hp_threads *threads, const struct hp_blocker *blocker,
+			      double deadline, struct hp_error *error)
+{
+	enum move_state state = MOVE_RUNNING;
+	bool interrupted = false;
+
+	while (state == MOVE_RUNNING) {
 		struct hp_error timed_out = { 0 };
-		enum thread_event event;
 		int status = 0;
 
-		/* A signal taken from the program is always delivered first. */
-		if (signal == 0 && (hp_remaining(deadline) <= 0 || at_system_call(tid, &thread->regs)))
-			return HP_BUSY;
-		if (ptrace(PTRACE_SINGLESTEP, tid, NULL, (void *)signal) != 0)
-			return errno == ESRCH ? HP_OK
-					      : hp_fail_errno(error, HP_FAILED,
-							      "cannot step thread %d", (int)tid);
-		thread->stopped = false;
-		signal = 0;
-		if (thread_wait(tid, deadline, &status, &timed_out) < 0)
-			return give_up(threads, tid, error);
-		event = threads_classify(threads, tid, status, &thread);
-		if (event == THREAD_GONE || !thread)
-			return HP_OK;	/* it exited: out of every function */
-		if (event == THREAD_HELD)
-			return HP_BUSY;	/* a group stop: it must stay where it is */
-		thread->stopped = true;	/* in a ptrace stop, resumable with any signal */
-		if (event == THREAD_SIGNAL && (WSTOPSIG(status) != SIGTRAP || !is_step_trap(tid))) {
-			signal = WSTOPSIG(status);	/* the program's: deliver on the next step */
+		if (thread_wait(blocker->tid, interrupted ? hp_now() + 2 : deadline, &status,
+				&timed_out) < 0) {
+			if (interrupted) {
+				*error = timed_out;
+				return MOVE_STUCK;
+			}
+			interrupted = true;
+			if (ptrace(PTRACE_INTERRUPT, blocker->tid, NULL, NULL) != 0 && errno == ESRCH)
+				return MOVE_OUT;
 			continue;
 		}
-		if (event != THREAD_SIGNAL)
-			continue;	/* a clone or syscall event: step on */
-		if (ptrace(PTRACE_GETREGS, tid, NULL, &thread->regs) != 0)
-			return hp_fail_errno(error, HP_FAILED, "cannot read the registers of thread %d",
-					     (int)tid);
-		if (is_out(thread, blocker, checker))
-			return HP_OK;
+		state = on_stop(threads, blocker->tid, status, blocker, interrupted, error);
 	}
+	return state;
+}
+
+int thread_move_out(struct hp_threads *threads, const struct hp_blocker *blockers, size_t count,
+		    double deadline, struct hp_error *error)
+{
+	size_t armed = 0;
+	bool all_out = true;
+	int status = HP_OK;
+
+	for (size_t i = 0; i < count; i++) {
+		struct hp_thread *thread = threads_find(threads, blockers[i].tid);
+
+		if (!thread || !thread->stopped || thread->group_stop || blockers[i].unreliable ||
+		    !blockers[i].range || !blockers[i].return_sp)
+			return HP_BUSY;
+	}
+	/* All at once: on two cores, eight threads leave faster together. */
+	for (; armed < count; armed++) {
+		pid_t tid = blockers[armed].tid;
+
+		if (arm(tid, blockers[armed].return_ip) != 0) {
+			status = hp_fail_errno(error, HP_FAILED,
+					       "cannot set a breakpoint in thread %d", (int)tid);
+			break;
+		}
+		threads_find(threads, tid)->stopped = false;
+		if (ptrace(PTRACE_CONT, tid, NULL, NULL) != 0) {
+			status = hp_fail_errno(error, HP_FAILED, "cannot resume thread %d", (int)tid);
+			armed++;
+			break;
+		}
+	}
+	for (size_t i = 0; i < armed; i++) {
+		struct hp_thread *thread = threads_find(threads, blockers[i].tid);
+
+		/* Every thread is waited for, even after a failure, so that none is
+		 * let go with its breakpoint set. */
+		if (thread && !thread->stopped &&
+		    follow(threads, &blockers[i], deadline, error) != MOVE_OUT)
+			all_out = false;
+		disarm(blockers[i].tid);
+	}
+	if (status != HP_OK)
+		return status;
+	return all_out ? HP_OK : HP_BUSY;
 }

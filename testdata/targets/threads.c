@@ -3,7 +3,9 @@
  * hot_v2 patch.  Each worker remembers the last version it saw and counts its
  * switches; a worker that ran version 2 and then 1 again without a revert
  * shows up as an extra switch.  With "churn" as argv[2], short-lived threads
- * are started and ended all the time as well.  Output lines:
+ * are started and ended all the time as well; with "resident", hot() does
+ * the workers' spinning itself, so a stopped worker is nearly always inside
+ * it and only a tool that moves busy threads out can patch it.  Output lines:
  *   ready pid=PID threads=N
  *   hot threads=N v1=A v2=B other=C switches=S calls=K [churn=M churn_last=V]
  * every 20 ms, where A/B/C count the workers whose last call returned 1/2/other. */
@@ -25,18 +27,22 @@ struct worker {
 static struct worker workers[MAX_WORKERS];
 static atomic_ulong churn_threads;
 static atomic_int churn_last;
-
-__attribute__((noipa)) int hot(unsigned long *calls)
-{
-	__atomic_fetch_add(calls, 1, __ATOMIC_RELAXED);
-	return 1;
-}
+static int resident;
 
 /* Work outside hot(), so that a stopped worker is not nearly always in it. */
 static __attribute__((noipa)) void spin(int rounds)
 {
 	for (volatile int i = 0; i < rounds; i++)
 		;
+}
+
+__attribute__((noipa)) int hot(unsigned long *calls)
+{
+	/* Resident: the spinning happens in here, inline, not in a callee. */
+	for (volatile int i = 0; i < resident; i++)
+		;
+	__atomic_fetch_add(calls, 1, __ATOMIC_RELAXED);
+	return 1;
 }
 
 static void *work(void *argument)
@@ -51,7 +57,8 @@ static void *work(void *argument)
 				atomic_fetch_add(&worker->switches, 1);
 			atomic_store(&worker->last, version);
 		}
-		spin(200);
+		if (!resident)
+			spin(200);
 	}
 	return NULL;
 }
@@ -91,6 +98,8 @@ int main(int argc, char **argv)
 {
 	int count = argc > 1 ? atoi(argv[1]) : 8;
 	int churning = argc > 2 && strcmp(argv[2], "churn") == 0;
+
+	resident = argc > 2 && strcmp(argv[2], "resident") == 0 ? 200 : 0;
 	pthread_t churner;
 
 	target_start();
