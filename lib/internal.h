@@ -137,6 +137,10 @@ int target_find_export(struct hp_target *target, const char *name, uint64_t *add
 		       struct hp_error *error) HP_MUST_CHECK;
 /* The object containing `address`, or NULL. */
 struct hp_object *target_object_at(struct hp_target *target, uint64_t address);
+/* The function containing `address` (NULL when unknown), its object and the
+ * offset into it. */
+const char *target_function_at(struct hp_target *target, uint64_t address,
+			       struct hp_object **object, uint64_t *offset);
 /* "function+0xoffset (file)" when known, else the address in hex. */
 void target_describe_address(struct hp_target *target, uint64_t address, char *text,
 			     size_t size);
@@ -280,6 +284,8 @@ pid_t thread_wait(pid_t tid, double deadline, int *status, struct hp_error *erro
 /* Lists /proc/PID/task (bounded); *tids is malloc'd. */
 int threads_list(pid_t pid, pid_t **tids, size_t *count, struct hp_error *error) HP_MUST_CHECK;
 pid_t threads_first_stopped(const struct hp_threads *threads);
+/* The thread exists and is not a zombie (read from /proc). */
+bool thread_is_alive(pid_t pid, pid_t tid);
 struct hp_thread *threads_find(struct hp_threads *threads, pid_t tid);
 
 /* ---- remote_call.c: system calls and function calls on a borrowed thread ---- */
@@ -374,6 +380,9 @@ void stack_checker_new_stop(struct hp_stack_checker *checker);
 /* The range containing `address`, or NULL. */
 const struct hp_range *stack_checker_range_at(const struct hp_stack_checker *checker,
 					      uint64_t address);
+/* Unwinds one stopped thread; the stack stays valid until the next unwind. */
+const struct hp_stack *stack_checker_unwind(struct hp_stack_checker *checker,
+					    const struct hp_thread *thread);
 /* Unwinds one stopped thread; true, with `blocker` filled, when it is in
  * the way.  An unreliable stack is in the way unless `allow_unreliable`. */
 bool stack_check_thread(struct hp_stack_checker *checker, const struct hp_thread *thread,
@@ -504,6 +513,13 @@ int session_open(struct hp_session *session, const struct hp_request *request,
 		 bool needs_ptrace, struct hp_error *error) HP_MUST_CHECK;
 void session_close(struct hp_session *session);
 bool session_interrupted(const struct hp_session *session);
+/* ---- borrow_choice.c: which thread runs the remote calls ---- */
+/* Stops a thread that can run dlopen without deadlocking: none of its frames
+ * in the dynamic loader or the allocator (whose locks it could hold),
+ * preferring one blocked in a system call; retries until the deadline. */
+int borrow_choose_thread(struct hp_session *session, pid_t *chosen,
+			 struct hp_error *error) HP_MUST_CHECK;
+
 /* Borrows the best thread for remote calls: seizes and stops it, begins. */
 int session_borrow_thread(struct hp_session *session, struct hp_remote *remote,
 			  struct hp_error *error) HP_MUST_CHECK;

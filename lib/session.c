@@ -15,7 +15,6 @@
 #include "internal.h"
 
 #define SYSCALL_SCAN 256
-#define FUTEX_SYSCALL 202
 /* How long busy threads may run alone, the others stopped, to leave the
  * code being replaced before everyone is let go and the check retried. */
 #define MOVE_BUDGET 0.010
@@ -102,39 +101,6 @@ bool session_interrupted(const struct hp_session *session)
 	return session->interrupted && *session->interrupted;
 }
 
-/* The system call a thread is blocked in, or -1 when it is running. */
-static long blocked_syscall(pid_t pid, pid_t tid)
-{
-	char path[80], text[128];
-	long number = -1;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
-	if (proc_read_small(path, text, sizeof(text)) <= 0 || sscanf(text, "%ld", &number) != 1)
-		return -1;
-	return number;
-}
-
-/* A thread blocked in a system call other than a futex wait is outside the
- * allocator and the loader, so dlopen on it cannot deadlock on their locks. */
-static pid_t choose_thread(pid_t pid, struct hp_error *error)
-{
-	pid_t *tids = NULL, chosen = 0;
-	size_t count = 0;
-
-	if (threads_list(pid, &tids, &count, error) != HP_OK)
-		return -1;
-	for (size_t i = 0; i < count && !chosen; i++) {
-		long number = blocked_syscall(pid, tids[i]);
-
-		if (number >= 0 && number != FUTEX_SYSCALL)
-			chosen = tids[i];
-	}
-	if (!chosen && count > 0)
-		chosen = tids[0];
-	free(tids);
-	return chosen;
-}
-
 static int find_libc_syscall(struct hp_session *session, uint64_t *found, struct hp_error *error)
 {
 	unsigned char code[SYSCALL_SCAN];
@@ -159,11 +125,7 @@ int session_borrow_thread(struct hp_session *session, struct hp_remote *remote,
 	memset(remote, 0, sizeof(*remote));
 	if (status != HP_OK)
 		return status;
-	tid = choose_thread(session->pid, error);
-	if (tid <= 0)
-		return tid < 0 ? HP_FAILED : hp_fail(error, HP_FAILED, "pid %d has no threads",
-						     (int)session->pid);
-	status = threads_stop_one(&session->threads, tid, session->deadline, error);
+	status = borrow_choose_thread(session, &tid, error);
 	if (status == HP_OK)
 		status = remote_begin(remote, session->pid, tid, libc_syscall, session->deadline,
 				      error);
@@ -212,6 +174,12 @@ static int move_blockers(struct hp_session *session, const struct hp_blocker *bl
 	status = thread_move_out(&session->threads, blockers, count, deadline, error);
 	if (status != HP_OK)
 		return status;
+	/* Threads that exited are out of every function; a process that did
+	 * has nothing left to patch. */
+	if (session->threads.count == 0) {
+		hp_hint(error, "check the pid; the process may have exited");
+		return hp_fail(error, HP_FAILED, "pid %d exited", (int)session->pid);
+	}
 	/* A thread was born meanwhile (stopped at birth): check everyone. */
 	if (session->threads.count != known) {
 		if (threads_collect(&session->threads, session->deadline + 1, error) != HP_OK)
@@ -302,8 +270,7 @@ int session_stop_when_clear(struct hp_session *session, const struct hp_range *r
 		threads_run_for(&session->threads, pause < hp_remaining(session->deadline)
 							   ? pause
 							   : hp_remaining(session->deadline));
-		if (pause < 0.05)
-			pause *= 2;
+		pause = pause * 2 < 0.05 ? pause * 2 : 0.05;
 	}
 	threads_resume_all(&session->threads);
 	note_stop_ended(session, *stopped_at);

@@ -118,6 +118,13 @@ static void fill_blocker(const struct hp_stack *stack, pid_t tid, struct hp_bloc
 		blocker->frames[i] = stack->frames[i].ip;
 }
 
+const struct hp_stack *stack_checker_unwind(struct hp_stack_checker *checker,
+					    const struct hp_thread *thread)
+{
+	unwinder_unwind(checker->unwinder, &thread->regs, &checker->stack);
+	return &checker->stack;
+}
+
 bool stack_check_thread(struct hp_stack_checker *checker, const struct hp_thread *thread,
 			bool allow_unreliable, struct hp_blocker *blocker)
 {

@@ -347,27 +347,38 @@ struct hp_object *target_object_at(struct hp_target *target, uint64_t address)
 	return NULL;
 }
 
-void target_describe_address(struct hp_target *target, uint64_t address, char *text, size_t size)
+const char *target_function_at(struct hp_target *target, uint64_t address,
+			       struct hp_object **object, uint64_t *offset)
 {
-	struct hp_object *object = target_object_at(target, address);
 	struct hp_error ignored = { 0 };
 	const struct hp_symbol *best = NULL;
 
-	if (!object || target_load_object(target, object, &ignored) != HP_OK) {
-		snprintf(text, size, "0x%" PRIx64, address);
-		return;
-	}
-	for (size_t i = 0; i < object->elf.symbol_count; i++) {
-		const struct hp_symbol *symbol = &object->elf.symbols[i];
-		uint64_t start = object->bias + symbol->value;
+	*object = target_object_at(target, address);
+	if (!*object || target_load_object(target, *object, &ignored) != HP_OK)
+		return NULL;
+	for (size_t i = 0; i < (*object)->elf.symbol_count; i++) {
+		const struct hp_symbol *symbol = &(*object)->elf.symbols[i];
+		uint64_t start = (*object)->bias + symbol->value;
 
 		if ((symbol->type == STT_FUNC || symbol->type == STT_GNU_IFUNC) && address >= start &&
 		    address < start + symbol->size)
 			best = symbol;
 	}
-	if (best)
-		snprintf(text, size, "%s+0x%" PRIx64 " (%s)", best->name,
-			 address - object->bias - best->value, base_name(object->path));
-	else
+	if (best && offset)
+		*offset = address - (*object)->bias - best->value;
+	return best ? best->name : NULL;
+}
+
+void target_describe_address(struct hp_target *target, uint64_t address, char *text, size_t size)
+{
+	struct hp_object *object = NULL;
+	uint64_t offset = 0;
+	const char *name = target_function_at(target, address, &object, &offset);
+
+	if (name)
+		snprintf(text, size, "%s+0x%" PRIx64 " (%s)", name, offset, base_name(object->path));
+	else if (object)
 		snprintf(text, size, "0x%" PRIx64 " (%s)", address, base_name(object->path));
+	else
+		snprintf(text, size, "0x%" PRIx64, address);
 }

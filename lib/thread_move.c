@@ -154,12 +154,14 @@ int thread_move_out(struct hp_threads *threads, const struct hp_blocker *blocker
 
 		if (arm(tid, blockers[armed].return_ip) != 0) {
 			status = hp_fail_errno(error, HP_FAILED,
-					       "cannot set a breakpoint in thread %d", (int)tid);
+					       "cannot set a breakpoint in thread %d of pid %d", (int)tid,
+					       (int)threads->pid);
 			break;
 		}
 		threads_find(threads, tid)->stopped = false;
 		if (ptrace(PTRACE_CONT, tid, NULL, NULL) != 0) {
-			status = hp_fail_errno(error, HP_FAILED, "cannot resume thread %d", (int)tid);
+			status = hp_fail_errno(error, HP_FAILED, "cannot resume thread %d of pid %d",
+					       (int)tid, (int)threads->pid);
 			armed++;
 			break;
 		}

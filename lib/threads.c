@@ -155,6 +155,11 @@ static pid_t tracer_of(pid_t pid, pid_t tid)
 	return (pid_t)tracer;
 }
 
+bool thread_is_alive(pid_t pid, pid_t tid)
+{
+	return !thread_is_zombie(pid, tid);
+}
+
 static void explain_seize_failure(pid_t pid, struct hp_error *error)
 {
 	char path[64], line[256];

@@ -113,3 +113,14 @@ hot_line_after() {
 	done
 	assert_target_untouched "$TARGET_PID"
 }
+
+@test "apply never runs dlopen on a thread inside the dynamic loader, and says so with exit 3" {
+	# The only thread sleeps in nanosleep inside a dl_iterate_phdr callback,
+	# holding the loader's lock: dlopen there could deadlock.
+	start_target loader_busy
+	run -3 --separate-stderr hp apply --pid "$TARGET_PID" --timeout 1 "$HP_PATCHES/tick_fix.so"
+	assert_error_line "no thread of pid $TARGET_PID is outside the dynamic loader"
+	assert_target_untouched "$TARGET_PID"
+	assert_results "$TARGET_LOG" tick '+1'
+	assert_no_patches "$TARGET_PID"
+}
