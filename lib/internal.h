@@ -343,6 +343,9 @@ int unwinder_create(pid_t pid, struct hp_unwinder **unwinder,
 void unwinder_release(struct hp_unwinder *unwinder);
 /* Forgets memory that can change (stacks, data): at every new stop. */
 void unwinder_forget_volatile(struct hp_unwinder *unwinder);
+/* Makes room for the stacks of `threads` threads before a stop, so that
+ * no memory is faulted in while the target is stopped. */
+void unwinder_reserve(struct hp_unwinder *unwinder, size_t threads);
 void unwinder_unwind(struct hp_unwinder *unwinder, const struct user_regs_struct *regs,
 		     struct hp_stack *stack);
 
@@ -377,6 +380,8 @@ int stack_checker_set_ranges(struct hp_stack_checker *checker, const struct hp_r
 			     size_t count, struct hp_error *error) HP_MUST_CHECK;
 /* Call once per stop, before checking: stacks may have changed. */
 void stack_checker_new_stop(struct hp_stack_checker *checker);
+/* Before a stop: memory for unwinding `threads` threads. */
+void stack_checker_reserve(struct hp_stack_checker *checker, size_t threads);
 /* The range containing `address`, or NULL. */
 const struct hp_range *stack_checker_range_at(const struct hp_stack_checker *checker,
 					      uint64_t address);

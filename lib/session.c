@@ -143,6 +143,24 @@ int session_return_thread(struct hp_session *session, struct hp_remote *remote,
 	return status;
 }
 
+/* Room for a blocker per thread, with some to spare for threads born during
+ * the stop; zeroed, so its pages are faulted in before the stop. */
+static int ensure_blockers(struct hp_session *session, struct hp_error *error)
+{
+	size_t capacity = session->threads.count + 64;
+	struct hp_blocker *larger;
+
+	if (session->threads.count <= session->blocker_capacity && session->blockers)
+		return HP_OK;
+	larger = realloc(session->blockers, capacity * sizeof(*larger));
+	if (!larger)
+		return hp_fail(error, HP_FAILED, "out of memory");
+	memset(larger, 0, capacity * sizeof(*larger));
+	session->blockers = larger;
+	session->blocker_capacity = capacity;
+	return HP_OK;
+}
+
 /* Checks every stopped thread; returns how many are in the way. */
 static size_t check_all(struct hp_session *session, struct hp_blocker *blockers)
 {
@@ -182,7 +200,8 @@ static int move_blockers(struct hp_session *session, const struct hp_blocker *bl
 	}
 	/* A thread was born meanwhile (stopped at birth): check everyone. */
 	if (session->threads.count != known) {
-		if (threads_collect(&session->threads, session->deadline + 1, error) != HP_OK)
+		if (threads_collect(&session->threads, session->deadline + 1, error) != HP_OK ||
+		    ensure_blockers(session, error) != HP_OK)
 			return HP_FAILED;
 		return check_all(session, session->blockers) == 0 ? HP_OK : HP_BUSY;
 	}
@@ -209,28 +228,23 @@ static void note_stop_ended(struct hp_session *session, double stopped_at)
  * every thread stopped; HP_BUSY leaves the blockers in session->blockers. */
 static int attempt(struct hp_session *session, double *stopped_at, struct hp_error *error)
 {
-	size_t capacity = session->threads.count + 16;
 	int status;
 
-	/* Seizing and listing threads happens while the target runs. */
+	/* Seizing, listing threads and allocating happen while the target runs. */
 	status = threads_seize_all(&session->threads, error);
 	if (status != HP_OK)
 		return status;
+	status = ensure_blockers(session, error);
+	if (status != HP_OK)
+		return status;
+	stack_checker_reserve(session->checker, session->blocker_capacity);
 	*stopped_at = hp_now();
 	status = threads_stop_all(&session->threads, session->deadline + 1, error);
 	session->thread_count = (unsigned)session->threads.count;
+	if (status == HP_OK)
+		status = ensure_blockers(session, error);	/* threads born meanwhile */
 	if (status != HP_OK)
 		return status;
-	if (capacity < session->threads.count)
-		capacity = session->threads.count;
-	if (capacity > session->blocker_capacity) {
-		struct hp_blocker *larger = realloc(session->blockers, capacity * sizeof(*larger));
-
-		if (!larger)
-			return hp_fail(error, HP_FAILED, "out of memory");
-		session->blockers = larger;
-		session->blocker_capacity = capacity;
-	}
 	session->blocker_count = check_all(session, session->blockers);
 	if (session->blocker_count == 0)
 		return HP_OK;

@@ -80,6 +80,11 @@ void stack_checker_new_stop(struct hp_stack_checker *checker)
 	unwinder_forget_volatile(checker->unwinder);
 }
 
+void stack_checker_reserve(struct hp_stack_checker *checker, size_t threads)
+{
+	unwinder_reserve(checker->unwinder, threads);
+}
+
 const struct hp_range *stack_checker_range_at(const struct hp_stack_checker *checker,
 					      uint64_t address)
 {

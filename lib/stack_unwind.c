@@ -12,6 +12,7 @@
 #include <libunwind.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 
 #include "internal.h"
@@ -22,9 +23,9 @@ extern int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t space, unw_word_t
 					      unw_dyn_info_t *info, unw_proc_info_t *proc,
 					      int need_unwind_info, void *argument);
 
-#define CACHE_SLOTS 4096u		/* a power of two */
+#define CACHE_SLOTS 16384u		/* a power of two; room for 4 stack pages of 2048 threads */
 #define CACHE_PROBES 16u
-#define PREFETCH_PAGES 4u
+#define PREFETCH_PAGES 2u
 #define PROGRAM_HEADERS_MAX 64u
 #define DW_EH_PE_udata4 0x03
 #define DW_EH_PE_sdata4 0x0b
@@ -45,8 +46,22 @@ struct unwind_table {
 	uint64_t entries;
 };
 
+/* Page buffers are taken from regions mapped and faulted in before a stop:
+ * touching fresh memory costs a page fault each, which would otherwise fall
+ * inside the blackout, once per page of every thread's stack. */
+#define POOL_REGIONS_MAX 8
+
+struct page_pool {
+	unsigned char *regions[POOL_REGIONS_MAX];
+	size_t region_pages[POOL_REGIONS_MAX];
+	size_t region_count;
+	unsigned char *next;	/* in the newest region */
+	size_t left;		/* pages left there */
+};
+
 struct hp_unwinder {
 	pid_t pid;
+	struct page_pool pool;
 	unw_addr_space_t space;
 	uint64_t generation;
 	struct hp_maps maps;
@@ -64,6 +79,27 @@ struct unwind_context {
 };
 
 /* ---- memory ---- */
+
+static unsigned char *pool_take(struct page_pool *pool)
+{
+	unsigned char *page;
+
+	if (pool->left == 0)
+		return malloc(HP_PAGE_SIZE);	/* flagged as not from the pool below */
+	page = pool->next;
+	pool->next += HP_PAGE_SIZE;
+	pool->left--;
+	return page;
+}
+
+static bool from_pool(const struct page_pool *pool, const unsigned char *page)
+{
+	for (size_t i = 0; i < pool->region_count; i++)
+		if (page >= pool->regions[i] &&
+		    page < pool->regions[i] + pool->region_pages[i] * HP_PAGE_SIZE)
+			return true;
+	return false;
+}
 
 static const struct hp_mapping *mapping_at(const struct hp_maps *maps, uint64_t address)
 {
@@ -140,7 +176,7 @@ static struct cached_page *cache_fill(struct hp_unwinder *unwinder, uint64_t pag
 		struct cached_page *entry = cache_slot_for(unwinder, page + i * HP_PAGE_SIZE);
 
 		if (!entry->bytes)
-			entry->bytes = malloc(HP_PAGE_SIZE);
+			entry->bytes = pool_take(&unwinder->pool);
 		if (!entry->bytes)
 			return NULL;
 		entry->page = 0;	/* not valid until read */
@@ -462,10 +498,36 @@ void unwinder_release(struct hp_unwinder *unwinder)
 	if (unwinder->space)
 		unw_destroy_addr_space(unwinder->space);
 	for (size_t i = 0; i < CACHE_SLOTS; i++)
-		free(unwinder->cache[i].bytes);
+		if (!from_pool(&unwinder->pool, unwinder->cache[i].bytes))
+			free(unwinder->cache[i].bytes);
+	for (size_t i = 0; i < unwinder->pool.region_count; i++)
+		munmap(unwinder->pool.regions[i], unwinder->pool.region_pages[i] * HP_PAGE_SIZE);
 	proc_maps_release(&unwinder->maps);
 	free(unwinder->tables);
 	free(unwinder);
+}
+
+void unwinder_reserve(struct hp_unwinder *unwinder, size_t threads)
+{
+	struct page_pool *pool = &unwinder->pool;
+	size_t held = 0, want = threads * PREFETCH_PAGES + 64;
+	void *region;
+
+	for (size_t i = 0; i < CACHE_SLOTS; i++)
+		held += unwinder->cache[i].bytes != NULL;
+	if (want > CACHE_SLOTS)
+		want = CACHE_SLOTS;
+	if (held + pool->left >= want || pool->region_count == POOL_REGIONS_MAX)
+		return;
+	want -= held + pool->left;
+	region = mmap(NULL, want * HP_PAGE_SIZE, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (region == MAP_FAILED)
+		return;	/* pages come from malloc then, a little slower */
+	pool->regions[pool->region_count] = region;
+	pool->region_pages[pool->region_count++] = want;
+	pool->next = region;
+	pool->left = want;
 }
 
 void unwinder_forget_volatile(struct hp_unwinder *unwinder)
