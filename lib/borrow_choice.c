@@ -14,6 +14,7 @@
 #define FUTEX_SYSCALL 202
 #define CANDIDATES_PER_ROUND 8
 #define ROUND_PAUSE 0.005
+#define STOP_SECONDS 2.0
 
 /* The allocator's entry points, whichever object provides them. */
 static const char *const allocator_functions[] = {
@@ -132,7 +133,10 @@ static int try_round(struct hp_session *session, pid_t *chosen, struct hp_error 
 
 		/* A thread that exits meanwhile is only skipped; any other failure
 		 * (no permission, another tracer) is the command's. */
-		if (threads_stop_one(&session->threads, tid, session->deadline, &skipped) != HP_OK) {
+		/* A stop takes microseconds; the bound is not the command's
+		 * deadline, which may be spent by the last round. */
+		if (threads_stop_one(&session->threads, tid, hp_now() + STOP_SECONDS, &skipped) !=
+		    HP_OK) {
 			threads_resume_all(&session->threads);
 			if (thread_is_alive(session->pid, tid)) {
 				*error = skipped;
