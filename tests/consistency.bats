@@ -9,10 +9,6 @@ load helpers
 setup() { hp_setup; }
 teardown() { hp_teardown; }
 
-hot_line_after() {
-	wait_for_line_after "$1" "$2" "^hot threads=.*$3"
-}
-
 @test "apply moves eight threads that nearly never leave a function out of it, in one attempt" {
 	local mark line
 	# resident: the workers spin inside hot() itself; resuming and retrying

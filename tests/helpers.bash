@@ -202,6 +202,12 @@ apply_and_wait() {
 	assert_results "$log" "$name" "$relation"
 }
 
+# hot_line_after LOG MARK REGEX: the first "hot ..." line of the threads
+# target after MARK matching REGEX.
+hot_line_after() {
+	wait_for_line_after "$1" "$2" "^hot threads=.*$3"
+}
+
 # assert_not_traced PID: every thread runs, none is traced or stopped.
 assert_not_traced() {
 	local pid=$1 task state tracer

@@ -9,11 +9,6 @@ load helpers
 setup() { hp_setup; }
 teardown() { hp_teardown; }
 
-# hot_line_after LOG MARK REGEX: the first "hot ..." line after MARK matching REGEX.
-hot_line_after() {
-	wait_for_line_after "$1" "$2" "^hot threads=.*$3"
-}
-
 @test "apply patches a function eight threads call in tight loops, within the default timeout" {
 	local mark line
 	start_target threads 8
