@@ -367,6 +367,9 @@ static int check_and_write(struct apply_work *work, struct hp_error *error)
 		restore_written(work, tid);
 	threads_resume_all(&session->threads);
 	work->blackout = hp_now() - stopped_at;
+	/* Writing into a process that was killed meanwhile may still succeed. */
+	if (status == HP_OK && process_has_exited(session->pid))
+		status = hp_fail(error, HP_FAILED, "pid %d exited during apply", (int)session->pid);
 	if (session->longest_stop > work->blackout)
 		work->blackout = session->longest_stop;
 	return status;

@@ -286,6 +286,8 @@ int threads_list(pid_t pid, pid_t **tids, size_t *count, struct hp_error *error)
 pid_t threads_first_stopped(const struct hp_threads *threads);
 /* The thread exists and is not a zombie (read from /proc). */
 bool thread_is_alive(pid_t pid, pid_t tid);
+/* Every thread of the process has exited (a zombie or nothing is left). */
+bool process_has_exited(pid_t pid);
 struct hp_thread *threads_find(struct hp_threads *threads, pid_t tid);
 
 /* ---- remote_call.c: system calls and function calls on a borrowed thread ---- */

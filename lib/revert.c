@@ -142,6 +142,9 @@ int hp_revert(const struct hp_request *request, struct hp_result *result,
 	if (status == HP_OK) {
 		status = restore_bytes(&session, index, error);
 		threads_resume_all(&session.threads);
+		if (status == HP_OK && process_has_exited(session.pid))
+			status = hp_fail(error, HP_FAILED, "pid %d exited during revert",
+					 (int)session.pid);
 		result->blackout_seconds = hp_now() - stopped_at;
 		if (session.longest_stop > result->blackout_seconds)
 			result->blackout_seconds = session.longest_stop;

@@ -23,7 +23,7 @@
 /* DR7: enable breakpoint 0, locally, on execution (R/W0 = 00, LEN0 = 00). */
 #define DR7_EXECUTE_0 0x1ul
 
-enum move_state { MOVE_RUNNING, MOVE_OUT, MOVE_STUCK };
+enum move_state { MOVE_RUNNING, MOVE_OUT, MOVE_STUCK, MOVE_KILLED };
 
 static int arm(pid_t tid, uint64_t address)
 {
@@ -77,6 +77,12 @@ static enum move_state on_stop(struct hp_threads *threads, pid_t tid, int status
 	enum thread_event event = threads_classify(threads, tid, status, &thread);
 	long signal = 0;
 
+	if (event == THREAD_GONE && WIFSIGNALED(status)) {
+		/* A fatal signal ends every thread: the process is going. */
+		hp_fail(error, HP_FAILED, "pid %d was killed (signal %d)", (int)threads->pid,
+			WTERMSIG(status));
+		return MOVE_KILLED;
+	}
 	if (event == THREAD_GONE || !thread)
 		return MOVE_OUT;	/* it exited: out of every function */
 	if (event == THREAD_HELD && !(interrupted && trap_pending(threads->pid, tid)))
@@ -138,7 +144,7 @@ int thread_move_out(struct hp_threads *threads, const struct hp_blocker *blocker
 		    double deadline, struct hp_error *error)
 {
 	size_t armed = 0;
-	bool all_out = true;
+	bool all_out = true, killed = false;
 	int status = HP_OK;
 
 	for (size_t i = 0; i < count; i++) {
@@ -171,12 +177,17 @@ int thread_move_out(struct hp_threads *threads, const struct hp_blocker *blocker
 
 		/* Every thread is waited for, even after a failure, so that none is
 		 * let go with its breakpoint set. */
-		if (thread && !thread->stopped &&
-		    follow(threads, &blockers[i], deadline, error) != MOVE_OUT)
-			all_out = false;
+		if (thread && !thread->stopped) {
+			enum move_state state = follow(threads, &blockers[i], deadline, error);
+
+			all_out &= state == MOVE_OUT;
+			killed |= state == MOVE_KILLED;
+		}
 		disarm(blockers[i].tid);
 	}
 	if (status != HP_OK)
 		return status;
+	if (killed)
+		return HP_FAILED;
 	return all_out ? HP_OK : HP_BUSY;
 }

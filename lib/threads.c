@@ -155,6 +155,21 @@ static pid_t tracer_of(pid_t pid, pid_t tid)
 	return (pid_t)tracer;
 }
 
+bool process_has_exited(pid_t pid)
+{
+	pid_t *tids = NULL;
+	size_t count = 0;
+	struct hp_error ignored = { 0 };
+	bool exited;
+
+	if (threads_list(pid, &tids, &count, &ignored) != HP_OK)
+		exited = true;	/* no /proc/PID/task: gone */
+	else
+		exited = count == 0 || (count == 1 && tids[0] == pid && thread_is_zombie(pid, pid));
+	free(tids);
+	return exited;
+}
+
 bool thread_is_alive(pid_t pid, pid_t tid)
 {
 	return !thread_is_zombie(pid, tid);
