@@ -295,6 +295,11 @@ struct hp_remote {
 	pid_t pid, tid;
 	bool active;
 	bool in_signal_stop;	/* the last stop passes through signal delivery */
+	bool signals_blocked;	/* we blocked the thread's signals */
+	bool self_restoring;	/* a frame is on its stack; the stub restores it */
+	bool faulted;		/* a call faulted: only we can put it back */
+	bool at_sync;		/* stopped at the sync point after a call */
+	uint64_t frame;		/* where that frame is */
 	struct user_regs_struct saved_regs;
 	unsigned char *saved_xstate;
 	size_t xstate_size;
@@ -304,9 +309,14 @@ struct hp_remote {
 	double deadline;
 };
 
-/* Layout of the stub page: code at fixed offsets, then scratch data. */
-#define HP_STUB_CALL 0x00	/* call *%rax; int3 */
-#define HP_STUB_SYSCALL 0x08	/* syscall; int3 */
+/* Layout of the stub page: code at fixed offsets, then scratch data.  Both
+ * stubs end at a getpid system call (where a live hotpatch takes the result
+ * from %rbx) and go on into the restore code, which puts back the thread's
+ * signal mask, extended state, registers, stack and instruction pointer
+ * from a frame on its own stack: drawn in remote_call.c. */
+#define HP_STUB_CALL 0x00	/* call *%rax, then sync and restore */
+#define HP_STUB_SYSCALL 0x20	/* syscall, then sync and restore */
+#define HP_STUB_RESTORE 0x40
 #define HP_STUB_DATA 0x100	/* strings passed to remote calls */
 #define HP_STUB_DATA_SIZE (HP_PAGE_SIZE - HP_STUB_DATA)
 

@@ -3,7 +3,28 @@
  * had (general registers, FPU/SSE/AVX state, signal mask, an interrupted
  * system call waiting to restart) is saved first and put back exactly; the
  * thread's signals stay blocked meanwhile, so nothing is delivered early or
- * lost.  Calls return through a real `call` into an int3 in our stub page. */
+ * lost.
+ *
+ * The thread gets itself back: before the first call through our stub page,
+ * a frame with everything it had is written onto its own stack, below the
+ * red zone, and every call ends in code that restores that frame.  If
+ * hotpatch dies at any instant (SIGKILL included), the thread finishes the
+ * call it is in and returns, by itself, to where it was:
+ *
+ *   stub page                          the thread's stack
+ *   0x00 call *%rax                    original %rsp ->  ...
+ *        mov %rax,%rbx                                  red zone (128)
+ *        mov $39,%eax; syscall (sync)                   xsave area (64-aligned)
+ *        jmp restore                   frame+168 ->     ss, rsp, rflags, cs, rip
+ *   0x20 syscall                       frame+8 ->       r15 ... rax (15 words)
+ *        mov %rax,%rbx; sync; jmp      frame ->         signal mask
+ *   0x40 restore: rt_sigprocmask(SETMASK, frame); xrstor; pop r15..rax; iretq
+ *
+ * A live hotpatch follows the thread with PTRACE_SYSCALL and takes the
+ * result in %rbx at the getpid, then sets up the next call or lets the
+ * thread run on into the restore.  Only the very first system call in a
+ * process (mapping the stub page) runs through libc's syscall instruction
+ * with registers put back by us. */
 #include <elf.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -19,18 +40,59 @@
 
 #define XSTATE_BUFFER 16384
 #define REMOTE_GRACE 30.0
+#define SYNC_SYSCALL 39		/* getpid: harmless, and ours by its address */
+#define STUB_CALL_SYNC (HP_STUB_CALL + 0x0c)	/* just after the sync syscall */
+#define STUB_SYSCALL_SYNC (HP_STUB_SYSCALL + 0x0c)
+#define FRAME_WORDS 21		/* mask, 15 registers, rip cs rflags rsp ss */
+#define FRAME_SIZE (FRAME_WORDS * 8)
+#define ERESTARTSYS 512
+#define ERESTARTNOINTR 513
+#define ERESTARTNOHAND 514
+#define ERESTART_RESTARTBLOCK 516
+#define SYS_RESTART_SYSCALL 219
 #define RED_ZONE 128
 #define EFLAGS_TRAP 0x100
 #define EFLAGS_DIRECTION 0x400
 
 void remote_stub_bytes(unsigned char page[HP_STUB_DATA])
 {
-	static const unsigned char call_stub[] = { 0xff, 0xd0, 0xcc };	  /* call *%rax; int3 */
-	static const unsigned char syscall_stub[] = { 0x0f, 0x05, 0xcc }; /* syscall; int3 */
+	static const unsigned char call_stub[] = {
+		0xff, 0xd0,			/* call *%rax */
+		0x48, 0x89, 0xc3,		/* mov %rax,%rbx */
+		0xb8, 0x27, 0x00, 0x00, 0x00,	/* mov $39,%eax (getpid) */
+		0x0f, 0x05,			/* syscall: the sync point */
+		0xeb, 0x32,			/* jmp restore (0x40) */
+	};
+	static const unsigned char syscall_stub[] = {
+		0x0f, 0x05,			/* syscall */
+		0x48, 0x89, 0xc3,		/* mov %rax,%rbx */
+		0xb8, 0x27, 0x00, 0x00, 0x00,	/* mov $39,%eax (getpid) */
+		0x0f, 0x05,			/* syscall: the sync point */
+		0xeb, 0x12,			/* jmp restore (0x40) */
+	};
+	static const unsigned char restore[] = {
+		0xb8, 0x0e, 0x00, 0x00, 0x00,	/* mov $14,%eax (rt_sigprocmask) */
+		0xbf, 0x02, 0x00, 0x00, 0x00,	/* mov $2,%edi (SIG_SETMASK) */
+		0x48, 0x89, 0xe6,		/* mov %rsp,%rsi (the frame's mask) */
+		0x31, 0xd2,			/* xor %edx,%edx */
+		0x41, 0xba, 0x08, 0x00, 0x00, 0x00, /* mov $8,%r10d */
+		0x0f, 0x05,			/* syscall */
+		0x48, 0x8d, 0x8c, 0x24, 0xe7, 0x00, 0x00, 0x00, /* lea 231(%rsp),%rcx */
+		0x48, 0x83, 0xe1, 0xc0,		/* and $-64,%rcx: the xsave area */
+		0xb8, 0xff, 0xff, 0xff, 0xff,	/* mov $-1,%eax */
+		0xba, 0xff, 0xff, 0xff, 0xff,	/* mov $-1,%edx */
+		0x48, 0x0f, 0xae, 0x29,		/* xrstor64 (%rcx) */
+		0x48, 0x83, 0xc4, 0x08,		/* add $8,%rsp */
+		0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, /* pop r15 r14 r13 r12 */
+		0x41, 0x5b, 0x41, 0x5a, 0x41, 0x59, 0x41, 0x58, /* pop r11 r10 r9 r8 */
+		0x5f, 0x5e, 0x5d, 0x5b, 0x5a, 0x59, 0x58, /* pop rdi rsi rbp rbx rdx rcx rax */
+		0x48, 0xcf,			/* iretq: rip, cs, rflags, rsp, ss at once */
+	};
 
 	memset(page, 0xcc, HP_STUB_DATA);
 	memcpy(page + HP_STUB_CALL, call_stub, sizeof(call_stub));
 	memcpy(page + HP_STUB_SYSCALL, syscall_stub, sizeof(syscall_stub));
+	memcpy(page + HP_STUB_RESTORE, restore, sizeof(restore));
 }
 
 static int save_extended_state(struct hp_remote *remote, struct hp_error *error)
@@ -73,10 +135,22 @@ static int restore_extended_state(struct hp_remote *remote, struct hp_error *err
 	return HP_OK;
 }
 
+static int block_signals(struct hp_remote *remote, struct hp_error *error)
+{
+	uint64_t all_blocked = ~(uint64_t)0;
+
+	if (remote->signals_blocked)
+		return HP_OK;
+	if (ptrace(PTRACE_SETSIGMASK, remote->tid, (void *)sizeof(uint64_t), &all_blocked) != 0)
+		return hp_fail_errno(error, HP_FAILED, "cannot block the signals of thread %d",
+				     (int)remote->tid);
+	remote->signals_blocked = true;
+	return HP_OK;
+}
+
 int remote_begin(struct hp_remote *remote, pid_t pid, pid_t tid, uint64_t libc_syscall,
 		 double deadline, struct hp_error *error)
 {
-	uint64_t all_blocked = ~(uint64_t)0;
 	int status;
 
 	remote->pid = pid;
@@ -91,9 +165,10 @@ int remote_begin(struct hp_remote *remote, pid_t pid, pid_t tid, uint64_t libc_s
 	status = save_extended_state(remote, error);
 	if (status != HP_OK)
 		return status;
-	if (ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof(uint64_t), &remote->saved_sigmask) != 0 ||
-	    ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof(uint64_t), &all_blocked) != 0)
-		return hp_fail_errno(error, HP_FAILED, "cannot block the signals of thread %d",
+	/* Blocked only when our code is about to run: a thread let go before
+	 * that must not keep every signal blocked. */
+	if (ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof(uint64_t), &remote->saved_sigmask) != 0)
+		return hp_fail_errno(error, HP_FAILED, "cannot read the signal mask of thread %d",
 				     (int)tid);
 	remote->active = true;
 	error->tid = 0;
@@ -167,6 +242,8 @@ static int syscall_through_libc(struct hp_remote *remote, struct user_regs_struc
 	regs->rip = remote->libc_syscall;
 	status = set_registers(remote, regs, error);
 	if (status == HP_OK)
+		status = block_signals(remote, error);
+	if (status == HP_OK)
 		status = run_until_trap(remote, PTRACE_SYSCALL, SIGTRAP | 0x80, regs, error);
 	if (status == HP_OK)
 		status = run_until_trap(remote, PTRACE_SYSCALL, SIGTRAP | 0x80, regs, error);
@@ -174,21 +251,140 @@ static int syscall_through_libc(struct hp_remote *remote, struct user_regs_struc
 	return status;
 }
 
+/* What the thread must run again when it gets its registers back from the
+ * frame rather than from the kernel: a system call we interrupted, which
+ * the kernel would have restarted on its own (signal(7)). */
+static void prepare_restart(struct user_regs_struct *regs)
+{
+	long long result = (long long)regs->rax;
+
+	if ((long long)regs->orig_rax < 0)
+		return;
+	if (result == -ERESTARTSYS || result == -ERESTARTNOINTR || result == -ERESTARTNOHAND) {
+		regs->rax = regs->orig_rax;
+		regs->rip -= 2;
+	} else if (result == -ERESTART_RESTARTBLOCK) {
+		regs->rax = SYS_RESTART_SYSCALL;
+		regs->rip -= 2;
+	}
+}
+
+/* Writes the frame (drawn at the top of this file) onto the thread's stack. */
+static int arm_frame(struct hp_remote *remote, struct hp_error *error)
+{
+	struct user_regs_struct regs = remote->saved_regs;
+	uint64_t frame, xsave_area, words[FRAME_WORDS];
+	unsigned char *image;
+	size_t length;
+	struct iovec local, target;
+	ssize_t written;
+
+	if (remote->self_restoring)
+		return HP_OK;
+	if (!remote->xstate_size)
+		return 1;	/* no XSAVE: we put the thread back ourselves */
+	prepare_restart(&regs);
+	frame = (regs.rsp - RED_ZONE - remote->xstate_size - FRAME_SIZE - 64) & ~(uint64_t)15;
+	xsave_area = (frame + FRAME_SIZE + 63) & ~(uint64_t)63;
+	words[0] = remote->saved_sigmask;
+	memcpy(&words[1], (uint64_t[15]){ regs.r15, regs.r14, regs.r13, regs.r12, regs.r11,
+					   regs.r10, regs.r9, regs.r8, regs.rdi, regs.rsi,
+					   regs.rbp, regs.rbx, regs.rdx, regs.rcx, regs.rax },
+	       15 * sizeof(uint64_t));
+	memcpy(&words[16], (uint64_t[5]){ regs.rip, regs.cs, regs.eflags, regs.rsp, regs.ss },
+	       5 * sizeof(uint64_t));
+	length = (size_t)(xsave_area - frame) + remote->xstate_size;
+	image = calloc(1, length);
+	if (!image)
+		return hp_fail(error, HP_FAILED, "out of memory");
+	memcpy(image, words, sizeof(words));
+	memcpy(image + (xsave_area - frame), remote->saved_xstate, remote->xstate_size);
+	local = (struct iovec){ image, length };
+	target = (struct iovec){ (void *)(uintptr_t)frame, length };
+	written = process_vm_writev(remote->pid, &local, 1, &target, 1, 0);
+	free(image);
+	if (written != (ssize_t)length)
+		return 1;	/* the stack has no room: we put the thread back ourselves */
+	remote->frame = frame;
+	remote->self_restoring = true;
+	return HP_OK;
+}
+
+/* Runs the thread from a stub until it reaches the sync point after its
+ * call, passing every other system call by; the result is in %rbx there. */
+static int run_to_sync(struct hp_remote *remote, uint64_t sync, struct user_regs_struct *regs,
+		       struct hp_error *error)
+{
+	for (;;) {
+		int status = 0;
+
+		if (ptrace(PTRACE_SYSCALL, remote->tid, NULL, NULL) != 0)
+			return hp_fail_errno(error, HP_FAILED, "cannot resume thread %d",
+					     (int)remote->tid);
+		if (thread_wait(remote->tid, remote->deadline + REMOTE_GRACE, &status, error) < 0) {
+			error->detail[0] = '\0';
+			hp_hint(error, "another thread may hold the dynamic loader's or the allocator's "
+				       "lock; the thread finishes the call and returns on its own");
+			return hp_fail(error, HP_FAILED,
+				       "a remote call on thread %d of pid %d did not return within %.0f s of the deadline",
+				       (int)remote->tid, (int)remote->pid, REMOTE_GRACE);
+		}
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			remote->active = false;
+			return hp_fail(error, HP_FAILED, "pid %d exited during a remote call",
+				       (int)remote->pid);
+		}
+		if (!WIFSTOPPED(status) || (status >> 16) == PTRACE_EVENT_STOP)
+			continue;	/* a group stop or a stray interrupt */
+		if (ptrace(PTRACE_GETREGS, remote->tid, NULL, regs) != 0)
+			return hp_fail_errno(error, HP_FAILED, "cannot read the registers of thread %d",
+					     (int)remote->tid);
+		if (WSTOPSIG(status) != (SIGTRAP | 0x80)) {
+			/* Signals are blocked: a fault of the call itself. */
+			remote->faulted = true;
+			remote->in_signal_stop = true;
+			error->tid = remote->tid;
+			return hp_fail(error, HP_FAILED,
+				       "thread %d got signal %d during a remote call at 0x%llx",
+				       (int)remote->tid, WSTOPSIG(status),
+				       (unsigned long long)regs->rip);
+		}
+		/* Ours at its exit, when getpid has returned (entry shows -ENOSYS). */
+		if (regs->rip == sync && regs->orig_rax == SYNC_SYSCALL &&
+		    (long long)regs->rax != -ENOSYS)
+			return HP_OK;
+	}
+}
+
+/* One call through a stub: set the registers, block signals, run to the
+ * sync point.  The thread's %rsp is the frame, so whatever happens next it
+ * can restore itself. */
+static int run_stub(struct hp_remote *remote, struct user_regs_struct *regs, uint64_t sync,
+		    struct hp_error *error)
+{
+	int status;
+
+	regs->rsp = remote->frame;
+	regs->orig_rax = (uint64_t)-1;
+	regs->eflags &= ~(unsigned long long)(EFLAGS_DIRECTION | EFLAGS_TRAP);
+	status = set_registers(remote, regs, error);
+	if (status == HP_OK)
+		status = block_signals(remote, error);
+	remote->at_sync = false;
+	if (status == HP_OK)
+		status = run_to_sync(remote, sync, regs, error);
+	if (status == HP_OK) {
+		remote->at_sync = true;
+		regs->rax = regs->rbx;
+	}
+	return status;
+}
+
 static int syscall_through_stub(struct hp_remote *remote, struct user_regs_struct *regs,
 				struct hp_error *error)
 {
-	uint64_t expected = remote->stub_page + HP_STUB_SYSCALL + 3;
-	int status;
-
 	regs->rip = remote->stub_page + HP_STUB_SYSCALL;
-	status = set_registers(remote, regs, error);
-	if (status == HP_OK)
-		status = run_until_trap(remote, PTRACE_CONT, SIGTRAP, regs, error);
-	remote->in_signal_stop = true;
-	if (status == HP_OK && regs->rip != expected)
-		status = hp_fail(error, HP_FAILED, "thread %d trapped at 0x%llx, not in our stub",
-				 (int)remote->tid, (unsigned long long)regs->rip);
-	return status;
+	return run_stub(remote, regs, remote->stub_page + STUB_SYSCALL_SYNC, error);
 }
 
 int remote_syscall(struct hp_remote *remote, long number, const uint64_t arguments[6],
@@ -208,9 +404,10 @@ int remote_syscall(struct hp_remote *remote, long number, const uint64_t argumen
 	regs.r8 = arguments[4];
 	regs.r9 = arguments[5];
 	regs.eflags &= ~(unsigned long long)EFLAGS_TRAP;
-	if (remote->stub_page)
+	status = remote->stub_page ? arm_frame(remote, error) : 1;
+	if (status == HP_OK)
 		status = syscall_through_stub(remote, &regs, error);
-	else
+	else if (status == 1)
 		status = syscall_through_libc(remote, &regs, error);
 	if (status == HP_OK)
 		*result = (int64_t)regs.rax;
@@ -232,30 +429,26 @@ int remote_call(struct hp_remote *remote, uint64_t function, const uint64_t argu
 		uint64_t *result, struct hp_error *error)
 {
 	struct user_regs_struct regs = remote->saved_regs;
-	uint64_t expected = remote->stub_page + HP_STUB_CALL + 3;
 	int status;
 
 	if (!remote->active || !remote->stub_page)
 		return hp_fail(error, HP_FAILED, "no thread is borrowed");
-	/* Below the red zone, 16-byte aligned before the call pushes its return. */
-	regs.rsp = (regs.rsp - RED_ZONE - 256) & ~(unsigned long long)15;
+	status = arm_frame(remote, error);
+	if (status == 1)
+		return hp_fail(error, HP_FAILED,
+			       "no room on the stack of thread %d of pid %d for a remote call",
+			       (int)remote->tid, (int)remote->pid);
+	if (status != HP_OK)
+		return status;
 	regs.rip = remote->stub_page + HP_STUB_CALL;
 	regs.rax = function;
-	regs.orig_rax = (uint64_t)-1;
 	regs.rdi = arguments[0];
 	regs.rsi = arguments[1];
 	regs.rdx = arguments[2];
 	regs.rcx = arguments[3];
 	regs.r8 = arguments[4];
 	regs.r9 = arguments[5];
-	regs.eflags &= ~(unsigned long long)(EFLAGS_DIRECTION | EFLAGS_TRAP);
-	status = set_registers(remote, &regs, error);
-	if (status == HP_OK)
-		status = run_until_trap(remote, PTRACE_CONT, SIGTRAP, &regs, error);
-	remote->in_signal_stop = true;
-	if (status == HP_OK && regs.rip != expected)
-		status = hp_fail(error, HP_FAILED, "thread %d trapped at 0x%llx, not in our stub",
-				 (int)remote->tid, (unsigned long long)regs.rip);
+	status = run_stub(remote, &regs, remote->stub_page + STUB_CALL_SYNC, error);
 	if (status == HP_OK)
 		*result = regs.rax;
 	return status;
@@ -288,27 +481,94 @@ static int return_to_signal_path(struct hp_remote *remote, struct hp_error *erro
 	}
 }
 
+/* The registers, extended state and mask as they were, put back by us:
+ * without a frame, or after a fault inside a call. */
+static int restore_by_tracer(struct hp_remote *remote, struct hp_error *error)
+{
+	int status = HP_OK;
+
+	if (ptrace(PTRACE_SETREGS, remote->tid, NULL, &remote->saved_regs) != 0)
+		status = hp_fail_errno(error, HP_FAILED, "cannot restore the registers of thread %d",
+				       (int)remote->tid);
+	if (status == HP_OK)
+		status = restore_extended_state(remote, error);
+	if (status == HP_OK && !remote->in_signal_stop)
+		status = return_to_signal_path(remote, error);
+	/* The mask last: with signals unblocked earlier, one could arrive
+	 * while the thread still runs our code. */
+	if (status == HP_OK && remote->signals_blocked &&
+	    ptrace(PTRACE_SETSIGMASK, remote->tid, (void *)sizeof(uint64_t),
+		   &remote->saved_sigmask) != 0)
+		status = hp_fail_errno(error, HP_FAILED, "cannot restore the signal mask of thread %d",
+				       (int)remote->tid);
+	return status;
+}
+
+/* Resumes the thread with `request` (none when -1) and waits for its next
+ * stop; signals for the program (unblocked by then) are delivered.
+ * Returns the wait status, or -1. */
+static int next_stop(struct hp_remote *remote, int request, double deadline)
+{
+	struct hp_error ignored = { 0 };
+	int status = 0;
+
+	if (request >= 0 && ptrace(request, remote->tid, NULL, NULL) != 0)
+		return -1;
+	for (;;) {
+		if (thread_wait(remote->tid, deadline, &status, &ignored) < 0 ||
+		    WIFEXITED(status) || WIFSIGNALED(status))
+			return -1;
+		if (!WIFSTOPPED(status) || (status >> 16) != 0 || WSTOPSIG(status) == (SIGTRAP | 0x80))
+			return status;
+		if (ptrace(PTRACE_CONT, remote->tid, NULL, (void *)(long)WSTOPSIG(status)) != 0)
+			return -1;
+	}
+}
+
+/* Watches the thread restore itself, so that it is stopped back in its own
+ * code when we let go: a stop right after could otherwise catch it in our
+ * stub, where no unwind information says where it came from.  First the
+ * rt_sigprocmask of the restore code (two system-call stops), then the few
+ * instructions left, run and interrupted until it is out of the stub page.
+ * Nothing is left set if we die meanwhile: no breakpoint, no single step. */
+static void settle(struct hp_remote *remote)
+{
+	double deadline = hp_now() + 1;
+	struct user_regs_struct regs;
+	double pause = 20e-6;
+
+	for (int stops = 0; stops < 2;) {
+		int status = next_stop(remote, PTRACE_SYSCALL, deadline);
+
+		if (status < 0)
+			return;
+		stops += WSTOPSIG(status) == (SIGTRAP | 0x80);
+	}
+	while (ptrace(PTRACE_GETREGS, remote->tid, NULL, &regs) == 0 &&
+	       regs.rip >= remote->stub_page && regs.rip < remote->stub_page + HP_PAGE_SIZE &&
+	       hp_remaining(deadline) > 0) {
+		if (ptrace(PTRACE_CONT, remote->tid, NULL, NULL) != 0)
+			return;
+		hp_sleep(pause);
+		pause *= 2;
+		if (ptrace(PTRACE_INTERRUPT, remote->tid, NULL, NULL) != 0 ||
+		    next_stop(remote, -1, deadline) < 0)
+			return;
+	}
+}
+
 int remote_end(struct hp_remote *remote, struct hp_error *error)
 {
 	int status = HP_OK;
 
-	if (remote->active) {
-		if (ptrace(PTRACE_SETREGS, remote->tid, NULL, &remote->saved_regs) != 0)
-			status = hp_fail_errno(error, HP_FAILED,
-					       "cannot restore the registers of thread %d",
-					       (int)remote->tid);
-		if (status == HP_OK)
-			status = restore_extended_state(remote, error);
-		if (status == HP_OK && !remote->in_signal_stop)
-			status = return_to_signal_path(remote, error);
-		/* The mask last: with signals unblocked earlier, one could arrive
-		 * while the thread still runs our code. */
-		if (status == HP_OK && ptrace(PTRACE_SETSIGMASK, remote->tid,
-					      (void *)sizeof(uint64_t), &remote->saved_sigmask) != 0)
-			status = hp_fail_errno(error, HP_FAILED,
-					       "cannot restore the signal mask of thread %d",
-					       (int)remote->tid);
-	}
+	if (remote->active && remote->self_restoring && !remote->faulted && remote->at_sync)
+		settle(remote);
+
+	/* With a frame, the thread restores itself when let go: from the sync
+	 * point it runs on into the restore code; still inside a call (the
+	 * deadline passed), it finishes the call first. */
+	if (remote->active && (!remote->self_restoring || remote->faulted))
+		status = restore_by_tracer(remote, error);
 	free(remote->saved_xstate);
 	remote->saved_xstate = NULL;
 	remote->active = false;

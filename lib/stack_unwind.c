@@ -131,7 +131,7 @@ static struct cached_page *cache_find(struct hp_unwinder *unwinder, uint64_t pag
 	for (unsigned probe = 0; probe < CACHE_PROBES; probe++) {
 		struct cached_page *entry = &unwinder->cache[(slot + probe) & (CACHE_SLOTS - 1)];
 
-		if (entry->page == page &&
+		if (entry->page == page && entry->bytes &&
 		    (entry->generation == 0 || entry->generation == unwinder->generation))
 			return entry;
 		if (entry->page == 0)
@@ -161,7 +161,7 @@ static struct cached_page *cache_slot_for(struct hp_unwinder *unwinder, uint64_t
 static struct cached_page *cache_fill(struct hp_unwinder *unwinder, uint64_t page)
 {
 	const struct hp_mapping *mapping = mapping_at(&unwinder->maps, page);
-	unsigned char *buffers[PREFETCH_PAGES] = { 0 };
+	struct cached_page *entries[PREFETCH_PAGES] = { 0 };
 	struct iovec local[PREFETCH_PAGES], remote;
 	struct cached_page *first = NULL;
 	size_t pages = 1;
@@ -180,17 +180,18 @@ static struct cached_page *cache_fill(struct hp_unwinder *unwinder, uint64_t pag
 		if (!entry->bytes)
 			return NULL;
 		entry->page = 0;	/* not valid until read */
-		buffers[i] = entry->bytes;
+		entries[i] = entry;
 		local[i] = (struct iovec){ entry->bytes, HP_PAGE_SIZE };
 		/* Two pages may hash to one slot; read the rest another time. */
 		for (size_t j = 0; j < i; j++)
-			if (buffers[j] == buffers[i])
+			if (entries[j] == entries[i])
 				pages = i;
 	}
 	remote = (struct iovec){ (void *)(uintptr_t)page, pages * HP_PAGE_SIZE };
 	got = process_vm_readv(unwinder->pid, local, pages, &remote, 1, 0);
 	for (size_t i = 0; got > 0 && i < pages && (size_t)got >= (i + 1) * HP_PAGE_SIZE; i++) {
-		struct cached_page *entry = cache_slot_for(unwinder, page + i * HP_PAGE_SIZE);
+		/* The slots chosen above: looking again could find another. */
+		struct cached_page *entry = entries[i];
 
 		/* Code and tables do not change; stacks and data do. */
 		entry->page = page + i * HP_PAGE_SIZE;
@@ -210,8 +211,12 @@ static int memory_read(struct hp_unwinder *unwinder, uint64_t address, void *buf
 		uint64_t page = address & ~(uint64_t)(HP_PAGE_SIZE - 1);
 		size_t offset = (size_t)(address - page);
 		size_t piece = HP_PAGE_SIZE - offset < length ? HP_PAGE_SIZE - offset : length;
-		struct cached_page *entry = cache_find(unwinder, page);
+		struct cached_page *entry;
 
+		/* Page 0 marks an empty slot, and is never mapped anyway. */
+		if (page == 0)
+			return -1;
+		entry = cache_find(unwinder, page);
 		if (!entry)
 			entry = cache_fill(unwinder, page);
 		if (!entry)
