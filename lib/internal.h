@@ -318,7 +318,13 @@ struct hp_remote {
 #define HP_STUB_SYSCALL 0x20	/* syscall, then sync and restore */
 #define HP_STUB_RESTORE 0x40
 #define HP_STUB_DATA 0x100	/* strings passed to remote calls */
-#define HP_STUB_DATA_SIZE (HP_PAGE_SIZE - HP_STUB_DATA)
+#define HP_STUB_DATA_SIZE (HP_STUB_TRAMPOLINES - HP_STUB_DATA)
+/* Return trampolines for moving busy threads (thread_move.c), and the
+ * slots holding where each returns to. */
+#define HP_STUB_TRAMPOLINES 0xc00
+#define HP_STUB_TRAMPOLINE_SIZE 0x20
+#define HP_STUB_TRAMPOLINE_COUNT 16
+#define HP_STUB_SLOTS (HP_STUB_TRAMPOLINES + HP_STUB_TRAMPOLINE_COUNT * HP_STUB_TRAMPOLINE_SIZE)
 
 int remote_begin(struct hp_remote *remote, pid_t pid, pid_t tid, uint64_t libc_syscall,
 		 double deadline, struct hp_error *error) HP_MUST_CHECK;
@@ -407,11 +413,12 @@ bool stack_check_thread(struct hp_stack_checker *checker, const struct hp_thread
 
 /* ---- thread_move.c: letting busy threads alone leave replaced code ---- */
 /* Runs the blockers' threads, every other thread staying stopped, each until
- * it returns from its outermost frame in replaced code (a breakpoint of its
- * own at blocker->return_ip) or `deadline` passes.  HP_OK: every one is out
- * (or exited) and stopped again; HP_BUSY: some are not, all are stopped. */
-int thread_move_out(struct hp_threads *threads, const struct hp_blocker *blockers, size_t count,
-		    double deadline, struct hp_error *error) HP_MUST_CHECK;
+ * its outermost frame in replaced code returns (through a trampoline of our
+ * stub page) or `deadline` passes.  HP_OK: every one is out (or exited) and
+ * stopped again; HP_BUSY: some are not, all are stopped and as they were. */
+int thread_move_out(struct hp_threads *threads, struct hp_memory *memory, uint64_t stub_page,
+		    const struct hp_blocker *blockers, size_t count, double deadline,
+		    struct hp_error *error) HP_MUST_CHECK;
 
 /* ---- trampoline.c: near pages for jumps that cannot reach the patch ---- */
 /* Finds a free page-aligned gap of `size` bytes whose every byte is within
@@ -520,6 +527,7 @@ struct hp_session {
 	struct hp_stack_checker *checker;
 	volatile const int *interrupted;
 	bool allow_unreliable;	/* stacks that cannot be unwound are not in the way */
+	bool stub_checked, stub_ok;	/* the state's stub page holds our code */
 	unsigned thread_count;	/* threads seen at the last stop */
 	double longest_stop;	/* seconds, over every attempt */
 	size_t blocker_count, blocker_capacity;

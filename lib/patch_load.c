@@ -56,21 +56,20 @@ out:
 	return status;
 }
 
-/* The dynamic loader matches objects by the name they were opened with, so a
- * reused descriptor number must not look like an earlier patch. */
-static void choose_load_path(int64_t fd, const struct hp_state *state, char *path, size_t size)
-{
-	for (int dots = 0; dots < 16; dots++) {
-		bool taken = false;
+#define LOAD_PATH_VARIANTS 16
 
-		snprintf(path, size, "/proc/self/%.*sfd/%lld", dots * 2,
-			 "././././././././././././././././", (long long)fd);
-		for (size_t i = 0; i < state->patch_count; i++)
-			if (strcmp(state->patches[i]->load_path, path) == 0)
-				taken = true;
-		if (!taken)
-			return;
-	}
+/* The dynamic loader matches objects by the name they were opened with, so a
+ * reused descriptor number must not look like an earlier patch: variant
+ * `dots` of the path, or false when a recorded patch has it. */
+static bool load_path_variant(int64_t fd, int dots, const struct hp_state *state, char *path,
+			      size_t size)
+{
+	snprintf(path, size, "/proc/self/%.*sfd/%lld", dots * 2, "././././././././././././././././",
+		 (long long)fd);
+	for (size_t i = 0; i < state->patch_count; i++)
+		if (strcmp(state->patches[i]->load_path, path) == 0)
+			return false;
+	return true;
 }
 
 static int locate_loaded(pid_t pid, struct hp_loaded_patch *loaded, struct hp_error *error)
@@ -120,6 +119,43 @@ static int report_dlerror(struct hp_remote *remote, struct hp_target *target,
 		       patch->name, message);
 }
 
+/* dlopens the memfd, by a name no loaded object has.  A hotpatch killed
+ * between loading a patch and recording it leaves that object loaded under
+ * its name, and the loader would hand it back for the same name: then our
+ * reference to it is let go and another name tried.  A failed dlopen leaves
+ * loaded->handle 0 for the caller to explain. */
+static int open_in_target(struct hp_remote *remote, struct hp_target *target,
+			  struct hp_memory *memory, uint64_t dlopen_address, int64_t fd,
+			  const struct hp_state *state, struct hp_loaded_patch *loaded,
+			  struct hp_error *error)
+{
+	uint64_t data = remote->stub_page + HP_STUB_DATA, inode = loaded->inode;
+	int status = HP_OK;
+
+	for (int dots = 0; status == HP_OK && dots < LOAD_PATH_VARIANTS; dots++) {
+		struct hp_error not_ours = { 0 };
+
+		if (!load_path_variant(fd, dots, state, loaded->load_path, sizeof(loaded->load_path)))
+			continue;
+		status = target_memory_write(memory, remote->tid, data, loaded->load_path,
+					     strlen(loaded->load_path) + 1, error);
+		if (status == HP_OK)
+			status = remote_call(remote, dlopen_address,
+					     (uint64_t[6]){ data, RTLD_NOW | RTLD_LOCAL },
+					     &loaded->handle, error);
+		if (status != HP_OK || !loaded->handle)
+			return status;
+		if (locate_loaded(remote->pid, loaded, &not_ours) == HP_OK)
+			return HP_OK;
+		status = patch_unload(remote, target, loaded->handle, error);
+		memset(loaded, 0, sizeof(*loaded));
+		loaded->inode = inode;
+	}
+	return status == HP_OK ? hp_fail(error, HP_FAILED, "no free name to load the patch by in pid %d",
+					 (int)remote->pid)
+			       : status;
+}
+
 int patch_load(struct hp_remote *remote, struct hp_target *target,
 	       const struct hp_patch_file *patch, const struct hp_state *state,
 	       struct hp_loaded_patch *loaded, struct hp_error *error)
@@ -144,15 +180,9 @@ int patch_load(struct hp_remote *remote, struct hp_target *target,
 					"memfd_create", &fd, error);
 	if (status == HP_OK)
 		status = fill_memfd(remote->pid, fd, patch, &loaded->inode, error);
-	if (status == HP_OK) {
-		choose_load_path(fd, state, loaded->load_path, sizeof(loaded->load_path));
-		status = target_memory_write(&memory, remote->tid, data, loaded->load_path,
-					     strlen(loaded->load_path) + 1, error);
-	}
 	if (status == HP_OK)
-		status = remote_call(remote, dlopen_address,
-				     (uint64_t[6]){ data, RTLD_NOW | RTLD_LOCAL }, &loaded->handle,
-				     error);
+		status = open_in_target(remote, target, &memory, dlopen_address, fd, state, loaded,
+					error);
 	if (fd >= 0) {
 		int closed = remote_syscall_checked(remote, SYS_close, (uint64_t[6]){ (uint64_t)fd },
 					    "close", &ignored, error);
@@ -162,8 +192,9 @@ int patch_load(struct hp_remote *remote, struct hp_target *target,
 	}
 	if (status == HP_OK && !loaded->handle)
 		status = report_dlerror(remote, target, patch, error);
-	if (status == HP_OK)
-		status = locate_loaded(remote->pid, loaded, error);
+	if (status == HP_OK && !loaded->bias)
+		status = hp_fail(error, HP_FAILED, "the loaded patch is not mapped in pid %d",
+				 (int)remote->pid);
 	target_memory_close(&memory);
 	return status;
 }

@@ -175,6 +175,23 @@ static size_t check_all(struct hp_session *session, struct hp_blocker *blockers)
 	return count;
 }
 
+/* Our stub page, once its code is checked to be ours (its address comes
+ * from the state the target holds): the trampolines go there.  0 if none. */
+static uint64_t stub_for_moves(struct hp_session *session)
+{
+	unsigned char expected[HP_STUB_DATA], found[HP_STUB_DATA];
+	struct hp_error ignored = { 0 };
+
+	if (!session->stub_checked && session->state.stub_page) {
+		remote_stub_bytes(expected);
+		session->stub_ok = target_memory_read(&session->memory, session->state.stub_page,
+						      found, sizeof(found), &ignored) == HP_OK &&
+				   memcmp(found, expected, sizeof(found)) == 0;
+	}
+	session->stub_checked = true;
+	return session->stub_ok ? session->state.stub_page : 0;
+}
+
 /* Lets each thread in the way alone step out of the replaced code, within a
  * small budget; HP_OK when afterwards no thread is in the way. */
 static int move_blockers(struct hp_session *session, const struct hp_blocker *blockers,
@@ -189,7 +206,8 @@ static int move_blockers(struct hp_session *session, const struct hp_blocker *bl
 
 	if (deadline > session->deadline)
 		deadline = session->deadline;
-	status = thread_move_out(&session->threads, blockers, count, deadline, error);
+	status = thread_move_out(&session->threads, &session->memory, stub_for_moves(session),
+				 blockers, count, deadline, error);
 	if (status != HP_OK)
 		return status;
 	/* Threads that exited are out of every function; a process that did

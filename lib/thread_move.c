@@ -1,16 +1,24 @@
 /* thread_move.c - getting busy threads out of the code being replaced while
- * every other thread stays stopped.  Each busy thread gets a hardware
- * breakpoint (a debug register: its own, so no other thread can hit it, and
- * nothing is written to memory) on the return address of its outermost frame
- * in replaced code, and runs at full speed until it returns there with its
- * stack pointer at or above that frame's (a deeper recursive call returning
- * to the same address does not count).  The debug registers are cleared
- * before the thread is let go, whatever happened.  A thread that blocks (a
- * lock held by a stopped thread, a system call) is interrupted when the
- * budget is spent; the caller then falls back to resuming everyone. */
+ * every other thread stays stopped.  The return address of a busy thread's
+ * outermost frame in replaced code is pointed, on its own stack, at a small
+ * trampoline in our stub page; the thread runs at full speed until that
+ * frame returns into the trampoline, which stops at a getpid system call
+ * (we follow it with PTRACE_SYSCALL) and then jumps on to the real return
+ * address.  We take it there: registers as they were, at the real return
+ * address.  Nothing is written where another thread could reach it, and if
+ * hotpatch dies meanwhile the thread simply returns through the trampoline:
+ *
+ *   trampoline k (HP_STUB_TRAMPOLINES + k * 0x20), slot k holds the address:
+ *     push %rax; push %rcx; push %r11   (the system call clobbers them)
+ *     mov $39,%eax; syscall             (getpid: where we take it)
+ *     pop %r11; pop %rcx; pop %rax
+ *     jmp *slot_k(%rip)
+ *
+ * A thread that blocks (a lock held by a stopped thread, a system call) is
+ * interrupted when the budget is spent and its return address put back; the
+ * caller then falls back to resuming everyone. */
 #include <errno.h>
 #include <signal.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ptrace.h>
@@ -19,93 +27,153 @@
 
 #include "internal.h"
 
-#define DEBUG_REGISTER(n) offsetof(struct user, u_debugreg[n])
-/* DR7: enable breakpoint 0, locally, on execution (R/W0 = 00, LEN0 = 00). */
-#define DR7_EXECUTE_0 0x1ul
+#define SYNC_SYSCALL 39
+#define TRAMPOLINE_SYNC 0x0b	/* just after its syscall */
+#define TRAMPOLINE_LENGTH 0x15	/* the jmp ends there; its displacement counts from it */
+#define PUSHED_WORDS 3		/* rax, rcx, r11, from return_sp down */
 
 enum move_state { MOVE_RUNNING, MOVE_OUT, MOVE_STUCK, MOVE_KILLED };
 
-static int arm(pid_t tid, uint64_t address)
+struct mover {
+	struct hp_threads *threads;
+	struct hp_memory *memory;
+	const struct hp_blocker *blocker;
+	uint64_t trampoline, slot;
+	bool hijacked;		/* the return address points at the trampoline */
+};
+
+static void encode_trampoline(uint64_t trampoline, uint64_t slot, unsigned char code[0x20])
 {
-	if (ptrace(PTRACE_POKEUSER, tid, (void *)DEBUG_REGISTER(0), (void *)address) != 0 ||
-	    ptrace(PTRACE_POKEUSER, tid, (void *)DEBUG_REGISTER(7), (void *)DR7_EXECUTE_0) != 0)
-		return -1;
-	return 0;
+	static const unsigned char head[] = {
+		0x50, 0x51, 0x41, 0x53,		/* push %rax; push %rcx; push %r11 */
+		0xb8, 0x27, 0x00, 0x00, 0x00,	/* mov $39,%eax */
+		0x0f, 0x05,			/* syscall */
+		0x41, 0x5b, 0x59, 0x58,		/* pop %r11; pop %rcx; pop %rax */
+		0xff, 0x25,			/* jmp *disp32(%rip) */
+	};
+	int32_t displacement = (int32_t)(slot - (trampoline + TRAMPOLINE_LENGTH));
+
+	memset(code, 0xcc, 0x20);
+	memcpy(code, head, sizeof(head));
+	memcpy(code + sizeof(head), &displacement, sizeof(displacement));
 }
 
-static void disarm(pid_t tid)
+/* Points the frame's return address at trampoline k, after checking that
+ * the stack holds what the unwinder said. */
+static int hijack(struct mover *mover, size_t k, uint64_t stub_page, struct hp_error *error)
 {
-	/* ESRCH: the thread is gone, and its registers with it. */
-	ptrace(PTRACE_POKEUSER, tid, (void *)DEBUG_REGISTER(7), NULL);
-	ptrace(PTRACE_POKEUSER, tid, (void *)DEBUG_REGISTER(0), NULL);
+	const struct hp_blocker *blocker = mover->blocker;
+	uint64_t found = 0;
+	unsigned char code[0x20];
+	int status;
+
+	mover->trampoline = stub_page + HP_STUB_TRAMPOLINES + k * HP_STUB_TRAMPOLINE_SIZE;
+	mover->slot = stub_page + HP_STUB_SLOTS + k * sizeof(uint64_t);
+	status = target_memory_read(mover->memory, blocker->return_sp - 8, &found, sizeof(found),
+				    error);
+	if (status != HP_OK || found != blocker->return_ip)
+		return status != HP_OK ? status : HP_BUSY;
+	encode_trampoline(mover->trampoline, mover->slot, code);
+	status = target_memory_write(mover->memory, blocker->tid, mover->slot, &blocker->return_ip,
+				     sizeof(uint64_t), error);
+	if (status == HP_OK)
+		status = target_memory_write(mover->memory, blocker->tid, mover->trampoline, code,
+					     sizeof(code), error);
+	if (status == HP_OK)
+		status = target_memory_write(mover->memory, blocker->tid, blocker->return_sp - 8,
+					     &mover->trampoline, sizeof(uint64_t), error);
+	mover->hijacked = status == HP_OK;
+	return status;
 }
 
-/* A trap of ours (the breakpoint), as opposed to a SIGTRAP for the program
- * (int3 reports SI_KERNEL, kill and tgkill SI_USER or SI_TKILL). */
-static bool is_our_trap(pid_t tid)
+/* Puts the thread (stopped) where it would be after the trampoline: at the
+ * real return address, registers as they were.  Where it stopped tells how
+ * many of rax, rcx and r11 are on the stack rather than in registers. */
+static int land(struct mover *mover, struct hp_thread *thread, struct hp_error *error)
 {
-	siginfo_t info;
+	const struct hp_blocker *blocker = mover->blocker;
+	uint64_t offset = thread->regs.rip - mover->trampoline, pushed[PUSHED_WORDS];
+	/* pushed[2] = rax (highest), pushed[1] = rcx, pushed[0] = r11 */
+	bool rax_saved = offset >= 1 && offset < 0x0f, rcx_saved = offset >= 2 && offset < 0x0e,
+	     r11_saved = offset >= 4 && offset < 0x0d;
+	int status = target_memory_read(mover->memory, blocker->return_sp - sizeof(pushed), pushed,
+					sizeof(pushed), error);
 
-	return ptrace(PTRACE_GETSIGINFO, tid, NULL, &info) == 0 && info.si_code == TRAP_HWBKPT;
+	if (status != HP_OK)
+		return status;
+	if (rax_saved)
+		thread->regs.rax = pushed[2];
+	if (rcx_saved)
+		thread->regs.rcx = pushed[1];
+	if (r11_saved)
+		thread->regs.r11 = pushed[0];
+	thread->regs.rsp = blocker->return_sp;
+	thread->regs.rip = blocker->return_ip;
+	thread->regs.orig_rax = (uint64_t)-1;
+	if (ptrace(PTRACE_SETREGS, thread->tid, NULL, &thread->regs) != 0)
+		return hp_fail_errno(error, HP_FAILED, "cannot set the registers of thread %d",
+				     (int)thread->tid);
+	mover->hijacked = false;
+	return HP_OK;
 }
 
-/* Whether a SIGTRAP waits for `tid`: a breakpoint hit just as we
- * interrupted the thread queues one behind the interrupt stop. */
-static bool trap_pending(pid_t pid, pid_t tid)
+/* The thread is held again, wherever it is: finish the trampoline for it,
+ * or put the return address back if the frame has not returned yet. */
+static enum move_state undo_or_land(struct mover *mover, struct hp_thread *thread,
+				    struct hp_error *error)
 {
-	char path[80], text[2048], *line;
-	unsigned long long pending = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
-	if (proc_read_small(path, text, sizeof(text)) <= 0)
-		return false;
-	line = strstr(text, "\nSigPnd:");
-	return line && sscanf(line, "\nSigPnd: %llx", &pending) == 1 &&
-	       (pending & (1ull << (SIGTRAP - 1)));
+	if (ptrace(PTRACE_GETREGS, thread->tid, NULL, &thread->regs) != 0) {
+		hp_fail_errno(error, HP_FAILED, "cannot read the registers of thread %d",
+			      (int)thread->tid);
+		return MOVE_STUCK;
+	}
+	if (thread->regs.rip >= mover->trampoline &&
+	    thread->regs.rip < mover->trampoline + TRAMPOLINE_LENGTH)
+		return land(mover, thread, error) == HP_OK ? MOVE_OUT : MOVE_STUCK;
+	if (mover->hijacked &&
+	    target_memory_write(mover->memory, thread->tid, mover->blocker->return_sp - 8,
+				&mover->blocker->return_ip, sizeof(uint64_t), error) == HP_OK)
+		mover->hijacked = false;
+	return MOVE_STUCK;
 }
 
-/* Handles one stop of a moving thread; returns its new state.  After our
- * interrupt the thread is held where it is, but a breakpoint hit in the
- * same instant queues a SIGTRAP behind the interrupt stop: it is drained
- * (the thread is resumed into that trap's stop) so that it never reaches the
- * program, which it would kill. */
-static enum move_state on_stop(struct hp_threads *threads, pid_t tid, int status,
-			       const struct hp_blocker *blocker, bool interrupted,
+/* Handles one stop of a moving thread; returns its new state. */
+static enum move_state on_stop(struct mover *mover, int status, bool interrupted,
 			       struct hp_error *error)
 {
+	pid_t tid = mover->blocker->tid;
 	struct hp_thread *thread = NULL;
-	enum thread_event event = threads_classify(threads, tid, status, &thread);
+	enum thread_event event = threads_classify(mover->threads, tid, status, &thread);
 	long signal = 0;
 
 	if (event == THREAD_GONE && WIFSIGNALED(status)) {
 		/* A fatal signal ends every thread: the process is going. */
-		hp_fail(error, HP_FAILED, "pid %d was killed (signal %d)", (int)threads->pid,
+		hp_fail(error, HP_FAILED, "pid %d was killed (signal %d)", (int)mover->threads->pid,
 			WTERMSIG(status));
 		return MOVE_KILLED;
 	}
 	if (event == THREAD_GONE || !thread)
 		return MOVE_OUT;	/* it exited: out of every function */
-	if (event == THREAD_HELD && !(interrupted && trap_pending(threads->pid, tid)))
-		return MOVE_STUCK;	/* held: by our interrupt, or a group stop */
-	if (event == THREAD_SIGNAL && WSTOPSIG(status) == SIGTRAP && is_our_trap(tid)) {
-		/* Left in this stop, the trap is discarded when the thread is
-		 * resumed with no signal. */
-		thread->stopped = true;
-		if (ptrace(PTRACE_GETREGS, tid, NULL, &thread->regs) != 0) {
-			hp_fail_errno(error, HP_FAILED, "cannot read the registers of thread %d",
-				      (int)tid);
-			return MOVE_STUCK;
-		}
-		if (thread->regs.rsp >= blocker->return_sp)
-			return MOVE_OUT;
-		if (interrupted)
-			return MOVE_STUCK;
-		/* A deeper call returned to the same address: run on. */
-	} else if (event == THREAD_SIGNAL) {
-		signal = WSTOPSIG(status);	/* the program's */
+	if (event == THREAD_HELD)
+		return undo_or_land(mover, thread, error);	/* our interrupt, or a group stop */
+	thread->stopped = true;
+	if (event == THREAD_SIGNAL) {
+		signal = WSTOPSIG(status);	/* the program's: delivered on resuming */
+	} else if (ptrace(PTRACE_GETREGS, tid, NULL, &thread->regs) == 0 &&
+		   thread->regs.rip == mover->trampoline + TRAMPOLINE_SYNC &&
+		   thread->regs.orig_rax == SYNC_SYSCALL) {
+		/* At its exit we take the thread; its entry runs on to the exit
+		 * (skipping the call there would clobber %rax). */
+		if ((long long)thread->regs.rax != -ENOSYS)
+			return land(mover, thread, error) == HP_OK ? MOVE_OUT : MOVE_STUCK;
+		interrupted = false;
 	}
+	/* A signal is always delivered, interrupted or not: held in its stop,
+	 * it would be lost. */
+	if (interrupted && !signal)
+		return undo_or_land(mover, thread, error);
 	thread->stopped = false;
-	if (ptrace(PTRACE_CONT, tid, NULL, (void *)signal) != 0 && errno != ESRCH) {
+	if (ptrace(PTRACE_SYSCALL, tid, NULL, (void *)signal) != 0 && errno != ESRCH) {
 		hp_fail_errno(error, HP_FAILED, "cannot resume thread %d", (int)tid);
 		return MOVE_STUCK;
 	}
@@ -114,8 +182,7 @@ static enum move_state on_stop(struct hp_threads *threads, pid_t tid, int status
 
 /* Waits for one moving thread until it is out or the deadline passes, then
  * holds it again where it is. */
-static enum move_state follow(struct hp_threads *threads, const struct hp_blocker *blocker,
-			      double deadline, struct hp_error *error)
+static enum move_state follow(struct mover *mover, double deadline, struct hp_error *error)
 {
 	enum move_state state = MOVE_RUNNING;
 	bool interrupted = false;
@@ -124,70 +191,70 @@ static enum move_state follow(struct hp_threads *threads, const struct hp_blocke
 		struct hp_error timed_out = { 0 };
 		int status = 0;
 
-		if (thread_wait(blocker->tid, interrupted ? hp_now() + 2 : deadline, &status,
+		if (thread_wait(mover->blocker->tid, interrupted ? hp_now() + 2 : deadline, &status,
 				&timed_out) < 0) {
 			if (interrupted) {
 				*error = timed_out;
 				return MOVE_STUCK;
 			}
 			interrupted = true;
-			if (ptrace(PTRACE_INTERRUPT, blocker->tid, NULL, NULL) != 0 && errno == ESRCH)
+			if (ptrace(PTRACE_INTERRUPT, mover->blocker->tid, NULL, NULL) != 0 &&
+			    errno == ESRCH)
 				return MOVE_OUT;
 			continue;
 		}
-		state = on_stop(threads, blocker->tid, status, blocker, interrupted, error);
+		state = on_stop(mover, status, interrupted, error);
 	}
 	return state;
 }
 
-int thread_move_out(struct hp_threads *threads, const struct hp_blocker *blockers, size_t count,
-		    double deadline, struct hp_error *error)
+int thread_move_out(struct hp_threads *threads, struct hp_memory *memory, uint64_t stub_page,
+		    const struct hp_blocker *blockers, size_t count, double deadline,
+		    struct hp_error *error)
 {
-	size_t armed = 0;
+	struct mover movers[HP_STUB_TRAMPOLINE_COUNT];
+	size_t started = 0;
 	bool all_out = true, killed = false;
 	int status = HP_OK;
 
+	if (!stub_page || count > HP_STUB_TRAMPOLINE_COUNT)
+		return HP_BUSY;
 	for (size_t i = 0; i < count; i++) {
 		struct hp_thread *thread = threads_find(threads, blockers[i].tid);
 
 		if (!thread || !thread->stopped || thread->group_stop || blockers[i].unreliable ||
-		    !blockers[i].range || !blockers[i].return_sp)
+		    !blockers[i].range || !blockers[i].return_sp || !blockers[i].return_ip)
 			return HP_BUSY;
 	}
 	/* All at once: on two cores, eight threads leave faster together. */
-	for (; armed < count; armed++) {
-		pid_t tid = blockers[armed].tid;
+	for (; status == HP_OK && started < count; started++) {
+		struct mover *mover = &movers[started];
+		pid_t tid = blockers[started].tid;
 
-		if (arm(tid, blockers[armed].return_ip) != 0) {
-			status = hp_fail_errno(error, HP_FAILED,
-					       "cannot set a breakpoint in thread %d of pid %d", (int)tid,
-					       (int)threads->pid);
-			break;
-		}
-		threads_find(threads, tid)->stopped = false;
-		if (ptrace(PTRACE_CONT, tid, NULL, NULL) != 0) {
+		*mover = (struct mover){ threads, memory, &blockers[started], 0, 0, false };
+		status = hijack(mover, started, stub_page, error);
+		if (status == HP_OK && ptrace(PTRACE_SYSCALL, tid, NULL, NULL) != 0)
 			status = hp_fail_errno(error, HP_FAILED, "cannot resume thread %d of pid %d",
 					       (int)tid, (int)threads->pid);
-			armed++;
-			break;
-		}
+		if (status == HP_OK)
+			threads_find(threads, tid)->stopped = false;
 	}
-	for (size_t i = 0; i < armed; i++) {
+	for (size_t i = 0; i < started; i++) {
 		struct hp_thread *thread = threads_find(threads, blockers[i].tid);
+		enum move_state state = MOVE_STUCK;
 
-		/* Every thread is waited for, even after a failure, so that none is
-		 * let go with its breakpoint set. */
-		if (thread && !thread->stopped) {
-			enum move_state state = follow(threads, &blockers[i], deadline, error);
-
-			all_out &= state == MOVE_OUT;
-			killed |= state == MOVE_KILLED;
-		}
-		disarm(blockers[i].tid);
+		/* Every thread is followed, even after a failure, so that none is
+		 * let go with its return address still pointing at us. */
+		if (thread && !thread->stopped)
+			state = follow(&movers[i], deadline, error);
+		else if (thread && movers[i].hijacked)
+			state = undo_or_land(&movers[i], thread, error);
+		all_out &= state == MOVE_OUT;
+		killed |= state == MOVE_KILLED;
 	}
-	if (status != HP_OK)
-		return status;
 	if (killed)
 		return HP_FAILED;
+	if (status != HP_OK)
+		return status == HP_BUSY ? HP_BUSY : status;
 	return all_out ? HP_OK : HP_BUSY;
 }

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# soak.sh - apply and revert a patch over and over on a busy target while a
+# signal flood goes on, killing hotpatch with SIGKILL at random instants in
+# between; then check that the target is alive, untraced, its own checks
+# clean, every signal counted once, and its state exactly "patched" or "not
+# patched" as hotpatch list says.  Short in `make check`, long with `make soak`.
+#
+#   HOTPATCH=... HP_TESTDATA=... SOAK_CYCLES=200 SOAK_KILLS=40 tests/soak/soak.sh
+set -uo pipefail
+
+hotpatch=${HOTPATCH:?HOTPATCH names the hotpatch binary}
+testdata=${HP_TESTDATA:?HP_TESTDATA names the built testdata}
+cycles=${SOAK_CYCLES:-200}
+kills=${SOAK_KILLS:-40}
+patch=$testdata/patches/hot_v2.so
+work=$(mktemp -d "${TMPDIR:-/tmp}/hotpatch-soak.XXXXXX") || exit 1
+log=$work/target.log
+target_pid='' sender_pid=''
+
+cleanup() {
+	[[ -n $sender_pid ]] && kill "$sender_pid" 2>/dev/null
+	[[ -n $target_pid ]] && kill -KILL "$target_pid" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "soak: FAILED: $*" >&2
+	tail -n 5 "$log" >&2
+	exit 1
+}
+
+alive() { kill -0 "$target_pid" 2>/dev/null && ! grep -q '^State:.*[ZX]' "/proc/$target_pid/status"; }
+
+# The last report line after asking for a fresh one.
+report() {
+	local before
+	before=$(grep -c '^soak ' "$log")
+	kill -USR2 "$target_pid"
+	for _ in $(seq 100); do
+		(($(grep -c '^soak ' "$log") > before)) && break
+		sleep 0.02
+	done
+	grep '^soak ' "$log" | tail -n 1
+}
+
+field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$2"; }
+
+HP_TARGET_LIFETIME=$((cycles / 2 + 600)) "$testdata/targets/soak" </dev/null >"$log" 2>&1 &
+target_pid=$!
+for _ in $(seq 200); do grep -q '^ready' "$log" && break; sleep 0.02; done
+grep -q '^ready' "$log" || fail "the target did not start"
+"$testdata/tools/signal_sender" "$target_pid" "$work/stop" >"$work/sender.log" 2>&1 &
+sender_pid=$!
+
+# One apply and revert first: the very first remote call in a process maps
+# our stub page through libc's own syscall instruction, the one step a kill
+# can still break (a window of two system-call stops, once per process; see
+# the README's safety section).  Every later call restores itself.
+"$hotpatch" apply --pid "$target_pid" "$patch" >/dev/null 2>"$work/err" &&
+	"$hotpatch" revert --pid "$target_pid" >/dev/null 2>>"$work/err" ||
+	fail "the first apply and revert: $(cat "$work/err")"
+
+applied=0 killed=0 busy=0
+for ((cycle = 1; cycle <= cycles; cycle++)); do
+	if ((RANDOM % cycles < kills)); then
+		# Kill a command at a random instant of its run: 0 to 40 ms.
+		if ((applied)); then command=revert; else command=apply; fi
+		if [[ $command == apply ]]; then
+			"$hotpatch" apply --pid "$target_pid" "$patch" >/dev/null 2>&1 &
+		else
+			"$hotpatch" revert --pid "$target_pid" >/dev/null 2>&1 &
+		fi
+		victim=$!
+		sleep "0.0$(printf '%02d' $((RANDOM % 40)))"
+		kill -KILL "$victim" 2>/dev/null && killed=$((killed + 1))
+		wait "$victim" 2>/dev/null
+		alive || fail "the target died after hotpatch $command was killed (cycle $cycle)"
+		# Whatever state that left, list tells it and revert repairs it.
+		if "$hotpatch" list --pid "$target_pid" | grep -q '(applied\|(incomplete'; then
+			"$hotpatch" revert --pid "$target_pid" >/dev/null 2>"$work/err" ||
+				fail "revert after a kill: $(cat "$work/err")"
+		fi
+		applied=0
+		continue
+	fi
+	if ((applied)); then
+		"$hotpatch" revert --pid "$target_pid" >/dev/null 2>"$work/err"
+	else
+		"$hotpatch" apply --pid "$target_pid" "$patch" >/dev/null 2>"$work/err"
+	fi
+	case $? in
+	0) applied=$((1 - applied)) ;;
+	3) busy=$((busy + 1)) ;;
+	*) fail "cycle $cycle: $(cat "$work/err")" ;;
+	esac
+	alive || fail "the target died at cycle $cycle"
+done
+
+touch "$work/stop"
+wait "$sender_pid" || fail "the signal sender failed: $(cat "$work/sender.log")"
+sender_pid=''
+sent=$(tail -n 1 "$work/sender.log")
+sleep 0.5
+line=$(report)
+[[ -n $line ]] || fail "no report from the target"
+[[ $(field bad "$line") == 0 ]] || fail "the target's own checks failed: $line"
+# Queued real-time signals arrive each exactly once; SIGUSR1, a standard
+# signal, may merge with one already pending, so it can only count fewer.
+for counter in rt sum; do
+	[[ $(field "$counter" "$line") == $(field "$counter" " $sent") ]] ||
+		fail "signals: the target counted $line, the sender $sent"
+done
+(($(field usr1 "$line") <= $(field usr1 " $sent"))) ||
+	fail "signals: the target counted more SIGUSR1 than were sent: $line, $sent"
+grep -q '^TracerPid:[[:space:]]*0$' "/proc/$target_pid/status" || fail "the target is still traced"
+listing=$("$hotpatch" list --pid "$target_pid")
+if ((applied)); then
+	grep -q '(applied' <<<"$listing" || fail "list lost the patch: $listing"
+	[[ $(field v2 "$line") == 4 ]] || fail "patched, but not every worker runs it: $line"
+else
+	grep -q 'no patches applied' <<<"$listing" || fail "list shows a patch: $listing"
+	[[ $(field v1 "$line") == 4 ]] || fail "not patched, but a worker runs the patch: $line"
+fi
+echo "soak: $cycles cycles, $killed hotpatch processes killed with SIGKILL, $busy busy; target alive, untraced, bad=0, signals $sent"
