@@ -325,6 +325,7 @@ struct hp_remote {
 #define HP_STUB_TRAMPOLINE_SIZE 0x20
 #define HP_STUB_TRAMPOLINE_COUNT 16
 #define HP_STUB_SLOTS (HP_STUB_TRAMPOLINES + HP_STUB_TRAMPOLINE_COUNT * HP_STUB_TRAMPOLINE_SIZE)
+#define HP_STUB_NEXT_TRAMPOLINE (HP_STUB_SLOTS + HP_STUB_TRAMPOLINE_COUNT * 8)
 
 int remote_begin(struct hp_remote *remote, pid_t pid, pid_t tid, uint64_t libc_syscall,
 		 double deadline, struct hp_error *error) HP_MUST_CHECK;

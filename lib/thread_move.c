@@ -213,6 +213,7 @@ int thread_move_out(struct hp_threads *threads, struct hp_memory *memory, uint64
 		    struct hp_error *error)
 {
 	struct mover movers[HP_STUB_TRAMPOLINE_COUNT];
+	uint64_t next = 0;
 	size_t started = 0;
 	bool all_out = true, killed = false;
 	int status = HP_OK;
@@ -226,13 +227,23 @@ int thread_move_out(struct hp_threads *threads, struct hp_memory *memory, uint64
 		    !blockers[i].range || !blockers[i].return_sp || !blockers[i].return_ip)
 			return HP_BUSY;
 	}
+	/* Trampolines are taken in turn, from a counter kept in the stub page:
+	 * a thread a killed hotpatch left on its way out of a function still
+	 * returns through its own for the next HP_STUB_TRAMPOLINE_COUNT moves. */
+	status = target_memory_read(memory, stub_page + HP_STUB_NEXT_TRAMPOLINE, &next,
+				    sizeof(next), error);
+	if (status == HP_OK)
+		status = target_memory_write(memory, blockers[0].tid,
+					     stub_page + HP_STUB_NEXT_TRAMPOLINE,
+					     &(uint64_t){ next + count }, sizeof(next), error);
 	/* All at once: on two cores, eight threads leave faster together. */
 	for (; status == HP_OK && started < count; started++) {
 		struct mover *mover = &movers[started];
 		pid_t tid = blockers[started].tid;
 
 		*mover = (struct mover){ threads, memory, &blockers[started], 0, 0, false };
-		status = hijack(mover, started, stub_page, error);
+		status = hijack(mover, (size_t)((next + started) % HP_STUB_TRAMPOLINE_COUNT),
+				stub_page, error);
 		if (status == HP_OK && ptrace(PTRACE_SYSCALL, tid, NULL, NULL) != 0)
 			status = hp_fail_errno(error, HP_FAILED, "cannot resume thread %d of pid %d",
 					       (int)tid, (int)threads->pid);
