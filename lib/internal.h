@@ -300,6 +300,8 @@ struct hp_remote {
 	bool faulted;		/* a call faulted: only we can put it back */
 	bool at_sync;		/* stopped at the sync point after a call */
 	uint64_t frame;		/* where that frame is */
+	uint64_t signal_frame;	/* a signal frame for the first system call, or 0 */
+	uint64_t libc_restore_rt;	/* libc's rt_sigreturn trampoline, or 0 */
 	struct user_regs_struct saved_regs;
 	unsigned char *saved_xstate;
 	size_t xstate_size;
@@ -328,7 +330,7 @@ struct hp_remote {
 #define HP_STUB_NEXT_TRAMPOLINE (HP_STUB_SLOTS + HP_STUB_TRAMPOLINE_COUNT * 8)
 
 int remote_begin(struct hp_remote *remote, pid_t pid, pid_t tid, uint64_t libc_syscall,
-		 double deadline, struct hp_error *error) HP_MUST_CHECK;
+		 uint64_t libc_restore_rt, double deadline, struct hp_error *error) HP_MUST_CHECK;
 int remote_syscall(struct hp_remote *remote, long number, const uint64_t arguments[6],
 		   int64_t *result, struct hp_error *error) HP_MUST_CHECK;
 /* Like remote_syscall, turning a -errno result into a failure naming `what`. */

@@ -149,13 +149,14 @@ static int block_signals(struct hp_remote *remote, struct hp_error *error)
 }
 
 int remote_begin(struct hp_remote *remote, pid_t pid, pid_t tid, uint64_t libc_syscall,
-		 double deadline, struct hp_error *error)
+		 uint64_t libc_restore_rt, double deadline, struct hp_error *error)
 {
 	int status;
 
 	remote->pid = pid;
 	remote->tid = tid;
 	remote->libc_syscall = libc_syscall;
+	remote->libc_restore_rt = libc_restore_rt;
 	remote->deadline = deadline;
 	remote->in_signal_stop = true;	/* an interrupt stop is on the signal path */
 	error->tid = tid;
@@ -231,26 +232,6 @@ static int set_registers(struct hp_remote *remote, const struct user_regs_struct
 	return HP_OK;
 }
 
-/* The first system call (mapping our stub page) has no stub to run from; it
- * uses a syscall instruction of libc, stepping with PTRACE_SYSCALL so no
- * instruction after it runs. */
-static int syscall_through_libc(struct hp_remote *remote, struct user_regs_struct *regs,
-				struct hp_error *error)
-{
-	int status;
-
-	regs->rip = remote->libc_syscall;
-	status = set_registers(remote, regs, error);
-	if (status == HP_OK)
-		status = block_signals(remote, error);
-	if (status == HP_OK)
-		status = run_until_trap(remote, PTRACE_SYSCALL, SIGTRAP | 0x80, regs, error);
-	if (status == HP_OK)
-		status = run_until_trap(remote, PTRACE_SYSCALL, SIGTRAP | 0x80, regs, error);
-	remote->in_signal_stop = false;
-	return status;
-}
-
 /* What the thread must run again when it gets its registers back from the
  * frame rather than from the kernel: a system call we interrupted, which
  * the kernel would have restarted on its own (signal(7)). */
@@ -269,6 +250,93 @@ static void prepare_restart(struct user_regs_struct *regs)
 	}
 }
 
+/* The kernel's signal frame (struct rt_sigframe) as rt_sigreturn reads it. */
+#define SIGFRAME_UCONTEXT 8
+#define SIGFRAME_MCONTEXT (SIGFRAME_UCONTEXT + 40)
+#define SIGFRAME_MASK (SIGFRAME_UCONTEXT + 296)
+#define SIGFRAME_SIZE (SIGFRAME_UCONTEXT + 304 + 128)	/* and siginfo */
+#define UC_FLAGS 7	/* UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS */
+#define FX_SW_XSTATE_SIZE 464 + 16	/* in the fxsave area's software bytes */
+
+/* Before the first system call, which runs through libc's own syscall
+ * instruction (there is no stub page yet), a signal frame with everything
+ * the thread had goes onto its stack, below a return address pointing at
+ * libc's __restore_rt (mov $15,%rax; syscall: rt_sigreturn).  If hotpatch
+ * dies then, the thread leaves libc's syscall() through its `ret` into
+ * rt_sigreturn, and the kernel puts back registers, FPU state and signal
+ * mask; its alternate signal stack is left alone (an invalid ss_flags is
+ * ignored by rt_sigreturn). */
+static int write_signal_frame(struct hp_remote *remote, struct hp_error *error)
+{
+	struct user_regs_struct regs = remote->saved_regs;
+	uint64_t base, fpstate, *context;
+	uint32_t magic = FP_XSTATE_MAGIC2, fp_size;	/* <signal.h>'s */
+	unsigned char *image;
+	size_t length;
+	struct iovec local, target;
+	ssize_t written;
+
+	if (remote->signal_frame || !remote->libc_restore_rt || !remote->xstate_size)
+		return HP_OK;	/* without them, we put the thread back ourselves */
+	memcpy(&fp_size, remote->saved_xstate + FX_SW_XSTATE_SIZE, sizeof(fp_size));
+	if (fp_size < 512 || fp_size > remote->xstate_size)
+		fp_size = (uint32_t)remote->xstate_size;
+	prepare_restart(&regs);
+	base = (regs.rsp - RED_ZONE - SIGFRAME_SIZE - 64 - fp_size - sizeof(magic)) &
+	       ~(uint64_t)15;
+	fpstate = (base + SIGFRAME_SIZE + 63) & ~(uint64_t)63;
+	length = (size_t)(fpstate - base) + fp_size + sizeof(magic);
+	image = calloc(1, length);
+	if (!image)
+		return hp_fail(error, HP_FAILED, "out of memory");
+	memcpy(image, &remote->libc_restore_rt, sizeof(uint64_t));	/* the `ret` takes it */
+	memcpy(image + SIGFRAME_UCONTEXT, (uint64_t[5]){ UC_FLAGS, 0, 0, 3, 0 }, 40);
+	context = (uint64_t *)(image + SIGFRAME_MCONTEXT);
+	memcpy(context, (uint64_t[18]){ regs.r8, regs.r9, regs.r10, regs.r11, regs.r12, regs.r13,
+					regs.r14, regs.r15, regs.rdi, regs.rsi, regs.rbp, regs.rbx,
+					regs.rdx, regs.rax, regs.rcx, regs.rsp, regs.rip,
+					regs.eflags },
+	       18 * sizeof(uint64_t));
+	context[18] = (regs.cs & 0xffff) | ((regs.ss & 0xffff) << 48);	/* cs, gs, fs, ss */
+	context[23] = fpstate;
+	memcpy(image + SIGFRAME_MASK, &remote->saved_sigmask, sizeof(uint64_t));
+	memcpy(image + (fpstate - base), remote->saved_xstate, fp_size);
+	memcpy(image + (fpstate - base) + fp_size, &magic, sizeof(magic));
+	local = (struct iovec){ image, length };
+	target = (struct iovec){ (void *)(uintptr_t)base, length };
+	written = process_vm_writev(remote->pid, &local, 1, &target, 1, 0);
+	free(image);
+	if (written == (ssize_t)length)
+		remote->signal_frame = base;
+	return HP_OK;
+}
+
+/* The first system call (mapping our stub page) has no stub to run from; it
+ * uses a syscall instruction of libc, stepping with PTRACE_SYSCALL so no
+ * instruction after it runs. */
+static int syscall_through_libc(struct hp_remote *remote, struct user_regs_struct *regs,
+				struct hp_error *error)
+{
+	int status;
+
+	status = write_signal_frame(remote, error);
+	regs->rip = remote->libc_syscall;
+	if (remote->signal_frame)
+		regs->rsp = remote->signal_frame;
+	if (status == HP_OK)
+		status = set_registers(remote, regs, error);
+	if (status == HP_OK)
+		status = block_signals(remote, error);
+	if (status == HP_OK)
+		status = run_until_trap(remote, PTRACE_SYSCALL, SIGTRAP | 0x80, regs, error);
+	if (status == HP_OK && hp_fault("kill-in-first-syscall"))
+		raise(SIGKILL);	/* the test build's way to die right here */
+	if (status == HP_OK)
+		status = run_until_trap(remote, PTRACE_SYSCALL, SIGTRAP | 0x80, regs, error);
+	remote->in_signal_stop = false;
+	return status;
+}
+
 /* Writes the frame (drawn at the top of this file) onto the thread's stack. */
 static int arm_frame(struct hp_remote *remote, struct hp_error *error)
 {
@@ -284,7 +352,8 @@ static int arm_frame(struct hp_remote *remote, struct hp_error *error)
 	if (!remote->xstate_size)
 		return 1;	/* no XSAVE: we put the thread back ourselves */
 	prepare_restart(&regs);
-	frame = (regs.rsp - RED_ZONE - remote->xstate_size - FRAME_SIZE - 64) & ~(uint64_t)15;
+	frame = ((remote->signal_frame ? remote->signal_frame : regs.rsp - RED_ZONE) -
+		 remote->xstate_size - FRAME_SIZE - 64) & ~(uint64_t)15;
 	xsave_area = (frame + FRAME_SIZE + 63) & ~(uint64_t)63;
 	words[0] = remote->saved_sigmask;
 	memcpy(&words[1], (uint64_t[15]){ regs.r15, regs.r14, regs.r13, regs.r12, regs.r11,
@@ -353,6 +422,8 @@ static int run_to_sync(struct hp_remote *remote, uint64_t sync, struct user_regs
 		if (regs->rip == sync && regs->orig_rax == SYNC_SYSCALL &&
 		    (long long)regs->rax != -ENOSYS)
 			return HP_OK;
+		if (regs->rip != sync && hp_fault("kill-in-call"))
+			raise(SIGKILL);	/* the test build's way to die inside a call */
 	}
 }
 

@@ -15,6 +15,7 @@
 #include "internal.h"
 
 #define SYSCALL_SCAN 256
+#define RESTORE_RT_CHUNK (256u << 10)
 /* How long busy threads may run alone, the others stopped, to leave the
  * code being replaced before everyone is let go and the check retried. */
 #define MOVE_BUDGET 0.010
@@ -115,6 +116,44 @@ static int find_libc_syscall(struct hp_session *session, uint64_t *found, struct
 	return status;
 }
 
+/* libc's __restore_rt (mov $15,%rax; syscall), found by its bytes in the
+ * code around `near`, and only if libc's syscall() goes on from its syscall
+ * instruction to `ret` as expected: then a thread that hotpatch abandons in
+ * that first system call returns into rt_sigreturn (remote_call.c).  0 when
+ * not found. */
+static uint64_t find_restore_rt(struct hp_session *session, uint64_t near)
+{
+	static const unsigned char restore_rt[] = { 0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05 };
+	static const unsigned char after_syscall[] = { 0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, 0x73, 0x01, 0xc3 };
+	const struct hp_mapping *mapping = proc_maps_find(&session->target.maps, near);
+	unsigned char check[sizeof(after_syscall)], *chunk = malloc(RESTORE_RT_CHUNK);
+	struct hp_error ignored = { 0 };
+	uint64_t found = 0;
+
+	if (!chunk || !mapping ||
+	    target_memory_read(&session->memory, near + 2, check, sizeof(check), &ignored) != HP_OK ||
+	    memcmp(check, after_syscall, sizeof(check)) != 0) {
+		free(chunk);
+		return 0;
+	}
+	for (uint64_t at = mapping->start; at < mapping->end && !found;
+	     at += RESTORE_RT_CHUNK - sizeof(restore_rt)) {
+		size_t length = mapping->end - at < RESTORE_RT_CHUNK ? (size_t)(mapping->end - at)
+								     : RESTORE_RT_CHUNK;
+		unsigned char *hit;
+
+		if (target_memory_read(&session->memory, at, chunk, length, &ignored) != HP_OK)
+			break;
+		hit = memmem(chunk, length, restore_rt, sizeof(restore_rt));
+		if (hit)
+			found = at + (uint64_t)(hit - chunk);
+		if (length < RESTORE_RT_CHUNK)
+			break;
+	}
+	free(chunk);
+	return found;
+}
+
 int session_borrow_thread(struct hp_session *session, struct hp_remote *remote,
 			  struct hp_error *error)
 {
@@ -127,8 +166,9 @@ int session_borrow_thread(struct hp_session *session, struct hp_remote *remote,
 		return status;
 	status = borrow_choose_thread(session, &tid, error);
 	if (status == HP_OK)
-		status = remote_begin(remote, session->pid, tid, libc_syscall, session->deadline,
-				      error);
+		status = remote_begin(remote, session->pid, tid, libc_syscall,
+				      session->state.stub_page ? 0 : find_restore_rt(session, libc_syscall),
+				      session->deadline, error);
 	if (status == HP_OK)
 		status = patch_state_create(&session->state, remote, &session->memory, error);
 	return status;

@@ -250,6 +250,8 @@ int thread_move_out(struct hp_threads *threads, struct hp_memory *memory, uint64
 		if (status == HP_OK)
 			threads_find(threads, tid)->stopped = false;
 	}
+	if (status == HP_OK && hp_fault("kill-in-move"))
+		raise(SIGKILL);	/* the test build's way to die with threads on their way */
 	for (size_t i = 0; i < started; i++) {
 		struct hp_thread *thread = threads_find(threads, blockers[i].tid);
 		enum move_state state = MOVE_STUCK;
