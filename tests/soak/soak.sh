@@ -54,14 +54,6 @@ grep -q '^ready' "$log" || fail "the target did not start"
 "$testdata/tools/signal_sender" "$target_pid" "$work/stop" >"$work/sender.log" 2>&1 &
 sender_pid=$!
 
-# One apply and revert first: the very first remote call in a process maps
-# our stub page through libc's own syscall instruction, the one step a kill
-# can still break (a window of two system-call stops, once per process; see
-# the README's safety section).  Every later call restores itself.
-"$hotpatch" apply --pid "$target_pid" "$patch" >/dev/null 2>"$work/err" &&
-	"$hotpatch" revert --pid "$target_pid" >/dev/null 2>>"$work/err" ||
-	fail "the first apply and revert: $(cat "$work/err")"
-
 applied=0 killed=0 busy=0
 for ((cycle = 1; cycle <= cycles; cycle++)); do
 	if ((RANDOM % cycles < kills)); then
