@@ -1,5 +1,6 @@
-/* cmd.h - the front end's shared pieces: the printers (output.c) used by the
- * command table and option parsing (main.c).  No ptrace or ELF here. */
+/* cmd.h - the front end's shared pieces: the printers (output.c) and the
+ * audit record (audit.c) used by the command table and option parsing
+ * (main.c).  No ptrace or ELF here. */
 #ifndef HOTPATCH_CMD_H
 #define HOTPATCH_CMD_H
 
@@ -17,5 +18,16 @@ struct output {
 int exit_code_for(int status);
 void print_success(const struct output *output, const struct hp_result *result);
 void print_failure(const struct output *output, const struct hp_error *error, int exit_code);
+void print_signing(const struct output *output, const struct hp_signing *result);
+
+/* audit.c: one line for every apply and revert, to syslog (LOG_AUTHPRIV). */
+struct audit_target {
+	char comm[64];		/* the process's name, from /proc/PID/comm; "" if gone */
+};
+
+void audit_target_read(int pid, struct audit_target *target);
+void audit_command(const char *command, const struct hp_request *request,
+		   const struct audit_target *target, const struct hp_result *result,
+		   const struct hp_error *error, int exit_code);
 
 #endif

@@ -18,14 +18,20 @@ static const char usage_text[] =
 	"Replace functions inside a running process without restarting it.\n"
 	"\n"
 	"commands:\n"
-	"  apply   --pid PID [--timeout SECONDS] [--allow-unreliable-stacks] [--json] PATCH.so\n"
+	"  apply   --pid PID [--timeout SECONDS] [--allow-unreliable-stacks] [--require-signature]"
+	" [--json] PATCH.so\n"
 	"          load PATCH.so into the process and redirect the functions it replaces\n"
 	"  revert  --pid PID [--timeout SECONDS] [--allow-unreliable-stacks] [--json] [PATCH]\n"
 	"          take back PATCH (default: the most recently applied patch)\n"
 	"  list    --pid PID [--json]\n"
 	"          show the applied patches, newest first\n"
-	"  check   --pid PID [--timeout SECONDS] [--allow-unreliable-stacks] [--json] PATCH.so\n"
+	"  check   --pid PID [--timeout SECONDS] [--allow-unreliable-stacks] [--require-signature]"
+	" [--json] PATCH.so\n"
 	"          run every check of apply without changing the process\n"
+	"  keygen  --out PREFIX [--json]\n"
+	"          make a signing key pair: PREFIX.key (secret) and PREFIX.pub\n"
+	"  sign    --key PREFIX.key [--json] PATCH.so\n"
+	"          sign PATCH.so, writing PATCH.so.sig beside it\n"
 	"\n"
 	"options:\n"
 	"  -p, --pid PID          the target process\n"
@@ -34,6 +40,11 @@ static const char usage_text[] =
 	"      --allow-unreliable-stacks\n"
 	"                         count a thread whose stack cannot be unwound (code\n"
 	"                         without unwind information, JIT) as safe\n"
+	"      --require-signature\n"
+	"                         refuse a patch without a signature by a trusted key\n"
+	"                         (/etc/hotpatch/keys); a bad signature is always refused\n"
+	"      --out PREFIX       where keygen writes PREFIX.key and PREFIX.pub\n"
+	"      --key PREFIX.key   the secret key sign signs with\n"
 	"  -j, --json             print one JSON document on stdout\n"
 	"  -h, --help             show this help\n"
 	"  -V, --version          show the version\n"
@@ -41,21 +52,66 @@ static const char usage_text[] =
 	"exit status: 0 done, 1 failed, 2 usage error, 3 busy (a function stayed on a\n"
 	"thread's stack until the timeout), 4 the patch does not fit this target.\n";
 
+/* The options a command may take, besides --json and --help. */
+enum option_bit {
+	OPTION_PID = 1u << 0,
+	OPTION_TIMEOUT = 1u << 1,
+	OPTION_UNRELIABLE = 1u << 2,
+	OPTION_REQUIRE_SIGNATURE = 1u << 3,
+	OPTION_OUT = 1u << 4,
+	OPTION_KEY = 1u << 5,
+};
+
+#define STACK_OPTIONS (OPTION_PID | OPTION_TIMEOUT | OPTION_UNRELIABLE)
+
+static const struct {
+	unsigned bit;
+	const char *name, *needed;	/* "--pid", "--pid PID" */
+} option_names[] = {
+	{ OPTION_PID, "--pid", "--pid PID" },
+	{ OPTION_TIMEOUT, "--timeout", "--timeout SECONDS" },
+	{ OPTION_UNRELIABLE, "--allow-unreliable-stacks", "--allow-unreliable-stacks" },
+	{ OPTION_REQUIRE_SIGNATURE, "--require-signature", "--require-signature" },
+	{ OPTION_OUT, "--out", "--out PREFIX" },
+	{ OPTION_KEY, "--key", "--key PREFIX.key" },
+};
+
+struct command;
+
+/* What the command line asked for. */
+struct invocation {
+	const struct command *command;
+	struct hp_request request;
+	const char *out, *key;
+	const char *argument;		/* the positional argument, or NULL */
+};
+
 typedef int (*engine_function)(const struct hp_request *, struct hp_result *,
 			       struct hp_error *);
+typedef int (*command_function)(const struct invocation *, struct output *);
 
 struct command {
 	const char *name;
-	engine_function run;
-	bool checks_stacks;	/* takes --timeout and --allow-unreliable-stacks */
+	command_function run;
+	engine_function engine;		/* for run_engine */
+	unsigned takes, needs;		/* option bits */
+	bool audited;			/* changes a target: a record of every run */
 	int min_arguments, max_arguments;	/* positional */
 };
 
+static int run_engine(const struct invocation *invocation, struct output *output);
+static int run_keygen(const struct invocation *invocation, struct output *output);
+static int run_sign(const struct invocation *invocation, struct output *output);
+
 static const struct command commands[] = {
-	{ "apply", hp_apply, true, 1, 1 },
-	{ "revert", hp_revert, true, 0, 1 },
-	{ "list", hp_list, false, 0, 0 },
-	{ "check", hp_check, true, 1, 1 },
+	{ "apply", run_engine, hp_apply, STACK_OPTIONS | OPTION_REQUIRE_SIGNATURE, OPTION_PID,
+	  true, 1, 1 },
+	{ "revert", run_engine, hp_revert, STACK_OPTIONS, OPTION_PID, true, 0, 1 },
+	{ "list", run_engine, hp_list, OPTION_PID, OPTION_PID, false, 0, 0 },
+	{ "check", run_engine, hp_check, STACK_OPTIONS | OPTION_REQUIRE_SIGNATURE, OPTION_PID,
+	  false, 1, 1 },
+	{ "keygen", run_keygen, NULL, OPTION_OUT, OPTION_OUT, false, 0, 0 },
+	{ "sign", run_sign, NULL, OPTION_KEY, OPTION_KEY, false, 1, 1 },
 };
 
 static void on_signal(int number)
@@ -123,21 +179,76 @@ static bool parse_timeout(const char *text, double *seconds)
 	return true;
 }
 
+static int run_engine(const struct invocation *invocation, struct output *output)
+{
+	const struct command *command = invocation->command;
+	struct hp_result result = { 0 };
+	struct hp_error error = { 0 };
+	struct audit_target target = { 0 };
+	int status, exit_code;
+
+	/* Before the engine: the process may be gone afterwards. */
+	if (command->audited)
+		audit_target_read(invocation->request.pid, &target);
+	status = command->engine(&invocation->request, &result, &error);
+	exit_code = exit_code_for(status);
+	/* First the record, so that a closed stdout cannot lose it. */
+	if (command->audited)
+		audit_command(command->name, &invocation->request, &target, &result, &error,
+			      exit_code);
+	if (status == HP_OK)
+		print_success(output, &result);
+	else
+		print_failure(output, &error, exit_code);
+	hp_result_release(&result);
+	return exit_code;
+}
+
+static int run_keygen(const struct invocation *invocation, struct output *output)
+{
+	struct hp_signing result;
+	struct hp_error error = { 0 };
+	int status = hp_keygen(invocation->out, &result, &error);
+
+	if (status == HP_OK)
+		print_signing(output, &result);
+	else
+		print_failure(output, &error, exit_code_for(status));
+	return exit_code_for(status);
+}
+
+static int run_sign(const struct invocation *invocation, struct output *output)
+{
+	struct hp_signing result;
+	struct hp_error error = { 0 };
+	int status = hp_sign(invocation->key, invocation->argument, &result, &error);
+
+	if (status == HP_OK)
+		print_signing(output, &result);
+	else
+		print_failure(output, &error, exit_code_for(status));
+	return exit_code_for(status);
+}
+
 static int run_command(const struct command *command, int argc, char **argv,
 		       struct output *output)
 {
+	enum { LONG_ONLY = 256, REQUIRE_SIGNATURE, OUT, KEY };
 	static const struct option options[] = {
 		{ "pid", required_argument, NULL, 'p' },   { "timeout", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },	   { "help", no_argument, NULL, 'h' },
 		{ "allow-unreliable-stacks", no_argument, NULL, 'u' },
+		{ "require-signature", no_argument, NULL, REQUIRE_SIGNATURE },
+		{ "out", required_argument, NULL, OUT },   { "key", required_argument, NULL, KEY },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct hp_request request = { .timeout_seconds = 10, .interrupted = &interrupted };
-	struct hp_result result = { 0 };
-	struct hp_error error = { 0 };
+	struct invocation invocation = {
+		.command = command,
+		.request = { .timeout_seconds = 10, .interrupted = &interrupted },
+	};
 	const char *bad_pid = NULL, *bad_timeout = NULL;
-	bool timeout_given = false, unreliable_given = false;
-	int option, status, positional;
+	unsigned given = 0;
+	int option, positional;
 
 	/* --json first, so even a usage error is reported as JSON. */
 	for (int i = 1; i < argc; i++)
@@ -148,19 +259,32 @@ static int run_command(const struct command *command, int argc, char **argv,
 	while ((option = getopt_long(argc, argv, "+p:t:jh", options, NULL)) != -1) {
 		switch (option) {
 		case 'p':
+			given |= OPTION_PID;
 			if (!parse_pid(optarg, &output->pid))
 				bad_pid = optarg;
 			break;
 		case 't':
-			timeout_given = true;
-			if (!parse_timeout(optarg, &request.timeout_seconds))
+			given |= OPTION_TIMEOUT;
+			if (!parse_timeout(optarg, &invocation.request.timeout_seconds))
 				bad_timeout = optarg;
 			break;
 		case 'j':
 			break;
 		case 'u':
-			unreliable_given = true;
-			request.allow_unreliable_stacks = true;
+			given |= OPTION_UNRELIABLE;
+			invocation.request.allow_unreliable_stacks = true;
+			break;
+		case REQUIRE_SIGNATURE:
+			given |= OPTION_REQUIRE_SIGNATURE;
+			invocation.request.require_signature = true;
+			break;
+		case OUT:
+			given |= OPTION_OUT;
+			invocation.out = optarg;
+			break;
+		case KEY:
+			given |= OPTION_KEY;
+			invocation.key = optarg;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -175,30 +299,31 @@ static int run_command(const struct command *command, int argc, char **argv,
 	if (bad_timeout)
 		return usage_error(output, "--timeout wants a number of seconds, not '%s'",
 				   bad_timeout);
-	if (timeout_given && !command->checks_stacks)
-		return usage_error(output, "%s takes no --timeout", command->name);
-	if (unreliable_given && !command->checks_stacks)
-		return usage_error(output, "%s takes no --allow-unreliable-stacks", command->name);
-	if (!output->pid)
-		return usage_error(output, "%s needs --pid PID", command->name);
+	for (size_t i = 0; i < sizeof(option_names) / sizeof(option_names[0]); i++)
+		if ((given & option_names[i].bit) && !(command->takes & option_names[i].bit))
+			return usage_error(output, "%s takes no %s", command->name,
+					   option_names[i].name);
+	for (size_t i = 0; i < sizeof(option_names) / sizeof(option_names[0]); i++)
+		if ((command->needs & option_names[i].bit) && !(given & option_names[i].bit))
+			return usage_error(output, "%s needs %s", command->name,
+					   option_names[i].needed);
+	if ((invocation.out && !invocation.out[0]) || (invocation.key && !invocation.key[0]))
+		return usage_error(output, "%s wants a path, not an empty string",
+				   invocation.out ? "--out" : "--key");
 	positional = argc - optind;
 	if (positional < command->min_arguments)
 		return usage_error(output, "%s needs a patch file", command->name);
 	if (positional > command->max_arguments)
 		return usage_error(output, "unexpected argument '%s'",
 				   argv[optind + command->max_arguments]);
-	request.pid = output->pid;
+	invocation.request.pid = output->pid;
+	if (positional > 0)
+		invocation.argument = argv[optind];
 	if (positional > 0 && strcmp(command->name, "revert") == 0)
-		request.patch_name = argv[optind];
+		invocation.request.patch_name = invocation.argument;
 	else if (positional > 0)
-		request.patch_path = argv[optind];
-	status = command->run(&request, &result, &error);
-	if (status == HP_OK)
-		print_success(output, &result);
-	else
-		print_failure(output, &error, exit_code_for(status));
-	hp_result_release(&result);
-	return exit_code_for(status);
+		invocation.request.patch_path = invocation.argument;
+	return command->run(&invocation, output);
 }
 
 int main(int argc, char **argv)

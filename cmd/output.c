@@ -54,6 +54,13 @@ static json_t *patch_json(const struct hp_patch_report *patch)
 			 "functions", functions);
 }
 
+/* What apply, check and sign read: the hash of its bytes and who signed. */
+static json_t *identity_json(const struct hp_patch_identity *identity)
+{
+	return json_pack("{s:o, s:s, s:s}", "name", text(identity->name), "sha256",
+			 identity->sha256, "signer", identity->signer);
+}
+
 static void emit(json_t *document)
 {
 	json_dumpf(document, stdout, JSON_COMPACT);
@@ -118,17 +125,36 @@ void print_success(const struct output *output, const struct hp_result *result)
 		json_object_set_new(document, "threads", json_integer(result->thread_count));
 		json_object_set_new(document, "blackout_us",
 				    json_real(result->blackout_seconds * 1e6));
+		if (result->patch_file.sha256[0])
+			json_object_set_new(document, "patch_file",
+					    identity_json(&result->patch_file));
 	}
 	json_object_set_new(document, "elapsed_ms", json_real(result->elapsed_seconds * 1e3));
 	emit(document);
 }
 
+/* A copy of `value` on one line: control characters (from a file name,
+ * say) become '?', so the error stays one line and cannot drive a terminal. */
+static const char *one_line(const char *value, char *clean, size_t size)
+{
+	size_t i;
+
+	for (i = 0; value[i] && i + 1 < size; i++)
+		clean[i] = ((unsigned char)value[i] < 0x20 || value[i] == 0x7f) ? '?' : value[i];
+	clean[i] = '\0';
+	return clean;
+}
+
 void print_failure(const struct output *output, const struct hp_error *error, int exit_code)
 {
+	char message[sizeof(error->message)], hint[sizeof(error->hint)];
+
 	if (error->hint[0])
-		fprintf(stderr, "hotpatch: %s; %s\n", error->message, error->hint);
+		fprintf(stderr, "hotpatch: %s; %s\n",
+			one_line(error->message, message, sizeof(message)),
+			one_line(error->hint, hint, sizeof(hint)));
 	else
-		fprintf(stderr, "hotpatch: %s\n", error->message);
+		fprintf(stderr, "hotpatch: %s\n", one_line(error->message, message, sizeof(message)));
 	if (error->detail[0])
 		fprintf(stderr, "%s\n", error->detail);
 	if (!output->json)
@@ -138,4 +164,31 @@ void print_failure(const struct output *output, const struct hp_error *error, in
 		       "pid", output->pid, "error", "message", text(error->message), "tid",
 		       (int)error->tid, "function", text(error->function), "file", text(error->file),
 		       "hint", text(error->hint), "detail", text(error->detail)));
+}
+
+void print_signing(const struct output *output, const struct hp_signing *result)
+{
+	const bool keygen = strcmp(output->command, "keygen") == 0;
+	json_t *document;
+
+	if (!output->json) {
+		if (keygen)
+			printf("key %s: secret key %s (keep it private), public key %s (install it "
+			       "in /etc/hotpatch/keys/ where patches are applied)\n",
+			       result->key_id, result->secret_key, result->public_key);
+		else
+			printf("signed %s (sha256 %s) with key %s: %s\n", result->patch.name,
+			       result->patch.sha256, result->key_id, result->signature);
+		return;
+	}
+	document = json_pack("{s:s, s:b, s:i, s:s}", "command", output->command, "ok", 1,
+			     "exit_code", 0, "key_id", result->key_id);
+	if (keygen) {
+		json_object_set_new(document, "secret_key", text(result->secret_key));
+		json_object_set_new(document, "public_key", text(result->public_key));
+	} else {
+		json_object_set_new(document, "signature", text(result->signature));
+		json_object_set_new(document, "patch_file", identity_json(&result->patch));
+	}
+	emit(document);
 }

@@ -458,7 +458,7 @@ static int run(const struct hp_request *request, struct hp_result *result,
 	int status;
 
 	memset(result, 0, sizeof(*result));
-	status = patch_file_open(request->patch_path, &work.patch, error);
+	status = patch_file_read(request, &work.patch, &result->patch_file, error);
 	if (status == HP_OK && hp_fault("open-patch"))
 		status = hp_fault_fail(error, "open-patch");
 	if (status == HP_OK)

@@ -40,6 +40,7 @@ struct hp_request {
 	const char *patch_name;		/* revert: NULL means the newest */
 	double timeout_seconds;		/* bounds the whole command */
 	bool allow_unreliable_stacks;	/* a stack that cannot be unwound is not in the way */
+	bool require_signature;		/* apply, check: only a patch signed by a trusted key */
 	volatile const int *interrupted;	/* set by the front end on SIGINT/SIGTERM */
 };
 
@@ -63,7 +64,16 @@ struct hp_patch_report {
 	struct hp_function_report *functions;
 };
 
+/* The patch file that apply or check read: filled as soon as it is read,
+ * so also when the command fails later (for the audit record). */
+struct hp_patch_identity {
+	char name[HP_PATCH_NAME_MAX];	/* "" until the file is parsed */
+	char sha256[65];		/* hex, of the very bytes checked and loaded */
+	char signer[17];		/* id of the trusted key that signed it, or "" */
+};
+
 struct hp_result {
+	struct hp_patch_identity patch_file;	/* apply, check */
 	size_t patch_count;		/* list: newest first; apply/revert/check: one */
 	struct hp_patch_report *patches;
 	unsigned attempts;		/* stack checks made */
@@ -83,5 +93,20 @@ int hp_list(const struct hp_request *request, struct hp_result *result,
 
 /* Accepts a zeroed result that was never filled. */
 void hp_result_release(struct hp_result *result);
+
+/* keygen and sign: Ed25519 keys and detached patch signatures (trust_keys.c,
+ * trust_signature.c).  Paths longer than HP_TEXT_MAX are refused. */
+struct hp_signing {
+	char key_id[17];		/* the first 8 bytes of the public key, in hex */
+	char secret_key[HP_TEXT_MAX];	/* keygen: PREFIX.key */
+	char public_key[HP_TEXT_MAX];	/* keygen: PREFIX.pub */
+	char signature[HP_TEXT_MAX];	/* sign: PATCH.so.sig */
+	struct hp_patch_identity patch;	/* sign: what was signed */
+};
+
+int hp_keygen(const char *prefix, struct hp_signing *result, struct hp_error *error)
+	__attribute__((warn_unused_result));
+int hp_sign(const char *key_path, const char *patch_path, struct hp_signing *result,
+	    struct hp_error *error) __attribute__((warn_unused_result));
 
 #endif /* HOTPATCH_ENGINE_H */

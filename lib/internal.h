@@ -162,8 +162,6 @@ struct hp_patch_file {
 	struct hp_patch_replacement *replacements;
 };
 
-int patch_file_open(const char *path, struct hp_patch_file *patch,
-		    struct hp_error *error) HP_MUST_CHECK;
 /* Parses bytes already in memory; takes ownership of nothing. */
 int patch_file_parse(struct hp_patch_file *patch, struct hp_error *error) HP_MUST_CHECK;
 void patch_file_release(struct hp_patch_file *patch);
@@ -569,5 +567,100 @@ void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_rep
 
 /* ---- busy_report.c: the error that names every thread in the way ---- */
 void session_describe_blockers(struct hp_session *session, struct hp_error *error);
+
+/* ---- trust_*.c: only authorised patches load ---- */
+#define HP_PATH_MAX 4096
+#define HP_PATCH_SIZE_MAX (256u << 20)
+#define HP_KEY_ID_SIZE 17	/* 16 hex digits and a NUL */
+#define HP_CONFIG_DIR "/etc/hotpatch"
+
+/* trust_open.c: files whose bytes we trust, opened so that nobody but root
+ * (and the target's owner) can have chosen them. */
+struct trust_owners {
+	pid_t pid;		/* the target whose owner is accepted, 0 if none */
+	size_t count;
+	uid_t uids[2];		/* root, then the target's owner */
+};
+
+struct trust_directory {
+	int fd;			/* O_PATH; -1 when not open (or absent) */
+	char path[HP_PATH_MAX];	/* resolved: no link, "." or ".." */
+};
+
+struct trust_file {
+	int fd;			/* open for reading; -1 when not open (or absent) */
+	uint64_t size;
+	struct trust_directory directory;	/* the one it is in */
+	char path[HP_PATH_MAX];	/* resolved */
+};
+
+#define TRUST_FILE_INIT { .fd = -1, .directory = { .fd = -1 } }
+
+void trust_owners_root(struct trust_owners *owners);
+/* Root, and the owner of `pid` when its real, effective, saved and file
+ * system uids are one (not a set-uid process); root only when unknown. */
+void trust_owners_of_target(pid_t pid, struct trust_owners *owners);
+/* Resolves links in `path`, then opens every directory from / down (each
+ * owned by one of `owners`, not writable by group or others unless sticky)
+ * and the file in the last one without following links: a regular file
+ * owned by one of `owners`, not writable by group or others.  `what` names
+ * the file in messages ("patch").  A missing file is HP_USAGE. */
+int trust_open(const char *path, const char *what, const struct trust_owners *owners,
+	       struct trust_file *file, struct hp_error *error) HP_MUST_CHECK;
+/* Opens a directory the same way; when it does not exist, HP_OK with
+ * directory->fd == -1. */
+int trust_open_directory(const char *path, const char *what, const struct trust_owners *owners,
+			 struct trust_directory *directory, struct hp_error *error) HP_MUST_CHECK;
+/* Opens `name` in `directory` the same way; when there is no such file,
+ * HP_OK with file->fd == -1. */
+int trust_open_at(const struct trust_directory *directory, const char *name, const char *what,
+		  const struct trust_owners *owners, struct trust_file *file,
+		  struct hp_error *error) HP_MUST_CHECK;
+/* Reads the open file whole, once, refusing more than `limit` bytes;
+ * *bytes is malloc'd (one spare NUL byte after the end). */
+int trust_read(const struct trust_file *file, const char *what, size_t limit,
+	       unsigned char **bytes, size_t *size, struct hp_error *error) HP_MUST_CHECK;
+void trust_close(struct trust_file *file);
+void trust_directory_close(struct trust_directory *directory);
+
+/* trust_config.c: the policy's home, /etc/hotpatch (the test build alone
+ * lets HOTPATCH_CONFIG_DIR move it). */
+const char *trust_config_directory(void);
+/* Whether CONFIG/require-signature exists. */
+int trust_policy_requires_signature(bool *required, struct hp_error *error) HP_MUST_CHECK;
+
+/* trust_keys.c: Ed25519 key files and the trusted keys in CONFIG/keys. */
+struct trust_public_key {
+	unsigned char key[32];
+	char id[HP_KEY_ID_SIZE];
+	char file[HP_PATH_MAX];	/* where it was read */
+};
+
+/* libsodium, made ready once. */
+int trust_crypto_init(struct hp_error *error) HP_MUST_CHECK;
+void trust_key_id(const unsigned char public_key[32], char id[HP_KEY_ID_SIZE]);
+/* Every trusted key (the .pub files in CONFIG/keys, owned by root); *keys
+ * is malloc'd.  No directory is no key.  `directory` receives its path. */
+int trust_keys_load(struct trust_public_key **keys, size_t *count, char *directory,
+		    size_t directory_size, struct hp_error *error) HP_MUST_CHECK;
+/* Reads a secret key file (PREFIX.key: a regular file of ours, mode 0600). */
+int trust_secret_key_read(const char *path, unsigned char secret_key[64],
+			  struct hp_error *error) HP_MUST_CHECK;
+/* Parses "TAG ed25519 HEX...": one line, besides '#' comments and blank
+ * lines, of `count` fields after the tag; false when it is not that. */
+bool trust_text_fields(const char *text, size_t size, const char *tag, char fields[][160],
+		       size_t count);
+
+/* trust_signature.c: PATCH.sig, checked against the trusted keys. */
+/* Checks the signature beside `patch` over `bytes`: a present one must be
+ * by a trusted key and match, whether or not one is `required`.  `signer`
+ * receives the key id ("" when unsigned). */
+int trust_check_signature(const struct trust_file *patch, const unsigned char *bytes,
+			  size_t size, const struct trust_owners *owners, const char *required_by,
+			  char signer[HP_KEY_ID_SIZE], struct hp_error *error) HP_MUST_CHECK;
+
+/* trust_patch.c: the patch file read, hashed, its signature checked, parsed. */
+int patch_file_read(const struct hp_request *request, struct hp_patch_file *patch,
+		    struct hp_patch_identity *identity, struct hp_error *error) HP_MUST_CHECK;
 
 #endif /* HOTPATCH_INTERNAL_H */

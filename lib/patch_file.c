@@ -1,65 +1,20 @@
-/* patch_file.c - reading and checking a patch shared object before anything
- * touches the target.  The whole file is read once into memory; those very
- * bytes are checked here and later handed to the target, so nothing can swap
- * the file in between.  The file is untrusted: every record is bounds-checked. */
-#include <errno.h>
-#include <fcntl.h>
+/* patch_file.c - checking a patch shared object before anything touches
+ * the target.  It parses bytes already in memory (trust_patch.c reads the
+ * file once, checks who may have written it and its signature); those very
+ * bytes are later handed to the target, so nothing can swap the file in
+ * between.  The bytes are untrusted: every record is bounds-checked.  It
+ * calls nothing outside this file, elf_symbols.c and error.c (the fuzzer
+ * links only those). */
 #include <gelf.h>
 #include <libelf.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "hotpatch.h"
 #include "internal.h"
 
-#define PATCH_SIZE_MAX (256u << 20)
 #define REPLACEMENTS_MAX 100000u
-
-static int read_file(const char *path, struct hp_patch_file *patch, struct hp_error *error)
-{
-	struct stat info;
-	size_t used = 0;
-	int fd, status = HP_OK;
-
-	hp_error_file(error, path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return hp_fail_errno(error, errno == ENOENT ? HP_USAGE : HP_FAILED,
-				     "cannot open patch %s", path);
-	if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-		status = hp_fail(error, HP_MISFIT, "patch %s is not a regular file", path);
-		goto out;
-	}
-	if (info.st_size <= 0 || (uint64_t)info.st_size > PATCH_SIZE_MAX) {
-		status = hp_fail(error, HP_MISFIT, "patch %s is %s", path,
-				 info.st_size <= 0 ? "empty" : "larger than 256 MiB");
-		goto out;
-	}
-	patch->size = (size_t)info.st_size;
-	patch->bytes = malloc(patch->size);
-	if (!patch->bytes) {
-		status = hp_fail(error, HP_FAILED, "out of memory reading %s", path);
-		goto out;
-	}
-	while (used < patch->size) {
-		ssize_t got = read(fd, patch->bytes + used, patch->size - used);
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0) {
-			status = got < 0 ? hp_fail_errno(error, HP_FAILED, "cannot read %s", path)
-					 : hp_fail(error, HP_FAILED, "%s shrank while reading", path);
-			goto out;
-		}
-		used += (size_t)got;
-	}
-out:
-	close(fd);
-	return status;
-}
 
 static Elf_Scn *find_section(Elf *elf, const char *wanted, GElf_Shdr *header)
 {
@@ -190,7 +145,7 @@ static int read_replacements(Elf *elf, struct hp_patch_file *patch,
 	const size_t record_size = sizeof(struct hotpatch_replacement);
 	size_t count;
 
-	if (!data || header.sh_type != SHT_PROGBITS || data->d_size == 0) {
+	if (!data || header.sh_type != SHT_PROGBITS || data->d_size == 0 || !data->d_buf) {
 		hp_hint(error, "declare replacements with HOTPATCH_REPLACE from <hotpatch.h>");
 		return hp_fail(error, HP_MISFIT, "patch %s has no replacement table (.hotpatch)",
 			       patch->path);
@@ -273,7 +228,9 @@ static int read_metadata(Elf *elf, struct hp_patch_file *patch, struct hp_error 
 	default_name(patch);
 	if (!data)
 		return HP_OK;
-	if (data->d_size % record_size != 0)
+	/* A NOBITS section has a size but no bytes (found by fuzzing). */
+	if (header.sh_type != SHT_PROGBITS || !data->d_buf || data->d_size != header.sh_size ||
+	    data->d_size % record_size != 0)
 		return hp_fail(error, HP_MISFIT, "patch %s has damaged metadata", patch->path);
 	for (size_t i = 0; i < data->d_size / record_size; i++) {
 		struct hotpatch_meta record;
@@ -340,20 +297,6 @@ int patch_file_parse(struct hp_patch_file *patch, struct hp_error *error)
 		status = read_metadata(elf, patch, error);
 	elf_info_release(&info);
 	elf_end(elf);
-	return status;
-}
-
-int patch_file_open(const char *path, struct hp_patch_file *patch, struct hp_error *error)
-{
-	int status;
-
-	memset(patch, 0, sizeof(*patch));
-	hp_copy_string(patch->path, sizeof(patch->path), path);
-	status = read_file(path, patch, error);
-	if (status == HP_OK)
-		status = patch_file_parse(patch, error);
-	if (status == HP_OK)
-		memset(error->function, 0, sizeof(error->function));
 	return status;
 }
 
