@@ -1,8 +1,11 @@
 # hotpatch - build, test, install.
 #   make            build build/hotpatch
 #   make check      install missing build dependencies, then run every test
+#   make fuzz       fuzz the parsers of untrusted input, FUZZ_SECONDS (300) each
 #   make demo       patch a live demo server and show the fix
 #   make bench      print timing figures
+#   make soak       the long soak: SOAK_CYCLES (3000) apply/revert cycles with
+#                   SOAK_KILLS (600) random SIGKILLs of hotpatch
 #   make install    PREFIX=/usr/local DESTDIR=
 VERSION := 0.1.0
 PREFIX ?= /usr/local
@@ -10,7 +13,7 @@ DESTDIR ?=
 BUILD ?= build
 CC ?= cc
 
-PKGS := libunwind-ptrace libelf capstone jansson
+PKGS := libunwind-ptrace libelf capstone jansson libsodium
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -23,7 +26,7 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-om
 LIB_SOURCES := $(sort $(wildcard lib/*.c))
 CMD_SOURCES := $(sort $(wildcard cmd/*.c))
 
-.PHONY: all check unit bats testdata demo bench install uninstall clean deps
+.PHONY: all check unit bats fuzz fuzz-short testdata demo bench soak install uninstall clean deps
 
 all: $(BUILD)/hotpatch
 
@@ -51,15 +54,54 @@ $(BUILD)/test/unit/%: tests/unit/%.c $(LIB_SOURCES) lib/*.h Makefile
 unit: deps $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do echo "== $$t"; $$t || exit 1; done
 
+# libFuzzer harnesses (clang) of the parsers that read untrusted bytes, each
+# linked with only the files it exercises (all of lib/ if not listed); seeds
+# in testdata/fuzz/NAME.  -Wno-format-nonliteral: clang's -Wformat=2, unlike
+# gcc's, also wants a format attribute on error.c's va_list helper.
+FUZZ_CC ?= clang-14
+FUZZ_SECONDS ?= 300
+FUZZ_JOBS ?= 1
+FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SOURCES_fuzz_proc_maps := lib/proc_maps.c lib/error.c
+FUZZ_SOURCES_fuzz_elf := lib/elf_symbols.c lib/error.c
+FUZZ_SOURCES_fuzz_patch_file := lib/patch_file.c lib/elf_symbols.c lib/error.c
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIB_SOURCES) lib/*.h \
+		lib/include/hotpatch.h Makefile
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(ALL_CFLAGS) -Wno-format-nonliteral -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -g -O1 -o $@ $< \
+		$(or $(FUZZ_SOURCES_fuzz_$*),$(LIB_SOURCES)) $(PKG_LIBS)
+
+fuzz: deps $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
+	tests/fuzz/run --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS) $(BUILD)/fuzz $(FUZZERS)
+
+# What `make check` runs, after the other tests: the seeds, then the same
+# inputs every time (a fixed seed and count), bounded in time on a slow machine.
+fuzz-short: deps $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
+	@tests/fuzz/run --seconds 30 --runs 500000 $(BUILD)/fuzz $(FUZZERS)
+
+# hotpatch refuses patch files that anyone but root could have changed, on a
+# path of directories only root can change: the tests take the patches from
+# a private copy, wherever (and under whatever umask) the tree was cloned.
 bats: deps $(BUILD)/test/hotpatch testdata
+	@patches=$$(mktemp -d /tmp/hotpatch-patches.XXXXXX) && \
+	cp $(BUILD)/testdata/patches/*.so "$$patches"/ && chmod 0644 "$$patches"/*.so && \
 	HOTPATCH=$(abspath $(BUILD))/test/hotpatch HP_TESTDATA=$(abspath $(BUILD))/testdata \
-		HP_SOURCE=$(abspath .) bats --print-output-on-failure tests/
+		HP_PATCHES="$$patches" HP_SOURCE=$(abspath .) bats --print-output-on-failure tests/; \
+	status=$$?; rm -rf "$$patches"; exit $$status
 
 check: deps
-	$(MAKE) unit bats
+	$(MAKE) unit bats fuzz-short
 
 demo: deps $(BUILD)/hotpatch testdata
 	HOTPATCH=$(abspath $(BUILD))/hotpatch HP_TESTDATA=$(abspath $(BUILD))/testdata scripts/demo
+
+soak: deps $(BUILD)/hotpatch testdata
+	@patches=$$(mktemp -d /tmp/hotpatch-patches.XXXXXX) && \
+	cp $(BUILD)/testdata/patches/hot_v2.so "$$patches"/ && chmod 0644 "$$patches"/*.so && \
+	HOTPATCH=$(abspath $(BUILD))/hotpatch HP_TESTDATA=$(abspath $(BUILD))/testdata \
+		HP_PATCHES="$$patches" SOAK_CYCLES=$${SOAK_CYCLES:-3000} SOAK_KILLS=$${SOAK_KILLS:-600} \
+		tests/soak/soak.sh; status=$$?; rm -rf "$$patches"; exit $$status
 
 bench: deps $(BUILD)/hotpatch testdata
 	$(MAKE) -C bench OUT=$(abspath $(BUILD))/bench HOTPATCH=$(abspath $(BUILD))/hotpatch \

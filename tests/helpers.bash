@@ -12,7 +12,7 @@
 HP_SOURCE=${HP_SOURCE:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)}
 HOTPATCH=${HOTPATCH:-$HP_SOURCE/build/test/hotpatch}
 HP_TESTDATA=${HP_TESTDATA:-$HP_SOURCE/build/testdata}
-HP_PATCHES=$HP_TESTDATA/patches
+HP_PATCHES=${HP_PATCHES:-$HP_TESTDATA/patches}
 # Bounds, in seconds: one wait for a line, one run of hotpatch.
 HP_WAIT_SECONDS=${HP_WAIT_SECONDS:-20}
 HP_COMMAND_SECONDS=${HP_COMMAND_SECONDS:-120}

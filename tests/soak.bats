@@ -10,7 +10,7 @@ setup() { hp_setup; }
 teardown() { hp_teardown; }
 
 @test "the target survives 150 apply/revert cycles and 40 SIGKILLs of hotpatch, exactly patched or not" {
-	run -0 env SOAK_CYCLES=150 SOAK_KILLS=40 HOTPATCH="$HOTPATCH" HP_TESTDATA="$HP_TESTDATA" \
+	run -0 env SOAK_CYCLES=150 SOAK_KILLS=40 HOTPATCH="$HOTPATCH" HP_TESTDATA="$HP_TESTDATA" HP_PATCHES="$HP_PATCHES" \
 		"$HP_SOURCE/tests/soak/soak.sh"
 	[[ $output == *"soak: 150 cycles,"* ]] || fail "no summary: $output"
 }

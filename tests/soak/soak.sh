@@ -5,14 +5,14 @@
 # clean, every signal counted once, and its state exactly "patched" or "not
 # patched" as hotpatch list says.  Short in `make check`, long with `make soak`.
 #
-#   HOTPATCH=... HP_TESTDATA=... SOAK_CYCLES=200 SOAK_KILLS=40 tests/soak/soak.sh
+#   HOTPATCH=... HP_TESTDATA=... [HP_PATCHES=...] SOAK_CYCLES=200 SOAK_KILLS=40 tests/soak/soak.sh
 set -uo pipefail
 
 hotpatch=${HOTPATCH:?HOTPATCH names the hotpatch binary}
 testdata=${HP_TESTDATA:?HP_TESTDATA names the built testdata}
 cycles=${SOAK_CYCLES:-200}
 kills=${SOAK_KILLS:-40}
-patch=$testdata/patches/hot_v2.so
+patch=${HP_PATCHES:-$testdata/patches}/hot_v2.so
 work=$(mktemp -d "${TMPDIR:-/tmp}/hotpatch-soak.XXXXXX") || exit 1
 log=$work/target.log
 target_pid='' sender_pid=''

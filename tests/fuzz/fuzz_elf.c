@@ -1,0 +1,35 @@
+/* fuzz_elf.c - libFuzzer harness for elf_info_read_memory: any bytes as one
+ * of the target's ELF objects (executable or library), which a hostile
+ * target can make up.  Checks what a read promises; opens no file. */
+#include <string.h>
+
+#include <elf.h>
+
+#include "fuzz.h"
+#include "internal.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	unsigned char *bytes = fuzz_copy(data, size);
+	struct hp_elf_info info = { 0 };
+	struct hp_error error = { 0 };
+
+	if (elf_info_read_memory(bytes, size, "fuzz", &info, &error) == HP_OK) {
+		FUZZ_REQUIRE(info.build_id_size <= sizeof(info.build_id));
+		FUZZ_REQUIRE(info.symbol_count == 0 || info.symbols != NULL);
+		for (size_t i = 0; i < info.symbol_count; i++) {
+			const struct hp_symbol *symbol = &info.symbols[i];
+
+			FUZZ_REQUIRE(symbol->name != NULL && symbol->name[0] != '\0');
+			FUZZ_REQUIRE(symbol->type == STT_FUNC || symbol->type == STT_GNU_IFUNC);
+		}
+	} else {
+		FUZZ_REQUIRE(info.symbol_count == 0 && info.symbols == NULL && !info.soname);
+		FUZZ_REQUIRE(error.message[0] != '\0');
+	}
+	/* libelf reads the image in place; it must never write to it. */
+	FUZZ_REQUIRE(size == 0 || memcmp(bytes, data, size) == 0);
+	elf_info_release(&info);
+	free(bytes);
+	return 0;
+}
