@@ -56,8 +56,7 @@ unit: deps $(UNIT_TESTS)
 
 # libFuzzer harnesses (clang) of the parsers that read untrusted bytes, each
 # linked with only the files it exercises (all of lib/ if not listed); seeds
-# in testdata/fuzz/NAME.  -Wno-format-nonliteral: clang's -Wformat=2, unlike
-# gcc's, also wants a format attribute on error.c's va_list helper.
+# in testdata/fuzz/NAME.
 FUZZ_CC ?= clang-14
 FUZZ_SECONDS ?= 300
 FUZZ_JOBS ?= 1
@@ -68,7 +67,7 @@ FUZZ_SOURCES_fuzz_patch_file := lib/patch_file.c lib/elf_symbols.c lib/error.c
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIB_SOURCES) lib/*.h \
 		lib/include/hotpatch.h Makefile
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(ALL_CFLAGS) -Wno-format-nonliteral -fsanitize=fuzzer,address,undefined \
+	$(FUZZ_CC) $(ALL_CFLAGS) -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -g -O1 -o $@ $< \
 		$(or $(FUZZ_SOURCES_fuzz_$*),$(LIB_SOURCES)) $(PKG_LIBS)
 

@@ -13,8 +13,8 @@ void hp_copy_string(char *destination, size_t size, const char *source)
 	snprintf(destination, size, "%s", source ? source : "");
 }
 
-static int fail_with(struct hp_error *error, enum hp_status status, const char *suffix,
-		     const char *format, va_list arguments)
+static HP_PRINTF(4, 0) int fail_with(struct hp_error *error, enum hp_status status,
+				      const char *suffix, const char *format, va_list arguments)
 {
 	int used = vsnprintf(error->message, sizeof(error->message), format, arguments);
 

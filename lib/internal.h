@@ -596,6 +596,8 @@ struct trust_file {
 
 #define TRUST_FILE_INIT { .fd = -1, .directory = { .fd = -1 } }
 
+/* Writes all of `text`, riding out EINTR; returns how much was written. */
+size_t trust_write_all(int fd, const char *text, size_t length);
 void trust_owners_root(struct trust_owners *owners);
 /* Root, and the owner of `pid` when its real, effective, saved and file
  * system uids are one (not a set-uid process); root only when unknown. */

@@ -176,6 +176,27 @@ int remote_begin(struct hp_remote *remote, pid_t pid, pid_t tid, uint64_t libc_s
 	return HP_OK;
 }
 
+/* Waits for the borrowed thread's next stop during a call.  The call may
+ * outlive the command's deadline by a grace period: cutting dlopen short
+ * would leave the program's loader locked.  With a frame on its stack, a
+ * thread we give up on finishes the call and returns on its own. */
+static int wait_for_call(struct hp_remote *remote, int *status, struct hp_error *error)
+{
+	if (thread_wait(remote->tid, remote->deadline + REMOTE_GRACE, status, error) < 0) {
+		error->detail[0] = '\0';
+		hp_hint(error, "another thread may hold the dynamic loader's or the allocator's lock");
+		return hp_fail(error, HP_FAILED,
+			       "a remote call on thread %d of pid %d did not return within %.0f s of the deadline",
+			       (int)remote->tid, (int)remote->pid, REMOTE_GRACE);
+	}
+	if (WIFEXITED(*status) || WIFSIGNALED(*status)) {
+		remote->active = false;
+		return hp_fail(error, HP_FAILED, "pid %d exited during a remote call",
+			       (int)remote->pid);
+	}
+	return HP_OK;
+}
+
 /* Resumes the thread and waits until it traps where we expect. */
 static int run_until_trap(struct hp_remote *remote, int request, int expected_signal,
 			  struct user_regs_struct *regs, struct hp_error *error)
@@ -186,21 +207,9 @@ static int run_until_trap(struct hp_remote *remote, int request, int expected_si
 		if (ptrace(request, remote->tid, NULL, NULL) != 0)
 			return hp_fail_errno(error, HP_FAILED, "cannot resume thread %d",
 					     (int)remote->tid);
-		/* The call may outlive the command's deadline by a grace period:
-		 * cutting dlopen short would leave the program's loader locked. */
-		result = thread_wait(remote->tid, remote->deadline + REMOTE_GRACE, &status, error);
-		if (result < 0) {
-			error->detail[0] = '\0';
-			hp_hint(error, "another thread may hold the dynamic loader's or the allocator's lock");
-			return hp_fail(error, HP_FAILED,
-				       "a remote call on thread %d of pid %d did not return within %.0f s of the deadline",
-				       (int)remote->tid, (int)remote->pid, REMOTE_GRACE);
-		}
-		if (WIFEXITED(status) || WIFSIGNALED(status)) {
-			remote->active = false;
-			return hp_fail(error, HP_FAILED, "pid %d exited during a remote call",
-				       (int)remote->pid);
-		}
+		result = wait_for_call(remote, &status, error);
+		if (result != HP_OK)
+			return result;
 		if (!WIFSTOPPED(status))
 			continue;
 		/* A group stop or a stray interrupt: carry on with our call. */
@@ -390,19 +399,8 @@ static int run_to_sync(struct hp_remote *remote, uint64_t sync, struct user_regs
 		if (ptrace(PTRACE_SYSCALL, remote->tid, NULL, NULL) != 0)
 			return hp_fail_errno(error, HP_FAILED, "cannot resume thread %d",
 					     (int)remote->tid);
-		if (thread_wait(remote->tid, remote->deadline + REMOTE_GRACE, &status, error) < 0) {
-			error->detail[0] = '\0';
-			hp_hint(error, "another thread may hold the dynamic loader's or the allocator's "
-				       "lock; the thread finishes the call and returns on its own");
-			return hp_fail(error, HP_FAILED,
-				       "a remote call on thread %d of pid %d did not return within %.0f s of the deadline",
-				       (int)remote->tid, (int)remote->pid, REMOTE_GRACE);
-		}
-		if (WIFEXITED(status) || WIFSIGNALED(status)) {
-			remote->active = false;
-			return hp_fail(error, HP_FAILED, "pid %d exited during a remote call",
-				       (int)remote->pid);
-		}
+		if (wait_for_call(remote, &status, error) != HP_OK)
+			return HP_FAILED;
 		if (!WIFSTOPPED(status) || (status >> 16) == PTRACE_EVENT_STOP)
 			continue;	/* a group stop or a stray interrupt */
 		if (ptrace(PTRACE_GETREGS, remote->tid, NULL, regs) != 0)

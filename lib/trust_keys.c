@@ -265,15 +265,7 @@ static int write_new_file(const char *path, mode_t mode, const char *text, struc
 	if (fd < 0)
 		return hp_fail_errno(error, errno == EEXIST ? HP_USAGE : HP_FAILED,
 				     "cannot create %s", path);
-	while (written < length) {
-		ssize_t done = write(fd, text + written, length - written);
-
-		if (done < 0 && errno == EINTR)
-			continue;
-		if (done <= 0)
-			break;
-		written += (size_t)done;
-	}
+	written = trust_write_all(fd, text, length);
 	if (written < length || fchmod(fd, mode) != 0 || fsync(fd) != 0) {
 		int status = hp_fail_errno(error, HP_FAILED, "cannot write %s", path);
 

@@ -308,3 +308,19 @@ int trust_read(const struct trust_file *file, const char *what, size_t limit,
 	*size = used;
 	return HP_OK;
 }
+
+size_t trust_write_all(int fd, const char *text, size_t length)
+{
+	size_t written = 0;
+
+	while (written < length) {
+		ssize_t done = write(fd, text + written, length - written);
+
+		if (done < 0 && errno == EINTR)
+			continue;
+		if (done <= 0)
+			break;
+		written += (size_t)done;
+	}
+	return written;
+}

@@ -129,15 +129,7 @@ static int replace_file(const char *path, const char *text, struct hp_error *err
 	fd = mkostemp(temporary, O_CLOEXEC);
 	if (fd < 0)
 		return hp_fail_errno(error, HP_FAILED, "cannot create a file beside %s", path);
-	while (written < length) {
-		ssize_t done = write(fd, text + written, length - written);
-
-		if (done < 0 && errno == EINTR)
-			continue;
-		if (done <= 0)
-			break;
-		written += (size_t)done;
-	}
+	written = trust_write_all(fd, text, length);
 	if (written < length || fchmod(fd, 0644) != 0 || fsync(fd) != 0)
 		status = hp_fail_errno(error, HP_FAILED, "cannot write %s", temporary);
 	close(fd);
