@@ -483,6 +483,10 @@ struct hp_state {
 /* Finds and validates the state mapping; an absent one is an empty state. */
 int patch_state_read(struct hp_memory *memory, const struct hp_maps *maps,
 		     struct hp_state *state, struct hp_error *error) HP_MUST_CHECK;
+/* The page at `address` is our stub page: a private anonymous R-X mapping
+ * that starts there and holds our stub code. */
+bool patch_state_stub_is_ours(struct hp_memory *memory, const struct hp_maps *maps,
+			      uint64_t address);
 /* Creates the state mapping and stub page through the borrowed thread. */
 int patch_state_create(struct hp_state *state, struct hp_remote *remote,
 		       struct hp_memory *memory, struct hp_error *error) HP_MUST_CHECK;

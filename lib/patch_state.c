@@ -312,7 +312,7 @@ static int create_state_mapping(struct hp_state *state, struct hp_remote *remote
 	return patch_state_write(state, memory, error);
 }
 
-static bool stub_page_is_ours(struct hp_memory *memory, const struct hp_maps *maps,
+bool patch_state_stub_is_ours(struct hp_memory *memory, const struct hp_maps *maps,
 			      uint64_t address)
 {
 	const struct hp_mapping *mapping = proc_maps_find(maps, address);
@@ -333,7 +333,7 @@ int patch_state_create(struct hp_state *state, struct hp_remote *remote,
 	struct hp_maps maps = { 0 };
 	int status = proc_maps_read(remote->pid, &maps, error);
 
-	if (status == HP_OK && state->stub_page && stub_page_is_ours(memory, &maps, state->stub_page))
+	if (status == HP_OK && state->stub_page && patch_state_stub_is_ours(memory, &maps, state->stub_page))
 		remote->stub_page = state->stub_page;
 	proc_maps_release(&maps);
 	if (status != HP_OK)

@@ -215,19 +215,20 @@ static size_t check_all(struct hp_session *session, struct hp_blocker *blockers)
 	return count;
 }
 
-/* Our stub page, once its code is checked to be ours (its address comes
- * from the state the target holds): the trampolines go there.  0 if none. */
+/* Our stub page, once checked to be ours (its address comes from the state
+ * the target holds): the trampolines for moving threads go there.  Checked
+ * once a session, before any stop, against fresh maps (the page may have
+ * been mapped by this very session).  0 if there is none. */
 static uint64_t stub_for_moves(struct hp_session *session)
 {
-	unsigned char expected[HP_STUB_DATA], found[HP_STUB_DATA];
+	struct hp_maps maps = { 0 };
 	struct hp_error ignored = { 0 };
 
-	if (!session->stub_checked && session->state.stub_page) {
-		remote_stub_bytes(expected);
-		session->stub_ok = target_memory_read(&session->memory, session->state.stub_page,
-						      found, sizeof(found), &ignored) == HP_OK &&
-				   memcmp(found, expected, sizeof(found)) == 0;
-	}
+	if (!session->stub_checked && session->state.stub_page &&
+	    proc_maps_read(session->pid, &maps, &ignored) == HP_OK)
+		session->stub_ok = patch_state_stub_is_ours(&session->memory, &maps,
+							    session->state.stub_page);
+	proc_maps_release(&maps);
 	session->stub_checked = true;
 	return session->stub_ok ? session->state.stub_page : 0;
 }
@@ -296,6 +297,7 @@ static int attempt(struct hp_session *session, double *stopped_at, struct hp_err
 	if (status != HP_OK)
 		return status;
 	stack_checker_reserve(session->checker, session->blocker_capacity);
+	stub_for_moves(session);	/* its check reads /proc: not in the stop */
 	*stopped_at = hp_now();
 	status = threads_stop_all(&session->threads, session->deadline + 1, error);
 	session->thread_count = (unsigned)session->threads.count;

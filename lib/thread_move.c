@@ -42,7 +42,7 @@ struct mover {
 	bool hijacked;		/* the return address points at the trampoline */
 };
 
-static void encode_trampoline(uint64_t trampoline, uint64_t slot, unsigned char code[0x20])
+static void encode_trampoline(uint64_t trampoline, uint64_t slot, unsigned char code[HP_STUB_TRAMPOLINE_SIZE])
 {
 	static const unsigned char head[] = {
 		0x50, 0x51, 0x41, 0x53,		/* push %rax; push %rcx; push %r11 */
@@ -53,7 +53,7 @@ static void encode_trampoline(uint64_t trampoline, uint64_t slot, unsigned char 
 	};
 	int32_t displacement = (int32_t)(slot - (trampoline + TRAMPOLINE_LENGTH));
 
-	memset(code, 0xcc, 0x20);
+	memset(code, 0xcc, HP_STUB_TRAMPOLINE_SIZE);
 	memcpy(code, head, sizeof(head));
 	memcpy(code + sizeof(head), &displacement, sizeof(displacement));
 }
@@ -64,7 +64,7 @@ static int hijack(struct mover *mover, size_t k, uint64_t stub_page, struct hp_e
 {
 	const struct hp_blocker *blocker = mover->blocker;
 	uint64_t found = 0;
-	unsigned char code[0x20];
+	unsigned char code[HP_STUB_TRAMPOLINE_SIZE];
 	int status;
 
 	mover->trampoline = stub_page + HP_STUB_TRAMPOLINES + k * HP_STUB_TRAMPOLINE_SIZE;

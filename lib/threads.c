@@ -177,19 +177,10 @@ bool thread_is_alive(pid_t pid, pid_t tid)
 
 static void explain_seize_failure(pid_t pid, struct hp_error *error)
 {
-	char path[64], line[256];
-	FILE *status_file;
-	long tracer = 0;
+	pid_t tracer = tracer_of(pid, pid);
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	status_file = fopen(path, "re");
-	while (status_file && fgets(line, sizeof(line), status_file))
-		if (sscanf(line, "TracerPid: %ld", &tracer) == 1)
-			break;
-	if (status_file)
-		fclose(status_file);
 	if (tracer > 0) {
-		hp_hint(error, "detach the debugger or tracer (pid %ld) first", tracer);
+		hp_hint(error, "detach the debugger or tracer (pid %d) first", (int)tracer);
 		return;
 	}
 	hp_hint(error, "run as root or with CAP_SYS_PTRACE; check "
