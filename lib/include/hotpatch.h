@@ -7,21 +7,47 @@
 
 #include <stdint.h>
 
-#define HOTPATCH_ABI_VERSION 1
+#define HOTPATCH_ABI_VERSION 2
 
 /* Longest object or function name, including the terminating NUL. */
 #define HOTPATCH_NAME_MAX 128
 /* Longest metadata value, including the terminating NUL. */
 #define HOTPATCH_META_MAX 224
 
+/* Longest build-id in hex, including the terminating NUL. */
+#define HOTPATCH_BUILD_ID_MAX 136
+
 /* One replaced function.  `object` is empty for the main executable, else the
- * file name (or soname) of a library the target has loaded. */
+ * file name (or soname) of a library the target has loaded.  `file`, when
+ * not empty, is the source file that defines `function`, for a file-local
+ * name that more than one source file uses. */
 struct hotpatch_replacement {
 	uint32_t abi_version;
 	uint32_t record_size;
 	char object[HOTPATCH_NAME_MAX];
 	char function[HOTPATCH_NAME_MAX];
 	void (*replacement)(void);
+	char file[HOTPATCH_NAME_MAX];
+};
+
+/* One variable or function of the target that the patch uses: `symbol` of
+ * `object` (and of the source file `file`, when not empty).  `alias` is the
+ * undefined symbol of the patch that stands for it ("": `symbol` itself). */
+struct hotpatch_symbol {
+	uint32_t abi_version;
+	uint32_t record_size;
+	char object[HOTPATCH_NAME_MAX];
+	char file[HOTPATCH_NAME_MAX];
+	char symbol[HOTPATCH_NAME_MAX];
+	char alias[HOTPATCH_NAME_MAX];
+};
+
+/* The build-id (lower-case hex) `object` must have for the patch to apply. */
+struct hotpatch_build_id {
+	uint32_t abi_version;
+	uint32_t record_size;
+	char object[HOTPATCH_NAME_MAX];
+	char build_id[HOTPATCH_BUILD_ID_MAX];
 };
 
 /* One key/value pair describing the patch, for example its name. */
@@ -40,6 +66,16 @@ struct hotpatch_meta {
 #define HOTPATCH_EXTERN_C_
 #endif
 
+/* Records survive the linker's --gc-sections where the toolchain can say so. */
+#if defined(__has_attribute)
+#if __has_attribute(retain)
+#define HOTPATCH_RETAIN_ retain,
+#endif
+#endif
+#ifndef HOTPATCH_RETAIN_
+#define HOTPATCH_RETAIN_
+#endif
+
 #define HOTPATCH_CONCAT2_(a, b) a##b
 #define HOTPATCH_CONCAT_(a, b) HOTPATCH_CONCAT2_(a, b)
 #define HOTPATCH_UNIQUE_(prefix) HOTPATCH_CONCAT_(prefix, __LINE__)
@@ -48,27 +84,86 @@ struct hotpatch_meta {
  * main executable) with `replacement`, a function of this patch with the same
  * signature.  `function` is a bare name: it is turned into a string. */
 #define HOTPATCH_REPLACE_IN(object, function, replacement)                     \
+	HOTPATCH_REPLACE_FROM(object, "", function, replacement)
+
+/* The same for a file-local (static) `function` whose name more than one
+ * source file of `object` uses: `file` is the one that defines it
+ * ("parser.c"; compared with the symbol table's file names, directories
+ * ignored). */
+#define HOTPATCH_REPLACE_FROM(object, file, function, replacement)             \
 	HOTPATCH_STATIC_ASSERT_(sizeof(object) <= HOTPATCH_NAME_MAX,           \
 				"hotpatch: object name too long");             \
+	HOTPATCH_STATIC_ASSERT_(sizeof(file) <= HOTPATCH_NAME_MAX,             \
+				"hotpatch: file name too long");               \
 	HOTPATCH_STATIC_ASSERT_(sizeof(#function) <= HOTPATCH_NAME_MAX,        \
 				"hotpatch: function name too long");           \
-	__attribute__((used, section(".hotpatch"), aligned(8)))                \
+	__attribute__((used, HOTPATCH_RETAIN_ section(".hotpatch"), aligned(8)))                \
 	static const struct hotpatch_replacement HOTPATCH_UNIQUE_(             \
 		hotpatch_replacement_) = {                                     \
 		HOTPATCH_ABI_VERSION, sizeof(struct hotpatch_replacement),     \
-		object, #function, (void (*)(void))(replacement)               \
+		object, #function, (void (*)(void))(replacement), file         \
 	}
 
 /* Replace `function` of the main executable. */
 #define HOTPATCH_REPLACE(function, replacement)                                \
 	HOTPATCH_REPLACE_IN("", function, replacement)
 
+/* Use `symbol`, a variable or function of the target's main executable
+ * (exported or static), as if the patch were part of that file: declare it
+ * as usual (`extern int counter;`, `int helper(int);`), then name it here.
+ * Reads and writes reach the target's own storage, calls its own code.
+ * hotpatch finds it in the executable's symbol table (or in its debug file,
+ * /usr/lib/debug/.build-id/, when the executable is stripped) and fills in
+ * the patch's references before any jump is written.  The declaration is
+ * made weak so that loading the patch does not look for it elsewhere. */
+#define HOTPATCH_SYMBOL(symbol) HOTPATCH_SYMBOL_FROM("", "", symbol)
+
+/* The same for `symbol` of the loaded library `object` ("libfoo.so.1"). */
+#define HOTPATCH_SYMBOL_IN(object, symbol) HOTPATCH_SYMBOL_FROM(object, "", symbol)
+
+/* The same for a file-local `symbol` whose name more than one source file
+ * of `object` uses: `file` is the one that defines it ("parser.c"). */
+#define HOTPATCH_SYMBOL_FROM(object, file, symbol)                             \
+	extern __typeof__(symbol) symbol __attribute__((weak));                \
+	HOTPATCH_SYMBOL_ALIAS(object, file, #symbol, "")
+
+/* The record alone, for generated patches: the patch's undefined (weak)
+ * symbol `alias` stands for `symbol` of `object` and `file` (all four are
+ * string literals). */
+#define HOTPATCH_SYMBOL_ALIAS(object, file, symbol, alias)                     \
+	HOTPATCH_STATIC_ASSERT_(sizeof(object) <= HOTPATCH_NAME_MAX,           \
+				"hotpatch: object name too long");             \
+	HOTPATCH_STATIC_ASSERT_(sizeof(file) <= HOTPATCH_NAME_MAX,             \
+				"hotpatch: file name too long");               \
+	HOTPATCH_STATIC_ASSERT_(sizeof(symbol) <= HOTPATCH_NAME_MAX,           \
+				"hotpatch: symbol name too long");             \
+	HOTPATCH_STATIC_ASSERT_(sizeof(alias) <= HOTPATCH_NAME_MAX,            \
+				"hotpatch: alias too long");                   \
+	__attribute__((used, HOTPATCH_RETAIN_ section(".hotpatch.symbols"), aligned(8)))        \
+	static const struct hotpatch_symbol HOTPATCH_UNIQUE_(hotpatch_symbol_) = { \
+		HOTPATCH_ABI_VERSION, sizeof(struct hotpatch_symbol),          \
+		object, file, symbol, alias                                    \
+	}
+
+/* Refuse the patch unless `object` ("" for the main executable) has this
+ * build-id, a string of lower-case hex digits as `readelf -n` shows it. */
+#define HOTPATCH_BUILD_ID(object, build_id)                                    \
+	HOTPATCH_STATIC_ASSERT_(sizeof(object) <= HOTPATCH_NAME_MAX,           \
+				"hotpatch: object name too long");             \
+	HOTPATCH_STATIC_ASSERT_(sizeof(build_id) <= HOTPATCH_BUILD_ID_MAX,     \
+				"hotpatch: build-id too long");                \
+	__attribute__((used, HOTPATCH_RETAIN_ section(".hotpatch.build_id"), aligned(8)))       \
+	static const struct hotpatch_build_id HOTPATCH_UNIQUE_(hotpatch_build_id_) = { \
+		HOTPATCH_ABI_VERSION, sizeof(struct hotpatch_build_id),        \
+		object, build_id                                               \
+	}
+
 /* Describe the patch; `key` and `value` are string literals. */
 #define HOTPATCH_META(key, value)                                              \
 	HOTPATCH_STATIC_ASSERT_(sizeof(key) <= 32, "hotpatch: key too long");  \
 	HOTPATCH_STATIC_ASSERT_(sizeof(value) <= HOTPATCH_META_MAX,            \
 				"hotpatch: value too long");                   \
-	__attribute__((used, section(".hotpatch.meta"), aligned(8)))           \
+	__attribute__((used, HOTPATCH_RETAIN_ section(".hotpatch.meta"), aligned(8)))           \
 	static const struct hotpatch_meta HOTPATCH_UNIQUE_(hotpatch_meta_) = { \
 		HOTPATCH_ABI_VERSION, sizeof(struct hotpatch_meta), key, value \
 	}
@@ -76,5 +171,11 @@ struct hotpatch_meta {
 /* The name `list` and `revert` know the patch by (default: the file name
  * without ".so"). Letters, digits, '.', '_' and '-'; at most 63 characters. */
 #define HOTPATCH_NAME(name) HOTPATCH_META("name", name)
+
+/* One line that `list` shows under the name. */
+#define HOTPATCH_DESCRIPTION(text) HOTPATCH_META("description", text)
+
+/* An identifier of what the patch fixes ("CVE-2026-12345"); repeatable. */
+#define HOTPATCH_ID(id) HOTPATCH_META("id", id)
 
 #endif /* HOTPATCH_H */
