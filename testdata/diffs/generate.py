@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""generate.py - writes the diffs in this directory from testdata/program.
+
+Each diff is what `diff -ruN a b` prints for a copy of the program (a) and a
+copy with one fix made (b), as upstream would send it: paths a/FILE and
+b/FILE, so that `patch -p1` applies it inside the program's directory.  The
+fixes are the edits in FIXES below; rerun this after changing the program:
+
+    python3 testdata/diffs/generate.py
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROGRAM = os.path.join(os.path.dirname(HERE), "program")
+
+# name -> [(file, old text, new text)]: each old text must occur exactly once.
+FIXES = {
+    # slot_hits() checks the index against the slots in use, not only against
+    # the table: a free slot is no slot (-1).  Reads the file-local table.
+    "bounds_check": [
+        ("slots.c",
+         "/* The hits of slot `index`, or -1 if there is no such slot in use.\n"
+         " * Bug: it checks the index against the table, not against the slots in\n"
+         " * use, and reports a free slot's 0 (bounds_check.diff). */\n"
+         "long slot_hits(int index)\n"
+         "{\n"
+         "\tif (!check(index))\n"
+         "\t\treturn -1;\n",
+         "/* The hits of slot `index`, or -1 if there is no such slot in use. */\n"
+         "long slot_hits(int index)\n"
+         "{\n"
+         "\tif (!check(index) || index >= used)\n"
+         "\t\treturn -1;\n"),
+    ],
+    # handle_request() rejects a request larger than REQUEST_MAX through the
+    # file-local reject(), which counts it.
+    "call_helper": [
+        ("requests.c",
+         "/* The bytes accepted, or -1 for a rejected request.  Bug: a request larger\n"
+         " * than REQUEST_MAX is accepted (call_helper.diff). */\n"
+         "int handle_request(int size)\n"
+         "{\n"
+         "\tif (size < 0)\n"
+         "\t\treturn reject(size, REASON_NEGATIVE);\n",
+         "/* The bytes accepted, or -1 for a rejected request. */\n"
+         "int handle_request(int size)\n"
+         "{\n"
+         "\tif (size < 0)\n"
+         "\t\treturn reject(size, REASON_NEGATIVE);\n"
+         "\tif (size > REQUEST_MAX)\n"
+         "\t\treturn reject(size, REASON_TOO_LARGE);\n"),
+    ],
+    # clamp_level(), inlined into its callers, clamps negative values to 0.
+    "inline_fix": [
+        ("levels.c",
+         "/* A level within 0..100.  Bug: a negative value stays negative\n"
+         " * (inline_fix.diff). */\n"
+         "static inline int clamp_level(int value)\n"
+         "{\n"
+         "\treturn value > 100 ? 100 : value;\n",
+         "/* A level within 0..100. */\n"
+         "static inline int clamp_level(int value)\n"
+         "{\n"
+         "\tif (value < 0)\n"
+         "\t\treturn 0;\n"
+         "\treturn value > 100 ? 100 : value;\n"),
+    ],
+    # check() of requests.c (slots.c has its own check()) refuses a request
+    # smaller than its header.
+    "same_name": [
+        ("requests.c",
+         "/* 1 if `size` bytes can hold a request.  Bug: a request smaller than its\n"
+         " * header passes (same_name.diff). */\n"
+         "static __attribute__((noinline)) int check(int size)\n"
+         "{\n"
+         "\tchecks++;\n"
+         "\treturn size > 0;\n",
+         "/* 1 if `size` bytes can hold a request. */\n"
+         "static __attribute__((noinline)) int check(int size)\n"
+         "{\n"
+         "\tchecks++;\n"
+         "\treturn size >= REQUEST_HEADER;\n"),
+    ],
+    # Accepted sizes are rounded up to whole 8-byte words by a new file-local
+    # function.
+    "new_function": [
+        ("requests.c",
+         "/* The bytes accepted, or -1 for a rejected request.  Bug: a request larger\n"
+         " * than REQUEST_MAX is accepted (call_helper.diff). */\n"
+         "int handle_request(int size)\n",
+         "/* `size` rounded up to whole 8-byte words. */\n"
+         "static __attribute__((noinline)) int round_size(int size)\n"
+         "{\n"
+         "\treturn (size + 7) / 8 * 8;\n"
+         "}\n"
+         "\n"
+         "/* The bytes accepted, or -1 for a rejected request.  Bug: a request larger\n"
+         " * than REQUEST_MAX is accepted (call_helper.diff). */\n"
+         "int handle_request(int size)\n"),
+        ("requests.c",
+         "\t\treturn reject(size, REASON_EMPTY);\n"
+         "\treturn size;\n",
+         "\t\treturn reject(size, REASON_EMPTY);\n"
+         "\treturn round_size(size);\n"),
+    ],
+    # Refused: the initial value of a global table changes; the running
+    # service keeps its own table, so the fix could not take effect.
+    "data_change": [
+        ("levels.c",
+         "int level_weights[4] = { 1, 2, 4, 8 };\n",
+         "int level_weights[4] = { 1, 2, 4, 16 };\n"),
+    ],
+    # Refused: a new static local variable with state; a patch would get
+    # its own copy, starting from 0, not part of the running service.
+    "static_local": [
+        ("levels.c",
+         "int queue_level(int depth)\n"
+         "{\n"
+         "\treturn clamp_level(depth * 10);\n",
+         "int queue_level(int depth)\n"
+         "{\n"
+         "\tstatic int deepest_queue;\n"
+         "\n"
+         "\tif (depth > deepest_queue)\n"
+         "\t\tdeepest_queue = depth;\n"
+         "\treturn clamp_level(deepest_queue * 10);\n"),
+    ],
+}
+
+
+def make(name, edits, scratch):
+    a = os.path.join(scratch, name, "a")
+    b = os.path.join(scratch, name, "b")
+    shutil.copytree(PROGRAM, a)
+    shutil.copytree(PROGRAM, b)
+    for file, old, new in edits:
+        path = os.path.join(b, file)
+        with open(path) as f:
+            text = f.read()
+        if text.count(old) != 1:
+            sys.exit(f"{name}: the text to replace occurs {text.count(old)} times in {file}")
+        with open(path, "w") as f:
+            f.write(text.replace(old, new))
+    result = subprocess.run(["diff", "-ruN", "a", "b"], cwd=os.path.join(scratch, name),
+                            capture_output=True, text=True)
+    if result.returncode != 1:
+        sys.exit(f"{name}: diff exited {result.returncode}: {result.stderr}")
+    # Header lines without diff's timestamps, so that the files do not change
+    # when nothing else does.
+    text = re.sub(r"^((?:---|\+\+\+) \S+)\t.*$", r"\1", result.stdout, flags=re.M)
+    with open(os.path.join(HERE, name + ".diff"), "w") as f:
+        f.write(text)
+
+
+def main():
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, edits in FIXES.items():
+            make(name, edits, scratch)
+
+
+if __name__ == "__main__":
+    main()

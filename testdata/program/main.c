@@ -1,0 +1,68 @@
+/* main.c - the service loop.  Every 5 ms it ticks and prints what its
+ * functions return, one line each:
+ *   ready pid=PID
+ *   slot1 N -> R        R = N + 20: slot 1's hits, read by slot_hits()
+ *   slot4 N -> R        slot 4 is free: 0 before bounds_check.diff, -1 after
+ *   request SIZE -> R   for SIZE 0, 2, 100 and 5000: SIZE, or -1 if rejected
+ *   rejected empty=A too_large=B checks=C last=SIZE   requests.c's counters
+ *                       and the size last rejected
+ *   load -5 -> R        -5 before inline_fix.diff, 0 after
+ *   queue -2 -> R       -20 before inline_fix.diff, 0 after
+ *   progress 200 -> 100
+ *   ceiling -> 100
+ *   weight 90 -> 8
+ * N counts the ticks from 1.  HP_TARGET_LIFETIME (seconds, default 120)
+ * bounds its life. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "service.h"
+
+long service_ticks;
+
+static void sleep_ms(long milliseconds)
+{
+	struct timespec left = { milliseconds / 1000, (milliseconds % 1000) * 1000000L };
+
+	while (nanosleep(&left, &left) == -1 && errno == EINTR)
+		;
+}
+
+int main(void)
+{
+	static const int sizes[] = { 0, 2, 100, 5000 };
+	const char *lifetime = getenv("HP_TARGET_LIFETIME");
+	unsigned seconds = lifetime ? (unsigned)atoi(lifetime) : 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* SIGALRM's default action ends the service whatever it is doing. */
+	alarm(seconds ? seconds : 120);
+#ifdef SERVICE_VARIANT
+	printf("variant %s\n", SERVICE_VARIANT);
+#endif
+	printf("ready pid=%d\n", (int)getpid());
+	for (;;) {
+		long empty, too_large, checks;
+		int last;
+
+		service_ticks++;
+		slots_tick();
+		printf("slot1 %ld -> %ld\n", service_ticks, slot_hits(1));
+		printf("slot4 %ld -> %ld\n", service_ticks, slot_hits(4));
+		for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+			printf("request %d -> %d\n", sizes[i], handle_request(sizes[i]));
+		requests_report(&empty, &too_large, &checks, &last);
+		printf("rejected empty=%ld too_large=%ld checks=%ld last=%d\n", empty, too_large,
+		       checks, last);
+		printf("load -5 -> %d\n", load_level(-5));
+		printf("queue -2 -> %d\n", queue_level(-2));
+		printf("progress 200 -> %d\n", progress_level(200));
+		printf("ceiling -> %d\n", level_ceiling());
+		printf("weight 90 -> %d\n", level_weight(90));
+		sleep_ms(5);
+	}
+}
