@@ -50,10 +50,25 @@ hp() {
 # with its output in a log file, and waits for its "ready pid=PID" line.
 # Sets TARGET_PID and TARGET_LOG.
 start_target() {
-	local name=$1 ready pid
+	local name=$1
+	shift
+	start_executable "$HP_TESTDATA/targets/$name" "$@"
+}
+
+# start_program NAME [ARGS...]: the same for testdata's multi-file service,
+# $HP_TESTDATA/program/NAME (service or service_other).
+start_program() {
+	local name=$1
+	shift
+	start_executable "$HP_TESTDATA/program/$name" "$@"
+}
+
+# start_executable PATH [ARGS...]: the same for the program at PATH.
+start_executable() {
+	local path=$1 name=${1##*/} ready pid
 	shift
 	TARGET_LOG=$BATS_TEST_TMPDIR/$name.$((++HP_START_COUNT)).log
-	"$HP_TESTDATA/targets/$name" "$@" </dev/null >"$TARGET_LOG" 2>&1 3>&- &
+	"$path" "$@" </dev/null >"$TARGET_LOG" 2>&1 3>&- &
 	TARGET_PID=$!
 	HP_STARTED_PIDS+=("$TARGET_PID")
 	wait_for_line "$TARGET_LOG" '^ready pid=[0-9]+' || { fail "target $name did not start"; return 1; }

@@ -108,6 +108,14 @@ FIXES = {
          "\t\treturn reject(size, REASON_EMPTY);\n"
          "\treturn round_size(size);\n"),
     ],
+    # A fix that does not compile: `used_slots` is declared nowhere.
+    "compile_error": [
+        ("slots.c",
+         "\tif (!check(index))\n"
+         "\t\treturn -1;\n",
+         "\tif (!check(index) || index >= used_slots)\n"
+         "\t\treturn -1;\n"),
+    ],
     # Refused: the initial value of a global table changes; the running
     # service keeps its own table, so the fix could not take effect.
     "data_change": [

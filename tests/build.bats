@@ -1,0 +1,323 @@
+#!/usr/bin/env bats
+# build.bats - `hotpatch build` makes a patch from a source diff: it builds
+# the service of testdata/program with and without a diff of testdata/diffs,
+# keeps the functions whose code changed, and turns their references to the
+# rest of the service into references to the running service's own storage
+# and code.  Each test builds a patch, checks what build reported, applies it
+# to a running service and watches the service's output change; the changes
+# that cannot be hot-patched are refused with exit 4 and no patch.
+#
+# The service prints, every 5 ms (see testdata/program/main.c):
+#   slot1 N -> R       R = N + 20, where N counts the ticks
+#   slot4 N -> R       0 (bug) or -1 (bounds_check)
+#   request SIZE -> R  for SIZE 0, 2, 100, 5000
+#   rejected empty=A too_large=B checks=C last=SIZE
+#   load -5 -> R, queue -2 -> R, progress 200 -> 100, ceiling -> 100, weight 90 -> 8
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+setup() {
+	hp_setup
+	SERVICE=$HP_TESTDATA/program/service
+	SERVICE_OTHER=$HP_TESTDATA/program/service_other
+	[[ -x $SERVICE && -x $SERVICE_OTHER && -r $HP_TESTDATA/program/compile ]] ||
+		{ fail "no service in $HP_TESTDATA/program: run 'make testdata'"; return 1; }
+	# The command the service was built with (testdata/Makefile's PROGRAM_COMPILE).
+	COMPILE=$(<"$HP_TESTDATA/program/compile")
+	PROGRAM_SOURCE=$HP_SOURCE/testdata/program
+	DIFFS=$HP_SOURCE/testdata/diffs
+	# apply loads only patches that nobody but root could have written.
+	umask 022
+	chmod go-w "$BATS_TEST_TMPDIR"
+	PATCH_DIR=$BATS_TEST_TMPDIR/patches
+	mkdir -m 0755 "$PATCH_DIR"
+}
+
+teardown() { hp_teardown; }
+
+# build_patch STATUS DIFF [OPTION...]: runs `hotpatch build` of the service
+# with testdata/diffs/DIFF.diff into PATCH_DIR/DIFF.so (PATCH), expecting
+# exit STATUS; stdout and stderr as `run --separate-stderr` leaves them.
+build_patch() {
+	local status=$1 diff=$2
+	shift 2
+	PATCH=$PATCH_DIR/$diff.so
+	run "-$status" --separate-stderr hp build --source "$PROGRAM_SOURCE" \
+		--diff "$DIFFS/$diff.diff" --compile "$COMPILE" --binary "$SERVICE" -o "$PATCH" "$@"
+}
+
+# assert_built KIND_LINES FUNCTIONS REFERENCES: stdout has exactly the
+# "replace:" and "new:" lines KIND_LINES (newline-separated, any order) and
+# ends with "wrote PATCH (FUNCTIONS functions, REFERENCES references into
+# SERVICE)"; the patch file exists.
+assert_built() {
+	local wanted=$1 functions=$2 references=$3 got last
+
+	got=$(grep -E '^(replace|new): ' <<<"$output" | sort || true)
+	wanted=$(sort <<<"$wanted")
+	[[ $got == "$wanted" ]] ||
+		{ fail "expected the lines:"$'\n'"$wanted"$'\n'"build printed:"$'\n'"$output"; return 1; }
+	last=${lines[${#lines[@]} - 1]}
+	[[ $last =~ ^wrote\ (.*)\ \(([0-9]+)\ functions?,\ ([0-9]+)\ references?\ into\ (.*)\)$ ]] ||
+		{ fail "the last line is not 'wrote OUT (N functions, M references into BINARY)':"$'\n'"$output"; return 1; }
+	[[ ${BASH_REMATCH[1]} == "$PATCH" && ${BASH_REMATCH[4]} == "$SERVICE" ]] ||
+		{ fail "expected 'wrote $PATCH (... into $SERVICE)', got: $last"; return 1; }
+	[[ ${BASH_REMATCH[2]} == "$functions" && ${BASH_REMATCH[3]} == "$references" ]] ||
+		{ fail "expected $functions functions and $references references into the service, got: $last"; return 1; }
+	[[ -f $PATCH ]] || { fail "build says it wrote $PATCH, which does not exist"; return 1; }
+}
+
+# assert_refused SYMBOL: the last build exited 4 (checked by `run -4`), with
+# a "hotpatch:" line on stderr naming SYMBOL, and wrote nothing.
+assert_refused() {
+	assert_error_line "$1" || return 1
+	[[ ! -e $PATCH ]] || { fail "a refused build left $PATCH behind"; return 1; }
+	[[ $output != *wrote* ]] || { fail "a refused build says it wrote something:"$'\n'"$output"; return 1; }
+}
+
+# assert_next_lines LOG SELECT EXPECT [COUNT]: the next COUNT (default 5)
+# lines of LOG that match the ERE SELECT all match the ERE EXPECT.
+assert_next_lines() {
+	local log=$1 select=$2 expect=$3 count=${4:-5}
+	local mark deadline=$((SECONDS + HP_WAIT_SECONDS)) selected wrong
+
+	mark=$(line_count "$log")
+	while :; do
+		selected=$(complete_lines_after "$log" "$mark" | grep -E -- "$select" | head -n "$count" || true)
+		(($(printf '%s' "$selected" | grep -c '^') >= count)) && break
+		if ((SECONDS >= deadline)); then
+			printf 'the service stopped printing lines matching /%s/; %s ends with:\n' "$select" "$log" >&2
+			tail -n 15 "$log" >&2
+			return 1
+		fi
+		sleep 0.02
+	done
+	wrong=$(grep -Ev -- "$expect" <<<"$selected" || true)
+	[[ -z $wrong ]] || { fail "expected lines matching /$expect/, got:"$'\n'"$wrong"; return 1; }
+}
+
+# apply_patch: applies PATCH to TARGET_PID, expecting exit 0; sets MARK to
+# the log's line count before the apply.
+apply_patch() {
+	MARK=$(line_count "$TARGET_LOG")
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" "$PATCH"
+}
+
+# The service as it runs before any fix.
+assert_service_unfixed() {
+	assert_next_lines "$TARGET_LOG" '^slot4 ' '^slot4 [0-9]+ -> 0$' || return 1
+	assert_results "$TARGET_LOG" slot1 '+20' || return 1
+	assert_next_lines "$TARGET_LOG" '^request ' '^request (0 -> -1|2 -> 2|100 -> 100|5000 -> 5000)$' 8 || return 1
+	assert_next_lines "$TARGET_LOG" '^rejected ' '^rejected empty=[0-9]+ too_large=0 checks=[0-9]+ last=0$' || return 1
+	assert_next_lines "$TARGET_LOG" '^(load|queue|progress|ceiling|weight) ' \
+		'^(load -5 -> -5|queue -2 -> -20|progress 200 -> 100|ceiling -> 100|weight 90 -> 8)$' 10
+}
+
+# tree_digest DIR: one line per file of DIR with its checksum.
+tree_digest() {
+	(cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+}
+
+build_id() {
+	readelf -nW "$1" | sed -nE 's/.*Build ID: ([0-9a-f]+).*/\1/p' | head -n 1
+}
+
+@test "every diff applies with patch -p1 and all but compile_error.diff leave a service that compiles" {
+	local diff name file copy
+	for diff in "$DIFFS"/*.diff; do
+		name=${diff##*/}
+		copy=$BATS_TEST_TMPDIR/${name%.diff}
+		cp -r "$PROGRAM_SOURCE" "$copy"
+		run -0 patch -p1 --batch -d "$copy" -i "$diff"
+		for file in "$copy"/*.c; do
+			if [[ $name == compile_error.diff && $file == */slots.c ]]; then
+				run -1 $COMPILE -c -o /dev/null "$file"
+			else
+				run -0 $COMPILE -c -o /dev/null "$file"
+			fi
+		done
+	done
+}
+
+@test "bounds_check: the fixed function reads the service's own file-local table as it is now" {
+	local before
+	before=$(tree_digest "$PROGRAM_SOURCE")
+	build_patch 0 bounds_check
+	assert_built 'replace: slot_hits (slots.c)' 1 2
+	# Nothing but the copies changed: the source tree is as it was.
+	[[ $(tree_digest "$PROGRAM_SOURCE") == "$before" ]] || fail "hotpatch build changed $PROGRAM_SOURCE"
+
+	start_program service
+	assert_service_unfixed
+	apply_patch
+	wait_for_line_after "$TARGET_LOG" "$MARK" '^slot4 [0-9]+ -> -1$'
+	assert_next_lines "$TARGET_LOG" '^slot4 ' '^slot4 [0-9]+ -> -1$'
+	# The table changes every tick: a copy would show its initial 20 and
+	# more, the service's own table shows 20 + N.
+	assert_results "$TARGET_LOG" slot1 '+20' 20
+	assert_patch_mapped "$TARGET_PID" bounds_check
+	assert_not_traced "$TARGET_PID"
+}
+
+@test "call_helper: the fix calls the service's own file-local helper, whose counters move" {
+	local line too_large next
+	build_patch 0 call_helper
+	assert_built 'replace: handle_request (requests.c)' 1 2
+
+	start_program service
+	assert_service_unfixed
+	apply_patch
+	wait_for_line_after "$TARGET_LOG" "$MARK" '^request 5000 -> -1$'
+	assert_next_lines "$TARGET_LOG" '^request ' '^request (0 -> -1|2 -> 2|100 -> 100|5000 -> -1)$' 8
+	# reject() of requests.c counts, and remembers the size, for requests.c's
+	# own report: once per tick for the oversized request from now on.
+	line=$(wait_for_line_after "$TARGET_LOG" "$MARK" '^rejected .* too_large=[1-9][0-9]* .* last=5000$')
+	too_large=$(sed -E 's/.* too_large=([0-9]+) .*/\1/' <<<"$line")
+	next=$(wait_for_line_after "$TARGET_LOG" "$(line_count "$TARGET_LOG")" '^rejected ')
+	[[ $next =~ \ too_large=([0-9]+)\ .*\ last=5000$ ]] || fail "after the fix: $next"
+	((BASH_REMATCH[1] > too_large)) || fail "the counter did not move: $line, then $next"
+	assert_next_lines "$TARGET_LOG" '^rejected ' '^rejected empty=[0-9]+ too_large=[1-9][0-9]* checks=[0-9]+ last=5000$'
+	assert_not_traced "$TARGET_PID"
+}
+
+@test "inline_fix: the callers of a changed static inline function are replaced, and an unchanged one is named" {
+	local replaced
+	build_patch 0 inline_fix
+	# load_level and queue_level compute differently now; level_weight's code
+	# changes too (its own check for a negative band became redundant);
+	# progress_level (an unsigned percentage) and level_ceiling (a constant)
+	# compile to the same code.
+	replaced=$(grep -E '^replace: ' <<<"$output" | sort)
+	[[ $replaced == *'replace: load_level (levels.c)'* && $replaced == *'replace: queue_level (levels.c)'* ]] ||
+		fail "load_level and queue_level are not both replaced:"$'\n'"$output"
+	[[ $replaced != *progress_level* && $replaced != *level_ceiling* ]] ||
+		fail "a caller whose code did not change is replaced:"$'\n'"$output"
+	grep -qE '^warning: .*clamp_level.*progress_level \(levels\.c\)' <<<"$output" ||
+		fail "no warning that clamp_level is inlined into progress_level, which did not change:"$'\n'"$output"
+	[[ -f $PATCH && ${lines[${#lines[@]} - 1]} == "wrote $PATCH ("* ]] || fail "no patch written:"$'\n'"$output"
+
+	start_program service
+	assert_service_unfixed
+	apply_patch
+	wait_for_line_after "$TARGET_LOG" "$MARK" '^queue -2 -> 0$'
+	assert_next_lines "$TARGET_LOG" '^(load|queue|progress|ceiling|weight) ' \
+		'^(load -5 -> 0|queue -2 -> 0|progress 200 -> 100|ceiling -> 100|weight 90 -> 8)$' 10
+	assert_not_traced "$TARGET_PID"
+}
+
+@test "same_name: check() of requests.c is replaced, check() of slots.c is not" {
+	build_patch 0 same_name
+	assert_built 'replace: check (requests.c)' 1 1
+
+	start_program service
+	assert_service_unfixed
+	apply_patch
+	wait_for_line_after "$TARGET_LOG" "$MARK" '^request 2 -> -1$'
+	assert_next_lines "$TARGET_LOG" '^request ' '^request (0 -> -1|2 -> -1|100 -> 100|5000 -> 5000)$' 8
+	# slots.c's check() still accepts index 1 (requests.c's new one would not).
+	assert_results "$TARGET_LOG" slot1 '+20'
+	assert_next_lines "$TARGET_LOG" '^slot4 ' '^slot4 [0-9]+ -> 0$'
+	assert_not_traced "$TARGET_PID"
+}
+
+@test "new_function: a new file-local function is built into the patch and called by the fix" {
+	build_patch 0 new_function
+	assert_built $'new: round_size (requests.c)\nreplace: handle_request (requests.c)' 2 2
+
+	start_program service
+	assert_service_unfixed
+	apply_patch
+	wait_for_line_after "$TARGET_LOG" "$MARK" '^request 100 -> 104$'
+	assert_next_lines "$TARGET_LOG" '^request ' '^request (0 -> -1|2 -> 8|100 -> 104|5000 -> 5000)$' 8
+	assert_not_traced "$TARGET_PID"
+}
+
+@test "data_change: a changed initial value of a global table is refused with exit 4 and no patch" {
+	start_program service
+	build_patch 4 data_change
+	assert_refused level_weights
+	# Nothing reached the running service.
+	assert_target_untouched "$TARGET_PID"
+	assert_no_patches "$TARGET_PID"
+	assert_service_unfixed
+}
+
+@test "static_local: a new static local variable with state is refused with exit 4 and no patch" {
+	build_patch 4 static_local
+	assert_refused deepest_queue
+}
+
+@test "a patch built against one build of the service is refused by another build with exit 4 naming both build-ids" {
+	local built other
+	built=$(build_id "$SERVICE")
+	other=$(build_id "$SERVICE_OTHER")
+	[[ -n $built && -n $other && $built != "$other" ]] || fail "the two builds have build-ids '$built' and '$other'"
+	build_patch 0 bounds_check
+	assert_built 'replace: slot_hits (slots.c)' 1 2
+
+	start_program service_other
+	run -4 --separate-stderr hp apply --pid "$TARGET_PID" "$PATCH"
+	assert_error_line "$built" "$other"
+	assert_target_untouched "$TARGET_PID"
+	assert_no_patches "$TARGET_PID"
+	assert_service_unfixed
+}
+
+@test "list shows a built patch's name, description and ids, and revert brings the old code back" {
+	build_patch 0 bounds_check --name fix-slots --description 'slot_hits: a free slot is no slot' \
+		--id CVE-2026-0001 --id SERVICE-42
+	assert_built 'replace: slot_hits (slots.c)' 1 2
+
+	start_program service
+	apply_patch
+	wait_for_line_after "$TARGET_LOG" "$MARK" '^slot4 [0-9]+ -> -1$'
+	assert_patch_mapped "$TARGET_PID" fix-slots
+	run -0 --separate-stderr hp list --pid "$TARGET_PID"
+	[[ ${lines[0]} =~ ^fix-slots([[:space:]]|$) ]] || fail "list does not start with the patch's name:"$'\n'"$output"
+	[[ $output == *'slot_hits: a free slot is no slot'* ]] || fail "list lacks the description:"$'\n'"$output"
+	[[ $output == *CVE-2026-0001* && $output == *SERVICE-42* ]] || fail "list lacks an id:"$'\n'"$output"
+	[[ $output == *slot_hits* ]] || fail "list lacks the replaced function:"$'\n'"$output"
+
+	MARK=$(line_count "$TARGET_LOG")
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID" fix-slots
+	wait_for_line_after "$TARGET_LOG" "$MARK" '^slot4 [0-9]+ -> 0$'
+	assert_next_lines "$TARGET_LOG" '^slot4 ' '^slot4 [0-9]+ -> 0$'
+	assert_results "$TARGET_LOG" slot1 '+20'
+	assert_no_patches "$TARGET_PID"
+	assert_target_untouched "$TARGET_PID"
+}
+
+@test "a fix that does not compile fails with exit 1 and the compiler's complaint" {
+	build_patch 1 compile_error
+	[[ $stderr == *used_slots* ]] || fail "stderr does not name used_slots:"$'\n'"$stderr"
+	assert_error_line
+	[[ ! -e $PATCH ]] || fail "a failed build left $PATCH behind"
+}
+
+@test "a diff that does not apply to the source fails with patch's complaint and no patch" {
+	local source=$BATS_TEST_TMPDIR/source before
+	# The source of another version: the lines the diff changes read differently.
+	cp -r "$PROGRAM_SOURCE" "$source"
+	sed -i 's/Bug: it checks the index against the table/Known bug: it checks against the table/' "$source/slots.c"
+	before=$(tree_digest "$source")
+	PATCH=$PATCH_DIR/stale.so
+	run --separate-stderr hp build --source "$source" --diff "$DIFFS/bounds_check.diff" \
+		--compile "$COMPILE" --binary "$SERVICE" -o "$PATCH"
+	[[ $status == 1 || $status == 2 ]] || fail "exit $status, not 1 or 2; stderr:"$'\n'"$stderr"
+	[[ $stderr == *FAILED* ]] || fail "stderr lacks patch's complaint (Hunk ... FAILED):"$'\n'"$stderr"
+	assert_error_line
+	[[ ! -e $PATCH ]] || fail "a failed build left $PATCH behind"
+	[[ $(tree_digest "$source") == "$before" ]] || fail "hotpatch build changed $source"
+}
+
+@test "build without --diff, or with a --diff file that does not exist, is a usage error (exit 2)" {
+	PATCH=$PATCH_DIR/none.so
+	run -2 --separate-stderr hp build --source "$PROGRAM_SOURCE" --compile "$COMPILE" \
+		--binary "$SERVICE" -o "$PATCH"
+	assert_error_line diff
+	run -2 --separate-stderr hp build --source "$PROGRAM_SOURCE" --diff "$DIFFS/no_such_fix.diff" \
+		--compile "$COMPILE" --binary "$SERVICE" -o "$PATCH"
+	assert_error_line no_such_fix.diff
+	[[ ! -e $PATCH ]] || fail "a usage error left $PATCH behind"
+}
