@@ -113,6 +113,7 @@ install: $(BUILD)/hotpatch
 	install -m 0755 $(BUILD)/hotpatch $(DESTDIR)$(PREFIX)/bin/hotpatch
 	install -m 0644 lib/include/hotpatch.h $(DESTDIR)$(PREFIX)/include/hotpatch.h
 	install -m 0644 man/hotpatch.1 $(DESTDIR)$(PREFIX)/share/man/man1/hotpatch.1
+	install -m 0644 man/hotpatch-build.1 $(DESTDIR)$(PREFIX)/share/man/man1/hotpatch-build.1
 	install -m 0644 man/hotpatch.h.3 $(DESTDIR)$(PREFIX)/share/man/man3/hotpatch.h.3
 	install -m 0644 cmd/hotpatch.bash-completion \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/hotpatch
@@ -120,6 +121,7 @@ install: $(BUILD)/hotpatch
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/hotpatch $(DESTDIR)$(PREFIX)/include/hotpatch.h \
 		$(DESTDIR)$(PREFIX)/share/man/man1/hotpatch.1 $(DESTDIR)$(PREFIX)/share/man/man3/hotpatch.h.3 \
+		$(DESTDIR)$(PREFIX)/share/man/man1/hotpatch-build.1 \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/hotpatch
 
 clean:

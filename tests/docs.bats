@@ -10,6 +10,7 @@ setup() {
 	[[ -x $HOTPATCH ]] || { echo "no hotpatch binary at $HOTPATCH: run 'make bats'" >&2; return 1; }
 	MAN1=$HP_SOURCE/man/hotpatch.1
 	MAN3=$HP_SOURCE/man/hotpatch.h.3
+	MAN_BUILD=$HP_SOURCE/man/hotpatch-build.1
 	COMPLETION=$HP_SOURCE/cmd/hotpatch.bash-completion
 	README=$HP_SOURCE/README.md
 	HELP=$BATS_TEST_TMPDIR/help.txt
@@ -120,10 +121,17 @@ exit_codes_from_help() {
 }
 
 @test "the man pages lint clean with groff" {
-	for page in "$MAN1" "$MAN3"; do
+	for page in "$MAN1" "$MAN3" "$MAN_BUILD"; do
 		run -0 groff -man -ww -z "$page"
 		[ -z "$output" ] || { echo "$page: $output"; false; }
 	done
+}
+
+@test "the synopsis of hotpatch-build(1) has exactly the options of build's --help line" {
+	help_command_lines | awk '$2 == "build"' | grep -oE -- '--[a-z-]+' | sort -u >"$BATS_TEST_TMPDIR/help"
+	[ -s "$BATS_TEST_TMPDIR/help" ] || { echo "--help has no build line"; false; }
+	render "$MAN_BUILD" | section SYNOPSIS | grep -oE -- '--[a-z-]+' | sort -u >"$BATS_TEST_TMPDIR/man"
+	run -0 diff -u "$BATS_TEST_TMPDIR/help" "$BATS_TEST_TMPDIR/man"
 }
 
 @test "the first screen of the README shows make demo and make check" {
@@ -159,4 +167,5 @@ exit_codes_from_help() {
 	[ -n "$version" ]
 	grep -q "^\.TH .*\"hotpatch $version\"" "$MAN1"
 	grep -q "^\.TH .*\"hotpatch $version\"" "$MAN3"
+	grep -q "^\.TH .*\"hotpatch $version\"" "$MAN_BUILD"
 }
