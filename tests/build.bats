@@ -10,6 +10,7 @@
 # The service prints, every 5 ms (see testdata/program/main.c):
 #   slot1 N -> R       R = N + 20, where N counts the ticks
 #   slot4 N -> R       0 (bug) or -1 (bounds_check)
+#                      (with SERVICE_SLOTS=1 slot 1 is free: slot1 N -> 20, or -1)
 #   request SIZE -> R  for SIZE 0, 2, 100, 5000
 #   rejected empty=A too_large=B checks=C last=SIZE
 #   load -5 -> R, queue -2 -> R, progress 200 -> 100, ceiling -> 100, weight 90 -> 8
@@ -144,7 +145,7 @@ build_id() {
 	local before
 	before=$(tree_digest "$PROGRAM_SOURCE")
 	build_patch 0 bounds_check
-	assert_built 'replace: slot_hits (slots.c)' 1 2
+	assert_built 'replace: slot_hits (slots.c)' 1 3
 	# Nothing but the copies changed: the source tree is as it was.
 	[[ $(tree_digest "$PROGRAM_SOURCE") == "$before" ]] || fail "hotpatch build changed $PROGRAM_SOURCE"
 
@@ -157,6 +158,19 @@ build_id() {
 	# more, the service's own table shows 20 + N.
 	assert_results "$TARGET_LOG" slot1 '+20' 20
 	assert_patch_mapped "$TARGET_PID" bounds_check
+	assert_not_traced "$TARGET_PID"
+}
+
+@test "bounds_check: the fixed function reads the slots in use that the service's constructor set" {
+	build_patch 0 bounds_check
+	assert_built 'replace: slot_hits (slots.c)' 1 3
+	# slots_init() put only slot 0 in use, from the environment: the fix sees
+	# the service's `used` (1), not its initial value (4).
+	SERVICE_SLOTS=1 start_program service
+	assert_next_lines "$TARGET_LOG" '^slot1 ' '^slot1 [0-9]+ -> 20$'
+	apply_patch
+	wait_for_line_after "$TARGET_LOG" "$MARK" '^slot1 [0-9]+ -> -1$'
+	assert_next_lines "$TARGET_LOG" '^slot[14] ' '^slot[14] [0-9]+ -> -1$' 10
 	assert_not_traced "$TARGET_PID"
 }
 
@@ -248,13 +262,18 @@ build_id() {
 	assert_refused deepest_queue
 }
 
+@test "constructor: a changed constructor is refused with exit 4 and no patch" {
+	build_patch 4 constructor
+	assert_refused slots_init
+}
+
 @test "a patch built against one build of the service is refused by another build with exit 4 naming both build-ids" {
 	local built other
 	built=$(build_id "$SERVICE")
 	other=$(build_id "$SERVICE_OTHER")
 	[[ -n $built && -n $other && $built != "$other" ]] || fail "the two builds have build-ids '$built' and '$other'"
 	build_patch 0 bounds_check
-	assert_built 'replace: slot_hits (slots.c)' 1 2
+	assert_built 'replace: slot_hits (slots.c)' 1 3
 
 	start_program service_other
 	run -4 --separate-stderr hp apply --pid "$TARGET_PID" "$PATCH"
@@ -267,7 +286,7 @@ build_id() {
 @test "list shows a built patch's name, description and ids, and revert brings the old code back" {
 	build_patch 0 bounds_check --name fix-slots --description 'slot_hits: a free slot is no slot' \
 		--id CVE-2026-0001 --id SERVICE-42
-	assert_built 'replace: slot_hits (slots.c)' 1 2
+	assert_built 'replace: slot_hits (slots.c)' 1 3
 
 	start_program service
 	apply_patch

@@ -116,6 +116,12 @@ FIXES = {
          "\tif (!check(index) || index >= used_slots)\n"
          "\t\treturn -1;\n"),
     ],
+    # Refused: a constructor changes; it ran when the service started.
+    "constructor": [
+        ("slots.c",
+         "\tif (wanted && atoi(wanted) > 0 && atoi(wanted) < used)\n",
+         "\tif (wanted && atoi(wanted) > 0 && atoi(wanted) <= SLOTS)\n"),
+    ],
     # Refused: the initial value of a global table changes; the running
     # service keeps its own table, so the fix could not take effect.
     "data_change": [

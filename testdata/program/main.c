@@ -12,7 +12,9 @@
  *   ceiling -> 100
  *   weight 90 -> 8
  * N counts the ticks from 1.  HP_TARGET_LIFETIME (seconds, default 120)
- * bounds its life. */
+ * bounds its life; SERVICE_SLOTS=N (1 to 3) puts only the first N slots in
+ * use (then slot 1 of SERVICE_SLOTS=1 is free: 20 before bounds_check.diff,
+ * -1 after). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>

@@ -2,6 +2,8 @@
  * their hits, the rest are free.  The table is file-local and changes every
  * tick, so a fixed slot_hits() that reads it must read the service's own
  * table, not a copy of its initial contents. */
+#include <stdlib.h>
+
 #include "service.h"
 
 #define SLOTS 8
@@ -18,6 +20,15 @@ static struct slot {
 
 /* Slots in use: the first `used` ones. */
 static int used = 4;
+
+/* SERVICE_SLOTS=N puts only the first N slots in use. */
+__attribute__((constructor)) static void slots_init(void)
+{
+	const char *wanted = getenv("SERVICE_SLOTS");
+
+	if (wanted && atoi(wanted) > 0 && atoi(wanted) < used)
+		used = atoi(wanted);
+}
 
 /* 1 if `index` is a slot of the table (in use or not). */
 static __attribute__((noinline)) int check(int index)
