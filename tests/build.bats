@@ -262,6 +262,19 @@ build_id() {
 	assert_refused deepest_queue
 }
 
+@test "new_variable: a new writable global variable is refused with exit 4 and no patch" {
+	build_patch 4 new_variable
+	assert_refused requests_seen
+}
+
+@test "struct_layout: a field added to a structure of the service is refused with exit 4 and no patch" {
+	# Within the old size (the padding after key), so only the layout (and
+	# with it what the table's initialiser means) changes: the refusal names
+	# the structure (struct slot) or the table of that type (slots).
+	build_patch 4 struct_layout
+	assert_refused slot
+}
+
 @test "constructor: a changed constructor is refused with exit 4 and no patch" {
 	build_patch 4 constructor
 	assert_refused slots_init

@@ -122,6 +122,35 @@ FIXES = {
          "\tif (wanted && atoi(wanted) > 0 && atoi(wanted) < used)\n",
          "\tif (wanted && atoi(wanted) > 0 && atoi(wanted) <= SLOTS)\n"),
     ],
+    # Refused: a new writable global variable; like a new static local, its
+    # storage would be the patch's, not the service's.
+    "new_variable": [
+        ("requests.c",
+         "static long checks;\n",
+         "static long checks;\n"
+         "long requests_seen;\n"),
+        ("requests.c",
+         "\tif (size < 0)\n"
+         "\t\treturn reject(size, REASON_NEGATIVE);\n",
+         "\trequests_seen++;\n"
+         "\tif (size < 0)\n"
+         "\t\treturn reject(size, REASON_NEGATIVE);\n"),
+    ],
+    # Refused: a field added to the slots' structure; the table in the
+    # running service has the old layout.
+    "struct_layout": [
+        ("slots.c",
+         "\tint key;\n"
+         "\tlong hits;\n",
+         "\tint key;\n"
+         "\tint disabled;\n"
+         "\tlong hits;\n"),
+        ("slots.c",
+         "\tif (!check(index))\n"
+         "\t\treturn -1;\n",
+         "\tif (!check(index) || slots[index].disabled)\n"
+         "\t\treturn -1;\n"),
+    ],
     # Refused: the initial value of a global table changes; the running
     # service keeps its own table, so the fix could not take effect.
     "data_change": [
