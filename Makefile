@@ -63,7 +63,7 @@ FUZZ_JOBS ?= 1
 FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SOURCES_fuzz_proc_maps := lib/proc_maps.c lib/error.c
 FUZZ_SOURCES_fuzz_elf := lib/elf_symbols.c lib/error.c
-FUZZ_SOURCES_fuzz_patch_file := lib/patch_file.c lib/elf_symbols.c lib/error.c
+FUZZ_SOURCES_fuzz_patch_file := lib/patch_file.c lib/patch_references.c lib/elf_symbols.c lib/error.c
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIB_SOURCES) lib/*.h \
 		lib/include/hotpatch.h Makefile
 	@mkdir -p $(@D)

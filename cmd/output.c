@@ -25,6 +25,30 @@ static json_t *text(const char *value)
 	return json_string(clean);
 }
 
+/* The same for prose: the target's memory holds these, and it must not put
+ * terminal escapes in front of an operator. */
+static const char *printable(const char *value, char *clean, size_t size)
+{
+	size_t i;
+
+	for (i = 0; value[i] && i + 1 < size; i++)
+		clean[i] = (value[i] >= 0x20 && value[i] < 0x7f) ? value[i] : '?';
+	clean[i] = '\0';
+	return clean;
+}
+
+/* "CVE-1 CVE-2" as a JSON array. */
+static json_t *id_list(const char *ids)
+{
+	char clean[HP_TEXT_MAX];
+	json_t *list = json_array();
+
+	printable(ids, clean, sizeof(clean));
+	for (char *id = strtok(clean, " "); id; id = strtok(NULL, " "))
+		json_array_append_new(list, json_string(id));
+	return list;
+}
+
 static json_t *address(uint64_t value)
 {
 	char buffer[32];
@@ -48,8 +72,9 @@ static json_t *patch_json(const struct hp_patch_report *patch)
 						address(f->replacement), "jump",
 						f->jump_kind[0] ? f->jump_kind : "none"));
 	}
-	return json_pack("{s:o, s:s, s:o, s:o, s:I, s:o}", "name", text(patch->name), "state",
-			 patch->state, "path", text(patch->path), "load_address",
+	return json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:I, s:o}", "name", text(patch->name),
+			 "state", patch->state, "path", text(patch->path), "description",
+			 text(patch->description), "ids", id_list(patch->ids), "load_address",
 			 address(patch->load_address), "sequence", (json_int_t)patch->sequence,
 			 "functions", functions);
 }
@@ -70,8 +95,14 @@ static void emit(json_t *document)
 
 static void print_patch_human(const struct hp_patch_report *patch)
 {
-	printf("%s  (%s, %zu function%s)\n", patch->name, patch->state, patch->function_count,
-	       patch->function_count == 1 ? "" : "s");
+	char clean[HP_TEXT_MAX];
+
+	printf("%s  (%s, %zu function%s)\n", printable(patch->name, clean, sizeof(clean)),
+	       patch->state, patch->function_count, patch->function_count == 1 ? "" : "s");
+	if (patch->description[0])
+		printf("    description: %s\n", printable(patch->description, clean, sizeof(clean)));
+	if (patch->ids[0])
+		printf("    fixes: %s\n", printable(patch->ids, clean, sizeof(clean)));
 	for (size_t i = 0; i < patch->function_count; i++) {
 		const struct hp_function_report *f = &patch->functions[i];
 

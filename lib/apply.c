@@ -51,7 +51,7 @@ static int plan_one(struct apply_work *work, size_t index, struct hp_error *erro
 	status = target_find_object(&session->target, replacement->object, &object, error);
 	if (status == HP_OK)
 		status = target_find_function(&session->target, object, replacement->function,
-					      &entry->address, &entry->size, error);
+					      replacement->file, &entry->address, &entry->size, error);
 	if (status != HP_OK)
 		return status;
 	length = entry->size < FUNCTION_READ_MAX ? entry->size : FUNCTION_READ_MAX;
@@ -124,8 +124,11 @@ static int plan_all(struct apply_work *work, struct hp_error *error)
 	work->planned = calloc(work->patch.count, sizeof(*work->planned));
 	if (!work->planned)
 		return hp_fail(error, HP_FAILED, "out of memory");
+	status = references_check_pins(&work->session.target, &work->patch, error);
 	for (size_t i = 0; status == HP_OK && i < work->patch.count; i++)
 		status = plan_one(work, i, error);
+	if (status == HP_OK)
+		status = references_resolve(&work->session.target, &work->patch, error);
 	if (status == HP_OK)
 		status = build_ranges(work, error);
 	return status;
@@ -251,6 +254,9 @@ static int record_patch(struct apply_work *work, struct hp_error *error)
 
 	hp_copy_string(record->name, sizeof(record->name), work->patch.name);
 	hp_copy_string(record->path, sizeof(record->path), work->patch.path);
+	hp_copy_string(record->description, sizeof(record->description),
+		       work->patch.description);
+	hp_copy_string(record->ids, sizeof(record->ids), work->patch.ids);
 	hp_copy_string(record->load_path, sizeof(record->load_path),
 		       work->loaded_patch.load_path);
 	record->status = HP_STATE_PENDING;
@@ -281,6 +287,10 @@ static int load_and_prepare(struct apply_work *work, struct hp_error *error)
 		if (hp_fault("load"))
 			status = hp_fault_fail(error, "load");
 	}
+	/* Before any jump: the patch must not run with its references empty. */
+	if (status == HP_OK)
+		status = references_fill(&session->memory, remote.tid, &work->patch,
+					 work->loaded_patch.bias, error);
 	work->record = status == HP_OK ? patch_state_new_patch(work->patch.count) : NULL;
 	if (status == HP_OK && !work->record)
 		status = hp_fail(error, HP_FAILED, "out of memory");
@@ -432,6 +442,8 @@ static int report(struct apply_work *work, struct hp_result *result, struct hp_e
 	/* check: what apply would do, without load addresses. */
 	hp_copy_string(patch->name, sizeof(patch->name), work->patch.name);
 	hp_copy_string(patch->path, sizeof(patch->path), work->patch.path);
+	hp_copy_string(patch->description, sizeof(patch->description), work->patch.description);
+	hp_copy_string(patch->ids, sizeof(patch->ids), work->patch.ids);
 	hp_copy_string(patch->state, sizeof(patch->state), "checked");
 	if (target_find_export(&work->session.target, "dlopen", &libc_function, &ignored) != HP_OK)
 		libc_function = 0;

@@ -1,5 +1,6 @@
 /* elf_symbols.c - the facts we need from one ELF object (type, load address,
- * soname, build-id, function symbols), read with libelf.  The file may be
+ * soname, build-id, code and data symbols with their source files), read
+ * with libelf.  The file may be
  * hostile or truncated: libelf bounds-checks sections and strings, and we
  * bound counts.  Nothing here opens paths; callers hand in a descriptor. */
 #include <gelf.h>
@@ -101,6 +102,54 @@ static Elf_Data *find_versym(Elf *elf)
 	return NULL;
 }
 
+/* The kinds of symbol we keep: code and data a patch may replace or use. */
+static bool wanted_type(unsigned char type)
+{
+	return type == STT_FUNC || type == STT_GNU_IFUNC || type == STT_OBJECT ||
+	       type == STT_TLS || type == STT_NOTYPE;
+}
+
+/* Remembers a source file name (an STT_FILE symbol); returns its number. */
+static int add_file(struct hp_elf_info *info, const char *name, uint32_t *number,
+		    struct hp_error *error)
+{
+	char **larger;
+
+	if (info->file_count >= SYMBOLS_MAX)
+		return hp_fail(error, HP_MISFIT, "more than %u source files", SYMBOLS_MAX);
+	larger = realloc(info->files, (info->file_count + 1) * sizeof(*larger));
+	if (!larger)
+		return hp_fail(error, HP_FAILED, "out of memory reading symbols");
+	info->files = larger;
+	info->files[info->file_count] = strdup(name);
+	if (!info->files[info->file_count])
+		return hp_fail(error, HP_FAILED, "out of memory reading symbols");
+	*number = (uint32_t)++info->file_count;
+	return HP_OK;
+}
+
+static int add_symbol(const GElf_Sym *raw, const char *name, bool dynamic, GElf_Versym version,
+		      uint32_t file, struct hp_elf_info *info, struct hp_error *error)
+{
+	struct hp_symbol *symbol = &info->symbols[info->symbol_count];
+
+	symbol->name = strdup(name);
+	if (!symbol->name)
+		return hp_fail(error, HP_FAILED, "out of memory reading symbols");
+	symbol->value = raw->st_value;
+	symbol->size = raw->st_size;
+	symbol->bind = GELF_ST_BIND(raw->st_info);
+	symbol->type = GELF_ST_TYPE(raw->st_info);
+	symbol->dynamic = dynamic;
+	symbol->hidden_version = (version & 0x8000) != 0;
+	symbol->absolute = raw->st_shndx == SHN_ABS;
+	symbol->file = symbol->bind == STB_LOCAL ? file : 0;
+	info->symbol_count++;
+	return HP_OK;
+}
+
+/* Local symbols follow the STT_FILE symbol of the source file that defines
+ * them (the linker keeps each input file's locals together after it). */
 static int add_symbols(Elf *elf, Elf_Scn *section, const GElf_Shdr *header,
 		       struct hp_elf_info *info, struct hp_error *error)
 {
@@ -108,6 +157,8 @@ static int add_symbols(Elf *elf, Elf_Scn *section, const GElf_Shdr *header,
 	Elf_Data *data = elf_getdata(section, NULL), *versym = dynamic ? find_versym(elf) : NULL;
 	size_t count = header->sh_entsize ? header->sh_size / header->sh_entsize : 0;
 	struct hp_symbol *larger;
+	uint32_t file = 0;
+	int status = HP_OK;
 
 	if (!data || count == 0)
 		return HP_OK;
@@ -117,34 +168,30 @@ static int add_symbols(Elf *elf, Elf_Scn *section, const GElf_Shdr *header,
 	if (!larger)
 		return hp_fail(error, HP_FAILED, "out of memory reading symbols");
 	info->symbols = larger;
-	for (size_t i = 1; i < count; i++) {
-		struct hp_symbol *symbol = &info->symbols[info->symbol_count];
+	if (!dynamic)
+		info->has_symtab = true;
+	for (size_t i = 1; status == HP_OK && i < count; i++) {
 		GElf_Sym raw;
 		GElf_Versym version = 0;
 		const char *name;
 
-		if (!gelf_getsym(data, (int)i, &raw) || raw.st_shndx == SHN_UNDEF)
-			continue;
-		if (GELF_ST_TYPE(raw.st_info) != STT_FUNC &&
-		    GELF_ST_TYPE(raw.st_info) != STT_GNU_IFUNC)
+		if (!gelf_getsym(data, (int)i, &raw))
 			continue;
 		name = elf_strptr(elf, header->sh_link, raw.st_name);
-		if (!name || !*name)
+		if (GELF_ST_TYPE(raw.st_info) == STT_FILE) {
+			file = 0;
+			if (name && *name && !dynamic)
+				status = add_file(info, name, &file, error);
+			continue;
+		}
+		if (raw.st_shndx == SHN_UNDEF || !wanted_type(GELF_ST_TYPE(raw.st_info)) ||
+		    !name || !*name)
 			continue;
 		if (versym)
 			gelf_getversym(versym, (int)i, &version);
-		symbol->name = strdup(name);
-		if (!symbol->name)
-			return hp_fail(error, HP_FAILED, "out of memory reading symbols");
-		symbol->value = raw.st_value;
-		symbol->size = raw.st_size;
-		symbol->bind = GELF_ST_BIND(raw.st_info);
-		symbol->type = GELF_ST_TYPE(raw.st_info);
-		symbol->dynamic = dynamic;
-		symbol->hidden_version = (version & 0x8000) != 0;
-		info->symbol_count++;
+		status = add_symbol(&raw, name, dynamic, version, file, info, error);
 	}
-	return HP_OK;
+	return status;
 }
 
 /* Prefers .symtab (it has file-local functions); .dynsym adds exports. */
@@ -218,10 +265,53 @@ int elf_info_read_memory(const void *bytes, size_t size, const char *label,
 	return status;
 }
 
+int elf_info_take_symbols(struct hp_elf_info *info, struct hp_elf_info *from,
+			  struct hp_error *error)
+{
+	size_t count = info->symbol_count + from->symbol_count;
+	size_t files = info->file_count + from->file_count;
+	struct hp_symbol *symbols;
+	char **names;
+
+	if (count > SYMBOLS_MAX || files > SYMBOLS_MAX)
+		return hp_fail(error, HP_MISFIT, "more than %u symbols", SYMBOLS_MAX);
+	symbols = realloc(info->symbols, (count ? count : 1) * sizeof(*symbols));
+	if (symbols)
+		info->symbols = symbols;
+	names = symbols ? realloc(info->files, (files ? files : 1) * sizeof(*names)) : NULL;
+	if (!names)
+		return hp_fail(error, HP_FAILED, "out of memory reading symbols");
+	info->files = names;
+	for (size_t i = 0; i < from->symbol_count; i++) {
+		info->symbols[info->symbol_count] = from->symbols[i];
+		if (from->symbols[i].file)
+			info->symbols[info->symbol_count].file += (uint32_t)info->file_count;
+		info->symbol_count++;
+	}
+	memcpy(info->files + info->file_count, from->files, from->file_count * sizeof(*names));
+	info->file_count = files;
+	info->has_symtab = info->has_symtab || from->has_symtab;
+	free(from->symbols);
+	free(from->files);
+	from->symbols = NULL;
+	from->files = NULL;
+	from->symbol_count = from->file_count = 0;
+	return HP_OK;
+}
+
+const char *elf_symbol_file(const struct hp_elf_info *info, const struct hp_symbol *symbol)
+{
+	return symbol->file && symbol->file <= info->file_count ? info->files[symbol->file - 1]
+								 : NULL;
+}
+
 void elf_info_release(struct hp_elf_info *info)
 {
 	for (size_t i = 0; i < info->symbol_count; i++)
 		free(info->symbols[i].name);
+	for (size_t i = 0; i < info->file_count; i++)
+		free(info->files[i]);
+	free(info->files);
 	free(info->symbols);
 	free(info->soname);
 	memset(info, 0, sizeof(*info));

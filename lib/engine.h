@@ -58,6 +58,8 @@ struct hp_patch_report {
 	char name[HP_PATCH_NAME_MAX];
 	char state[16];			/* "applied" or "incomplete" */
 	char path[HP_TEXT_MAX];		/* the file it was applied from */
+	char description[HP_TEXT_MAX];	/* HOTPATCH_DESCRIPTION, may be empty */
+	char ids[HP_TEXT_MAX];		/* HOTPATCH_ID values, space separated */
 	uint64_t load_address;
 	uint64_t sequence;		/* 1 for the first patch ever applied */
 	size_t function_count;

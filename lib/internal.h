@@ -11,6 +11,8 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
+#include <gelf.h>
+
 #include "engine.h"
 
 #define HP_MUST_CHECK __attribute__((warn_unused_result))
@@ -81,6 +83,8 @@ struct hp_symbol {
 	unsigned char bind, type;
 	bool dynamic;		/* from .dynsym */
 	bool hidden_version;	/* a non-default symbol version */
+	bool absolute;		/* SHN_ABS: not an address in the object */
+	uint32_t file;		/* local symbols: 1 + index in files[]; 0 when unknown */
 };
 
 struct hp_elf_info {
@@ -89,8 +93,11 @@ struct hp_elf_info {
 	char *soname;		/* DT_SONAME or NULL */
 	unsigned char build_id[64];
 	size_t build_id_size;
+	bool has_symtab;	/* a full symbol table, file-local symbols included */
 	size_t symbol_count;
 	struct hp_symbol *symbols;
+	size_t file_count;
+	char **files;		/* source file names (STT_FILE) */
 };
 
 /* Reads an ELF object from an open descriptor; bounded against hostile files. */
@@ -98,6 +105,11 @@ int elf_info_read_fd(int fd, const char *label, struct hp_elf_info *info,
 		     struct hp_error *error) HP_MUST_CHECK;
 int elf_info_read_memory(const void *bytes, size_t size, const char *label,
 			 struct hp_elf_info *info, struct hp_error *error) HP_MUST_CHECK;
+/* Moves every symbol (and source file name) of `from` into `info`. */
+int elf_info_take_symbols(struct hp_elf_info *info, struct hp_elf_info *from,
+			  struct hp_error *error) HP_MUST_CHECK;
+/* The source file that defines a local symbol, or NULL. */
+const char *elf_symbol_file(const struct hp_elf_info *info, const struct hp_symbol *symbol);
 void elf_info_release(struct hp_elf_info *info);
 
 /* ---- target_map.c: the objects a process has loaded ---- */
@@ -109,6 +121,7 @@ struct hp_object {
 	uint64_t low, high;	/* all mappings of the object */
 	bool is_main;
 	bool loaded;		/* `elf` is filled */
+	bool debug_file;	/* its symbols include a separate debug file's */
 	uint64_t bias;		/* runtime address = bias + file address */
 	struct hp_elf_info elf;
 };
@@ -128,10 +141,16 @@ int target_find_object(struct hp_target *target, const char *name,
 		       struct hp_object **object, struct hp_error *error) HP_MUST_CHECK;
 int target_load_object(struct hp_target *target, struct hp_object *object,
 		       struct hp_error *error) HP_MUST_CHECK;
-/* The one function of that name in the object (refuses ambiguous names). */
+/* The one function of that name in the object (refuses ambiguous names);
+ * `file` ("" when not needed) names the source file of a file-local one. */
 int target_find_function(struct hp_target *target, struct hp_object *object,
-			 const char *name, uint64_t *address, uint64_t *size,
+			 const char *name, const char *file, uint64_t *address, uint64_t *size,
 			 struct hp_error *error) HP_MUST_CHECK;
+/* The address of a variable or function of the object, chosen the same way. */
+int target_find_symbol(struct hp_target *target, struct hp_object *object, const char *name,
+		       const char *file, uint64_t *address, struct hp_error *error) HP_MUST_CHECK;
+/* Where the separate debug file of a stripped object would be. */
+void target_debug_file_path(const struct hp_object *object, char *path, size_t size);
 /* An exported function of any loaded object, libc first: dlopen and friends. */
 int target_find_export(struct hp_target *target, const char *name, uint64_t *address,
 		       struct hp_error *error) HP_MUST_CHECK;
@@ -149,23 +168,66 @@ void target_describe_address(struct hp_target *target, uint64_t address, char *t
 struct hp_patch_replacement {
 	char object[128];
 	char function[128];
+	char file[128];			/* source file of a file-local function, or "" */
 	uint64_t replacement_vaddr;	/* file address in the patch */
 	uint64_t replacement_size;	/* 0 when the patch has no symbol for it */
 };
 
+/* A place in the patch the dynamic linker left for a symbol of the target:
+ * a GOT entry (GLOB_DAT, JUMP_SLOT: the address) or a pointer in code or
+ * data (R_X86_64_64: the address plus `addend`). */
+struct hp_reference_site {
+	uint64_t vaddr;		/* file address in the patch, 8 bytes */
+	int64_t addend;
+};
+
+/* A variable or function of the target the patch uses (HOTPATCH_SYMBOL). */
+struct hp_patch_reference {
+	char object[128];
+	char file[128];
+	char symbol[128];
+	char alias[128];	/* the patch's undefined symbol */
+	size_t site_count;
+	struct hp_reference_site *sites;
+	uint64_t address;	/* resolved in the target; 0 until then */
+};
+
+/* The build-id an object of the target must have (HOTPATCH_BUILD_ID). */
+struct hp_patch_pin {
+	char object[128];
+	char build_id[136];	/* lower-case hex */
+};
+
+#define HP_DESCRIPTION_MAX 224
+#define HP_IDS_MAX 256
+
 struct hp_patch_file {
 	char path[HP_TEXT_MAX];
 	char name[HP_PATCH_NAME_MAX];
+	char description[HP_DESCRIPTION_MAX];
+	char ids[HP_IDS_MAX];	/* HOTPATCH_ID values, space separated */
 	unsigned char *bytes;	/* the exact bytes checked, later loaded */
 	size_t size;
 	size_t count;
 	struct hp_patch_replacement *replacements;
+	size_t reference_count;
+	struct hp_patch_reference *references;
+	size_t pin_count;
+	struct hp_patch_pin *pins;
 };
 
 /* Parses bytes already in memory; takes ownership of nothing. */
 int patch_file_parse(struct hp_patch_file *patch, struct hp_error *error) HP_MUST_CHECK;
 void patch_file_release(struct hp_patch_file *patch);
 bool patch_name_is_valid(const char *name);
+Elf_Scn *patch_find_section(Elf *elf, const char *name, GElf_Shdr *header);
+
+/* ---- patch_references.c: the target's symbols and build-ids a patch needs ---- */
+/* Reads .hotpatch.build_id, .hotpatch.symbols and the relocations that
+ * leave a place for each declared symbol. */
+int patch_references_read(Elf *elf, struct hp_patch_file *patch,
+			  struct hp_error *error) HP_MUST_CHECK;
+void patch_references_release(struct hp_patch_file *patch);
 
 /* ---- code_plan.c: where the jump goes, checked with capstone ---- */
 struct hp_code_plan {
@@ -462,6 +524,8 @@ struct hp_state_patch {
 	uint64_t sequence;
 	char name[HP_PATCH_NAME_MAX];
 	char path[HP_TEXT_MAX];
+	char description[HP_DESCRIPTION_MAX];
+	char ids[HP_IDS_MAX];
 	char load_path[64];
 	uint64_t handle;
 	uint64_t load_bias;
@@ -519,6 +583,18 @@ int patch_load(struct hp_remote *remote, struct hp_target *target,
 	       struct hp_loaded_patch *loaded, struct hp_error *error) HP_MUST_CHECK;
 int patch_unload(struct hp_remote *remote, struct hp_target *target, uint64_t handle,
 		 struct hp_error *error) HP_MUST_CHECK;
+
+/* ---- base_references.c: the patch joined to the image it patches ---- */
+/* Every build-id the patch was built for must be the target's. */
+int references_check_pins(struct hp_target *target, const struct hp_patch_file *patch,
+			  struct hp_error *error) HP_MUST_CHECK;
+/* Finds the address of every symbol of the target the patch uses. */
+int references_resolve(struct hp_target *target, struct hp_patch_file *patch,
+		       struct hp_error *error) HP_MUST_CHECK;
+/* Writes those addresses into the patch loaded at `bias`. */
+int references_fill(struct hp_memory *memory, pid_t stopped_tid,
+		    const struct hp_patch_file *patch, uint64_t bias,
+		    struct hp_error *error) HP_MUST_CHECK;
 
 /* ---- session.c: what every command does around its work ---- */
 struct hp_session {

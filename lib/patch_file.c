@@ -3,11 +3,12 @@
  * file once, checks who may have written it and its signature); those very
  * bytes are later handed to the target, so nothing can swap the file in
  * between.  The bytes are untrusted: every record is bounds-checked.  It
- * calls nothing outside this file, elf_symbols.c and error.c (the fuzzer
- * links only those). */
+ * calls nothing outside this file, patch_references.c, elf_symbols.c and
+ * error.c (the fuzzer links only those). */
 #include <gelf.h>
 #include <libelf.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +17,7 @@
 
 #define REPLACEMENTS_MAX 100000u
 
-static Elf_Scn *find_section(Elf *elf, const char *wanted, GElf_Shdr *header)
+Elf_Scn *patch_find_section(Elf *elf, const char *wanted, GElf_Shdr *header)
 {
 	Elf_Scn *section = NULL;
 	size_t names;
@@ -119,11 +120,13 @@ static int check_record(Elf *elf, const struct hotpatch_replacement *record, uin
 			       "patch %s was built for hotpatch ABI %u; this hotpatch reads ABI %u",
 			       error->file, record->abi_version, HOTPATCH_ABI_VERSION);
 	if (!terminated(record->object, sizeof(record->object)) ||
-	    !terminated(record->function, sizeof(record->function)) || !record->function[0])
+	    !terminated(record->function, sizeof(record->function)) ||
+	    !terminated(record->file, sizeof(record->file)) || !record->function[0])
 		return hp_fail(error, HP_MISFIT, "patch %s has a replacement record without a "
 						 "function name", error->file);
 	hp_copy_string(out->object, sizeof(out->object), record->object);
 	hp_copy_string(out->function, sizeof(out->function), record->function);
+	hp_copy_string(out->file, sizeof(out->file), record->file);
 	hp_error_function(error, out->function);
 	if (!relocated_value(elf, vaddr + offsetof(struct hotpatch_replacement, replacement),
 			     &target) ||
@@ -140,7 +143,7 @@ static int read_replacements(Elf *elf, struct hp_patch_file *patch,
 			     const struct hp_elf_info *info, struct hp_error *error)
 {
 	GElf_Shdr header;
-	Elf_Scn *section = find_section(elf, ".hotpatch", &header);
+	Elf_Scn *section = patch_find_section(elf, ".hotpatch", &header);
 	Elf_Data *data = section ? elf_rawdata(section, NULL) : NULL;
 	const size_t record_size = sizeof(struct hotpatch_replacement);
 	size_t count;
@@ -218,12 +221,81 @@ static void default_name(struct hp_patch_file *patch)
 		hp_copy_string(patch->name, sizeof(patch->name), "patch");
 }
 
+/* Text shown to operators: printable ASCII only, so that no patch can put
+ * terminal escapes in front of them. */
+static bool printable(const char *text)
+{
+	for (; *text; text++)
+		if (*text < 0x20 || *text > 0x7e)
+			return false;
+	return true;
+}
+
+static void append_id(struct hp_patch_file *patch, const char *id)
+{
+	size_t used = strlen(patch->ids);
+
+	if (used + (used ? 1 : 0) + strlen(id) >= sizeof(patch->ids))
+		return;
+	if (used)
+		patch->ids[used++] = ' ';
+	hp_copy_string(patch->ids + used, sizeof(patch->ids) - used, id);
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The compiler does not keep records in the order they were written:
+ * sorted ids read the same every time. */
+static void sort_ids(struct hp_patch_file *patch)
+{
+	char copy[sizeof(patch->ids)], *ids[sizeof(patch->ids) / 2], *saved = NULL;
+	size_t count = 0, used = 0;
+
+	hp_copy_string(copy, sizeof(copy), patch->ids);
+	for (char *id = strtok_r(copy, " ", &saved); id; id = strtok_r(NULL, " ", &saved))
+		ids[count++] = id;
+	qsort(ids, count, sizeof(*ids), compare_strings);
+	for (size_t i = 0; i < count; i++)
+		used += (size_t)snprintf(patch->ids + used, sizeof(patch->ids) - used, "%s%s",
+					 i ? " " : "", ids[i]);
+}
+
+static int take_metadata(struct hp_patch_file *patch, const struct hotpatch_meta *record,
+			 struct hp_error *error)
+{
+	if (!strcmp(record->key, "name")) {
+		if (!patch_name_is_valid(record->value))
+			return hp_fail(error, HP_MISFIT,
+				       "patch %s declares an invalid name (letters, digits, '.', '_', "
+				       "'-'; at most 63)", patch->path);
+		hp_copy_string(patch->name, sizeof(patch->name), record->value);
+	} else if (!strcmp(record->key, "description") || !strcmp(record->key, "id")) {
+		if (!printable(record->value))
+			return hp_fail(error, HP_MISFIT,
+				       "patch %s has a %s with characters that are not printable",
+				       patch->path, record->key);
+		if (record->key[0] == 'd')
+			hp_copy_string(patch->description, sizeof(patch->description),
+				       record->value);
+		else if (record->value[0] && !strchr(record->value, ' '))
+			append_id(patch, record->value);
+		else
+			return hp_fail(error, HP_MISFIT, "patch %s has an id with a space or empty",
+				       patch->path);
+	}
+	return HP_OK;
+}
+
 static int read_metadata(Elf *elf, struct hp_patch_file *patch, struct hp_error *error)
 {
 	GElf_Shdr header;
-	Elf_Scn *section = find_section(elf, ".hotpatch.meta", &header);
+	Elf_Scn *section = patch_find_section(elf, ".hotpatch.meta", &header);
 	Elf_Data *data = section ? elf_rawdata(section, NULL) : NULL;
 	const size_t record_size = sizeof(struct hotpatch_meta);
+	int status = HP_OK;
 
 	default_name(patch);
 	if (!data)
@@ -232,7 +304,7 @@ static int read_metadata(Elf *elf, struct hp_patch_file *patch, struct hp_error 
 	if (header.sh_type != SHT_PROGBITS || !data->d_buf || data->d_size != header.sh_size ||
 	    data->d_size % record_size != 0)
 		return hp_fail(error, HP_MISFIT, "patch %s has damaged metadata", patch->path);
-	for (size_t i = 0; i < data->d_size / record_size; i++) {
+	for (size_t i = 0; status == HP_OK && i < data->d_size / record_size; i++) {
 		struct hotpatch_meta record;
 
 		memcpy(&record, (const char *)data->d_buf + i * record_size, record_size);
@@ -241,15 +313,10 @@ static int read_metadata(Elf *elf, struct hp_patch_file *patch, struct hp_error 
 		    !terminated(record.value, sizeof(record.value)))
 			return hp_fail(error, HP_MISFIT, "patch %s has damaged metadata",
 				       patch->path);
-		if (strcmp(record.key, "name") != 0)
-			continue;
-		if (!patch_name_is_valid(record.value))
-			return hp_fail(error, HP_MISFIT,
-				       "patch %s declares an invalid name (letters, digits, '.', '_', "
-				       "'-'; at most 63)", patch->path);
-		hp_copy_string(patch->name, sizeof(patch->name), record.value);
+		status = take_metadata(patch, &record, error);
 	}
-	return HP_OK;
+	sort_ids(patch);
+	return status;
 }
 
 static int check_shape(Elf *elf, const struct hp_patch_file *patch, struct hp_error *error)
@@ -295,6 +362,8 @@ int patch_file_parse(struct hp_patch_file *patch, struct hp_error *error)
 		status = read_replacements(elf, patch, &info, error);
 	if (status == HP_OK)
 		status = read_metadata(elf, patch, error);
+	if (status == HP_OK)
+		status = patch_references_read(elf, patch, error);
 	elf_info_release(&info);
 	elf_end(elf);
 	return status;
@@ -304,6 +373,7 @@ void patch_file_release(struct hp_patch_file *patch)
 {
 	free(patch->bytes);
 	free(patch->replacements);
+	patch_references_release(patch);
 	patch->bytes = NULL;
 	patch->replacements = NULL;
 	patch->count = 0;

@@ -18,7 +18,7 @@
 #define STATE_MAPPING_NAME "/memfd:hotpatch-state (deleted)"
 #define STATE_MEMFD_NAME "hotpatch-state"
 #define STATE_MAGIC "HPSTATE\x01"
-#define STATE_VERSION 1
+#define STATE_VERSION 2
 #define STATE_CAPACITY (16u << 20)
 #define STATE_FUNCTIONS_MAX 100000u
 

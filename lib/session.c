@@ -374,6 +374,8 @@ void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_rep
 {
 	hp_copy_string(report->name, sizeof(report->name), patch->name);
 	hp_copy_string(report->path, sizeof(report->path), patch->path);
+	hp_copy_string(report->description, sizeof(report->description), patch->description);
+	hp_copy_string(report->ids, sizeof(report->ids), patch->ids);
 	hp_copy_string(report->state, sizeof(report->state),
 		       patch->status == HP_STATE_APPLIED ? "applied" : "incomplete");
 	report->load_address = patch->load_bias;

@@ -184,6 +184,58 @@ static int open_object_file(const struct hp_target *target, const struct hp_obje
 	return fd;
 }
 
+/* Where separate debug files are found by build-id; the test build alone
+ * lets HOTPATCH_DEBUG_DIR move it. */
+static const char *debug_directory(void)
+{
+#ifdef HP_FAULT_INJECTION
+	const char *moved = getenv("HOTPATCH_DEBUG_DIR");
+
+	if (moved && moved[0] == '/')
+		return moved;
+#endif
+	return "/usr/lib/debug/.build-id";
+}
+
+void target_debug_file_path(const struct hp_object *object, char *path, size_t size)
+{
+	int length = snprintf(path, size, "%s/", debug_directory());
+
+	for (size_t i = 0; i < object->elf.build_id_size && length > 0 && (size_t)length < size;
+	     i++)
+		length += snprintf(path + length, size - (size_t)length, i == 1 ? "/%02x" : "%02x",
+				   object->elf.build_id[i]);
+	if (length > 0 && (size_t)length < size)
+		snprintf(path + length, size - (size_t)length, ".debug");
+}
+
+/* A stripped object's file-local symbols, from its separate debug file:
+ * used only when it is trusted like a patch (its addresses decide where we
+ * write) and carries the very build-id of the object.  Absent or unusable
+ * is not an error here; lookups that need the symbols say what is missing. */
+static void load_debug_symbols(struct hp_target *target, struct hp_object *object)
+{
+	struct trust_file file = TRUST_FILE_INIT;
+	struct trust_owners owners;
+	struct hp_elf_info debug = { 0 };
+	struct hp_error ignored = { 0 };
+	char path[HP_PATH_MAX];
+
+	if (object->elf.has_symtab || object->elf.build_id_size < 2)
+		return;
+	target_debug_file_path(object, path, sizeof(path));
+	trust_owners_of_target(target->pid, &owners);
+	if (access(path, F_OK) == 0 &&
+	    trust_open(path, "debug file", &owners, &file, &ignored) == HP_OK && file.fd >= 0 &&
+	    elf_info_read_fd(file.fd, path, &debug, &ignored) == HP_OK &&
+	    debug.build_id_size == object->elf.build_id_size &&
+	    memcmp(debug.build_id, object->elf.build_id, debug.build_id_size) == 0 &&
+	    debug.has_symtab && elf_info_take_symbols(&object->elf, &debug, &ignored) == HP_OK)
+		object->debug_file = true;
+	elf_info_release(&debug);
+	trust_close(&file);
+}
+
 int target_load_object(struct hp_target *target, struct hp_object *object,
 		       struct hp_error *error)
 {
@@ -201,6 +253,7 @@ int target_load_object(struct hp_target *target, struct hp_object *object,
 	object->bias = object->base - object->elf.first_load_vaddr;
 	if (object->elf.type == ET_EXEC)
 		object->bias = 0;
+	load_debug_symbols(target, object);
 	object->loaded = true;
 	return HP_OK;
 }
@@ -261,45 +314,142 @@ int target_find_object(struct hp_target *target, const char *name, struct hp_obj
 	return target_load_object(target, *found, error);
 }
 
-int target_find_function(struct hp_target *target, struct hp_object *object, const char *name,
-			 uint64_t *address, uint64_t *size, struct hp_error *error)
+static bool symbol_is_function(const struct hp_symbol *symbol)
 {
-	const struct hp_symbol *chosen = NULL;
-	size_t distinct = 0;
-	int status = target_load_object(target, object, error);
+	return symbol->type == STT_FUNC || symbol->type == STT_GNU_IFUNC;
+}
 
-	if (status != HP_OK)
-		return status;
-	for (size_t i = 0; i < object->elf.symbol_count; i++) {
+/* Source files compare by their last component: the symbol table keeps the
+ * name the compiler was given, which may or may not include directories. */
+static bool same_source_file(const char *wanted, const char *file)
+{
+	return file && strcmp(base_name(wanted), base_name(file)) == 0;
+}
+
+static bool symbol_candidate(const struct hp_object *object, const struct hp_symbol *symbol,
+			     const char *name, const char *file, bool functions, bool locals)
+{
+	if (strcmp(symbol->name, name) != 0 || (functions && !symbol_is_function(symbol)))
+		return false;
+	if (!file[0])
+		return true;
+	if (locals)
+		return symbol->bind == STB_LOCAL &&
+		       same_source_file(file, elf_symbol_file(&object->elf, symbol));
+	return symbol->bind != STB_LOCAL;
+}
+
+static void list_definitions(const struct hp_object *object, const char *name, bool functions,
+			     char *text, size_t size)
+{
+	size_t used = 0;
+
+	text[0] = '\0';
+	for (size_t i = 0; i < object->elf.symbol_count && used + 1 < size; i++) {
 		const struct hp_symbol *symbol = &object->elf.symbols[i];
+		const char *file = elf_symbol_file(&object->elf, symbol);
+		int written;
 
-		if (strcmp(symbol->name, name) != 0)
+		if (!symbol_candidate(object, symbol, name, "", functions, false) ||
+		    symbol->dynamic)
 			continue;
-		if (!chosen || chosen->value != symbol->value)
-			distinct++;
-		if (!chosen || symbol->size > chosen->size)
-			chosen = symbol;
+		written = snprintf(text + used, size - used, "%s%s", used ? ", " : "",
+				   symbol->bind == STB_LOCAL ? (file ? base_name(file) : "?")
+							     : "global");
+		if (written < 0)
+			break;
+		used += (size_t)written;
 	}
+}
+
+/* The one definition of `name` in `object`.  With `file`, a file-local one
+ * of that source file, else a global (what the name means inside that
+ * file); without, the only one (aliases at one address count once). */
+static int choose_symbol(struct hp_target *target, struct hp_object *object, const char *name,
+			 const char *file, bool functions, const struct hp_symbol **chosen,
+			 struct hp_error *error)
+{
+	size_t distinct = 0;
+	char where[HP_TEXT_MAX];
+
+	*chosen = NULL;
+	for (int locals = file[0] ? 1 : 0; locals >= 0 && !*chosen; locals--)
+		for (size_t i = 0; i < object->elf.symbol_count; i++) {
+			const struct hp_symbol *symbol = &object->elf.symbols[i];
+
+			if (!symbol_candidate(object, symbol, name, file, functions, locals))
+				continue;
+			if (!*chosen || (*chosen)->value != symbol->value)
+				distinct++;
+			if (!*chosen || symbol->size > (*chosen)->size)
+				*chosen = symbol;
+		}
 	hp_error_function(error, name);
 	hp_error_file(error, object->path);
-	if (!chosen) {
-		hp_hint(error, "check the function name; static functions need a symbol table "
-			       "(.symtab) in %s", base_name(object->path));
-		return hp_fail(error, HP_MISFIT, "no function %s in %s of pid %d", name,
+	if (!*chosen) {
+		char debug[HP_PATH_MAX];
+
+		target_debug_file_path(object, debug, sizeof(debug));
+		if (!object->elf.has_symtab)
+			hp_hint(error, "%s is stripped: install its debug file (%s)",
+				base_name(object->path), debug);
+		else
+			hp_hint(error, "check the name%s", file[0] ? " and the source file" : "");
+		return hp_fail(error, HP_MISFIT, "no %s %s%s%s in %s of pid %d",
+			       functions ? "function" : "symbol", name, file[0] ? " of " : "", file,
 			       object->path, (int)target->pid);
 	}
-	if (distinct > 1)
-		return hp_fail(error, HP_MISFIT, "%s names more than one function in %s", name,
-			       object->path);
-	if (chosen->type == STT_GNU_IFUNC)
+	if (distinct > 1) {
+		list_definitions(object, name, functions, where, sizeof(where));
+		hp_hint(error, "name the source file that defines it (HOTPATCH_%s_FROM)",
+			functions ? "REPLACE" : "SYMBOL");
+		return hp_fail(error, HP_MISFIT, "%s is ambiguous in %s: %zu definitions (%s)", name,
+			       object->path, distinct, where);
+	}
+	if ((*chosen)->type == STT_GNU_IFUNC)
 		return hp_fail(error, HP_MISFIT,
-			       "%s in %s is an indirect function (ifunc); patch the implementation it selects",
-			       name, object->path);
+			       "%s in %s is an indirect function (ifunc); %s the implementation it selects",
+			       name, object->path, functions ? "patch" : "use");
+	return HP_OK;
+}
+
+int target_find_function(struct hp_target *target, struct hp_object *object, const char *name,
+			 const char *file, uint64_t *address, uint64_t *size,
+			 struct hp_error *error)
+{
+	const struct hp_symbol *chosen = NULL;
+	int status = target_load_object(target, object, error);
+
+	if (status == HP_OK)
+		status = choose_symbol(target, object, name, file, true, &chosen, error);
+	if (status != HP_OK)
+		return status;
 	if (chosen->size == 0)
 		return hp_fail(error, HP_MISFIT, "%s in %s has no size in the symbol table", name,
 			       object->path);
 	*address = object->bias + chosen->value;
 	*size = chosen->size;
+	return HP_OK;
+}
+
+int target_find_symbol(struct hp_target *target, struct hp_object *object, const char *name,
+		       const char *file, uint64_t *address, struct hp_error *error)
+{
+	const struct hp_symbol *chosen = NULL;
+	int status = target_load_object(target, object, error);
+
+	if (status == HP_OK)
+		status = choose_symbol(target, object, name, file, false, &chosen, error);
+	if (status != HP_OK)
+		return status;
+	if (chosen->type == STT_TLS)
+		return hp_fail(error, HP_MISFIT,
+			       "%s in %s is thread-local: a patch cannot use it by address", name,
+			       object->path);
+	if (chosen->absolute)
+		return hp_fail(error, HP_MISFIT, "%s in %s is an absolute value, not an address",
+			       name, object->path);
+	*address = object->bias + chosen->value;
 	return HP_OK;
 }
 

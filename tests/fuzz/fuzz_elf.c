@@ -21,10 +21,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			const struct hp_symbol *symbol = &info.symbols[i];
 
 			FUZZ_REQUIRE(symbol->name != NULL && symbol->name[0] != '\0');
-			FUZZ_REQUIRE(symbol->type == STT_FUNC || symbol->type == STT_GNU_IFUNC);
+			FUZZ_REQUIRE(symbol->type == STT_FUNC || symbol->type == STT_GNU_IFUNC ||
+				     symbol->type == STT_OBJECT || symbol->type == STT_TLS ||
+				     symbol->type == STT_NOTYPE);
+			/* A source file only for a local symbol, and one that exists. */
+			FUZZ_REQUIRE(symbol->file == 0 || symbol->bind == STB_LOCAL);
+			FUZZ_REQUIRE(symbol->file <= info.file_count);
+			FUZZ_REQUIRE(symbol->file == 0 || elf_symbol_file(&info, symbol) != NULL);
 		}
+		for (size_t i = 0; i < info.file_count; i++)
+			FUZZ_REQUIRE(info.files[i] != NULL);
 	} else {
-		FUZZ_REQUIRE(info.symbol_count == 0 && info.symbols == NULL && !info.soname);
+		FUZZ_REQUIRE(info.symbol_count == 0 && info.symbols == NULL && !info.soname &&
+			     info.file_count == 0 && info.files == NULL);
 		FUZZ_REQUIRE(error.message[0] != '\0');
 	}
 	/* libelf reads the image in place; it must never write to it. */

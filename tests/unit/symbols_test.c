@@ -28,7 +28,7 @@ static void test_main_executable(struct hp_target *t)
 	CHECK(obj->is_main && obj->loaded, "main object is main and loaded");
 	CHECK(target_object_at(t, (uint64_t)(uintptr_t)&unit_local_function) == obj,
 	      "object_at finds the main object for our function");
-	CHECK(target_find_function(t, obj, "unit_local_function", &address, &size, &error) ==
+	CHECK(target_find_function(t, obj, "unit_local_function", "", &address, &size, &error) ==
 		      HP_OK,
 	      "static function found");
 	CHECK(address == (uint64_t)(uintptr_t)&unit_local_function, "static function address");
@@ -36,7 +36,7 @@ static void test_main_executable(struct hp_target *t)
 	CHECK(unit_local_function(2) == 7, "function works");
 
 	memset(&error, 0, sizeof(error));
-	CHECK(target_find_function(t, obj, "no_such_function_here", &address, &size, &error) ==
+	CHECK(target_find_function(t, obj, "no_such_function_here", "", &address, &size, &error) ==
 		      HP_MISFIT,
 	      "missing function is HP_MISFIT");
 	CHECK(strstr(error.message, "no_such_function_here") != NULL, "message names it");
