@@ -25,14 +25,14 @@ static json_t *text(const char *value)
 	return json_string(clean);
 }
 
-/* The same for prose: the target's memory holds these, and it must not put
- * terminal escapes in front of an operator. */
-static const char *printable(const char *value, char *clean, size_t size)
+/* A copy of `value` on one line: control characters (from a file name,
+ * say) become '?', so the error stays one line and cannot drive a terminal. */
+static const char *one_line(const char *value, char *clean, size_t size)
 {
 	size_t i;
 
 	for (i = 0; value[i] && i + 1 < size; i++)
-		clean[i] = (value[i] >= 0x20 && value[i] < 0x7f) ? value[i] : '?';
+		clean[i] = ((unsigned char)value[i] < 0x20 || value[i] == 0x7f) ? '?' : value[i];
 	clean[i] = '\0';
 	return clean;
 }
@@ -43,7 +43,7 @@ static json_t *id_list(const char *ids)
 	char clean[HP_TEXT_MAX];
 	json_t *list = json_array();
 
-	printable(ids, clean, sizeof(clean));
+	one_line(ids, clean, sizeof(clean));
 	for (char *id = strtok(clean, " "); id; id = strtok(NULL, " "))
 		json_array_append_new(list, json_string(id));
 	return list;
@@ -97,12 +97,12 @@ static void print_patch_human(const struct hp_patch_report *patch)
 {
 	char clean[HP_TEXT_MAX];
 
-	printf("%s  (%s, %zu function%s)\n", printable(patch->name, clean, sizeof(clean)),
+	printf("%s  (%s, %zu function%s)\n", one_line(patch->name, clean, sizeof(clean)),
 	       patch->state, patch->function_count, patch->function_count == 1 ? "" : "s");
 	if (patch->description[0])
-		printf("    description: %s\n", printable(patch->description, clean, sizeof(clean)));
+		printf("    description: %s\n", one_line(patch->description, clean, sizeof(clean)));
 	if (patch->ids[0])
-		printf("    fixes: %s\n", printable(patch->ids, clean, sizeof(clean)));
+		printf("    fixes: %s\n", one_line(patch->ids, clean, sizeof(clean)));
 	for (size_t i = 0; i < patch->function_count; i++) {
 		const struct hp_function_report *f = &patch->functions[i];
 
@@ -162,18 +162,6 @@ void print_success(const struct output *output, const struct hp_result *result)
 	}
 	json_object_set_new(document, "elapsed_ms", json_real(result->elapsed_seconds * 1e3));
 	emit(document);
-}
-
-/* A copy of `value` on one line: control characters (from a file name,
- * say) become '?', so the error stays one line and cannot drive a terminal. */
-static const char *one_line(const char *value, char *clean, size_t size)
-{
-	size_t i;
-
-	for (i = 0; value[i] && i + 1 < size; i++)
-		clean[i] = ((unsigned char)value[i] < 0x20 || value[i] == 0x7f) ? '?' : value[i];
-	clean[i] = '\0';
-	return clean;
 }
 
 void print_failure(const struct output *output, const struct hp_error *error, int exit_code)

@@ -114,7 +114,11 @@ static int report_dlerror(struct hp_remote *remote, struct hp_target *target,
 			hp_copy_string(message, sizeof(message), "unknown reason");
 	target_memory_close(&memory);
 	hp_error_file(error, patch->path);
-	hp_hint(error, "check the patch's library dependencies and symbols");
+	if (strstr(message, "undefined symbol: "))
+		hp_hint(error, "a variable or function of the target itself (static or not "
+			       "exported) must be named with HOTPATCH_SYMBOL in the patch");
+	else
+		hp_hint(error, "check the patch's library dependencies and symbols");
 	return hp_fail(error, HP_MISFIT, "pid %d cannot load patch %s: %s", (int)remote->pid,
 		       patch->name, message);
 }
