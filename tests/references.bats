@@ -136,3 +136,17 @@ build_id() {
 	assert_error_line "$(build_id "$HP_TESTDATA/targets/simple")" \
 		"$(build_id "$HP_TESTDATA/targets/simple_nopie")"
 }
+
+@test "a patch of a library uses the library's own global and file-local variables" {
+	start_target with_lib
+	apply_and_wait "$TARGET_PID" "$HP_PATCHES/lib_symbols.so" "$TARGET_LOG" demo '+26'
+	assert_not_traced "$TARGET_PID"
+}
+
+@test "a patch that forgets HOTPATCH_SYMBOL is told to use it, nothing changed" {
+	start_target simple
+	run -4 --separate-stderr hp apply --pid "$TARGET_PID" "$HP_PATCHES/undeclared_symbol.so"
+	assert_error_line "undefined symbol: triple" "HOTPATCH_SYMBOL"
+	assert_target_untouched "$TARGET_PID"
+	assert_results "$TARGET_LOG" compute '*2'
+}
