@@ -111,4 +111,44 @@ int hp_keygen(const char *prefix, struct hp_signing *result, struct hp_error *er
 int hp_sign(const char *key_path, const char *patch_path, struct hp_signing *result,
 	    struct hp_error *error) __attribute__((warn_unused_result));
 
+/* build: a patch object from the source tree a binary was built from and a
+ * unified diff of the fix (build*.c).  Never touches a process. */
+struct hp_build_request {
+	const char *source;		/* the tree the binary was built from (read only) */
+	const char *diff;		/* unified diff, applied with patch -p1 (or -p0) */
+	const char *compile;		/* the compile command, run by /bin/sh -c */
+	const char *binary;		/* the executable (or library) the process runs */
+	const char *output;		/* the patch object to write */
+	const char *object;		/* "" for the main executable, else a library name */
+	const char *name;		/* NULL: the output's file name without .so */
+	const char *description;	/* NULL: none */
+	const char *const *ids;		/* HOTPATCH_ID values */
+	size_t id_count;
+	volatile const int *interrupted;
+};
+
+enum hp_build_line_kind { HP_BUILD_REPLACE, HP_BUILD_NEW, HP_BUILD_WARNING };
+
+/* One thing to tell the operator, in the order found. */
+struct hp_build_line {
+	enum hp_build_line_kind kind;
+	char function[HP_TEXT_MAX];	/* replace, new */
+	char file[HP_TEXT_MAX];		/* the source file, relative to the tree */
+	char text[2 * HP_TEXT_MAX];	/* replace: "clamp, limit" (what it inlines);
+					 * warning: the whole message */
+};
+
+struct hp_build_result {
+	size_t line_count;
+	struct hp_build_line *lines;
+	size_t function_count;		/* replaced and new functions */
+	size_t reference_count;		/* symbols of the binary the patch uses */
+	char build_id[HP_TEXT_MAX];	/* of the binary, hex; "" when it has none */
+};
+
+int hp_build(const struct hp_build_request *request, struct hp_build_result *result,
+	     struct hp_error *error) __attribute__((warn_unused_result));
+/* Accepts a zeroed result that was never filled. */
+void hp_build_result_release(struct hp_build_result *result);
+
 #endif /* HOTPATCH_ENGINE_H */

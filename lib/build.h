@@ -1,0 +1,219 @@
+/* build.h - the interfaces between the files of `hotpatch build` (build*.c):
+ * the private tree copies and compiles, the object model read with libelf,
+ * the comparison, the plan of what the patch keeps and what it borrows from
+ * the binary, the rewrite of the objects and the final link. */
+#ifndef HOTPATCH_BUILD_H
+#define HOTPATCH_BUILD_H
+
+#include <gelf.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+/* ---- build_run.c: running programs, never through a shell ---- */
+/* Runs argv[0] (searched in PATH) in `directory`, stdin from /dev/null, its
+ * stdout and stderr collected (at most `size` - 1 bytes kept) in `output`.
+ * HP_OK when it ran; *exit_status is its status (-1 when killed). */
+int build_run(const char *const argv[], const char *directory, char *output, size_t size,
+	      int *exit_status, struct hp_error *error) HP_MUST_CHECK;
+
+/* ---- build_tree.c: the two private copies of the tree, the diff, compiles ---- */
+struct build_tree {
+	char root[PATH_MAX - 64];	/* mode 0700, removed by build_tree_remove */
+	char orig[PATH_MAX], fixed[PATH_MAX], objects[PATH_MAX];
+	size_t source_count;
+	char **sources;		/* .c files to compile, relative to the tree */
+	bool *in_orig;		/* the source exists in the original tree */
+};
+
+/* Copies `source` twice and applies `diff` to the `fixed` copy. */
+int build_tree_prepare(struct build_tree *tree, const char *source, const char *diff,
+		       struct hp_error *error) HP_MUST_CHECK;
+/* The .c files that differ (every .c file when anything else differs). */
+int build_tree_changed_sources(struct build_tree *tree, struct hp_error *error) HP_MUST_CHECK;
+/* Compiles tree->sources[index] of the `fixed` or original copy into `object`. */
+int build_tree_compile(const struct build_tree *tree, const char *compile, size_t index,
+		       bool fixed, char *object, size_t object_size,
+		       struct hp_error *error) HP_MUST_CHECK;
+/* Accepts a zeroed tree. */
+void build_tree_remove(struct build_tree *tree);
+
+/* ---- build_object.c: one relocatable object, read with libelf ---- */
+struct build_reloc {
+	uint64_t offset;
+	uint32_t type;
+	uint32_t symbol;
+	int64_t addend;
+};
+
+struct build_section {
+	const char *name;
+	GElf_Shdr header;
+	const unsigned char *bytes;	/* NULL for NOBITS and empty sections */
+	Elf_Data *data;
+	size_t rela;			/* index of the RELA section applying to it, 0 if none */
+	size_t reloc_count;
+	struct build_reloc *relocs;
+};
+
+struct build_symbol {
+	const char *name;		/* "" when unnamed */
+	GElf_Sym sym;
+};
+
+struct build_object {
+	char path[PATH_MAX];
+	char source[PATH_MAX];		/* relative to the tree */
+	char file[HP_TEXT_MAX];		/* the STT_FILE name */
+	int fd;
+	Elf *elf;
+	size_t symtab;			/* section index of .symtab */
+	size_t section_count;
+	struct build_section *sections;
+	size_t symbol_count;
+	struct build_symbol *symbols;
+};
+
+/* What a relocation points at, by meaning: a named symbol and an offset
+ * into it, or an anonymous piece of a section. */
+struct build_target {
+	long symbol;			/* a named symbol, or -1 */
+	size_t section;			/* when anonymous: the section */
+	int64_t offset;			/* from the symbol (or section) start */
+};
+
+int build_object_open(struct build_object *object, const char *path, const char *source,
+		      struct hp_error *error) HP_MUST_CHECK;
+void build_object_close(struct build_object *object);
+void build_object_target(const struct build_object *object, uint32_t symbol, int64_t addend,
+			 struct build_target *target);
+bool build_symbol_defined(const struct build_symbol *symbol);
+bool build_symbol_is_function(const struct build_symbol *symbol);
+/* A named variable (not a compiler constant such as CSWTCH.12). */
+bool build_symbol_is_variable(const struct build_symbol *symbol);
+/* Compiler-made copies of functions: foo.isra.0, foo.cold, ... */
+bool build_name_is_clone(const char *name);
+/* "count.3" is a static local: "count", else the name itself. */
+void build_base_name(const char *name, char *base, size_t size);
+bool build_section_writable(const struct build_section *section);
+bool build_section_is_constructor(const struct build_section *section);
+
+/* ---- build_compare.c: what the fix changes, by meaning ---- */
+enum build_fate {
+	BUILD_OTHER = 0,	/* not a function, or a compiler clone */
+	BUILD_UNCHANGED,
+	BUILD_CHANGED,
+	BUILD_NEW,
+};
+
+/* Fills fate[] (one per symbol of `fixed`) and refuses what a function-level
+ * patch cannot do.  `orig` may be NULL (a new source file). */
+int build_compare(const struct build_object *orig, const struct build_object *fixed,
+		  unsigned char *fate, struct hp_error *error) HP_MUST_CHECK;
+/* The variable of `object` that is `symbol` of `from`, or -1. */
+long build_find_variable(const struct build_object *object, const struct build_object *from,
+			 size_t symbol);
+/* Whether two functions are equal by meaning (bytes and relocations). */
+bool build_functions_equal(const struct build_object *a, size_t a_symbol,
+			   const struct build_object *b, size_t b_symbol);
+
+/* ---- build_binary.c: the binary the process runs ---- */
+struct build_binary_symbol {
+	char *name;
+	const char *file;	/* the STT_FILE before it, for locals; "" */
+	unsigned char type, bind;
+};
+
+struct build_binary {
+	char path[PATH_MAX];
+	char build_id[HP_TEXT_MAX];
+	size_t file_count;
+	char **files;
+	size_t count;
+	struct build_binary_symbol *symbols;
+};
+
+int build_binary_open(struct build_binary *binary, const char *path,
+		      struct hp_error *error) HP_MUST_CHECK;
+void build_binary_close(struct build_binary *binary);
+/* The apply side's rule: with `file`, a local of that source file (names
+ * compared by basename) else a unique global; without, the single
+ * definition.  A static local (count.0) whose number differs is found by
+ * its base name.  Returns the symbol, or NULL (`why` says why). */
+const struct build_binary_symbol *build_binary_find(const struct build_binary *binary,
+						    const char *file, const char *name,
+						    const char **why);
+
+/* ---- build_plan.c: what the patch keeps, replaces and borrows ---- */
+struct build_alias {
+	char file[HP_TEXT_MAX];		/* "" for a global */
+	char symbol[HP_TEXT_MAX];	/* as the binary names it */
+	char alias[64];			/* __hotpatch_ref_N */
+};
+
+struct build_replace {
+	size_t object;			/* index into the objects */
+	size_t symbol;
+	char file[HP_TEXT_MAX];		/* "" for a global */
+	char function[HP_TEXT_MAX];
+	char name[64];			/* __hotpatch_new_N */
+};
+
+/* Per fixed object: the comparison and the decisions. */
+struct build_unit {
+	struct build_object orig, fixed;
+	bool has_orig;
+	unsigned char *fate;		/* per symbol of `fixed` */
+	bool *kept;			/* per section: in the patch */
+	long *alias;			/* per symbol: index into plan aliases, or -1 */
+	long *replace;			/* per symbol: index into plan replaces, or -1 */
+};
+
+struct build_plan {
+	size_t unit_count;
+	struct build_unit *units;
+	size_t alias_count;
+	struct build_alias *aliases;
+	size_t replace_count;
+	struct build_replace *replaces;
+	size_t new_count;
+	const char *orig_root, *fixed_root;	/* the two tree copies */
+	struct hp_build_result *result;	/* lines are added here */
+};
+
+int build_plan_make(struct build_plan *plan, const struct build_binary *binary,
+		    struct hp_error *error) HP_MUST_CHECK;
+void build_plan_release(struct build_plan *plan);
+int build_result_line(struct hp_build_result *result, enum hp_build_line_kind kind,
+		      const char *function, const char *file, const char *text) HP_MUST_CHECK;
+
+/* ---- build_dwarf.c: inlining and struct layouts, from -g (libdw) ---- */
+/* Refuses a struct whose layout differs between the two objects. */
+int build_dwarf_compare_layouts(const struct build_unit *unit,
+				struct hp_error *error) HP_MUST_CHECK;
+/* Names changed functions inlined into replaced callers (on their lines)
+ * and warns about those inlined into callers that were not replaced. */
+int build_dwarf_inlines(struct build_plan *plan, struct hp_error *error) HP_MUST_CHECK;
+
+/* ---- build_source.c: source text, for functions that exist only inlined ---- */
+/* Whether the function declared at orig_path:orig_line reads differently
+ * at fixed_path:fixed_line (from that line to its closing brace). */
+bool build_source_function_changed(const char *orig_path, unsigned orig_line,
+				   const char *fixed_path, unsigned fixed_line);
+
+/* ---- build_rewrite.c: a fixed object made ready for the link ---- */
+int build_rewrite(const struct build_plan *plan, size_t unit, const char *path,
+		  struct hp_error *error) HP_MUST_CHECK;
+
+/* ---- build_emit.c: the records and the link ---- */
+int build_emit(const struct build_plan *plan, const struct hp_build_request *request,
+	       const struct build_binary *binary, const struct build_tree *tree,
+	       struct hp_error *error) HP_MUST_CHECK;
+
+/* ---- build_header.c: the <hotpatch.h> this hotpatch was built with ---- */
+extern const char build_header_text[];
+
+#endif /* HOTPATCH_BUILD_H */

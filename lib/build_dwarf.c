@@ -1,0 +1,407 @@
+/* build_dwarf.c - what the -g debug information of the two compiles tells
+ * `hotpatch build` that the code alone does not: where a changed function
+ * was inlined (its old copy lives on in callers that are not replaced) and
+ * whether a struct's layout changed (the process's data keeps the old one).
+ * Relocatable objects need their DWARF relocated first: libdwfl does that. */
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "build.h"
+
+#define DIE_DEPTH_MAX 64
+#define LAYOUT_TEXT_MAX 4096
+
+static const Dwfl_Callbacks offline_callbacks = {
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.section_address = dwfl_offline_section_address,
+};
+
+static Dwarf *open_dwarf(const char *path, Dwfl **dwfl)
+{
+	Dwfl_Module *module;
+	Dwarf_Addr bias;
+
+	*dwfl = dwfl_begin(&offline_callbacks);
+	if (!*dwfl)
+		return NULL;
+	module = dwfl_report_offline(*dwfl, path, path, -1);
+	if (dwfl_report_end(*dwfl, NULL, NULL) != 0 || !module)
+		return NULL;
+	return dwfl_module_getdwarf(module, &bias);
+}
+
+static const char *name_of(Dwarf_Die *die)
+{
+	Dwarf_Attribute attribute;
+	const char *name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_name, &attribute));
+
+	return name ? name : "";
+}
+
+/* ---- struct layouts ---- */
+struct layout {
+	char *name;
+	char *text;	/* "size;member@offset;..." */
+};
+
+struct layouts {
+	size_t count;
+	struct layout *items;
+};
+
+static void layout_text(Dwarf_Die *die, char *text, size_t size)
+{
+	Dwarf_Die member;
+	Dwarf_Word value = 0;
+	Dwarf_Attribute attribute;
+	size_t used;
+
+	snprintf(text, size, "%ld;", (long)dwarf_bytesize(die));
+	if (dwarf_child(die, &member) != 0)
+		return;
+	do {
+		if (dwarf_tag(&member) != DW_TAG_member)
+			continue;
+		value = 0;
+		if (dwarf_formudata(dwarf_attr(&member, DW_AT_data_member_location, &attribute),
+				    &value) != 0)
+			dwarf_formudata(dwarf_attr(&member, DW_AT_data_bit_offset, &attribute), &value);
+		used = strlen(text);
+		snprintf(text + used, size - used, "%s@%lu:%d;", name_of(&member),
+			 (unsigned long)value, dwarf_bitsize(&member));
+	} while (dwarf_siblingof(&member, &member) == 0);
+}
+
+static int add_layout(struct layouts *layouts, Dwarf_Die *die)
+{
+	char text[LAYOUT_TEXT_MAX];
+	struct layout *items;
+	const char *name = name_of(die);
+
+	if (!*name || dwarf_hasattr(die, DW_AT_declaration))
+		return HP_OK;
+	for (size_t i = 0; i < layouts->count; i++)
+		if (strcmp(layouts->items[i].name, name) == 0)
+			return HP_OK;
+	layout_text(die, text, sizeof(text));
+	items = realloc(layouts->items, (layouts->count + 1) * sizeof(*items));
+	if (!items)
+		return HP_FAILED;
+	layouts->items = items;
+	items[layouts->count].name = strdup(name);
+	items[layouts->count].text = strdup(text);
+	if (!items[layouts->count].name || !items[layouts->count].text) {
+		free(items[layouts->count].name);
+		free(items[layouts->count].text);
+		return HP_FAILED;
+	}
+	layouts->count++;
+	return HP_OK;
+}
+
+static int collect_layouts(Dwarf_Die *die, unsigned depth, struct layouts *layouts)
+{
+	Dwarf_Die child;
+	int status = HP_OK;
+
+	if (depth > DIE_DEPTH_MAX || dwarf_child(die, &child) != 0)
+		return HP_OK;
+	do {
+		int tag = dwarf_tag(&child);
+
+		if (tag == DW_TAG_structure_type || tag == DW_TAG_union_type)
+			status = add_layout(layouts, &child);
+		if (status == HP_OK)
+			status = collect_layouts(&child, depth + 1, layouts);
+	} while (status == HP_OK && dwarf_siblingof(&child, &child) == 0);
+	return status;
+}
+
+static int read_layouts(const char *path, struct layouts *layouts)
+{
+	Dwfl *dwfl = NULL;
+	Dwarf *dwarf = open_dwarf(path, &dwfl);
+	Dwarf_Off offset = 0, next;
+	size_t header_size;
+	int status = HP_OK;
+
+	while (dwarf && status == HP_OK &&
+	       dwarf_nextcu(dwarf, offset, &next, &header_size, NULL, NULL, NULL) == 0) {
+		Dwarf_Die unit;
+
+		if (dwarf_offdie(dwarf, offset + header_size, &unit))
+			status = collect_layouts(&unit, 0, layouts);
+		offset = next;
+	}
+	if (dwfl)
+		dwfl_end(dwfl);
+	return status;
+}
+
+static void release_layouts(struct layouts *layouts)
+{
+	for (size_t i = 0; i < layouts->count; i++) {
+		free(layouts->items[i].name);
+		free(layouts->items[i].text);
+	}
+	free(layouts->items);
+}
+
+int build_dwarf_compare_layouts(const struct build_unit *unit, struct hp_error *error)
+{
+	struct layouts before = { 0 }, after = { 0 };
+	int status = read_layouts(unit->orig.path, &before);
+
+	if (status == HP_OK)
+		status = read_layouts(unit->fixed.path, &after);
+	if (status != HP_OK)
+		status = hp_fail(error, HP_FAILED, "out of memory reading debug information");
+	for (size_t i = 0; status == HP_OK && i < after.count; i++)
+		for (size_t j = 0; status == HP_OK && j < before.count; j++) {
+			if (strcmp(after.items[i].name, before.items[j].name) != 0 ||
+			    strcmp(after.items[i].text, before.items[j].text) == 0)
+				continue;
+			hp_error_function(error, after.items[i].name);
+			hp_error_file(error, unit->fixed.source);
+			hp_hint(error, "the process's data keeps the old layout; a patch cannot change "
+				       "it (restart the program)");
+			status = hp_fail(error, HP_MISFIT, "the layout of struct %s changed (%s)",
+					 after.items[i].name, unit->fixed.source);
+		}
+	release_layouts(&before);
+	release_layouts(&after);
+	return status;
+}
+
+/* ---- inlining ---- */
+struct inline_pair {
+	char caller[HP_TEXT_MAX];
+	char callee[HP_TEXT_MAX];
+};
+
+/* Where a function is declared: its text is compared from there. */
+struct declaration {
+	char name[HP_TEXT_MAX];
+	char path[PATH_MAX];
+	unsigned line;
+};
+
+struct inlines {
+	size_t count;
+	struct inline_pair *items;
+	size_t declaration_count;
+	struct declaration *declarations;
+	const char *root;		/* relative source names are from here */
+};
+
+static int add_pair(struct inlines *inlines, const char *caller, const char *callee)
+{
+	struct inline_pair *items;
+
+	for (size_t i = 0; i < inlines->count; i++)
+		if (!strcmp(inlines->items[i].caller, caller) && !strcmp(inlines->items[i].callee, callee))
+			return HP_OK;
+	items = realloc(inlines->items, (inlines->count + 1) * sizeof(*items));
+	if (!items)
+		return HP_FAILED;
+	inlines->items = items;
+	hp_copy_string(items[inlines->count].caller, HP_TEXT_MAX, caller);
+	hp_copy_string(items[inlines->count].callee, HP_TEXT_MAX, callee);
+	inlines->count++;
+	return HP_OK;
+}
+
+static const struct declaration *find_declaration(const struct inlines *inlines, const char *name)
+{
+	for (size_t i = 0; i < inlines->declaration_count; i++)
+		if (strcmp(inlines->declarations[i].name, name) == 0)
+			return &inlines->declarations[i];
+	return NULL;
+}
+
+/* A function's name, file and line, once, from its first DIE that has them. */
+static int add_declaration(struct inlines *inlines, Dwarf_Die *die)
+{
+	const char *name = name_of(die), *file = dwarf_decl_file(die);
+	struct declaration *items, *added;
+	int line = 0;
+
+	if (!*name || !file || dwarf_decl_line(die, &line) != 0 || line <= 0 ||
+	    find_declaration(inlines, name))
+		return HP_OK;
+	items = realloc(inlines->declarations, (inlines->declaration_count + 1) * sizeof(*items));
+	if (!items)
+		return HP_FAILED;
+	inlines->declarations = items;
+	added = &items[inlines->declaration_count++];
+	hp_copy_string(added->name, sizeof(added->name), name);
+	if (file[0] == '/')
+		hp_copy_string(added->path, sizeof(added->path), file);
+	else
+		snprintf(added->path, sizeof(added->path), "%.2000s/%.2000s", inlines->root, file);
+	added->line = (unsigned)line;
+	return HP_OK;
+}
+
+/* Every function inlined anywhere below `die`, named for `caller`. */
+static int collect_inlined(Dwarf_Die *die, const char *caller, unsigned depth,
+			   struct inlines *inlines)
+{
+	Dwarf_Die child;
+	int status = HP_OK;
+
+	if (depth > DIE_DEPTH_MAX || dwarf_child(die, &child) != 0)
+		return HP_OK;
+	do {
+		if (dwarf_tag(&child) == DW_TAG_inlined_subroutine && *name_of(&child))
+			status = add_pair(inlines, caller, name_of(&child));
+		if (status == HP_OK)
+			status = collect_inlined(&child, caller, depth + 1, inlines);
+	} while (status == HP_OK && dwarf_siblingof(&child, &child) == 0);
+	return status;
+}
+
+/* Only concrete functions (with code) have inlined copies in them. */
+static int collect_callers(Dwarf_Die *die, unsigned depth, struct inlines *inlines)
+{
+	Dwarf_Die child;
+	int status = HP_OK;
+
+	if (depth > DIE_DEPTH_MAX || dwarf_child(die, &child) != 0)
+		return HP_OK;
+	do {
+		if (dwarf_tag(&child) == DW_TAG_subprogram)
+			status = add_declaration(inlines, &child);
+		if (status == HP_OK && dwarf_tag(&child) == DW_TAG_subprogram &&
+		    (dwarf_hasattr(&child, DW_AT_low_pc) || dwarf_hasattr(&child, DW_AT_ranges)))
+			status = collect_inlined(&child, name_of(&child), 0, inlines);
+		else if (status == HP_OK && dwarf_tag(&child) == DW_TAG_namespace)
+			status = collect_callers(&child, depth + 1, inlines);
+	} while (status == HP_OK && dwarf_siblingof(&child, &child) == 0);
+	return status;
+}
+
+static int read_inlines(const char *path, struct inlines *inlines)
+{
+	Dwfl *dwfl = NULL;
+	Dwarf *dwarf = open_dwarf(path, &dwfl);
+	Dwarf_Off offset = 0, next;
+	size_t header_size;
+	int status = HP_OK;
+
+	while (dwarf && status == HP_OK &&
+	       dwarf_nextcu(dwarf, offset, &next, &header_size, NULL, NULL, NULL) == 0) {
+		Dwarf_Die unit;
+
+		if (dwarf_offdie(dwarf, offset + header_size, &unit))
+			status = collect_callers(&unit, 0, inlines);
+		offset = next;
+	}
+	if (dwfl)
+		dwfl_end(dwfl);
+	return status;
+}
+
+static void release_inlines(struct inlines *inlines)
+{
+	free(inlines->items);
+	free(inlines->declarations);
+}
+
+static long symbol_named(const struct build_object *object, const char *name)
+{
+	for (size_t i = 1; i < object->symbol_count; i++)
+		if (build_symbol_is_function(&object->symbols[i]) &&
+		    build_symbol_defined(&object->symbols[i]) && !strcmp(object->symbols[i].name, name))
+			return (long)i;
+	return -1;
+}
+
+/* A function with code of its own changed when its code did; one that
+ * exists only inlined, when its source text did. */
+static bool callee_changed(const struct build_unit *unit, const struct inlines *before,
+			   const struct inlines *after, const char *name)
+{
+	long symbol = symbol_named(&unit->fixed, name);
+	const struct declaration *old, *new;
+
+	if (symbol >= 0)
+		return unit->fate[symbol] == BUILD_CHANGED;
+	old = find_declaration(before, name);
+	new = find_declaration(after, name);
+	return old && new && build_source_function_changed(old->path, old->line, new->path, new->line);
+}
+
+/* "[inlines a, b]" on the caller's replace line. */
+static void note_inlined(struct hp_build_result *result, const char *caller, const char *file,
+			 const char *callee)
+{
+	for (size_t i = 0; i < result->line_count; i++) {
+		struct hp_build_line *line = &result->lines[i];
+		size_t used = strlen(line->text);
+
+		if (line->kind != HP_BUILD_REPLACE || strcmp(line->function, caller) != 0 ||
+		    strcmp(line->file, file) != 0)
+			continue;
+		snprintf(line->text + used, sizeof(line->text) - used, "%s%s", used ? ", " : "",
+			 callee);
+		return;
+	}
+}
+
+static int report_unit(struct build_plan *plan, const struct build_unit *unit,
+		       const struct inlines *before, const struct inlines *after)
+{
+	const struct build_object *object = &unit->fixed;
+	int status = HP_OK;
+
+	for (size_t i = 0; status == HP_OK && i < before->count; i++) {
+		const struct inline_pair *pair = &before->items[i];
+		long caller = symbol_named(object, pair->caller);
+		char text[4 * HP_TEXT_MAX];
+
+		if (caller < 0 || !callee_changed(unit, before, after, pair->callee))
+			continue;
+		if (unit->replace[caller] >= 0) {
+			note_inlined(plan->result, pair->caller, object->source, pair->callee);
+			continue;
+		}
+		if (unit->fate[caller] == BUILD_CHANGED)
+			continue;	/* inlined itself: its own callers are replaced */
+		snprintf(text, sizeof(text),
+			 "%.64s is inlined into %.64s (%.96s), which did not change: the old %.64s "
+			 "stays there; change %.64s too, or keep %.64s out of line (noinline)",
+			 pair->callee, pair->caller, object->source, pair->callee, pair->caller,
+			 pair->callee);
+		status = build_result_line(plan->result, HP_BUILD_WARNING, pair->callee,
+					   object->source, text);
+	}
+	return status;
+}
+
+int build_dwarf_inlines(struct build_plan *plan, struct hp_error *error)
+{
+	int status = HP_OK;
+
+	for (size_t u = 0; status == HP_OK && u < plan->unit_count; u++) {
+		const struct build_unit *unit = &plan->units[u];
+		struct inlines before = { .root = plan->orig_root }, after = { .root = plan->fixed_root };
+
+		/* Where the binary has the old code inlined: the original compile. */
+		if (unit->has_orig)
+			status = read_inlines(unit->orig.path, &before);
+		if (status == HP_OK && unit->has_orig)
+			status = read_inlines(unit->fixed.path, &after);
+		if (status == HP_OK)
+			status = report_unit(plan, unit, &before, &after);
+		release_inlines(&before);
+		release_inlines(&after);
+	}
+	if (status != HP_OK)
+		return hp_fail(error, HP_FAILED, "out of memory reading debug information");
+	return HP_OK;
+}

@@ -1,0 +1,410 @@
+/* build_tree.c - the private workspace of `hotpatch build`: a 0700 temporary
+ * directory holding two copies of the source tree (the original and the one
+ * the diff is applied to) and the objects compiled from them.  The operator's
+ * tree is only read; links that lead out of it are refused. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "build.h"
+
+#define TREE_DEPTH_MAX 64
+#define TREE_FILES_MAX 200000u
+#define TOOL_OUTPUT_MAX 8192
+
+/* What copying one tree needs to know at every level. */
+struct copy {
+	char source_root[PATH_MAX];	/* resolved */
+	char copy_root[PATH_MAX];
+	size_t files;
+	struct hp_error *error;
+};
+
+static int copy_directory(struct copy *copy, int from, int to, const char *relative,
+			  unsigned depth);
+
+static int copy_file(struct copy *copy, int from, int to, const char *name,
+		     const char *relative)
+{
+	char buffer[65536];
+	struct stat status;
+	int in = openat(from, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out = -1;
+	int result = HP_OK;
+	ssize_t got = 0;
+
+	if (in < 0 || fstat(in, &status) != 0)
+		result = hp_fail_errno(copy->error, HP_FAILED, "cannot read %s", relative);
+	if (result == HP_OK) {
+		out = openat(to, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			     (status.st_mode & 0700) | 0600);
+		if (out < 0)
+			result = hp_fail_errno(copy->error, HP_FAILED, "cannot copy %s", relative);
+	}
+	while (result == HP_OK && (got = read(in, buffer, sizeof(buffer))) != 0) {
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0 || trust_write_all(out, buffer, (size_t)got) != (size_t)got)
+			result = hp_fail_errno(copy->error, HP_FAILED, "cannot copy %s", relative);
+	}
+	if (out >= 0 && close(out) != 0 && result == HP_OK)
+		result = hp_fail_errno(copy->error, HP_FAILED, "cannot copy %s", relative);
+	if (in >= 0)
+		close(in);
+	return result;
+}
+
+/* A link is recreated when it leads to a place inside the tree: relative
+ * links as they are, absolute ones to the same place in the copy. */
+static int copy_link(struct copy *copy, int from, int to, const char *name,
+		     const char *relative)
+{
+	char text[PATH_MAX], whole[2 * PATH_MAX], resolved[PATH_MAX], moved[2 * PATH_MAX];
+	size_t root_length = strlen(copy->source_root);
+	ssize_t length = readlinkat(from, name, text, sizeof(text) - 1);
+
+	if (length < 0)
+		return hp_fail_errno(copy->error, HP_FAILED, "cannot read the link %s", relative);
+	text[length] = '\0';
+	snprintf(whole, sizeof(whole), "%s/%s", copy->source_root, relative);
+	if (!realpath(whole, resolved) ||
+	    (strncmp(resolved, copy->source_root, root_length) != 0 ||
+	     (resolved[root_length] != '/' && resolved[root_length] != '\0'))) {
+		hp_hint(copy->error, "copy what it points to into the tree, or remove the link");
+		return hp_fail(copy->error, HP_USAGE,
+			       "the link %s in the source tree leads outside it (or nowhere)",
+			       relative);
+	}
+	if (text[0] == '/') {
+		snprintf(moved, sizeof(moved), "%s%s", copy->copy_root, resolved + root_length);
+		if (strlen(moved) >= sizeof(text))
+			return hp_fail(copy->error, HP_FAILED, "the link %s is too long", relative);
+		hp_copy_string(text, sizeof(text), moved);
+	}
+	if (symlinkat(text, to, name) != 0)
+		return hp_fail_errno(copy->error, HP_FAILED, "cannot copy the link %s", relative);
+	return HP_OK;
+}
+
+static int copy_entry(struct copy *copy, int from, int to, const char *name,
+		      const char *relative, unsigned depth)
+{
+	struct stat status;
+	int result = HP_OK, sub_from, sub_to;
+
+	if (fstatat(from, name, &status, AT_SYMLINK_NOFOLLOW) != 0)
+		return hp_fail_errno(copy->error, HP_FAILED, "cannot read %s", relative);
+	if (++copy->files > TREE_FILES_MAX)
+		return hp_fail(copy->error, HP_USAGE, "the source tree has more than %u files",
+			       TREE_FILES_MAX);
+	if (S_ISREG(status.st_mode))
+		return copy_file(copy, from, to, name, relative);
+	if (S_ISLNK(status.st_mode))
+		return copy_link(copy, from, to, name, relative);
+	if (!S_ISDIR(status.st_mode))
+		return HP_OK;	/* sockets, fifos and devices are no source */
+	if (mkdirat(to, name, 0700) != 0)
+		return hp_fail_errno(copy->error, HP_FAILED, "cannot copy %s", relative);
+	sub_from = openat(from, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	sub_to = openat(to, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sub_from < 0 || sub_to < 0)
+		result = hp_fail_errno(copy->error, HP_FAILED, "cannot copy %s", relative);
+	else
+		result = copy_directory(copy, sub_from, sub_to, relative, depth + 1);
+	if (sub_from >= 0)
+		close(sub_from);
+	if (sub_to >= 0)
+		close(sub_to);
+	return result;
+}
+
+/* Takes ownership of nothing: `from` and `to` stay open. */
+static int copy_directory(struct copy *copy, int from, int to, const char *relative,
+			  unsigned depth)
+{
+	int listed = dup(from), result = HP_OK;
+	DIR *directory = listed >= 0 ? fdopendir(listed) : NULL;
+	struct dirent *entry;
+
+	if (depth > TREE_DEPTH_MAX) {
+		if (directory)
+			closedir(directory);
+		else if (listed >= 0)
+			close(listed);
+		return hp_fail(copy->error, HP_USAGE, "the source tree is deeper than %d levels",
+			       TREE_DEPTH_MAX);
+	}
+	if (!directory) {
+		if (listed >= 0)
+			close(listed);
+		return hp_fail_errno(copy->error, HP_FAILED, "cannot list %s",
+				     relative[0] ? relative : copy->source_root);
+	}
+	while (result == HP_OK && (errno = 0, entry = readdir(directory)) != NULL) {
+		char path[PATH_MAX];
+
+		/* Version control data is no source and can be large. */
+		if (!strcmp(entry->d_name, ".") || !strcmp(entry->d_name, "..") ||
+		    !strcmp(entry->d_name, ".git"))
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s%s%s", relative, relative[0] ? "/" : "",
+				     entry->d_name) >= sizeof(path))
+			result = hp_fail(copy->error, HP_USAGE, "a path in the source tree is too long");
+		else
+			result = copy_entry(copy, from, to, entry->d_name, path, depth);
+	}
+	closedir(directory);
+	return result;
+}
+
+static int copy_tree(const char *source, const char *destination, struct hp_error *error)
+{
+	struct copy copy = { .error = error };
+	int from = -1, to = -1, result = HP_OK;
+
+	if (!realpath(source, copy.source_root))
+		return hp_fail_errno(error, HP_USAGE, "cannot read the source tree %s", source);
+	hp_copy_string(copy.copy_root, sizeof(copy.copy_root), destination);
+	if (mkdir(destination, 0700) != 0)
+		return hp_fail_errno(error, HP_FAILED, "cannot make %s", destination);
+	from = open(copy.source_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	to = open(destination, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (from < 0)
+		result = hp_fail_errno(error, HP_USAGE, "cannot read the source tree %s", source);
+	else if (to < 0)
+		result = hp_fail_errno(error, HP_FAILED, "cannot open %s", destination);
+	else
+		result = copy_directory(&copy, from, to, "", 0);
+	if (from >= 0)
+		close(from);
+	if (to >= 0)
+		close(to);
+	return result;
+}
+
+/* patch with -p1, else -p0; a dry run first, so a failed attempt leaves
+ * nothing half applied. */
+static int apply_diff(struct build_tree *tree, const char *diff, struct hp_error *error)
+{
+	static const char *const levels[] = { "-p1", "-p0" };
+	char outputs[2][TOOL_OUTPUT_MAX / 2], absolute[PATH_MAX];
+	int exit_status = 0, status;
+
+	if (!realpath(diff, absolute))
+		return hp_fail_errno(error, HP_USAGE, "cannot read the diff %s", diff);
+	for (size_t i = 0; i < HP_ARRAY_SIZE(levels); i++) {
+		const char *dry[] = { "patch",	   "--batch", "--forward", "--dry-run", "-s",
+				      levels[i], "-i",	    absolute,	 NULL };
+		const char *real[] = { "patch", "--batch", "--forward", "--no-backup-if-mismatch",
+				       "-s", levels[i], "-i", absolute, NULL };
+
+		status = build_run(dry, tree->fixed, outputs[i], sizeof(outputs[i]), &exit_status,
+				   error);
+		if (status != HP_OK)
+			return status;
+		if (exit_status != 0)
+			continue;
+		status = build_run(real, tree->fixed, outputs[i], sizeof(outputs[i]),
+				   &exit_status, error);
+		if (status != HP_OK || exit_status == 0)
+			return status;
+		break;
+	}
+	hp_error_file(error, diff);
+	hp_detail(error, "patch -p1: %s", outputs[0]);
+	hp_detail(error, "patch -p0: %s", outputs[1]);
+	hp_hint(error, "the diff must apply to --source as it is (made with diff -u or git diff)");
+	return hp_fail(error, HP_FAILED, "the diff %s does not apply to the source tree", diff);
+}
+
+int build_tree_prepare(struct build_tree *tree, const char *source, const char *diff,
+		       struct hp_error *error)
+{
+	const char *temporary = getenv("TMPDIR");
+	int status;
+
+	if (!temporary || !*temporary)
+		temporary = "/tmp";
+	if ((size_t)snprintf(tree->root, sizeof(tree->root), "%s/hotpatch-build.XXXXXX",
+			     temporary) >= sizeof(tree->root) - 16)
+		return hp_fail(error, HP_USAGE, "TMPDIR is too long");
+	if (!mkdtemp(tree->root)) {
+		tree->root[0] = '\0';
+		return hp_fail_errno(error, HP_FAILED, "cannot make a directory in %s", temporary);
+	}
+	snprintf(tree->orig, sizeof(tree->orig), "%s/orig", tree->root);
+	snprintf(tree->fixed, sizeof(tree->fixed), "%s/fixed", tree->root);
+	snprintf(tree->objects, sizeof(tree->objects), "%s/objects", tree->root);
+	if (mkdir(tree->objects, 0700) != 0)
+		return hp_fail_errno(error, HP_FAILED, "cannot make %s", tree->objects);
+	status = copy_tree(source, tree->orig, error);
+	if (status == HP_OK)
+		status = copy_tree(source, tree->fixed, error);
+	if (status == HP_OK)
+		status = apply_diff(tree, diff, error);
+	return status;
+}
+
+static int remember_source(struct build_tree *tree, const char *relative, struct hp_error *error)
+{
+	char **sources = realloc(tree->sources, (tree->source_count + 1) * sizeof(*sources));
+	bool *in_orig = realloc(tree->in_orig, (tree->source_count + 1) * sizeof(*in_orig));
+	char path[2 * PATH_MAX];
+
+	if (sources)
+		tree->sources = sources;
+	if (in_orig)
+		tree->in_orig = in_orig;
+	if (!sources || !in_orig || !(sources[tree->source_count] = strdup(relative)))
+		return hp_fail(error, HP_FAILED, "out of memory listing sources");
+	snprintf(path, sizeof(path), "%s/%s", tree->orig, relative);
+	in_orig[tree->source_count++] = access(path, F_OK) == 0;
+	return HP_OK;
+}
+
+static bool ends_with(const char *text, const char *suffix)
+{
+	size_t length = strlen(text), suffix_length = strlen(suffix);
+
+	return length >= suffix_length && strcmp(text + length - suffix_length, suffix) == 0;
+}
+
+static bool same_contents(const char *a, const char *b)
+{
+	FILE *one = fopen(a, "rb"), *two = one ? fopen(b, "rb") : NULL;
+	bool same = one && two;
+	int c;
+
+	while (same && (c = getc(one)) != EOF)
+		same = c == getc(two);
+	if (same)
+		same = getc(two) == EOF;
+	if (one)
+		fclose(one);
+	if (two)
+		fclose(two);
+	return same;
+}
+
+/* nftw offers no context pointer: one walk at a time, from this file only. */
+static struct {
+	struct build_tree *tree;
+	bool all_sources, other_changed;
+	int status;
+	struct hp_error *error;
+} walk;
+
+static int visit(const char *path, const struct stat *status, int kind, struct FTW *where)
+{
+	const char *relative = path + strlen(walk.tree->fixed) + 1;
+	char original[2 * PATH_MAX];
+
+	(void)status;
+	(void)where;
+	if (kind == FTW_D && strcmp(path + where->base, ".git") == 0)
+		return FTW_SKIP_SUBTREE;
+	if (kind != FTW_F)
+		return FTW_CONTINUE;
+	snprintf(original, sizeof(original), "%s/%s", walk.tree->orig, relative);
+	if (walk.all_sources) {
+		if (ends_with(relative, ".c"))
+			walk.status = remember_source(walk.tree, relative, walk.error);
+	} else if (!same_contents(original, path)) {
+		if (ends_with(relative, ".c"))
+			walk.status = remember_source(walk.tree, relative, walk.error);
+		else
+			walk.other_changed = true;
+	}
+	return walk.status == HP_OK ? FTW_CONTINUE : FTW_STOP;
+}
+
+static int walk_fixed(struct build_tree *tree, bool all_sources, bool *other_changed,
+		      struct hp_error *error)
+{
+	walk.tree = tree;
+	walk.all_sources = all_sources;
+	walk.other_changed = false;
+	walk.status = HP_OK;
+	walk.error = error;
+	if (nftw(tree->fixed, visit, 32, FTW_PHYS | FTW_ACTIONRETVAL) < 0 && walk.status == HP_OK)
+		return hp_fail_errno(error, HP_FAILED, "cannot walk %s", tree->fixed);
+	*other_changed = walk.other_changed;
+	return walk.status;
+}
+
+int build_tree_changed_sources(struct build_tree *tree, struct hp_error *error)
+{
+	bool other_changed = false;
+	int status = walk_fixed(tree, false, &other_changed, error);
+
+	if (status != HP_OK || !other_changed)
+		return status;
+	/* A header (or anything else) changed: every source may see it. */
+	for (size_t i = 0; i < tree->source_count; i++)
+		free(tree->sources[i]);
+	tree->source_count = 0;
+	return walk_fixed(tree, true, &other_changed, error);
+}
+
+int build_tree_compile(const struct build_tree *tree, const char *compile, size_t index,
+		       bool fixed, char *object, size_t object_size, struct hp_error *error)
+{
+	char command[8192], output[TOOL_OUTPUT_MAX];
+	const char *source = tree->sources[index];
+	int exit_status = 0, status;
+
+	/* Every reference becomes an absolute R_X86_64_64 on a movabs: the patch
+	 * can then point any of them at the binary, wherever it is loaded. */
+	if ((size_t)snprintf(command, sizeof(command),
+			     "%s -ffunction-sections -fdata-sections -fno-pic -mcmodel=large -g "
+			     "-c \"$1\" -o \"$2\"",
+			     compile) >= sizeof(command))
+		return hp_fail(error, HP_USAGE, "the compile command is too long");
+	snprintf(object, object_size, "%s/%s-%zu.o", tree->objects, fixed ? "fixed" : "orig",
+		 index);
+	{
+		/* The file names travel as $1 and $2, never as shell text. */
+		const char *argv[] = { "/bin/sh", "-c", command, "sh", source, object, NULL };
+
+		status = build_run(argv, fixed ? tree->fixed : tree->orig, output, sizeof(output),
+				   &exit_status, error);
+	}
+	if (status != HP_OK || exit_status == 0)
+		return status;
+	hp_error_file(error, source);
+	hp_detail(error, "%s", output);
+	hp_hint(error, "check --compile (it must build the tree as the binary was built)");
+	return hp_fail(error, HP_FAILED, "compiling %s%s failed", source,
+		       fixed ? " with the fix" : " (the original)");
+}
+
+static int remove_entry(const char *path, const struct stat *status, int kind,
+			struct FTW *where)
+{
+	int removed = kind == FTW_DP ? rmdir(path) : unlink(path);
+
+	(void)status;
+	(void)where;
+	/* Best effort: one entry that will not go does not stop the rest. */
+	(void)removed;
+	return 0;
+}
+
+void build_tree_remove(struct build_tree *tree)
+{
+	if (tree->root[0])
+		nftw(tree->root, remove_entry, 32, FTW_DEPTH | FTW_PHYS);
+	for (size_t i = 0; i < tree->source_count; i++)
+		free(tree->sources[i]);
+	free(tree->sources);
+	free(tree->in_orig);
+	tree->sources = NULL;
+	tree->in_orig = NULL;
+	tree->source_count = 0;
+	tree->root[0] = '\0';
+}
