@@ -19,6 +19,13 @@ int exit_code_for(int status);
 void print_success(const struct output *output, const struct hp_result *result);
 void print_failure(const struct output *output, const struct hp_error *error, int exit_code);
 void print_signing(const struct output *output, const struct hp_signing *result);
+/* build: the replace/new/warning lines and "wrote OUT (...)", or one JSON object. */
+void print_build(const struct output *output, const struct hp_build_request *request,
+		 const struct hp_build_result *result);
+
+/* build.c: `hotpatch build` with its own options (argv[0] is "build"). */
+int cmd_build(int argc, char **argv, struct output *output, volatile const int *interrupted,
+	      const char *help_text);
 
 /* audit.c: one line for every apply and revert, to syslog (LOG_AUTHPRIV). */
 struct audit_target {

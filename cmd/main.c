@@ -32,6 +32,10 @@ static const char usage_text[] =
 	"          make a signing key pair: PREFIX.key (secret) and PREFIX.pub\n"
 	"  sign    --key PREFIX.key [--json] PATCH.so\n"
 	"          sign PATCH.so, writing PATCH.so.sig beside it\n"
+	"  build   --source DIR --diff FIX.diff --compile 'CC FLAGS...' --binary PROGRAM -o OUT.so"
+	" [--object LIBNAME] [--name NAME] [--description TEXT] [--id ID]...\n"
+	"          make a patch from a source diff: the functions whose code the fix\n"
+	"          changes, referring to PROGRAM's own variables and functions\n"
 	"\n"
 	"options:\n"
 	"  -p, --pid PID          the target process\n"
@@ -45,6 +49,15 @@ static const char usage_text[] =
 	"                         (/etc/hotpatch/keys); a bad signature is always refused\n"
 	"      --out PREFIX       where keygen writes PREFIX.key and PREFIX.pub\n"
 	"      --key PREFIX.key   the secret key sign signs with\n"
+	"      --source DIR       build: the tree PROGRAM was built from (only read)\n"
+	"      --diff FIX.diff    build: the fix, a unified diff (patch -p1, else -p0)\n"
+	"      --compile 'CC FLAGS...'\n"
+	"                         build: the command PROGRAM's sources were compiled with\n"
+	"      --binary PROGRAM   build: the executable (or library) the process runs\n"
+	"  -o OUT.so              build: where the patch is written\n"
+	"      --object LIBNAME   build: patch this library of the process, not the executable\n"
+	"      --name NAME, --description TEXT, --id ID\n"
+	"                         build: what list shows (name: OUT without .so); --id repeats\n"
 	"  -j, --json             print one JSON document on stdout\n"
 	"  -h, --help             show this help\n"
 	"  -V, --version          show the version\n"
@@ -345,6 +358,10 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
 		printf("hotpatch %s\n", HOTPATCH_VERSION);
 		return 0;
+	}
+	if (strcmp(argv[1], "build") == 0) {
+		output.command = "build";
+		return cmd_build(argc - 1, argv + 1, &output, &interrupted, usage_text);
 	}
 	command = find_command(argv[1]);
 	if (!command)

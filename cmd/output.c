@@ -211,3 +211,61 @@ void print_signing(const struct output *output, const struct hp_signing *result)
 	}
 	emit(document);
 }
+
+static const char *const build_kinds[] = { "replace", "new", "warning" };
+
+static void print_build_human(const struct hp_build_request *request,
+			      const struct hp_build_result *result)
+{
+	char function[HP_TEXT_MAX], file[HP_TEXT_MAX], text[2 * HP_TEXT_MAX];
+
+	for (size_t i = 0; i < result->line_count; i++) {
+		const struct hp_build_line *line = &result->lines[i];
+
+		one_line(line->text, text, sizeof(text));
+		if (line->kind == HP_BUILD_WARNING) {
+			printf("warning: %s\n", text);
+			continue;
+		}
+		printf("%s: %s (%s)", build_kinds[line->kind],
+		       one_line(line->function, function, sizeof(function)),
+		       one_line(line->file, file, sizeof(file)));
+		if (text[0])
+			printf(" [inlines %s]", text);
+		putchar('\n');
+	}
+	printf("wrote %s (%zu function%s, %zu reference%s into %s)\n", request->output,
+	       result->function_count, result->function_count == 1 ? "" : "s",
+	       result->reference_count, result->reference_count == 1 ? "" : "s", request->binary);
+}
+
+void print_build(const struct output *output, const struct hp_build_request *request,
+		 const struct hp_build_result *result)
+{
+	json_t *document, *lists[3];
+
+	if (!output->json) {
+		print_build_human(request, result);
+		return;
+	}
+	for (size_t k = 0; k < 3; k++)
+		lists[k] = json_array();
+	for (size_t i = 0; i < result->line_count; i++) {
+		const struct hp_build_line *line = &result->lines[i];
+
+		if (line->kind == HP_BUILD_WARNING)
+			json_array_append_new(lists[line->kind], text(line->text));
+		else
+			json_array_append_new(lists[line->kind],
+					      json_pack("{s:o, s:o, s:o}", "function",
+							text(line->function), "file", text(line->file),
+							"inlines", text(line->text)));
+	}
+	document = json_pack("{s:s, s:b, s:i, s:o, s:o, s:o, s:I, s:I, s:o, s:o, s:o}", "command",
+			     "build", "ok", 1, "exit_code", 0, "output", text(request->output),
+			     "binary", text(request->binary), "build_id", text(result->build_id),
+			     "functions", (json_int_t)result->function_count, "references",
+			     (json_int_t)result->reference_count, "replace", lists[0], "new",
+			     lists[1], "warnings", lists[2]);
+	emit(document);
+}
