@@ -1,0 +1,169 @@
+/* build_compare_test.c - build_compare on two compiles of small C files:
+ * which functions changed, which are new, which stayed the same although
+ * their strings and switch tables moved, and which data changes are refused.
+ * It runs cc, as `hotpatch build` does. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "build.h"
+#include "check.h"
+
+static char directory[] = "/tmp/hotpatch-compare-test.XXXXXX";
+
+/* Compiles `text` as NAME.c into NAME.o with the flags build uses. */
+static bool compile(const char *name, const char *text)
+{
+	char path[256], command[1024];
+	FILE *file;
+
+	snprintf(path, sizeof(path), "%s/%s.c", directory, name);
+	file = fopen(path, "w");
+	if (!file)
+		return false;
+	fputs(text, file);
+	if (fclose(file) != 0)
+		return false;
+	snprintf(command, sizeof(command),
+		 "cd %s && cc -O2 -ffunction-sections -fdata-sections -fno-pic -mcmodel=large -g "
+		 "-c %s.c -o %s.o",
+		 directory, name, name);
+	return system(command) == 0;
+}
+
+struct pair {
+	struct build_object orig, fixed;
+	unsigned char *fate;
+	struct hp_error error;
+	int status;
+};
+
+static void compare(struct pair *pair, const char *before, const char *after)
+{
+	char path[256];
+	int status;
+
+	memset(pair, 0, sizeof(*pair));
+	pair->orig.fd = pair->fixed.fd = -1;
+	pair->status = HP_FAILED;
+	if (!compile("orig", before) || !compile("fixed", after))
+		return;
+	snprintf(path, sizeof(path), "%s/orig.o", directory);
+	status = build_object_open(&pair->orig, path, "orig.c", &pair->error);
+	snprintf(path, sizeof(path), "%s/fixed.o", directory);
+	if (status == HP_OK)
+		status = build_object_open(&pair->fixed, path, "fixed.c", &pair->error);
+	if (status == HP_OK)
+		pair->fate = calloc(pair->fixed.symbol_count, 1);
+	if (pair->fate)
+		pair->status = build_compare(&pair->orig, &pair->fixed, pair->fate, &pair->error);
+}
+
+static int fate_of(const struct pair *pair, const char *name)
+{
+	for (size_t i = 1; pair->fate && i < pair->fixed.symbol_count; i++)
+		if (strcmp(pair->fixed.symbols[i].name, name) == 0)
+			return pair->fate[i];
+	return -1;
+}
+
+static void release(struct pair *pair)
+{
+	build_object_close(&pair->orig);
+	build_object_close(&pair->fixed);
+	free(pair->fate);
+}
+
+static const char base[] =
+	"int printf(const char *, ...);\n"
+	"static int table[4] = { 1, 2, 3, 4 };\n"
+	"int counter;\n"
+	"__attribute__((noipa)) static int helper(int x) { return x * 3; }\n"
+	"int lookup(int i) { static int calls; calls++; return table[i] + counter; }\n"
+	"int say(int x) { printf(\"say %d\\n\", helper(x)); return x; }\n"
+	"int pick(int x) { switch (x) { case 0: return 5; case 1: return 7; case 2: return 9;\n"
+	"  case 3: return 11; case 4: return 2; case 5: return 3; } return 0; }\n";
+
+static void test_changed_and_unchanged(void)
+{
+	/* A new first string moves say's string; a new function comes first. */
+	static const char fixed[] =
+		"int printf(const char *, ...);\n"
+		"static int table[4] = { 1, 2, 3, 4 };\n"
+		"int counter;\n"
+		"int added(void) { printf(\"first\\n\"); return 1; }\n"
+		"__attribute__((noipa)) static int helper(int x) { return x * 3; }\n"
+		"int lookup(int i) { static int calls; calls++;\n"
+		"  if (i < 0 || i > 3) return -1; return table[i] + counter; }\n"
+		"int say(int x) { printf(\"say %d\\n\", helper(x)); return x; }\n"
+		"int pick(int x) { switch (x) { case 0: return 5; case 1: return 7; case 2: return 9;\n"
+		"  case 3: return 11; case 4: return 2; case 5: return 3; } return 0; }\n";
+	struct pair pair;
+
+	compare(&pair, base, fixed);
+	CHECK(pair.status == HP_OK, "the fix compares");
+	CHECK(fate_of(&pair, "lookup") == BUILD_CHANGED, "lookup changed");
+	CHECK(fate_of(&pair, "say") == BUILD_UNCHANGED, "say is the same, its string moved");
+	CHECK(fate_of(&pair, "pick") == BUILD_UNCHANGED, "pick is the same, its table moved");
+	CHECK(fate_of(&pair, "helper") == BUILD_UNCHANGED, "helper is the same");
+	CHECK(fate_of(&pair, "added") == BUILD_NEW, "added is new");
+	release(&pair);
+}
+
+static void test_string_and_table_changes(void)
+{
+	static const char fixed[] =
+		"int printf(const char *, ...);\n"
+		"static int table[4] = { 1, 2, 3, 4 };\n"
+		"int counter;\n"
+		"__attribute__((noipa)) static int helper(int x) { return x * 3; }\n"
+		"int lookup(int i) { static int calls; calls++; return table[i] + counter; }\n"
+		"int say(int x) { printf(\"said %d\\n\", helper(x)); return x; }\n"
+		"int pick(int x) { switch (x) { case 0: return 5; case 1: return 7; case 2: return 9;\n"
+		"  case 3: return 11; case 4: return 2; case 5: return 33; } return 0; }\n";
+	struct pair pair;
+
+	compare(&pair, base, fixed);
+	CHECK(pair.status == HP_OK, "the fix compares");
+	CHECK(fate_of(&pair, "say") == BUILD_CHANGED, "a changed string changes say");
+	CHECK(fate_of(&pair, "pick") == BUILD_CHANGED, "a changed switch table changes pick");
+	CHECK(fate_of(&pair, "lookup") == BUILD_UNCHANGED, "lookup is the same");
+	release(&pair);
+}
+
+static void test_refusals(void)
+{
+	struct pair pair;
+	char fixed[sizeof(base) + 128];
+
+	snprintf(fixed, sizeof(fixed), "%s", base);
+	memcpy(strstr(fixed, "{ 1, 2, 3, 4 }"), "{ 1, 2, 3, 5 }", 14);
+	compare(&pair, base, fixed);
+	CHECK(pair.status == HP_MISFIT, "a changed initial value is refused");
+	CHECK(strstr(pair.error.message, "'table'") != NULL, "the refusal names the table");
+	release(&pair);
+
+	snprintf(fixed, sizeof(fixed), "%sint nothing;\nint use(void) { return nothing++; }\n", base);
+	compare(&pair, base, fixed);
+	CHECK(pair.status == HP_MISFIT, "a new writable variable is refused");
+	CHECK(strstr(pair.error.message, "'nothing'") != NULL, "the refusal names it");
+	release(&pair);
+}
+
+int main(void)
+{
+	char command[256];
+
+	if (!mkdtemp(directory)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_changed_and_unchanged();
+	test_string_and_table_changes();
+	test_refusals();
+	snprintf(command, sizeof(command), "rm -rf %s", directory);
+	if (system(command) != 0)
+		fprintf(stderr, "could not remove %s\n", directory);
+	return check_report();
+}
