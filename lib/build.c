@@ -184,6 +184,11 @@ int hp_build(const struct hp_build_request *request, struct hp_build_result *res
 		result->reference_count = plan.alias_count;
 		hp_copy_string(result->build_id, sizeof(result->build_id), binary.build_id);
 	}
+	/* Ctrl-C reaches the compiler too: say why it failed. */
+	if (status != HP_OK && request->interrupted && *request->interrupted) {
+		error->detail[0] = '\0';
+		status = hp_fail(error, HP_FAILED, "interrupted; nothing was written");
+	}
 	build_plan_release(&plan);
 	build_tree_remove(&tree);
 	build_binary_close(&binary);

@@ -146,6 +146,9 @@ void build_binary_close(struct build_binary *binary);
 const struct build_binary_symbol *build_binary_find(const struct build_binary *binary,
 						    const char *file, const char *name,
 						    const char **why);
+/* The one global definition of `name`, or NULL. */
+const struct build_binary_symbol *build_binary_find_global(const struct build_binary *binary,
+							   const char *name, const char **why);
 
 /* ---- build_plan.c: what the patch keeps, replaces and borrows ---- */
 struct build_alias {

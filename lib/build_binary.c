@@ -241,3 +241,14 @@ const struct build_binary_symbol *build_binary_find(const struct build_binary *b
 		*why = "several definitions have that name";
 	return count == 1 ? found : NULL;
 }
+
+const struct build_binary_symbol *build_binary_find_global(const struct build_binary *binary,
+							   const char *name, const char **why)
+{
+	size_t count;
+	const struct build_binary_symbol *found = find_any(binary, name, true, &count);
+
+	*why = count > 1 ? "several global definitions have that name"
+			 : "the binary defines no global of that name";
+	return count == 1 ? found : NULL;
+}

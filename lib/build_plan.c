@@ -66,22 +66,25 @@ static bool is_local(const struct build_symbol *symbol)
 	return GELF_ST_BIND(symbol->sym.st_info) == STB_LOCAL;
 }
 
-/* The binary's symbol for `symbol` of a unit: a file-local one by its file;
- * a global by name, qualified by the file only when the name alone is
- * ambiguous (the apply side then still finds the unique global). */
+/* The binary's symbol for `symbol` of a unit, and the source file to record
+ * so that the apply side finds the same one: a file-local symbol by its
+ * file; a global among the globals only (a static of another file with
+ * that name is not it), by name alone when that is unambiguous, else
+ * qualified by our file (which has no local of that name). */
 static const struct build_binary_symbol *resolve(const struct build_binary *binary,
 						 const struct build_unit *unit,
 						 const struct build_symbol *symbol,
 						 const char **file, const char **why)
 {
 	const struct build_binary_symbol *found;
+	const char *ignored;
 
-	*file = is_local(symbol) ? unit->fixed.file : "";
-	found = build_binary_find(binary, *file, symbol->name, why);
-	if (!found && !is_local(symbol) && unit->fixed.file[0]) {
-		*file = unit->fixed.file;
-		found = build_binary_find(binary, *file, symbol->name, why);
-	}
+	*file = unit->fixed.file;
+	if (is_local(symbol))
+		return build_binary_find(binary, *file, symbol->name, why);
+	found = build_binary_find_global(binary, symbol->name, why);
+	if (found && build_binary_find(binary, "", symbol->name, &ignored) == found)
+		*file = "";
 	return found;
 }
 
@@ -113,6 +116,11 @@ static int add_alias(struct build_plan *plan, struct build_unit *unit, size_t sy
 	return HP_OK;
 }
 
+static bool is_new_variable(const struct build_unit *unit, size_t symbol)
+{
+	return !unit->has_orig || build_find_variable(&unit->orig, &unit->fixed, symbol) < 0;
+}
+
 /* A kept function or variable of another unit that defines `name`. */
 static bool defined_elsewhere(struct build_plan *plan, const char *name, size_t *unit,
 			      size_t *section)
@@ -125,8 +133,11 @@ static bool defined_elsewhere(struct build_plan *plan, const char *name, size_t 
 
 			if (is_local(s) || !build_symbol_defined(s) || strcmp(s->name, name) != 0)
 				continue;
-			if (build_symbol_is_function(s) && plan->units[u].fate[i] != BUILD_CHANGED &&
-			    plan->units[u].fate[i] != BUILD_NEW)
+			/* Only what the patch carries anyway: changed or new code, new
+			 * constants.  The binary's own variables are never copied. */
+			if (build_symbol_is_function(s) ? plan->units[u].fate[i] != BUILD_CHANGED &&
+								  plan->units[u].fate[i] != BUILD_NEW
+							: !is_new_variable(&plan->units[u], i))
 				continue;
 			*unit = u;
 			*section = s->sym.st_shndx;
@@ -173,8 +184,7 @@ static int follow(struct build_plan *plan, struct worklist *work, const struct b
 		if (function && (build_name_is_clone(symbol->name) ||
 				 unit->fate[target.symbol] != BUILD_UNCHANGED))
 			return keep(plan, work, unit_index, symbol->sym.st_shndx, error);
-		if (!function && (!unit->has_orig ||
-				  build_find_variable(&unit->orig, object, (size_t)target.symbol) < 0))
+		if (!function && is_new_variable(unit, (size_t)target.symbol))
 			return keep(plan, work, unit_index, symbol->sym.st_shndx, error);
 		found = resolve(binary, unit, symbol, &file, &why);
 		/* Code and constants the binary lacks (inlined, folded) are copied:
