@@ -50,13 +50,6 @@ static int rank(pid_t pid, pid_t tid)
 	return number < 0 ? 2 : number == FUTEX_SYSCALL ? 1 : 0;
 }
 
-static const char *base_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	return slash ? slash + 1 : path;
-}
-
 static bool starts_with(const char *text, const char *prefix)
 {
 	return strncmp(text, prefix, strlen(prefix)) == 0;
@@ -67,7 +60,7 @@ static const char *unfit_frame(struct hp_target *target, uint64_t address)
 {
 	struct hp_object *object = NULL;
 	const char *name = target_function_at(target, address, &object, NULL);
-	const char *file = object ? base_of(object->path) : "";
+	const char *file = object ? hp_base_name(object->path) : "";
 
 	if (starts_with(file, "ld-linux") || starts_with(file, "ld64.so") ||
 	    starts_with(file, "ld.so"))

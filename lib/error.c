@@ -13,6 +13,13 @@ void hp_copy_string(char *destination, size_t size, const char *source)
 	snprintf(destination, size, "%s", source ? source : "");
 }
 
+const char *hp_base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
 static HP_PRINTF(4, 0) int fail_with(struct hp_error *error, enum hp_status status,
 				      const char *suffix, const char *format, va_list arguments)
 {

@@ -39,6 +39,8 @@ void hp_error_file(struct hp_error *error, const char *file);
 void hp_detail(struct hp_error *error, const char *format, ...) HP_PRINTF(2, 3);
 /* Bounded copy that always terminates. */
 void hp_copy_string(char *destination, size_t size, const char *source);
+/* The last component of a path. */
+const char *hp_base_name(const char *path);
 
 /* ---- clock.c: time and deadlines ---- */
 double hp_now(void);
@@ -135,12 +137,19 @@ struct hp_target {
 
 int target_map_open(pid_t pid, struct hp_target *target, struct hp_error *error) HP_MUST_CHECK;
 void target_map_release(struct hp_target *target);
+/* `file_name` is `wanted`, or `wanted` followed by a version ("libfoo.so"
+ * matches "libfoo.so.1.2"). */
+bool target_file_name_matches(const char *wanted, const char *file_name);
 /* "" names the main executable; else a file name or soname ("libfoo.so.1"),
  * or a prefix of a versioned file name ("libfoo.so" for "libfoo.so.1.2"). */
 int target_find_object(struct hp_target *target, const char *name,
 		       struct hp_object **object, struct hp_error *error) HP_MUST_CHECK;
 int target_load_object(struct hp_target *target, struct hp_object *object,
 		       struct hp_error *error) HP_MUST_CHECK;
+
+/* ---- target_symbols.c: what names mean in the target's objects ---- */
+/* Adds a stripped object's symbols from its trusted debug file, if any. */
+void target_load_debug_symbols(struct hp_target *target, struct hp_object *object);
 /* The one function of that name in the object (refuses ambiguous names);
  * `file` ("" when not needed) names the source file of a file-local one. */
 int target_find_function(struct hp_target *target, struct hp_object *object,

@@ -201,8 +201,7 @@ bool patch_name_is_valid(const char *name)
 /* Default name: the file name without ".so", made safe for the state. */
 static void default_name(struct hp_patch_file *patch)
 {
-	const char *slash = strrchr(patch->path, '/');
-	const char *file = slash ? slash + 1 : patch->path;
+	const char *file = hp_base_name(patch->path);
 	size_t length = strlen(file);
 
 	if (length > 3 && strcmp(file + length - 3, ".so") == 0)

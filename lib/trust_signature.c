@@ -77,14 +77,13 @@ int trust_check_signature(const struct trust_file *patch, const unsigned char *b
 {
 	unsigned char signature[crypto_sign_BYTES], *text = NULL;
 	struct trust_file file = TRUST_FILE_INIT;
-	const char *slash = strrchr(patch->path, '/');
 	char name[HP_PATH_MAX], key_id[HP_KEY_ID_SIZE];
 	size_t text_size = 0;
 	int status = trust_crypto_init(error);
 
 	signer[0] = '\0';
 	if (status == HP_OK && snprintf(name, sizeof(name), "%s.sig",
-					slash ? slash + 1 : patch->path) >= (int)sizeof(name))
+					hp_base_name(patch->path)) >= (int)sizeof(name))
 		status = hp_fail(error, HP_USAGE, "the path of patch %s is too long", patch->path);
 	/* The same care as for the patch: its directory, its owners. */
 	if (status == HP_OK)

@@ -1,0 +1,276 @@
+/* target_symbols.c - names in a target's objects: the one function or
+ * variable a name (and, for file-local names, a source file) means, exported
+ * functions for remote calls, the function at an address for backtraces,
+ * and a stripped object's symbols from its separate debug file. */
+#include <elf.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* Where separate debug files are found by build-id; the test build alone
+ * lets HOTPATCH_DEBUG_DIR move it. */
+static const char *debug_directory(void)
+{
+#ifdef HP_FAULT_INJECTION
+	const char *moved = getenv("HOTPATCH_DEBUG_DIR");
+
+	if (moved && moved[0] == '/')
+		return moved;
+#endif
+	return "/usr/lib/debug/.build-id";
+}
+
+void target_debug_file_path(const struct hp_object *object, char *path, size_t size)
+{
+	int length = snprintf(path, size, "%s/", debug_directory());
+
+	for (size_t i = 0; i < object->elf.build_id_size && length > 0 && (size_t)length < size;
+	     i++)
+		length += snprintf(path + length, size - (size_t)length, i == 1 ? "/%02x" : "%02x",
+				   object->elf.build_id[i]);
+	if (length > 0 && (size_t)length < size)
+		snprintf(path + length, size - (size_t)length, ".debug");
+}
+
+/* A stripped object's file-local symbols, from its separate debug file:
+ * used only when it is trusted like a patch (its addresses decide where we
+ * write) and carries the very build-id of the object.  Absent or unusable
+ * is not an error here; lookups that need the symbols say what is missing. */
+void target_load_debug_symbols(struct hp_target *target, struct hp_object *object)
+{
+	struct trust_file file = TRUST_FILE_INIT;
+	struct trust_owners owners;
+	struct hp_elf_info debug = { 0 };
+	struct hp_error ignored = { 0 };
+	char path[HP_PATH_MAX];
+
+	if (object->elf.has_symtab || object->elf.build_id_size < 2)
+		return;
+	target_debug_file_path(object, path, sizeof(path));
+	trust_owners_of_target(target->pid, &owners);
+	if (access(path, F_OK) == 0 &&
+	    trust_open(path, "debug file", &owners, &file, &ignored) == HP_OK && file.fd >= 0 &&
+	    elf_info_read_fd(file.fd, path, &debug, &ignored) == HP_OK &&
+	    debug.build_id_size == object->elf.build_id_size &&
+	    memcmp(debug.build_id, object->elf.build_id, debug.build_id_size) == 0 &&
+	    debug.has_symtab && elf_info_take_symbols(&object->elf, &debug, &ignored) == HP_OK)
+		object->debug_file = true;
+	elf_info_release(&debug);
+	trust_close(&file);
+}
+
+static bool symbol_is_function(const struct hp_symbol *symbol)
+{
+	return symbol->type == STT_FUNC || symbol->type == STT_GNU_IFUNC;
+}
+
+/* Source files compare by their last component: the symbol table keeps the
+ * name the compiler was given, which may or may not include directories. */
+static bool same_source_file(const char *wanted, const char *file)
+{
+	return file && strcmp(hp_base_name(wanted), hp_base_name(file)) == 0;
+}
+
+static bool symbol_candidate(const struct hp_object *object, const struct hp_symbol *symbol,
+			     const char *name, const char *file, bool functions, bool locals)
+{
+	if (strcmp(symbol->name, name) != 0 || (functions && !symbol_is_function(symbol)))
+		return false;
+	if (!file[0])
+		return true;
+	if (locals)
+		return symbol->bind == STB_LOCAL &&
+		       same_source_file(file, elf_symbol_file(&object->elf, symbol));
+	return symbol->bind != STB_LOCAL;
+}
+
+static void list_definitions(const struct hp_object *object, const char *name, bool functions,
+			     char *text, size_t size)
+{
+	size_t used = 0;
+
+	text[0] = '\0';
+	for (size_t i = 0; i < object->elf.symbol_count && used + 1 < size; i++) {
+		const struct hp_symbol *symbol = &object->elf.symbols[i];
+		const char *file = elf_symbol_file(&object->elf, symbol);
+		int written;
+
+		if (!symbol_candidate(object, symbol, name, "", functions, false) ||
+		    symbol->dynamic)
+			continue;
+		written = snprintf(text + used, size - used, "%s%s", used ? ", " : "",
+				   symbol->bind == STB_LOCAL ? (file ? hp_base_name(file) : "?")
+							     : "global");
+		if (written < 0)
+			break;
+		used += (size_t)written;
+	}
+}
+
+/* The one definition of `name` in `object`.  With `file`, a file-local one
+ * of that source file, else a global (what the name means inside that
+ * file); without, the only one (aliases at one address count once). */
+static int choose_symbol(struct hp_target *target, struct hp_object *object, const char *name,
+			 const char *file, bool functions, const struct hp_symbol **chosen,
+			 struct hp_error *error)
+{
+	size_t distinct = 0;
+	char where[HP_TEXT_MAX];
+
+	*chosen = NULL;
+	for (int locals = file[0] ? 1 : 0; locals >= 0 && !*chosen; locals--)
+		for (size_t i = 0; i < object->elf.symbol_count; i++) {
+			const struct hp_symbol *symbol = &object->elf.symbols[i];
+
+			if (!symbol_candidate(object, symbol, name, file, functions, locals))
+				continue;
+			if (!*chosen || (*chosen)->value != symbol->value)
+				distinct++;
+			if (!*chosen || symbol->size > (*chosen)->size)
+				*chosen = symbol;
+		}
+	hp_error_function(error, name);
+	hp_error_file(error, object->path);
+	if (!*chosen) {
+		char debug[HP_PATH_MAX];
+
+		target_debug_file_path(object, debug, sizeof(debug));
+		if (!object->elf.has_symtab)
+			hp_hint(error, "%s is stripped: install its debug file (%s)",
+				hp_base_name(object->path), debug);
+		else
+			hp_hint(error, "check the name%s", file[0] ? " and the source file" : "");
+		return hp_fail(error, HP_MISFIT, "no %s %s%s%s in %s of pid %d",
+			       functions ? "function" : "symbol", name, file[0] ? " of " : "", file,
+			       object->path, (int)target->pid);
+	}
+	if (distinct > 1) {
+		list_definitions(object, name, functions, where, sizeof(where));
+		hp_hint(error, "name the source file that defines it (HOTPATCH_%s_FROM)",
+			functions ? "REPLACE" : "SYMBOL");
+		return hp_fail(error, HP_MISFIT, "%s is ambiguous in %s: %zu definitions (%s)", name,
+			       object->path, distinct, where);
+	}
+	if ((*chosen)->type == STT_GNU_IFUNC)
+		return hp_fail(error, HP_MISFIT,
+			       "%s in %s is an indirect function (ifunc); %s the implementation it selects",
+			       name, object->path, functions ? "patch" : "use");
+	return HP_OK;
+}
+
+int target_find_function(struct hp_target *target, struct hp_object *object, const char *name,
+			 const char *file, uint64_t *address, uint64_t *size,
+			 struct hp_error *error)
+{
+	const struct hp_symbol *chosen = NULL;
+	int status = target_load_object(target, object, error);
+
+	if (status == HP_OK)
+		status = choose_symbol(target, object, name, file, true, &chosen, error);
+	if (status != HP_OK)
+		return status;
+	if (chosen->size == 0)
+		return hp_fail(error, HP_MISFIT, "%s in %s has no size in the symbol table", name,
+			       object->path);
+	*address = object->bias + chosen->value;
+	*size = chosen->size;
+	return HP_OK;
+}
+
+int target_find_symbol(struct hp_target *target, struct hp_object *object, const char *name,
+		       const char *file, uint64_t *address, struct hp_error *error)
+{
+	const struct hp_symbol *chosen = NULL;
+	int status = target_load_object(target, object, error);
+
+	if (status == HP_OK)
+		status = choose_symbol(target, object, name, file, false, &chosen, error);
+	if (status != HP_OK)
+		return status;
+	if (chosen->type == STT_TLS)
+		return hp_fail(error, HP_MISFIT,
+			       "%s in %s is thread-local: a patch cannot use it by address", name,
+			       object->path);
+	if (chosen->absolute)
+		return hp_fail(error, HP_MISFIT, "%s in %s is an absolute value, not an address",
+			       name, object->path);
+	*address = object->bias + chosen->value;
+	return HP_OK;
+}
+
+static bool find_export_in(struct hp_target *target, struct hp_object *object,
+			   const char *name, uint64_t *address, struct hp_error *error)
+{
+	if (target_load_object(target, object, error) != HP_OK)
+		return false;
+	for (size_t i = 0; i < object->elf.symbol_count; i++) {
+		const struct hp_symbol *symbol = &object->elf.symbols[i];
+
+		if (symbol->dynamic && !symbol->hidden_version && symbol->type == STT_FUNC &&
+		    symbol->bind != STB_LOCAL && strcmp(symbol->name, name) == 0) {
+			*address = object->bias + symbol->value;
+			return true;
+		}
+	}
+	return false;
+}
+
+int target_find_export(struct hp_target *target, const char *name, uint64_t *address,
+		       struct hp_error *error)
+{
+	static const char *const preferred[] = { "libc.so", "libdl.so" };
+
+	for (size_t p = 0; p < HP_ARRAY_SIZE(preferred); p++)
+		for (size_t i = 0; i < target->object_count; i++)
+			if (target_file_name_matches(preferred[p],
+						     hp_base_name(target->objects[i].path)) &&
+			    find_export_in(target, &target->objects[i], name, address, error))
+				return HP_OK;
+	for (size_t i = 0; i < target->object_count; i++)
+		if (find_export_in(target, &target->objects[i], name, address, error))
+			return HP_OK;
+	hp_error_function(error, name);
+	hp_hint(error, "hotpatch needs a dynamically linked target using glibc");
+	return hp_fail(error, HP_MISFIT, "pid %d has no %s (statically linked?)", (int)target->pid,
+		       name);
+}
+
+const char *target_function_at(struct hp_target *target, uint64_t address,
+			       struct hp_object **object, uint64_t *offset)
+{
+	struct hp_error ignored = { 0 };
+	const struct hp_symbol *best = NULL;
+
+	*object = target_object_at(target, address);
+	if (!*object || target_load_object(target, *object, &ignored) != HP_OK)
+		return NULL;
+	for (size_t i = 0; i < (*object)->elf.symbol_count; i++) {
+		const struct hp_symbol *symbol = &(*object)->elf.symbols[i];
+		uint64_t start = (*object)->bias + symbol->value;
+
+		if ((symbol->type == STT_FUNC || symbol->type == STT_GNU_IFUNC) && address >= start &&
+		    address < start + symbol->size)
+			best = symbol;
+	}
+	if (best && offset)
+		*offset = address - (*object)->bias - best->value;
+	return best ? best->name : NULL;
+}
+
+void target_describe_address(struct hp_target *target, uint64_t address, char *text, size_t size)
+{
+	struct hp_object *object = NULL;
+	uint64_t offset = 0;
+	const char *name = target_function_at(target, address, &object, &offset);
+
+	if (name)
+		snprintf(text, size, "%s+0x%" PRIx64 " (%s)", name, offset, hp_base_name(object->path));
+	else if (object)
+		snprintf(text, size, "0x%" PRIx64 " (%s)", address, hp_base_name(object->path));
+	else
+		snprintf(text, size, "0x%" PRIx64, address);
+}
