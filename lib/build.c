@@ -163,6 +163,11 @@ int hp_build(const struct hp_build_request *request, struct hp_build_result *res
 	}
 	if (status == HP_OK)
 		status = build_binary_open(&binary, request->binary, error);
+	if (status == HP_OK && !binary.symbol_table &&
+	    build_result_line(result, HP_BUILD_WARNING, "", request->binary,
+			      "the binary has no symbol table and no debug file in "
+			      "/usr/lib/debug/.build-id: only its exported symbols can be used"))
+		status = hp_fail(error, HP_FAILED, "out of memory");
 	if (status == HP_OK)
 		status = build_tree_prepare(&tree, request->source, request->diff, error);
 	if (status == HP_OK && interrupted(request, error))

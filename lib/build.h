@@ -130,6 +130,7 @@ struct build_binary_symbol {
 struct build_binary {
 	char path[PATH_MAX];
 	char build_id[HP_TEXT_MAX];
+	bool symbol_table;	/* a .symtab (its own or its debug file's), not only exports */
 	size_t file_count;
 	char **files;
 	size_t count;

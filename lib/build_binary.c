@@ -118,6 +118,7 @@ static int read_debug_symbols(struct build_binary *binary, struct hp_error *erro
 	binary->symbols = NULL;
 	binary->count = 0;
 	status = read_symbols(binary, fd, &full, error);
+	binary->symbol_table = full;
 	close(fd);
 	return status;
 }
@@ -142,6 +143,7 @@ int build_binary_open(struct build_binary *binary, const char *path, struct hp_e
 			 info.build_id[i]);
 	if (status == HP_OK)
 		status = read_symbols(binary, fd, &full, error);
+	binary->symbol_table = full;
 	if (status == HP_OK && !full)
 		status = read_debug_symbols(binary, error);
 	if (status == HP_USAGE || status == HP_MISFIT)

@@ -317,6 +317,34 @@ static int allocate(struct build_unit *unit, struct hp_error *error)
 	return HP_OK;
 }
 
+/* Nothing to replace: say which changed function the binary lacks, if any. */
+static int refuse_nothing(const struct build_plan *plan, const struct build_binary *binary,
+			  struct hp_error *error)
+{
+	const char *changed = NULL;
+
+	for (size_t u = 0; !changed && u < plan->unit_count; u++)
+		for (size_t i = 1; !changed && i < plan->units[u].fixed.symbol_count; i++)
+			if (plan->units[u].fate[i] == BUILD_CHANGED)
+				changed = plan->units[u].fixed.symbols[i].name;
+	if (changed && !binary->symbol_table) {
+		hp_error_function(error, changed);
+		hp_hint(error, "install its debug file (found by build-id in /usr/lib/debug/.build-id) "
+			       "or build against the unstripped binary");
+		return hp_fail(error, HP_MISFIT, "%s is stripped: the changed function %s is not "
+						 "among its exported symbols", binary->path, changed);
+	}
+	if (changed) {
+		hp_error_function(error, changed);
+		hp_hint(error, "the binary has no copy of its own of %s (inlined everywhere) and its "
+			       "callers did not change", changed);
+		return hp_fail(error, HP_MISFIT, "the fix replaces no function of %s", binary->path);
+	}
+	hp_hint(error, "check that the diff changes code (not only comments) of functions the "
+		       "binary has");
+	return hp_fail(error, HP_MISFIT, "the fix replaces no function of %s", binary->path);
+}
+
 int build_plan_make(struct build_plan *plan, const struct build_binary *binary,
 		    struct hp_error *error)
 {
@@ -329,11 +357,8 @@ int build_plan_make(struct build_plan *plan, const struct build_binary *binary,
 		status = choose(plan, &work, binary, u, error);
 	if (status == HP_OK)
 		status = close_over(plan, &work, binary, error);
-	if (status == HP_OK && plan->replace_count == 0) {
-		hp_hint(error, "check that the diff changes code (not only comments) of functions "
-			       "the binary has");
-		status = hp_fail(error, HP_MISFIT, "the fix replaces no function of %s", binary->path);
-	}
+	if (status == HP_OK && plan->replace_count == 0)
+		status = refuse_nothing(plan, binary, error);
 	free(work.items);
 	return status;
 }

@@ -158,6 +158,9 @@ static int copy_directory(struct copy *copy, int from, int to, const char *relat
 		else
 			result = copy_entry(copy, from, to, entry->d_name, path, depth);
 	}
+	if (result == HP_OK && errno != 0)
+		result = hp_fail_errno(copy->error, HP_FAILED, "cannot list %s",
+				       relative[0] ? relative : copy->source_root);
 	closedir(directory);
 	return result;
 }
