@@ -124,6 +124,7 @@ bool build_functions_equal(const struct build_object *a, size_t a_symbol,
 struct build_binary_symbol {
 	char *name;
 	const char *file;	/* the STT_FILE before it, for locals; "" */
+	uint64_t size;
 	unsigned char type, bind;
 };
 

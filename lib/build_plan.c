@@ -264,6 +264,21 @@ static int add_replace(struct build_plan *plan, size_t unit_index, size_t symbol
 	return HP_OK;
 }
 
+/* apply cannot put a jump over fewer bytes: better known now. */
+static int warn_short(struct build_plan *plan, const char *function, const char *file,
+		      uint64_t size, struct hp_error *error)
+{
+	char text[2 * HP_TEXT_MAX];
+
+	snprintf(text, sizeof(text),
+		 "%.96s (%.96s) is %llu bytes long in the binary, too short for the jump "
+		 "hotpatch apply writes; change its callers instead",
+		 function, file, (unsigned long long)size);
+	if (build_result_line(plan->result, HP_BUILD_WARNING, function, file, text))
+		return hp_fail(error, HP_FAILED, "out of memory planning the patch");
+	return HP_OK;
+}
+
 /* Changed functions the binary has are replaced; the others are kept. */
 static int choose(struct build_plan *plan, struct worklist *work, const struct build_binary *binary,
 		  size_t unit_index, struct hp_error *error)
@@ -292,6 +307,9 @@ static int choose(struct build_plan *plan, struct worklist *work, const struct b
 		found = resolve(binary, unit, symbol, &file, &why);
 		if (found && (found->type == STT_FUNC || found->type == STT_GNU_IFUNC)) {
 			status = add_replace(plan, unit_index, i, file, error);
+			if (status == HP_OK && found->size && found->size < HP_JUMP_SIZE)
+				status = warn_short(plan, symbol->name, unit->fixed.source, found->size,
+						    error);
 			continue;
 		}
 		snprintf(text, sizeof(text),
