@@ -310,6 +310,11 @@ build_id() {
 	[[ $output == *'slot_hits: a free slot is no slot'* ]] || fail "list lacks the description:"$'\n'"$output"
 	[[ $output == *CVE-2026-0001* && $output == *SERVICE-42* ]] || fail "list lacks an id:"$'\n'"$output"
 	[[ $output == *slot_hits* ]] || fail "list lacks the replaced function:"$'\n'"$output"
+	run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
+	json_is '.patches | length == 1' '.patches[0].name == "fix-slots"' \
+		'.patches[0].description == "slot_hits: a free slot is no slot"' \
+		'.patches[0].ids == ["CVE-2026-0001", "SERVICE-42"]' \
+		'[.patches[0].functions[].function] == ["slot_hits"]'
 
 	MARK=$(line_count "$TARGET_LOG")
 	run -0 --separate-stderr hp revert --pid "$TARGET_PID" fix-slots
