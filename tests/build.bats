@@ -12,6 +12,7 @@
 #   slot4 N -> R       0 (bug) or -1 (bounds_check)
 #                      (with SERVICE_SLOTS=1 slot 1 is free: slot1 N -> 20, or -1)
 #   request SIZE -> R  for SIZE 0, 2, 100, 5000
+#   capacity -> 4096   REQUEST_MAX of service.h
 #   rejected empty=A too_large=B checks=C last=SIZE
 #   load -5 -> R, queue -2 -> R, progress 200 -> 100, ceiling -> 100, weight 90 -> 8
 
@@ -111,6 +112,7 @@ assert_service_unfixed() {
 	assert_results "$TARGET_LOG" slot1 '+20' || return 1
 	assert_next_lines "$TARGET_LOG" '^request ' '^request (0 -> -1|2 -> 2|100 -> 100|5000 -> 5000)$' 8 || return 1
 	assert_next_lines "$TARGET_LOG" '^rejected ' '^rejected empty=[0-9]+ too_large=0 checks=[0-9]+ last=0$' || return 1
+	assert_next_lines "$TARGET_LOG" '^capacity ' '^capacity -> 4096$' || return 1
 	assert_next_lines "$TARGET_LOG" '^(load|queue|progress|ceiling|weight) ' \
 		'^(load -5 -> -5|queue -2 -> -20|progress 200 -> 100|ceiling -> 100|weight 90 -> 8)$' 10
 }
@@ -244,6 +246,33 @@ build_id() {
 	apply_patch
 	wait_for_line_after "$TARGET_LOG" "$MARK" '^request 100 -> 104$'
 	assert_next_lines "$TARGET_LOG" '^request ' '^request (0 -> -1|2 -> 8|100 -> 104|5000 -> 5000)$' 8
+	assert_not_traced "$TARGET_PID"
+}
+
+@test "header_change: a changed header compiles every file, and only the function that uses it is replaced" {
+	build_patch 0 header_change
+	# main.c, levels.c and slots.c compile to the same code as before.
+	assert_built 'replace: request_capacity (requests.c)' 1 0
+
+	start_program service
+	assert_service_unfixed
+	apply_patch
+	wait_for_line_after "$TARGET_LOG" "$MARK" '^capacity -> 8192$'
+	assert_next_lines "$TARGET_LOG" '^capacity ' '^capacity -> 8192$'
+	assert_not_traced "$TARGET_PID"
+}
+
+@test "two_files: one diff fixes a function in each of two files, each file with its own check()" {
+	build_patch 0 two_files
+	assert_built $'replace: slot_hits (slots.c)\nreplace: check (requests.c)' 2 4
+
+	start_program service
+	assert_service_unfixed
+	apply_patch
+	wait_for_line_after "$TARGET_LOG" "$MARK" '^request 2 -> -1$'
+	wait_for_line_after "$TARGET_LOG" "$MARK" '^slot4 [0-9]+ -> -1$'
+	assert_next_lines "$TARGET_LOG" '^(slot4|request) ' '^(slot4 [0-9]+ -> -1|request (0 -> -1|2 -> -1|100 -> 100|5000 -> 5000))$' 15
+	assert_results "$TARGET_LOG" slot1 '+20'
 	assert_not_traced "$TARGET_PID"
 }
 

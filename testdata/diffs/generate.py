@@ -108,6 +108,25 @@ FIXES = {
          "\t\treturn reject(size, REASON_EMPTY);\n"
          "\treturn round_size(size);\n"),
     ],
+    # A change of a header: every file is compiled and compared, and only
+    # request_capacity() (requests.c), which uses REQUEST_MAX, changes.
+    "header_change": [
+        ("service.h",
+         "#define REQUEST_MAX 4096\n",
+         "#define REQUEST_MAX 8192\n"),
+    ],
+    # bounds_check and same_name in one diff: two files, each with a
+    # function named check().
+    "two_files": [
+        ("slots.c",
+         "\tif (!check(index))\n"
+         "\t\treturn -1;\n",
+         "\tif (!check(index) || index >= used)\n"
+         "\t\treturn -1;\n"),
+        ("requests.c",
+         "\treturn size > 0;\n",
+         "\treturn size >= REQUEST_HEADER;\n"),
+    ],
     # A fix that does not compile: `used_slots` is declared nowhere.
     "compile_error": [
         ("slots.c",

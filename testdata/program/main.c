@@ -4,6 +4,7 @@
  *   slot1 N -> R        R = N + 20: slot 1's hits, read by slot_hits()
  *   slot4 N -> R        slot 4 is free: 0 before bounds_check.diff, -1 after
  *   request SIZE -> R   for SIZE 0, 2, 100 and 5000: SIZE, or -1 if rejected
+ *   capacity -> 4096    REQUEST_MAX (8192 after header_change.diff)
  *   rejected empty=A too_large=B checks=C last=SIZE   requests.c's counters
  *                       and the size last rejected
  *   load -5 -> R        -5 before inline_fix.diff, 0 after
@@ -57,6 +58,7 @@ int main(void)
 		printf("slot4 %ld -> %ld\n", service_ticks, slot_hits(4));
 		for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 			printf("request %d -> %d\n", sizes[i], handle_request(sizes[i]));
+		printf("capacity -> %d\n", request_capacity());
 		requests_report(&empty, &too_large, &checks, &last);
 		printf("rejected empty=%ld too_large=%ld checks=%ld last=%d\n", empty, too_large,
 		       checks, last);

@@ -36,6 +36,12 @@ int handle_request(int size)
 	return size;
 }
 
+/* The largest request the service takes. */
+int request_capacity(void)
+{
+	return REQUEST_MAX;
+}
+
 void requests_report(long *empty, long *too_large, long *checked, int *last)
 {
 	*empty = rejected[REASON_EMPTY];

@@ -18,6 +18,7 @@ long slot_hits(int index);
 
 /* requests.c: requests of a size, accepted (the size) or rejected (-1). */
 int handle_request(int size);
+int request_capacity(void);
 void requests_report(long *empty, long *too_large, long *checks, int *last);
 
 /* levels.c: levels from 0 to 100 and the weight of a level. */
