@@ -186,6 +186,9 @@ static int copy_section(struct rewrite *rewrite, Elf *out, size_t index, struct 
 	if (build_section_is_constructor(section) ||
 	    (applies_to && build_section_is_constructor(applies_to)))
 		header.sh_flags |= SHF_EXCLUDE;
+	/* The file's debug information describes every function, most of which
+	 * the link drops, and names the binary's variables as the patch's own:
+	 * a debugger is better served by the binary's. */
 	if (is_debug(section))
 		header.sh_flags |= SHF_EXCLUDE;
 	if (index == object->symtab) {
