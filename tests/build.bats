@@ -13,6 +13,7 @@
 #                      (with SERVICE_SLOTS=1 slot 1 is free: slot1 N -> 20, or -1)
 #   request SIZE -> R  for SIZE 0, 2, 100, 5000
 #   capacity -> 4096   REQUEST_MAX of service.h
+#   audit N -> R       R = N + 6999 (N + 7003 after register_use)
 #   rejected empty=A too_large=B checks=C last=SIZE
 #   load -5 -> R, queue -2 -> R, progress 200 -> 100, ceiling -> 100, weight 90 -> 8
 
@@ -113,6 +114,7 @@ assert_service_unfixed() {
 	assert_next_lines "$TARGET_LOG" '^request ' '^request (0 -> -1|2 -> 2|100 -> 100|5000 -> 5000)$' 8 || return 1
 	assert_next_lines "$TARGET_LOG" '^rejected ' '^rejected empty=[0-9]+ too_large=0 checks=[0-9]+ last=0$' || return 1
 	assert_next_lines "$TARGET_LOG" '^capacity ' '^capacity -> 4096$' || return 1
+	assert_results "$TARGET_LOG" audit '+6999' || return 1
 	assert_next_lines "$TARGET_LOG" '^(load|queue|progress|ceiling|weight) ' \
 		'^(load -5 -> -5|queue -2 -> -20|progress 200 -> 100|ceiling -> 100|weight 90 -> 8)$' 10
 }
@@ -273,6 +275,33 @@ build_id() {
 	wait_for_line_after "$TARGET_LOG" "$MARK" '^slot4 [0-9]+ -> -1$'
 	assert_next_lines "$TARGET_LOG" '^(slot4|request) ' '^(slot4 [0-9]+ -> -1|request (0 -> -1|2 -> -1|100 -> 100|5000 -> 5000))$' 15
 	assert_results "$TARGET_LOG" slot1 '+20'
+	assert_not_traced "$TARGET_PID"
+}
+
+@test "register_use: the unchanged caller of a replaced function still works" {
+	# audit_request() keeps `count` in %rdx across its call of remember():
+	# compiled with -fipa-ra (on at -O2), it knows that the binary's
+	# remember() leaves %rdx alone.  The patch's remember() is compiled
+	# otherwise (-mcmodel=large) and must not break that; refusing the fix,
+	# naming remember, would be honest too.  A patch that builds must give
+	# the fixed results: the size before, plus its header, plus 7000.
+	PATCH=$PATCH_DIR/register_use.so
+	run --separate-stderr hp build --source "$PROGRAM_SOURCE" --diff "$DIFFS/register_use.diff" \
+		--compile "$COMPILE" --binary "$SERVICE" -o "$PATCH"
+	if ((status == 4)); then
+		assert_refused remember
+		return
+	fi
+	((status == 0)) || fail "build exited $status:"$'\n'"$stderr"
+	grep -qx 'replace: remember (audit.c)' <<<"$output" || fail "remember is not replaced:"$'\n'"$output"
+
+	start_program service
+	assert_service_unfixed
+	apply_patch
+	wait_for_line_after "$TARGET_LOG" "$MARK" '^audit [0-9]+ -> '
+	# From the first call of the new remember() on, every result is the fixed one.
+	wait_for_result "$TARGET_LOG" "$MARK" audit '+7003'
+	assert_results "$TARGET_LOG" audit '+7003' 20
 	assert_not_traced "$TARGET_PID"
 }
 

@@ -5,6 +5,7 @@
  *   slot4 N -> R        slot 4 is free: 0 before bounds_check.diff, -1 after
  *   request SIZE -> R   for SIZE 0, 2, 100 and 5000: SIZE, or -1 if rejected
  *   capacity -> 4096    REQUEST_MAX (8192 after header_change.diff)
+ *   audit N -> R        R = N - 1 + 7000 (N + 3 + 7000 after register_use.diff)
  *   rejected empty=A too_large=B checks=C last=SIZE   requests.c's counters
  *                       and the size last rejected
  *   load -5 -> R        -5 before inline_fix.diff, 0 after
@@ -59,6 +60,7 @@ int main(void)
 		for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 			printf("request %d -> %d\n", sizes[i], handle_request(sizes[i]));
 		printf("capacity -> %d\n", request_capacity());
+		printf("audit %ld -> %ld\n", service_ticks, audit_request(service_ticks, 1000, 7));
 		requests_report(&empty, &too_large, &checks, &last);
 		printf("rejected empty=%ld too_large=%ld checks=%ld last=%d\n", empty, too_large,
 		       checks, last);

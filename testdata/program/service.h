@@ -2,8 +2,9 @@
  * source diffs (testdata/diffs).  Its four files keep the kinds of state a
  * real fix runs into: a file-local table the service changes as it runs
  * (slots.c), a file-local helper with a counter (requests.c), a static inline
- * function inlined into two callers and a global table (levels.c), and two
- * file-local functions with the same name (check, in slots.c and requests.c). */
+ * function inlined into two callers and a global table (levels.c), two
+ * file-local functions with the same name (check, in slots.c and requests.c),
+ * and a caller that relies on its callee's register use (audit.c). */
 #ifndef SERVICE_H
 #define SERVICE_H
 
@@ -20,6 +21,9 @@ long slot_hits(int index);
 int handle_request(int size);
 int request_capacity(void);
 void requests_report(long *empty, long *too_large, long *checks, int *last);
+
+/* audit.c: the size audited before, plus base * count. */
+long audit_request(long size, long base, long count);
 
 /* levels.c: levels from 0 to 100 and the weight of a level. */
 extern int level_weights[4];
