@@ -29,6 +29,10 @@ setup() {
 	# The command the service was built with (testdata/Makefile's PROGRAM_COMPILE).
 	COMPILE=$(<"$HP_TESTDATA/program/compile")
 	PROGRAM_SOURCE=$HP_SOURCE/testdata/program
+	BINARY=$SERVICE
+	# libdemo.so's compile command: testdata/Makefile's LIB_CFLAGS without
+	# -shared, which only links.
+	LIB_COMPILE='cc -O2 -g -fPIC -Wall'
 	DIFFS=$HP_SOURCE/testdata/diffs
 	# apply loads only patches that nobody but root could have written.
 	umask 022
@@ -53,7 +57,7 @@ build_patch() {
 # assert_built KIND_LINES FUNCTIONS REFERENCES: stdout has exactly the
 # "replace:" and "new:" lines KIND_LINES (newline-separated, any order) and
 # ends with "wrote PATCH (FUNCTIONS functions, REFERENCES references into
-# SERVICE)"; the patch file exists.
+# BINARY)"; the patch file exists.
 assert_built() {
 	local wanted=$1 functions=$2 references=$3 got last
 
@@ -64,10 +68,10 @@ assert_built() {
 	last=${lines[${#lines[@]} - 1]}
 	[[ $last =~ ^wrote\ (.*)\ \(([0-9]+)\ functions?,\ ([0-9]+)\ references?\ into\ (.*)\)$ ]] ||
 		{ fail "the last line is not 'wrote OUT (N functions, M references into BINARY)':"$'\n'"$output"; return 1; }
-	[[ ${BASH_REMATCH[1]} == "$PATCH" && ${BASH_REMATCH[4]} == "$SERVICE" ]] ||
-		{ fail "expected 'wrote $PATCH (... into $SERVICE)', got: $last"; return 1; }
+	[[ ${BASH_REMATCH[1]} == "$PATCH" && ${BASH_REMATCH[4]} == "$BINARY" ]] ||
+		{ fail "expected 'wrote $PATCH (... into $BINARY)', got: $last"; return 1; }
 	[[ ${BASH_REMATCH[2]} == "$functions" && ${BASH_REMATCH[3]} == "$references" ]] ||
-		{ fail "expected $functions functions and $references references into the service, got: $last"; return 1; }
+		{ fail "expected $functions functions and $references references into $BINARY, got: $last"; return 1; }
 	[[ -f $PATCH ]] || { fail "build says it wrote $PATCH, which does not exist"; return 1; }
 }
 
@@ -128,18 +132,22 @@ build_id() {
 	readelf -nW "$1" | sed -nE 's/.*Build ID: ([0-9a-f]+).*/\1/p' | head -n 1
 }
 
-@test "every diff applies with patch -p1 and all but compile_error.diff leave a service that compiles" {
-	local diff name file copy
+@test "every diff applies with patch -p1 and all but compile_error.diff leave a tree that compiles" {
+	local diff name file copy source compile
 	for diff in "$DIFFS"/*.diff; do
 		name=${diff##*/}
 		copy=$BATS_TEST_TMPDIR/${name%.diff}
-		cp -r "$PROGRAM_SOURCE" "$copy"
+		source=$PROGRAM_SOURCE compile=$COMPILE
+		if [[ $name == lib_* ]]; then
+			source=$HP_SOURCE/testdata/libs compile=$LIB_COMPILE
+		fi
+		cp -r "$source" "$copy"
 		run -0 patch -p1 --batch -d "$copy" -i "$diff"
 		for file in "$copy"/*.c; do
 			if [[ $name == compile_error.diff && $file == */slots.c ]]; then
-				run -1 $COMPILE -c -o /dev/null "$file"
+				run -1 $compile -c -o /dev/null "$file"
 			else
-				run -0 $COMPILE -c -o /dev/null "$file"
+				run -0 $compile -c -o /dev/null "$file"
 			fi
 		done
 	done
@@ -302,6 +310,21 @@ build_id() {
 	# From the first call of the new remember() on, every result is the fixed one.
 	wait_for_result "$TARGET_LOG" "$MARK" audit '+7003'
 	assert_results "$TARGET_LOG" audit '+7003' 20
+	assert_not_traced "$TARGET_PID"
+}
+
+@test "lib_fix: with --object the patch replaces a function of a library the process loaded" {
+	BINARY=$HP_TESTDATA/libs/libdemo.so
+	PATCH=$PATCH_DIR/lib_fix.so
+	run -0 --separate-stderr hp build --source "$HP_SOURCE/testdata/libs" --diff "$DIFFS/lib_fix.diff" \
+		--compile "$LIB_COMPILE" --binary "$BINARY" --object libdemo.so -o "$PATCH"
+	# demo_value() still counts its calls in the library's demo_calls.
+	assert_built 'replace: demo_value (demo.c)' 1 1
+
+	start_target with_lib
+	assert_results "$TARGET_LOG" demo '+7'
+	apply_and_wait "$TARGET_PID" "$PATCH" "$TARGET_LOG" demo '+8'
+	assert_patch_mapped "$TARGET_PID" lib_fix
 	assert_not_traced "$TARGET_PID"
 }
 

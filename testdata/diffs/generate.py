@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""generate.py - writes the diffs in this directory from testdata/program.
+"""generate.py - writes the diffs in this directory from testdata/program
+(and lib_*.diff from testdata/libs).
 
 Each diff is what `diff -ruN a b` prints for a copy of the program (a) and a
 copy with one fix made (b), as upstream would send it: paths a/FILE and
@@ -17,8 +18,20 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROGRAM = os.path.join(os.path.dirname(HERE), "program")
+LIBS = os.path.join(os.path.dirname(HERE), "libs")
 
 # name -> [(file, old text, new text)]: each old text must occur exactly once.
+# Fixes of the library testdata/libs (libdemo.so), whose name starts with lib_.
+LIB_FIXES = {
+    # demo_value() adds 8, still counting its calls in the library's own
+    # demo_calls.
+    "lib_fix": [
+        ("demo.c",
+         "\treturn value + 7;\n",
+         "\treturn value + 8;\n"),
+    ],
+}
+
 FIXES = {
     # slot_hits() checks the index against the slots in use, not only against
     # the table: a free slot is no slot (-1).  Reads the file-local table.
@@ -207,11 +220,11 @@ FIXES = {
 }
 
 
-def make(name, edits, scratch):
+def make(name, edits, scratch, tree=PROGRAM):
     a = os.path.join(scratch, name, "a")
     b = os.path.join(scratch, name, "b")
-    shutil.copytree(PROGRAM, a)
-    shutil.copytree(PROGRAM, b)
+    shutil.copytree(tree, a)
+    shutil.copytree(tree, b)
     for file, old, new in edits:
         path = os.path.join(b, file)
         with open(path) as f:
@@ -235,6 +248,8 @@ def main():
     with tempfile.TemporaryDirectory() as scratch:
         for name, edits in FIXES.items():
             make(name, edits, scratch)
+        for name, edits in LIB_FIXES.items():
+            make(name, edits, scratch, LIBS)
 
 
 if __name__ == "__main__":
