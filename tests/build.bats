@@ -24,15 +24,14 @@ setup() {
 	hp_setup
 	SERVICE=$HP_TESTDATA/program/service
 	SERVICE_OTHER=$HP_TESTDATA/program/service_other
-	[[ -x $SERVICE && -x $SERVICE_OTHER && -r $HP_TESTDATA/program/compile ]] ||
+	[[ -x $SERVICE && -x $SERVICE_OTHER && -r $HP_TESTDATA/program/compile && -r $HP_TESTDATA/libs/compile ]] ||
 		{ fail "no service in $HP_TESTDATA/program: run 'make testdata'"; return 1; }
 	# The command the service was built with (testdata/Makefile's PROGRAM_COMPILE).
 	COMPILE=$(<"$HP_TESTDATA/program/compile")
 	PROGRAM_SOURCE=$HP_SOURCE/testdata/program
 	BINARY=$SERVICE
-	# libdemo.so's compile command: testdata/Makefile's LIB_CFLAGS without
-	# -shared, which only links.
-	LIB_COMPILE='cc -O2 -g -fPIC -Wall'
+	# libdemo.so's (testdata/Makefile's LIB_CFLAGS without -shared).
+	LIB_COMPILE=$(<"$HP_TESTDATA/libs/compile")
 	DIFFS=$HP_SOURCE/testdata/diffs
 	# apply loads only patches that nobody but root could have written.
 	umask 022
