@@ -176,6 +176,7 @@ int hp_build(const struct hp_build_request *request, struct hp_build_result *res
 		status = compare_tree(&named, &tree, &plan, error);
 	plan.orig_root = tree.orig;
 	plan.fixed_root = tree.fixed;
+	plan.compile = request->compile;
 	if (status == HP_OK)
 		status = build_plan_make(&plan, &binary, error);
 	if (status == HP_OK)

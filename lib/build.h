@@ -153,6 +153,9 @@ const struct build_binary_symbol *build_binary_find_global(const struct build_bi
 							   const char *name, const char **why);
 
 /* ---- build_plan.c: what the patch keeps, replaces and borrows ---- */
+/* Where a function's result comes back (SysV x86-64), for simple signatures. */
+enum build_return { BUILD_RETURNS_NOTHING, BUILD_RETURNS_INTEGER, BUILD_RETURNS_SSE };
+
 struct build_alias {
 	char file[HP_TEXT_MAX];		/* "" for a global */
 	char symbol[HP_TEXT_MAX];	/* as the binary names it */
@@ -164,7 +167,11 @@ struct build_replace {
 	size_t symbol;
 	char file[HP_TEXT_MAX];		/* "" for a global */
 	char function[HP_TEXT_MAX];
-	char name[64];			/* __hotpatch_new_N */
+	char name[64];			/* __hotpatch_new_N: what the record names */
+	char code[64];			/* the fixed code's own name: `name`, or
+					 * __hotpatch_real_N behind a thunk */
+	bool thunk;			/* entered through a register-keeping thunk */
+	enum build_return returns;	/* what the thunk must not restore */
 };
 
 /* Per fixed object: the comparison and the decisions. */
@@ -186,6 +193,7 @@ struct build_plan {
 	struct build_replace *replaces;
 	size_t new_count;
 	const char *orig_root, *fixed_root;	/* the two tree copies */
+	const char *compile;		/* the user's compile command */
 	struct hp_build_result *result;	/* lines are added here */
 };
 
@@ -202,6 +210,12 @@ int build_dwarf_compare_layouts(const struct build_unit *unit,
 /* Names changed functions inlined into replaced callers (on their lines)
  * and warns about those inlined into callers that were not replaced. */
 int build_dwarf_inlines(struct build_plan *plan, struct hp_error *error) HP_MUST_CHECK;
+/* Whether `function` of the fixed object takes its arguments in registers
+ * only (at most 6 integers or pointers and 8 floating-point values, no
+ * structures, no varargs) and returns nothing, one integer or pointer, or
+ * one float or double: then a thunk can keep every other register. */
+bool build_dwarf_simple_signature(const struct build_unit *unit, const char *function,
+				  enum build_return *returns);
 
 /* ---- build_source.c: source text, for functions that exist only inlined ---- */
 /* Whether the function declared at orig_path:orig_line reads differently

@@ -405,3 +405,119 @@ int build_dwarf_inlines(struct build_plan *plan, struct hp_error *error)
 		return hp_fail(error, HP_FAILED, "out of memory reading debug information");
 	return HP_OK;
 }
+
+/* ---- signatures, for register-keeping thunks ---- */
+enum argument_class { CLASS_INTEGER, CLASS_SSE, CLASS_OTHER };
+
+static enum argument_class class_of(Dwarf_Die *type_die)
+{
+	Dwarf_Die peeled;
+	Dwarf_Word encoding = 0;
+	Dwarf_Attribute attribute;
+	int size;
+
+	if (dwarf_peel_type(type_die, &peeled) != 0)
+		return CLASS_OTHER;
+	size = dwarf_bytesize(&peeled);
+	switch (dwarf_tag(&peeled)) {
+	case DW_TAG_pointer_type:
+	case DW_TAG_reference_type:
+	case DW_TAG_rvalue_reference_type:
+		return CLASS_INTEGER;
+	case DW_TAG_enumeration_type:
+		return size > 0 && size <= 8 ? CLASS_INTEGER : CLASS_OTHER;
+	case DW_TAG_base_type:
+		if (dwarf_formudata(dwarf_attr(&peeled, DW_AT_encoding, &attribute), &encoding) != 0)
+			return CLASS_OTHER;
+		if (encoding == DW_ATE_float)
+			return size == 4 || size == 8 ? CLASS_SSE : CLASS_OTHER;
+		if (encoding == DW_ATE_complex_float || encoding == DW_ATE_decimal_float)
+			return CLASS_OTHER;
+		return size > 0 && size <= 8 ? CLASS_INTEGER : CLASS_OTHER;
+	default:
+		return CLASS_OTHER;
+	}
+}
+
+static bool classify(Dwarf_Die *function, enum build_return *returns)
+{
+	Dwarf_Attribute attribute;
+	Dwarf_Die type, child;
+	unsigned integers = 0, floats = 0;
+	enum argument_class result = CLASS_INTEGER;
+
+	*returns = BUILD_RETURNS_NOTHING;
+	if (dwarf_attr_integrate(function, DW_AT_type, &attribute)) {
+		if (!dwarf_formref_die(&attribute, &type))
+			return false;
+		result = class_of(&type);
+		if (result == CLASS_OTHER)
+			return false;
+		*returns = result == CLASS_SSE ? BUILD_RETURNS_SSE : BUILD_RETURNS_INTEGER;
+	}
+	if (dwarf_child(function, &child) != 0)
+		return true;
+	do {
+		if (dwarf_tag(&child) == DW_TAG_unspecified_parameters)
+			return false;
+		if (dwarf_tag(&child) != DW_TAG_formal_parameter)
+			continue;
+		if (!dwarf_attr_integrate(&child, DW_AT_type, &attribute) ||
+		    !dwarf_formref_die(&attribute, &type))
+			return false;
+		switch (class_of(&type)) {
+		case CLASS_INTEGER: integers++; break;
+		case CLASS_SSE: floats++; break;
+		default: return false;
+		}
+	} while (dwarf_siblingof(&child, &child) == 0);
+	return integers <= 6 && floats <= 8;
+}
+
+/* The first DIE of `name` that lists its parameters (the abstract instance
+ * of an inlined function, else the function itself). */
+static bool find_function(Dwarf_Die *die, const char *name, unsigned depth, Dwarf_Die *found)
+{
+	Dwarf_Die child;
+	Dwarf_Attribute attribute;
+
+	if (depth > DIE_DEPTH_MAX || dwarf_child(die, &child) != 0)
+		return false;
+	do {
+		const char *own = dwarf_formstring(dwarf_attr(&child, DW_AT_name, &attribute));
+
+		if (dwarf_tag(&child) == DW_TAG_subprogram && own && strcmp(own, name) == 0) {
+			*found = child;
+			return true;
+		}
+		if (dwarf_tag(&child) == DW_TAG_namespace &&
+		    find_function(&child, name, depth + 1, found))
+			return true;
+	} while (dwarf_siblingof(&child, &child) == 0);
+	return false;
+}
+
+bool build_dwarf_simple_signature(const struct build_unit *unit, const char *function,
+				  enum build_return *returns)
+{
+	Dwfl *dwfl = NULL;
+	Dwarf *dwarf = open_dwarf(unit->fixed.path, &dwfl);
+	Dwarf_Off offset = 0, next;
+	size_t header_size;
+	bool simple = false, found = false;
+
+	while (dwarf && !found &&
+	       dwarf_nextcu(dwarf, offset, &next, &header_size, NULL, NULL, NULL) == 0) {
+		Dwarf_Die cu, die;
+
+		if (dwarf_offdie(dwarf, offset + header_size, &cu) &&
+		    find_function(&cu, function, 0, &die)) {
+			found = true;
+			simple = classify(&die, returns);
+		}
+		offset = next;
+	}
+	if (dwfl)
+		dwfl_end(dwfl);
+	return simple;
+}

@@ -258,6 +258,9 @@ static int add_replace(struct build_plan *plan, size_t unit_index, size_t symbol
 	hp_copy_string(r->file, sizeof(r->file), file);
 	hp_copy_string(r->function, sizeof(r->function), unit->fixed.symbols[symbol].name);
 	snprintf(r->name, sizeof(r->name), "__hotpatch_new_%zu", plan->replace_count);
+	hp_copy_string(r->code, sizeof(r->code), r->name);
+	r->thunk = false;
+	r->returns = BUILD_RETURNS_NOTHING;
 	unit->replace[symbol] = (long)plan->replace_count++;
 	if (build_result_line(plan->result, HP_BUILD_REPLACE, r->function, unit->fixed.source, ""))
 		return hp_fail(error, HP_FAILED, "out of memory planning the patch");
@@ -276,6 +279,58 @@ static int warn_short(struct build_plan *plan, const char *function, const char 
 		 function, file, (unsigned long long)size);
 	if (build_result_line(plan->result, HP_BUILD_WARNING, function, file, text))
 		return hp_fail(error, HP_FAILED, "out of memory planning the patch");
+	return HP_OK;
+}
+
+/* Whether another function of the original compile calls `name`. */
+static bool called_in_file(const struct build_unit *unit, const char *name)
+{
+	const struct build_object *object = &unit->orig;
+
+	for (size_t i = 1; unit->has_orig && i < object->section_count; i++) {
+		const struct build_section *section = &object->sections[i];
+
+		if (!(section->header.sh_flags & SHF_EXECINSTR))
+			continue;
+		for (size_t r = 0; r < section->reloc_count; r++) {
+			struct build_target target;
+
+			build_object_target(object, section->relocs[r].symbol, section->relocs[r].addend,
+					    &target);
+			if (target.symbol >= 0 && strcmp(object->symbols[target.symbol].name, name) == 0 &&
+			    object->symbols[target.symbol].sym.st_shndx != i)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* GCC's -fipa-ra (on from -O1) lets a caller keep values in registers its
+ * callee in the same file (any file, with -flto) happens not to touch; the
+ * fixed code may touch them.  Such a replacement is entered through a thunk
+ * that keeps every register but the result's; a signature the thunk cannot
+ * forward (arguments on the stack) is refused. */
+static int keep_registers(struct build_plan *plan, const struct build_unit *unit, size_t index,
+			  struct hp_error *error)
+{
+	struct build_replace *replace = &plan->replaces[index];
+	const char *compile = plan->compile ? plan->compile : "";
+
+	if (strstr(compile, "-fno-ipa-ra") ||
+	    (!strstr(compile, "-flto") && !called_in_file(unit, replace->function)))
+		return HP_OK;
+	if (!build_dwarf_simple_signature(unit, replace->function, &replace->returns)) {
+		hp_error_function(error, replace->function);
+		hp_error_file(error, unit->fixed.source);
+		hp_hint(error, "rebuild the program with -fno-ipa-ra, or change the callers too");
+		return hp_fail(error, HP_MISFIT,
+			       "callers of '%s' (%s) may keep values in registers it leaves alone "
+			       "(-fipa-ra), and its arguments are not all in registers, so hotpatch "
+			       "cannot keep them for the fixed code",
+			       replace->function, unit->fixed.source);
+	}
+	replace->thunk = true;
+	snprintf(replace->code, sizeof(replace->code), "__hotpatch_real_%zu", index);
 	return HP_OK;
 }
 
@@ -307,6 +362,8 @@ static int choose(struct build_plan *plan, struct worklist *work, const struct b
 		found = resolve(binary, unit, symbol, &file, &why);
 		if (found && (found->type == STT_FUNC || found->type == STT_GNU_IFUNC)) {
 			status = add_replace(plan, unit_index, i, file, error);
+			if (status == HP_OK)
+				status = keep_registers(plan, unit, plan->replace_count - 1, error);
 			if (status == HP_OK && found->size && found->size < HP_JUMP_SIZE)
 				status = warn_short(plan, symbol->name, unit->fixed.source, found->size,
 						    error);

@@ -98,7 +98,7 @@ static int build_symbols(struct rewrite *rewrite, struct hp_error *error)
 
 		if (replace >= 0) {
 			symbol.st_name = (Elf64_Word)add_string(rewrite,
-								 rewrite->plan->replaces[replace].name);
+								 rewrite->plan->replaces[replace].code);
 			symbol.st_info = GELF_ST_INFO(STB_GLOBAL, STT_FUNC);
 			symbol.st_other = STV_HIDDEN;
 			rewrite->symbols[next++] = symbol;

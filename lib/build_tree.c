@@ -362,10 +362,12 @@ int build_tree_compile(const struct build_tree *tree, const char *compile, size_
 	int exit_status = 0, status;
 
 	/* Every reference becomes an absolute R_X86_64_64 on a movabs: the patch
-	 * can then point any of them at the binary, wherever it is loaded. */
+	 * can then point any of them at the binary, wherever it is loaded.  The
+	 * patch's calls assume nothing about which registers the binary's
+	 * functions leave alone (-fno-ipa-ra): its copies may differ from ours. */
 	if ((size_t)snprintf(command, sizeof(command),
-			     "%s -ffunction-sections -fdata-sections -fno-pic -mcmodel=large -g "
-			     "-c \"$1\" -o \"$2\"",
+			     "%s -ffunction-sections -fdata-sections -fno-pic -mcmodel=large "
+			     "-fno-ipa-ra -g -c \"$1\" -o \"$2\"",
 			     compile) >= sizeof(command))
 		return hp_fail(error, HP_USAGE, "the compile command is too long");
 	snprintf(object, object_size, "%s/%s-%zu.o", tree->objects, fixed ? "fixed" : "orig",
