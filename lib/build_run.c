@@ -30,6 +30,9 @@ static void collect(int fd, char *output, size_t size)
 		if (into != scratch)
 			used += (size_t)got;
 	}
+	/* Trailing newlines would end the error's detail with blank lines. */
+	while (used > 0 && (output[used - 1] == '\n' || output[used - 1] == ' '))
+		used--;
 	if (size > 0)
 		output[used] = '\0';
 }

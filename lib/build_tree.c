@@ -195,7 +195,7 @@ static int copy_tree(const char *source, const char *destination, struct hp_erro
 static int apply_diff(struct build_tree *tree, const char *diff, struct hp_error *error)
 {
 	static const char *const levels[] = { "-p1", "-p0" };
-	char outputs[2][TOOL_OUTPUT_MAX / 2], absolute[PATH_MAX];
+	char outputs[2][TOOL_OUTPUT_MAX / 2] = { "", "" }, absolute[PATH_MAX];
 	int exit_status = 0, status;
 
 	if (!realpath(diff, absolute))
