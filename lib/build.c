@@ -35,6 +35,29 @@ static int check_path(const char *what, const char *path, bool directory, struct
 	return HP_OK;
 }
 
+/* OUT goes into an existing directory: found out now, not after compiling. */
+static int check_output_directory(const char *output, struct hp_error *error)
+{
+	char directory[PATH_MAX];
+	const char *slash = strrchr(output, '/');
+	struct stat status;
+
+	if (!slash)
+		return HP_OK;
+	if ((size_t)(slash - output) >= sizeof(directory))
+		return hp_fail(error, HP_USAGE, "the output path is too long");
+	memcpy(directory, output, (size_t)(slash - output));
+	directory[slash - output] = '\0';
+	if (slash == output)
+		hp_copy_string(directory, sizeof(directory), "/");
+	if (stat(directory, &status) != 0 || !S_ISDIR(status.st_mode)) {
+		hp_error_file(error, output);
+		return hp_fail(error, HP_USAGE, "cannot write %s: %s is not a directory", output,
+			       directory);
+	}
+	return HP_OK;
+}
+
 static int check_request(const struct hp_build_request *request, struct hp_error *error)
 {
 	int status = check_path("--source", request->source, true, error);
@@ -47,6 +70,8 @@ static int check_request(const struct hp_build_request *request, struct hp_error
 		status = hp_fail(error, HP_USAGE, "build needs --compile 'CC FLAGS...'");
 	if (status == HP_OK && (!request->output || !*request->output))
 		status = hp_fail(error, HP_USAGE, "build needs -o OUT.so");
+	if (status == HP_OK)
+		status = check_output_directory(request->output, error);
 	if (status == HP_OK && request->name && !patch_name_is_valid(request->name))
 		status = hp_fail(error, HP_USAGE, "--name wants letters, digits, '.', '_' and '-' "
 						  "(at most %d), not '%s'",
