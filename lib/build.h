@@ -124,7 +124,7 @@ bool build_functions_equal(const struct build_object *a, size_t a_symbol,
 struct build_binary_symbol {
 	char *name;
 	const char *file;	/* the STT_FILE before it, for locals; "" */
-	uint64_t size;
+	uint64_t value, size;
 	unsigned char type, bind;
 };
 
@@ -151,6 +151,13 @@ const struct build_binary_symbol *build_binary_find(const struct build_binary *b
 /* The one global definition of `name`, or NULL. */
 const struct build_binary_symbol *build_binary_find_global(const struct build_binary *binary,
 							   const char *name, const char **why);
+
+/* ---- build_registers.c: what a function of the binary leaves alone ---- */
+/* Whether callers compiled with -fipa-ra could rely on `function` leaving
+ * some call-clobbered register alone (true when in doubt). */
+int build_registers_left_alone(const struct build_binary *binary,
+			       const struct build_binary_symbol *function, bool *left_alone,
+			       struct hp_error *error) HP_MUST_CHECK;
 
 /* ---- build_plan.c: what the patch keeps, replaces and borrows ---- */
 /* Where a function's result comes back (SysV x86-64), for simple signatures. */

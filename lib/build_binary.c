@@ -66,6 +66,7 @@ static int add_symbols(struct build_binary *binary, Elf *elf, Elf_Scn *section,
 		symbol->name = strdup(name);
 		if (!symbol->name)
 			return hp_fail(error, HP_FAILED, "out of memory reading %s", binary->path);
+		symbol->value = raw.st_value;
 		symbol->size = raw.st_size;
 		symbol->bind = GELF_ST_BIND(raw.st_info);
 		symbol->type = GELF_ST_TYPE(raw.st_info);

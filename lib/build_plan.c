@@ -307,18 +307,25 @@ static bool called_in_file(const struct build_unit *unit, const char *name)
 
 /* GCC's -fipa-ra (on from -O1) lets a caller keep values in registers its
  * callee in the same file (any file, with -flto) happens not to touch; the
- * fixed code may touch them.  Such a replacement is entered through a thunk
- * that keeps every register but the result's; a signature the thunk cannot
- * forward (arguments on the stack) is refused. */
+ * fixed code may touch them.  Unless the old code may change every such
+ * register anyway (build_registers.c), the replacement is entered through
+ * a thunk that keeps every register but the result's; a signature the
+ * thunk cannot forward (arguments on the stack) is refused. */
 static int keep_registers(struct build_plan *plan, const struct build_unit *unit, size_t index,
+			  const struct build_binary *binary, const struct build_binary_symbol *old,
 			  struct hp_error *error)
 {
 	struct build_replace *replace = &plan->replaces[index];
 	const char *compile = plan->compile ? plan->compile : "";
+	bool left_alone = true;
+	int status;
 
 	if (strstr(compile, "-fno-ipa-ra") ||
 	    (!strstr(compile, "-flto") && !called_in_file(unit, replace->function)))
 		return HP_OK;
+	status = build_registers_left_alone(binary, old, &left_alone, error);
+	if (status != HP_OK || !left_alone)
+		return status;
 	if (!build_dwarf_simple_signature(unit, replace->function, &replace->returns)) {
 		hp_error_function(error, replace->function);
 		hp_error_file(error, unit->fixed.source);
@@ -363,7 +370,8 @@ static int choose(struct build_plan *plan, struct worklist *work, const struct b
 		if (found && (found->type == STT_FUNC || found->type == STT_GNU_IFUNC)) {
 			status = add_replace(plan, unit_index, i, file, error);
 			if (status == HP_OK)
-				status = keep_registers(plan, unit, plan->replace_count - 1, error);
+				status = keep_registers(plan, unit, plan->replace_count - 1, binary,
+							found, error);
 			if (status == HP_OK && found->size && found->size < HP_JUMP_SIZE)
 				status = warn_short(plan, symbol->name, unit->fixed.source, found->size,
 						    error);
