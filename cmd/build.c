@@ -2,7 +2,6 @@
  * engine's hp_build (lib/build*.c), and the exit code.  Printing is
  * output.c's; nothing here reads an object file or runs a program. */
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,20 +9,6 @@
 #include "cmd.h"
 
 #define BUILD_IDS_MAX 32
-
-__attribute__((format(printf, 2, 3)))
-static int build_usage_error(struct output *output, const char *format, ...)
-{
-	struct hp_error error = { .status = HP_USAGE };
-	va_list arguments;
-
-	va_start(arguments, format);
-	vsnprintf(error.message, sizeof(error.message), format, arguments);
-	va_end(arguments);
-	snprintf(error.hint, sizeof(error.hint), "see hotpatch --help");
-	print_failure(output, &error, 2);
-	return 2;
-}
 
 /* Every option build needs, or NULL; the first missing one named. */
 static const char *missing_option(const struct hp_build_request *request)
@@ -74,21 +59,21 @@ static int parse(int argc, char **argv, struct hp_build_request *request, const 
 		case DESCRIPTION: request->description = optarg; break;
 		case ID:
 			if (request->id_count == BUILD_IDS_MAX)
-				return build_usage_error(output, "at most %d --id options",
+				return usage_error(output, "at most %d --id options",
 							 BUILD_IDS_MAX);
 			ids[request->id_count++] = optarg;
 			break;
 		case 'j': break;
 		case 'h': *help = true; return 0;
 		default:
-			return build_usage_error(output, "unknown or incomplete option %s",
+			return usage_error(output, "unknown or incomplete option %s",
 						 argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return build_usage_error(output, "unexpected argument '%s'", argv[optind]);
+		return usage_error(output, "unexpected argument '%s'", argv[optind]);
 	if (missing_option(request))
-		return build_usage_error(output, "build needs %s", missing_option(request));
+		return usage_error(output, "build needs %s", missing_option(request));
 	return 0;
 }
 

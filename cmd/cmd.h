@@ -18,6 +18,8 @@ struct output {
 int exit_code_for(int status);
 void print_success(const struct output *output, const struct hp_result *result);
 void print_failure(const struct output *output, const struct hp_error *error, int exit_code);
+/* Prints a usage error (exit status 2) and returns 2. */
+int usage_error(struct output *output, const char *format, ...) __attribute__((format(printf, 2, 3)));
 void print_signing(const struct output *output, const struct hp_signing *result);
 /* build: the replace/new/warning lines and "wrote OUT (...)", or one JSON object. */
 void print_build(const struct output *output, const struct hp_build_request *request,

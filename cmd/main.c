@@ -144,8 +144,7 @@ static void install_signal_handlers(void)
 	sigaction(SIGHUP, &action, NULL);
 }
 
-__attribute__((format(printf, 2, 3)))
-static int usage_error(struct output *output, const char *format, ...)
+int usage_error(struct output *output, const char *format, ...)
 {
 	struct hp_error error = { .status = HP_USAGE };
 	va_list arguments;

@@ -34,6 +34,32 @@ static Dwarf *open_dwarf(const char *path, Dwfl **dwfl)
 	return dwfl_module_getdwarf(module, &bias);
 }
 
+/* Calls `visit` with each compilation unit of the object at `path`, while
+ * it returns HP_OK; returns what stopped it (a status, or a positive "found"),
+ * or HP_OK.  An object without debug information has no unit. */
+typedef int (*unit_visitor)(Dwarf_Die *unit, void *context);
+
+static int each_unit(const char *path, unit_visitor visit, void *context)
+{
+	Dwfl *dwfl = NULL;
+	Dwarf *dwarf = open_dwarf(path, &dwfl);
+	Dwarf_Off offset = 0, next;
+	size_t header_size;
+	int status = HP_OK;
+
+	while (dwarf && status == HP_OK &&
+	       dwarf_nextcu(dwarf, offset, &next, &header_size, NULL, NULL, NULL) == 0) {
+		Dwarf_Die unit;
+
+		if (dwarf_offdie(dwarf, offset + header_size, &unit))
+			status = visit(&unit, context);
+		offset = next;
+	}
+	if (dwfl)
+		dwfl_end(dwfl);
+	return status;
+}
+
 static const char *name_of(Dwarf_Die *die)
 {
 	Dwarf_Attribute attribute;
@@ -121,25 +147,14 @@ static int collect_layouts(Dwarf_Die *die, unsigned depth, struct layouts *layou
 	return status;
 }
 
+static int layouts_of_unit(Dwarf_Die *unit, void *layouts)
+{
+	return collect_layouts(unit, 0, layouts);
+}
+
 static int read_layouts(const char *path, struct layouts *layouts)
 {
-	Dwfl *dwfl = NULL;
-	Dwarf *dwarf = open_dwarf(path, &dwfl);
-	Dwarf_Off offset = 0, next;
-	size_t header_size;
-	int status = HP_OK;
-
-	while (dwarf && status == HP_OK &&
-	       dwarf_nextcu(dwarf, offset, &next, &header_size, NULL, NULL, NULL) == 0) {
-		Dwarf_Die unit;
-
-		if (dwarf_offdie(dwarf, offset + header_size, &unit))
-			status = collect_layouts(&unit, 0, layouts);
-		offset = next;
-	}
-	if (dwfl)
-		dwfl_end(dwfl);
-	return status;
+	return each_unit(path, layouts_of_unit, layouts);
 }
 
 static void release_layouts(struct layouts *layouts)
@@ -285,25 +300,14 @@ static int collect_callers(Dwarf_Die *die, unsigned depth, struct inlines *inlin
 	return status;
 }
 
+static int callers_of_unit(Dwarf_Die *unit, void *inlines)
+{
+	return collect_callers(unit, 0, inlines);
+}
+
 static int read_inlines(const char *path, struct inlines *inlines)
 {
-	Dwfl *dwfl = NULL;
-	Dwarf *dwarf = open_dwarf(path, &dwfl);
-	Dwarf_Off offset = 0, next;
-	size_t header_size;
-	int status = HP_OK;
-
-	while (dwarf && status == HP_OK &&
-	       dwarf_nextcu(dwarf, offset, &next, &header_size, NULL, NULL, NULL) == 0) {
-		Dwarf_Die unit;
-
-		if (dwarf_offdie(dwarf, offset + header_size, &unit))
-			status = collect_callers(&unit, 0, inlines);
-		offset = next;
-	}
-	if (dwfl)
-		dwfl_end(dwfl);
-	return status;
+	return each_unit(path, callers_of_unit, inlines);
 }
 
 static void release_inlines(struct inlines *inlines)
@@ -497,27 +501,28 @@ static bool find_function(Dwarf_Die *die, const char *name, unsigned depth, Dwar
 	return false;
 }
 
+struct signature_search {
+	const char *function;
+	enum build_return *returns;
+	bool simple;
+};
+
+static int signature_in_unit(Dwarf_Die *unit, void *context)
+{
+	struct signature_search *search = context;
+	Dwarf_Die die;
+
+	if (!find_function(unit, search->function, 0, &die))
+		return HP_OK;
+	search->simple = classify(&die, search->returns);
+	return 1;
+}
+
 bool build_dwarf_simple_signature(const struct build_unit *unit, const char *function,
 				  enum build_return *returns)
 {
-	Dwfl *dwfl = NULL;
-	Dwarf *dwarf = open_dwarf(unit->fixed.path, &dwfl);
-	Dwarf_Off offset = 0, next;
-	size_t header_size;
-	bool simple = false, found = false;
+	struct signature_search search = { function, returns, false };
 
-	while (dwarf && !found &&
-	       dwarf_nextcu(dwarf, offset, &next, &header_size, NULL, NULL, NULL) == 0) {
-		Dwarf_Die cu, die;
-
-		if (dwarf_offdie(dwarf, offset + header_size, &cu) &&
-		    find_function(&cu, function, 0, &die)) {
-			found = true;
-			simple = classify(&die, returns);
-		}
-		offset = next;
-	}
-	if (dwfl)
-		dwfl_end(dwfl);
-	return simple;
+	each_unit(unit->fixed.path, signature_in_unit, &search);
+	return search.simple;
 }

@@ -230,6 +230,9 @@ int patch_file_parse(struct hp_patch_file *patch, struct hp_error *error) HP_MUS
 void patch_file_release(struct hp_patch_file *patch);
 bool patch_name_is_valid(const char *name);
 Elf_Scn *patch_find_section(Elf *elf, const char *name, GElf_Shdr *header);
+/* [address, address + length) lies in one loaded segment of the patch: an
+ * executable one's file bytes when `code`, else any one's memory. */
+bool patch_in_segment(Elf *elf, uint64_t address, uint64_t length, bool code);
 
 /* ---- patch_references.c: the target's symbols and build-ids a patch needs ---- */
 /* Reads .hotpatch.build_id, .hotpatch.symbols and the relocations that

@@ -78,7 +78,7 @@ static bool relocated_value(Elf *elf, uint64_t where, uint64_t *value)
 	return false;
 }
 
-static bool in_executable_segment(Elf *elf, uint64_t address)
+bool patch_in_segment(Elf *elf, uint64_t address, uint64_t length, bool code)
 {
 	size_t count = 0;
 
@@ -86,10 +86,15 @@ static bool in_executable_segment(Elf *elf, uint64_t address)
 		return false;
 	for (size_t i = 0; i < count; i++) {
 		GElf_Phdr header;
+		/* Code must be in the file; data may lie in the zero-filled rest. */
+		uint64_t size;
 
-		if (gelf_getphdr(elf, (int)i, &header) && header.p_type == PT_LOAD &&
-		    (header.p_flags & PF_X) && address >= header.p_vaddr &&
-		    address < header.p_vaddr + header.p_filesz)
+		if (!gelf_getphdr(elf, (int)i, &header) || header.p_type != PT_LOAD ||
+		    (code && !(header.p_flags & PF_X)))
+			continue;
+		size = code ? header.p_filesz : header.p_memsz;
+		if (address >= header.p_vaddr && address - header.p_vaddr <= size &&
+		    length <= size - (address - header.p_vaddr))
 			return true;
 	}
 	return false;
@@ -130,7 +135,7 @@ static int check_record(Elf *elf, const struct hotpatch_replacement *record, uin
 	hp_error_function(error, out->function);
 	if (!relocated_value(elf, vaddr + offsetof(struct hotpatch_replacement, replacement),
 			     &target) ||
-	    !in_executable_segment(elf, target))
+	    !patch_in_segment(elf, target, 1, true))
 		return hp_fail(error, HP_MISFIT,
 			       "patch %s: the replacement for %s is not code inside the patch",
 			       error->file, out->function);

@@ -137,23 +137,6 @@ static int read_reference_records(Elf *elf, struct hp_patch_file *patch, struct 
 	return HP_OK;
 }
 
-static bool inside_loaded_segment(Elf *elf, uint64_t vaddr, uint64_t length)
-{
-	size_t count = 0;
-
-	if (elf_getphdrnum(elf, &count) != 0)
-		return false;
-	for (size_t i = 0; i < count; i++) {
-		GElf_Phdr header;
-
-		if (gelf_getphdr(elf, (int)i, &header) && header.p_type == PT_LOAD &&
-		    vaddr >= header.p_vaddr && vaddr - header.p_vaddr <= header.p_memsz &&
-		    length <= header.p_memsz - (vaddr - header.p_vaddr))
-			return true;
-	}
-	return false;
-}
-
 static int add_site(struct hp_patch_reference *reference, uint64_t vaddr, int64_t addend,
 		    size_t *total, struct hp_error *error)
 {
@@ -193,7 +176,7 @@ static int note_relocation(Elf *elf, const GElf_Rela *rela, const GElf_Sym *symb
 		why = "defines it itself and also declares it as the target's";
 	else if (!fillable_type(type))
 		why = "uses it through a relocation hotpatch cannot fill (build with -fPIC)";
-	else if (!inside_loaded_segment(elf, rela->r_offset, 8))
+	else if (!patch_in_segment(elf, rela->r_offset, 8, false))
 		why = "has a reference to it outside its image";
 	if (why) {
 		hp_error_function(error, reference->symbol);
