@@ -302,13 +302,7 @@ static int load_and_prepare(struct apply_work *work, struct hp_error *error)
 		status = record_patch(work, error);
 	if (status == HP_OK && hp_fault("record-state"))
 		status = hp_fault_fail(error, "record-state");
-	{
-		int returned = session_return_thread(session, &remote, error);
-
-		if (status == HP_OK)
-			status = returned;
-	}
-	return status;
+	return session_return_thread(session, &remote, status, error);
 }
 
 /* Rewriting bytes with their own values makes the code pages private now,

@@ -87,3 +87,12 @@ void hp_detail(struct hp_error *error, const char *format, ...)
 	vsnprintf(error->detail + used, sizeof(error->detail) - used, format, arguments);
 	va_end(arguments);
 }
+
+int hp_first_failure(int status, struct hp_error *error, int step,
+		     const struct hp_error *step_error)
+{
+	if (status != HP_OK || step == HP_OK)
+		return status;
+	*error = *step_error;
+	return step;
+}

@@ -37,6 +37,11 @@ void hp_error_function(struct hp_error *error, const char *function);
 void hp_error_file(struct hp_error *error, const char *file);
 /* Appends one line to error->detail (backtraces and the like). */
 void hp_detail(struct hp_error *error, const char *format, ...) HP_PRINTF(2, 3);
+/* Folds a clean-up step's outcome into `status`: the step's error (kept
+ * apart in `step_error`) becomes the reported one only when nothing failed
+ * before it, so a clean-up never hides the failure that caused it. */
+int hp_first_failure(int status, struct hp_error *error, int step,
+		     const struct hp_error *step_error) HP_MUST_CHECK;
 /* Bounded copy that always terminates. */
 void hp_copy_string(char *destination, size_t size, const char *source);
 /* The last component of a path. */
@@ -641,9 +646,10 @@ int borrow_choose_thread(struct hp_session *session, pid_t *chosen,
 /* Borrows the best thread for remote calls: seizes and stops it, begins. */
 int session_borrow_thread(struct hp_session *session, struct hp_remote *remote,
 			  struct hp_error *error) HP_MUST_CHECK;
-/* Ends the remote work and lets the borrowed thread go. */
-int session_return_thread(struct hp_session *session, struct hp_remote *remote,
-			  struct hp_error *error);
+/* Ends the remote work and lets the borrowed thread go; a failure doing so
+ * is reported only when `status`, the work's outcome, is HP_OK. */
+int session_return_thread(struct hp_session *session, struct hp_remote *remote, int status,
+			  struct hp_error *error) HP_MUST_CHECK;
 /* Stops every thread and checks their stacks against `ranges`; busy threads
  * are moved out alone, else everyone is resumed and the check retried until
  * the deadline.  On HP_OK every thread is left stopped; on HP_BUSY the error

@@ -187,12 +187,14 @@ int patch_load(struct hp_remote *remote, struct hp_target *target,
 	if (status == HP_OK)
 		status = open_in_target(remote, target, &memory, dlopen_address, fd, state, loaded,
 					error);
+	/* After a failure the close is best effort: its own failure (the
+	 * target died, say) must not replace the error that is reported. */
 	if (fd >= 0) {
+		struct hp_error close_error = { 0 };
 		int closed = remote_syscall_checked(remote, SYS_close, (uint64_t[6]){ (uint64_t)fd },
-					    "close", &ignored, error);
+						    "close", &ignored, &close_error);
 
-		if (status == HP_OK)
-			status = closed;
+		status = hp_first_failure(status, error, closed, &close_error);
 	}
 	if (status == HP_OK && !loaded->handle)
 		status = report_dlerror(remote, target, patch, error);

@@ -174,13 +174,14 @@ int session_borrow_thread(struct hp_session *session, struct hp_remote *remote,
 	return status;
 }
 
-int session_return_thread(struct hp_session *session, struct hp_remote *remote,
+int session_return_thread(struct hp_session *session, struct hp_remote *remote, int status,
 			  struct hp_error *error)
 {
-	int status = remote_end(remote, error);
+	struct hp_error end_error = { 0 };
+	int ended = remote_end(remote, &end_error);
 
 	threads_resume_all(&session->threads);
-	return status;
+	return hp_first_failure(status, error, ended, &end_error);
 }
 
 /* Room for a blocker per thread, with some to spare for threads born during
@@ -356,18 +357,19 @@ int session_unload_patch(struct hp_session *session, uint64_t handle, const uint
 {
 	struct hp_remote remote;
 	int64_t result;
-	int status = session_borrow_thread(session, &remote, error), step;
+	int status = session_borrow_thread(session, &remote, error);
 
 	if (status == HP_OK && handle)
 		status = patch_unload(&remote, &session->target, handle, error);
 	for (uint32_t p = 0; remote.active && p < page_count; p++) {
-		step = remote_syscall(&remote, SYS_munmap, (uint64_t[6]){ pages[p], HP_PAGE_SIZE },
-				      &result, error);
-		if (status == HP_OK)
-			status = step;
+		struct hp_error step_error = { 0 };
+		int step = remote_syscall(&remote, SYS_munmap,
+					  (uint64_t[6]){ pages[p], HP_PAGE_SIZE }, &result,
+					  &step_error);
+
+		status = hp_first_failure(status, error, step, &step_error);
 	}
-	step = session_return_thread(session, &remote, error);
-	return status == HP_OK ? step : status;
+	return session_return_thread(session, &remote, status, error);
 }
 
 void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_report *report)
