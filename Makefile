@@ -36,9 +36,17 @@ $(BUILD)/hotpatch: $(LIB_SOURCES) $(CMD_SOURCES) lib/*.h lib/include/hotpatch.h 
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $(LIB_SOURCES) $(CMD_SOURCES) $(PKG_LIBS)
 
-$(BUILD)/test/hotpatch: $(LIB_SOURCES) $(CMD_SOURCES) lib/*.h lib/include/hotpatch.h cmd/*.h Makefile
+# The engine is compiled once for the test build and linked into the tool
+# and every unit test.
+TEST_FLAGS = $(ALL_CFLAGS) $(SANITIZE) -DHP_FAULT_INJECTION
+TEST_OBJECTS := $(patsubst lib/%.c,$(BUILD)/test/obj/%.o,$(LIB_SOURCES))
+$(BUILD)/test/obj/%.o: lib/%.c lib/*.h lib/include/hotpatch.h Makefile
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(SANITIZE) -DHP_FAULT_INJECTION -o $@ $(LIB_SOURCES) $(CMD_SOURCES) $(PKG_LIBS)
+	$(CC) $(TEST_FLAGS) -c -o $@ $<
+
+$(BUILD)/test/hotpatch: $(TEST_OBJECTS) $(CMD_SOURCES) cmd/*.h Makefile
+	@mkdir -p $(@D)
+	$(CC) $(TEST_FLAGS) -o $@ $(CMD_SOURCES) $(TEST_OBJECTS) $(PKG_LIBS)
 
 deps:
 	@scripts/install-deps --if-missing
@@ -47,9 +55,9 @@ testdata: deps
 	$(MAKE) -C testdata OUT=$(abspath $(BUILD))/testdata HOTPATCH_INCLUDE=$(abspath lib/include)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/test/unit/%,$(wildcard tests/unit/*.c))
-$(BUILD)/test/unit/%: tests/unit/%.c $(LIB_SOURCES) lib/*.h Makefile
+$(BUILD)/test/unit/%: tests/unit/%.c $(TEST_OBJECTS) lib/*.h Makefile
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(SANITIZE) -Itests/unit -o $@ $< $(LIB_SOURCES) $(PKG_LIBS)
+	$(CC) $(TEST_FLAGS) -Itests/unit -o $@ $< $(TEST_OBJECTS) $(PKG_LIBS)
 
 unit: deps $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do echo "== $$t"; $$t || exit 1; done
