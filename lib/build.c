@@ -85,27 +85,6 @@ static int check_request(const struct hp_build_request *request, struct hp_error
 	return status;
 }
 
-/* The name `list` shows: OUT's file name without .so, made valid. */
-static void default_name(const char *output, char *name, size_t size)
-{
-	const char *slash = strrchr(output, '/');
-	const char *file = slash ? slash + 1 : output;
-	size_t length = strlen(file), i;
-
-	if (length > 3 && strcmp(file + length - 3, ".so") == 0)
-		length -= 3;
-	for (i = 0; i < length && i + 1 < size; i++) {
-		char c = file[i];
-		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			     (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-
-		name[i] = plain ? c : '_';
-	}
-	name[i] = '\0';
-	if (i == 0)
-		hp_copy_string(name, size, "patch");
-}
-
 static bool interrupted(const struct hp_build_request *request, struct hp_error *error)
 {
 	if (!request->interrupted || !*request->interrupted)
@@ -183,7 +162,7 @@ int hp_build(const struct hp_build_request *request, struct hp_build_result *res
 	int status = check_request(request, error);
 
 	if (status == HP_OK && !request->name) {
-		default_name(request->output, name, sizeof(name));
+		patch_default_name(request->output, name, sizeof(name));
 		named.name = name;
 	}
 	if (status == HP_OK)

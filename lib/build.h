@@ -121,42 +121,31 @@ bool build_functions_equal(const struct build_object *a, size_t a_symbol,
 			   const struct build_object *b, size_t b_symbol);
 
 /* ---- build_binary.c: the binary the process runs ---- */
-struct build_binary_symbol {
-	char *name;
-	const char *file;	/* the STT_FILE before it, for locals; "" */
-	uint64_t value, size;
-	unsigned char type, bind;
-};
-
 struct build_binary {
 	char path[PATH_MAX];
 	char build_id[HP_TEXT_MAX];
 	bool symbol_table;	/* a .symtab (its own or its debug file's), not only exports */
-	size_t file_count;
-	char **files;
-	size_t count;
-	struct build_binary_symbol *symbols;
+	struct hp_elf_info elf;	/* its symbols, with their source files */
 };
 
 int build_binary_open(struct build_binary *binary, const char *path,
 		      struct hp_error *error) HP_MUST_CHECK;
 void build_binary_close(struct build_binary *binary);
-/* The apply side's rule: with `file`, a local of that source file (names
- * compared by basename) else a unique global; without, the single
- * definition.  A static local (count.0) whose number differs is found by
- * its base name.  Returns the symbol, or NULL (`why` says why). */
-const struct build_binary_symbol *build_binary_find(const struct build_binary *binary,
-						    const char *file, const char *name,
-						    const char **why);
+/* The apply side's rule (elf_symbol_choose): with `file`, a local of that
+ * source file, else a unique global; without, the single definition.  A
+ * static local (count.0) whose number differs is found by its base name.
+ * Returns the symbol, or NULL (`why` says why). */
+const struct hp_symbol *build_binary_find(const struct build_binary *binary, const char *file,
+					  const char *name, const char **why);
 /* The one global definition of `name`, or NULL. */
-const struct build_binary_symbol *build_binary_find_global(const struct build_binary *binary,
-							   const char *name, const char **why);
+const struct hp_symbol *build_binary_find_global(const struct build_binary *binary,
+						 const char *name, const char **why);
 
 /* ---- build_registers.c: what a function of the binary leaves alone ---- */
 /* Whether callers compiled with -fipa-ra could rely on `function` leaving
  * some call-clobbered register alone (true when in doubt). */
 int build_registers_left_alone(const struct build_binary *binary,
-			       const struct build_binary_symbol *function, bool *left_alone,
+			       const struct hp_symbol *function, bool *left_alone,
 			       struct hp_error *error) HP_MUST_CHECK;
 
 /* ---- build_plan.c: what the patch keeps, replaces and borrows ---- */

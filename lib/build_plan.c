@@ -71,12 +71,12 @@ static bool is_local(const struct build_symbol *symbol)
  * file; a global among the globals only (a static of another file with
  * that name is not it), by name alone when that is unambiguous, else
  * qualified by our file (which has no local of that name). */
-static const struct build_binary_symbol *resolve(const struct build_binary *binary,
+static const struct hp_symbol *resolve(const struct build_binary *binary,
 						 const struct build_unit *unit,
 						 const struct build_symbol *symbol,
 						 const char **file, const char **why)
 {
-	const struct build_binary_symbol *found;
+	const struct hp_symbol *found;
 	const char *ignored;
 
 	*file = unit->fixed.file;
@@ -89,7 +89,7 @@ static const struct build_binary_symbol *resolve(const struct build_binary *bina
 }
 
 static int add_alias(struct build_plan *plan, struct build_unit *unit, size_t symbol,
-		     const char *file, const struct build_binary_symbol *found,
+		     const char *file, const struct hp_symbol *found,
 		     struct hp_error *error)
 {
 	struct build_alias *aliases;
@@ -167,7 +167,7 @@ static int follow(struct build_plan *plan, struct worklist *work, const struct b
 {
 	struct build_unit *unit = &plan->units[unit_index];
 	const struct build_object *object = &unit->fixed;
-	const struct build_binary_symbol *found = NULL;
+	const struct hp_symbol *found = NULL;
 	const struct build_symbol *symbol;
 	struct build_target target;
 	const char *file = "", *why = "";
@@ -312,7 +312,7 @@ static bool called_in_file(const struct build_unit *unit, const char *name)
  * a thunk that keeps every register but the result's; a signature the
  * thunk cannot forward (arguments on the stack) is refused. */
 static int keep_registers(struct build_plan *plan, const struct build_unit *unit, size_t index,
-			  const struct build_binary *binary, const struct build_binary_symbol *old,
+			  const struct build_binary *binary, const struct hp_symbol *old,
 			  struct hp_error *error)
 {
 	struct build_replace *replace = &plan->replaces[index];
@@ -350,7 +350,7 @@ static int choose(struct build_plan *plan, struct worklist *work, const struct b
 
 	for (size_t i = 1; status == HP_OK && i < unit->fixed.symbol_count; i++) {
 		const struct build_symbol *symbol = &unit->fixed.symbols[i];
-		const struct build_binary_symbol *found;
+		const struct hp_symbol *found;
 		const char *file, *why;
 		char text[2 * HP_TEXT_MAX];
 

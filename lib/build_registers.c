@@ -58,11 +58,11 @@ static uint32_t register_bit(const char *name)
 	return *end == '\0' && index >= 0 && index < 16 ? 1u << (GENERAL_COUNT + index) : 0;
 }
 
-static const struct build_binary_symbol *function_containing(const struct build_binary *binary,
+static const struct hp_symbol *function_containing(const struct build_binary *binary,
 							     uint64_t address)
 {
-	for (size_t i = 0; i < binary->count; i++) {
-		const struct build_binary_symbol *s = &binary->symbols[i];
+	for (size_t i = 0; i < binary->elf.symbol_count; i++) {
+		const struct hp_symbol *s = &binary->elf.symbols[i];
 
 		if (s->type == STT_FUNC && s->size && address >= s->value &&
 		    address < s->value + s->size)
@@ -100,7 +100,7 @@ static void scan_function(struct scan *scan, uint64_t start, uint64_t size, unsi
 /* A call (or a jump out of the function) to `target`. */
 static void scan_call(struct scan *scan, const cs_x86 *x86, unsigned depth)
 {
-	const struct build_binary_symbol *callee;
+	const struct hp_symbol *callee;
 
 	if (x86->op_count != 1 || x86->operands[0].type != X86_OP_IMM) {
 		scan->clobbered = ALL_CLOBBERED;	/* through a pointer: anything */
@@ -165,7 +165,7 @@ static void scan_function(struct scan *scan, uint64_t start, uint64_t size, unsi
 }
 
 int build_registers_left_alone(const struct build_binary *binary,
-			       const struct build_binary_symbol *function, bool *left_alone,
+			       const struct hp_symbol *function, bool *left_alone,
 			       struct hp_error *error)
 {
 	struct scan scan = { .binary = binary, .fd = -1 };

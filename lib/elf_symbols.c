@@ -305,6 +305,47 @@ const char *elf_symbol_file(const struct hp_elf_info *info, const struct hp_symb
 								 : NULL;
 }
 
+/* Source files compare by their last component: the symbol table keeps the
+ * name the compiler was given, which may or may not include directories. */
+bool elf_same_source_file(const char *wanted, const char *file)
+{
+	return file && strcmp(hp_base_name(wanted), hp_base_name(file)) == 0;
+}
+
+static bool candidate(const struct hp_elf_info *info, const struct hp_symbol *symbol,
+		      const char *name, const char *file, bool functions, bool locals)
+{
+	if (strcmp(symbol->name, name) != 0 ||
+	    (functions && symbol->type != STT_FUNC && symbol->type != STT_GNU_IFUNC))
+		return false;
+	if (file && !file[0])
+		return true;
+	if (locals)
+		return symbol->bind == STB_LOCAL &&
+		       elf_same_source_file(file, elf_symbol_file(info, symbol));
+	return symbol->bind != STB_LOCAL;
+}
+
+size_t elf_symbol_choose(const struct hp_elf_info *info, const char *name, const char *file,
+			 bool functions, const struct hp_symbol **chosen)
+{
+	size_t distinct = 0;
+
+	*chosen = NULL;
+	for (int locals = file && file[0] ? 1 : 0; locals >= 0 && !*chosen; locals--)
+		for (size_t i = 0; i < info->symbol_count; i++) {
+			const struct hp_symbol *symbol = &info->symbols[i];
+
+			if (!candidate(info, symbol, name, file, functions, locals))
+				continue;
+			if (!*chosen || (*chosen)->value != symbol->value)
+				distinct++;
+			if (!*chosen || symbol->size > (*chosen)->size)
+				*chosen = symbol;
+		}
+	return distinct;
+}
+
 void elf_info_release(struct hp_elf_info *info)
 {
 	for (size_t i = 0; i < info->symbol_count; i++)

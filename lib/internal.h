@@ -117,6 +117,16 @@ int elf_info_take_symbols(struct hp_elf_info *info, struct hp_elf_info *from,
 			  struct hp_error *error) HP_MUST_CHECK;
 /* The source file that defines a local symbol, or NULL. */
 const char *elf_symbol_file(const struct hp_elf_info *info, const struct hp_symbol *symbol);
+/* Whether `file` (from a symbol table) is the source file `wanted`. */
+bool elf_same_source_file(const char *wanted, const char *file);
+/* What `name` means, the rule both apply and build follow: with a `file`,
+ * a file-local symbol of that source file, else a global (what the name
+ * means inside that file); with "", any definition; with NULL, globals
+ * only.  Functions only when `functions`.  Returns how many addresses the
+ * name has (aliases at one address count once): 1 is an answer, in
+ * *chosen (the largest at that address); 0 is none; more is ambiguous. */
+size_t elf_symbol_choose(const struct hp_elf_info *info, const char *name, const char *file,
+			 bool functions, const struct hp_symbol **chosen);
 void elf_info_release(struct hp_elf_info *info);
 
 /* ---- target_map.c: the objects a process has loaded ---- */
@@ -163,8 +173,7 @@ int target_find_function(struct hp_target *target, struct hp_object *object,
 /* The address of a variable or function of the object, chosen the same way. */
 int target_find_symbol(struct hp_target *target, struct hp_object *object, const char *name,
 		       const char *file, uint64_t *address, struct hp_error *error) HP_MUST_CHECK;
-/* Where the separate debug file of a stripped object would be. */
-void target_debug_file_path(const struct hp_object *object, char *path, size_t size);
+
 /* An exported function of any loaded object, libc first: dlopen and friends. */
 int target_find_export(struct hp_target *target, const char *name, uint64_t *address,
 		       struct hp_error *error) HP_MUST_CHECK;
@@ -234,6 +243,9 @@ struct hp_patch_file {
 int patch_file_parse(struct hp_patch_file *patch, struct hp_error *error) HP_MUST_CHECK;
 void patch_file_release(struct hp_patch_file *patch);
 bool patch_name_is_valid(const char *name);
+/* The name a patch has when it declares none: its file name without ".so",
+ * other characters than letters, digits, '.', '_' and '-' made '_'. */
+void patch_default_name(const char *path, char *name, size_t size);
 Elf_Scn *patch_find_section(Elf *elf, const char *name, GElf_Shdr *header);
 /* [address, address + length) lies in one loaded segment of the patch: an
  * executable one's file bytes when `code`, else any one's memory. */
@@ -762,5 +774,12 @@ int trust_check_signature(const struct trust_file *patch, const unsigned char *b
 /* trust_patch.c: the patch file read, hashed, its signature checked, parsed. */
 int patch_file_read(const struct hp_request *request, struct hp_patch_file *patch,
 		    struct hp_patch_identity *identity, struct hp_error *error) HP_MUST_CHECK;
+
+/* ---- debug_file.c: a stripped object's symbols from its debug file ---- */
+/* Where the debug file of the object `info` describes would be. */
+void debug_file_path(const struct hp_elf_info *info, char *path, size_t size);
+/* Adds its symbols when `info` has no .symtab and the debug file is there,
+ * trusted by `owners` and of the same build-id; true when it did. */
+bool debug_file_take_symbols(struct hp_elf_info *info, const struct trust_owners *owners);
 
 #endif /* HOTPATCH_INTERNAL_H */

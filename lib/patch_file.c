@@ -203,26 +203,23 @@ bool patch_name_is_valid(const char *name)
 	return true;
 }
 
-/* Default name: the file name without ".so", made safe for the state. */
-static void default_name(struct hp_patch_file *patch)
+void patch_default_name(const char *path, char *name, size_t size)
 {
-	const char *file = hp_base_name(patch->path);
-	size_t length = strlen(file);
+	const char *file = hp_base_name(path);
+	size_t length = strlen(file), i;
 
 	if (length > 3 && strcmp(file + length - 3, ".so") == 0)
 		length -= 3;
-	if (length >= sizeof(patch->name))
-		length = sizeof(patch->name) - 1;
-	for (size_t i = 0; i < length; i++) {
+	for (i = 0; i < length && i + 1 < size; i++) {
 		char c = file[i];
 		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 			     (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 
-		patch->name[i] = plain ? c : '_';
+		name[i] = plain ? c : '_';
 	}
-	patch->name[length] = '\0';
-	if (length == 0)
-		hp_copy_string(patch->name, sizeof(patch->name), "patch");
+	name[i] = '\0';
+	if (i == 0)
+		hp_copy_string(name, size, "patch");
 }
 
 /* Text shown to operators: printable ASCII only, so that no patch can put
@@ -301,7 +298,7 @@ static int read_metadata(Elf *elf, struct hp_patch_file *patch, struct hp_error 
 	const size_t record_size = sizeof(struct hotpatch_meta);
 	int status = HP_OK;
 
-	default_name(patch);
+	patch_default_name(patch->path, patch->name, sizeof(patch->name));
 	if (!data)
 		return HP_OK;
 	/* A NOBITS section has a size but no bytes (found by fuzzing). */

@@ -1,7 +1,6 @@
 /* target_symbols.c - names in a target's objects: the one function or
  * variable a name (and, for file-local names, a source file) means, exported
- * functions for remote calls, the function at an address for backtraces,
- * and a stripped object's symbols from its separate debug file. */
+ * functions for remote calls, the function at an address for backtraces. */
 #include <elf.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -11,81 +10,20 @@
 
 #include "internal.h"
 
-/* Where separate debug files are found by build-id; the test build alone
- * lets HOTPATCH_DEBUG_DIR move it. */
-static const char *debug_directory(void)
-{
-#ifdef HP_FAULT_INJECTION
-	const char *moved = getenv("HOTPATCH_DEBUG_DIR");
-
-	if (moved && moved[0] == '/')
-		return moved;
-#endif
-	return "/usr/lib/debug/.build-id";
-}
-
-void target_debug_file_path(const struct hp_object *object, char *path, size_t size)
-{
-	int length = snprintf(path, size, "%s/", debug_directory());
-
-	for (size_t i = 0; i < object->elf.build_id_size && length > 0 && (size_t)length < size;
-	     i++)
-		length += snprintf(path + length, size - (size_t)length, i == 1 ? "/%02x" : "%02x",
-				   object->elf.build_id[i]);
-	if (length > 0 && (size_t)length < size)
-		snprintf(path + length, size - (size_t)length, ".debug");
-}
-
-/* A stripped object's file-local symbols, from its separate debug file:
- * used only when it is trusted like a patch (its addresses decide where we
- * write) and carries the very build-id of the object.  Absent or unusable
- * is not an error here; lookups that need the symbols say what is missing. */
+/* A stripped object's file-local symbols come from its debug file, trusted
+ * like a patch and only by the target's owner or root: its addresses
+ * decide where we write. */
 void target_load_debug_symbols(struct hp_target *target, struct hp_object *object)
 {
-	struct trust_file file = TRUST_FILE_INIT;
 	struct trust_owners owners;
-	struct hp_elf_info debug = { 0 };
-	struct hp_error ignored = { 0 };
-	char path[HP_PATH_MAX];
 
-	if (object->elf.has_symtab || object->elf.build_id_size < 2)
-		return;
-	target_debug_file_path(object, path, sizeof(path));
 	trust_owners_of_target(target->pid, &owners);
-	if (access(path, F_OK) == 0 &&
-	    trust_open(path, "debug file", &owners, &file, &ignored) == HP_OK && file.fd >= 0 &&
-	    elf_info_read_fd(file.fd, path, &debug, &ignored) == HP_OK &&
-	    debug.build_id_size == object->elf.build_id_size &&
-	    memcmp(debug.build_id, object->elf.build_id, debug.build_id_size) == 0 &&
-	    debug.has_symtab && elf_info_take_symbols(&object->elf, &debug, &ignored) == HP_OK)
-		object->debug_file = true;
-	elf_info_release(&debug);
-	trust_close(&file);
+	object->debug_file = debug_file_take_symbols(&object->elf, &owners);
 }
 
 static bool symbol_is_function(const struct hp_symbol *symbol)
 {
 	return symbol->type == STT_FUNC || symbol->type == STT_GNU_IFUNC;
-}
-
-/* Source files compare by their last component: the symbol table keeps the
- * name the compiler was given, which may or may not include directories. */
-static bool same_source_file(const char *wanted, const char *file)
-{
-	return file && strcmp(hp_base_name(wanted), hp_base_name(file)) == 0;
-}
-
-static bool symbol_candidate(const struct hp_object *object, const struct hp_symbol *symbol,
-			     const char *name, const char *file, bool functions, bool locals)
-{
-	if (strcmp(symbol->name, name) != 0 || (functions && !symbol_is_function(symbol)))
-		return false;
-	if (!file[0])
-		return true;
-	if (locals)
-		return symbol->bind == STB_LOCAL &&
-		       same_source_file(file, elf_symbol_file(&object->elf, symbol));
-	return symbol->bind != STB_LOCAL;
 }
 
 static void list_definitions(const struct hp_object *object, const char *name, bool functions,
@@ -99,8 +37,8 @@ static void list_definitions(const struct hp_object *object, const char *name, b
 		const char *file = elf_symbol_file(&object->elf, symbol);
 		int written;
 
-		if (!symbol_candidate(object, symbol, name, "", functions, false) ||
-		    symbol->dynamic)
+		if (strcmp(symbol->name, name) != 0 || symbol->dynamic ||
+		    (functions && !symbol_is_function(symbol)))
 			continue;
 		written = snprintf(text + used, size - used, "%s%s", used ? ", " : "",
 				   symbol->bind == STB_LOCAL ? (file ? hp_base_name(file) : "?")
@@ -118,27 +56,15 @@ static int choose_symbol(struct hp_target *target, struct hp_object *object, con
 			 const char *file, bool functions, const struct hp_symbol **chosen,
 			 struct hp_error *error)
 {
-	size_t distinct = 0;
+	size_t distinct = elf_symbol_choose(&object->elf, name, file, functions, chosen);
 	char where[HP_TEXT_MAX];
 
-	*chosen = NULL;
-	for (int locals = file[0] ? 1 : 0; locals >= 0 && !*chosen; locals--)
-		for (size_t i = 0; i < object->elf.symbol_count; i++) {
-			const struct hp_symbol *symbol = &object->elf.symbols[i];
-
-			if (!symbol_candidate(object, symbol, name, file, functions, locals))
-				continue;
-			if (!*chosen || (*chosen)->value != symbol->value)
-				distinct++;
-			if (!*chosen || symbol->size > (*chosen)->size)
-				*chosen = symbol;
-		}
 	hp_error_function(error, name);
 	hp_error_file(error, object->path);
 	if (!*chosen) {
 		char debug[HP_PATH_MAX];
 
-		target_debug_file_path(object, debug, sizeof(debug));
+		debug_file_path(&object->elf, debug, sizeof(debug));
 		if (!object->elf.has_symtab)
 			hp_hint(error, "%s is stripped: install its debug file (%s)",
 				hp_base_name(object->path), debug);

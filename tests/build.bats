@@ -438,3 +438,33 @@ build_id() {
 	assert_error_line no_such_fix.diff
 	[[ ! -e $PATCH ]] || fail "a usage error left $PATCH behind"
 }
+
+@test "a stripped service: build and apply read its symbols from the debug file found by build-id" {
+	local stripped=$BATS_TEST_TMPDIR/service_stripped id debug
+	objcopy --only-keep-debug "$SERVICE" "$BATS_TEST_TMPDIR/service.debug"
+	objcopy --strip-all "$SERVICE" "$stripped"
+	id=$(readelf -n "$stripped" | awk '/Build ID:/ {print $3}')
+	[[ -n $id ]]
+	export HOTPATCH_DEBUG_DIR=$BATS_TEST_TMPDIR/debug
+	# Without the debug file the changed static function is nowhere to be
+	# found: refused, naming the stripped binary.
+	PATCH=$PATCH_DIR/stripped.so
+	run -4 --separate-stderr hp build --source "$PROGRAM_SOURCE" --diff "$DIFFS/bounds_check.diff" \
+		--compile "$COMPILE" --binary "$stripped" -o "$PATCH"
+	assert_error_line "$stripped"
+	[[ ! -e $PATCH ]]
+	# With it, the same patch as for the unstripped service, and it applies.
+	debug=$HOTPATCH_DEBUG_DIR/${id:0:2}
+	mkdir -p "$debug"
+	cp "$BATS_TEST_TMPDIR/service.debug" "$debug/${id:2}.debug"
+	BINARY=$stripped
+	run -0 --separate-stderr hp build --source "$PROGRAM_SOURCE" --diff "$DIFFS/bounds_check.diff" \
+		--compile "$COMPILE" --binary "$stripped" -o "$PATCH"
+	assert_built 'replace: slot_hits (slots.c)' 1 3
+	start_executable "$stripped"
+	assert_next_lines "$TARGET_LOG" '^slot4 ' '^slot4 [0-9]+ -> 0$'
+	apply_patch
+	wait_for_line_after "$TARGET_LOG" "$MARK" '^slot4 [0-9]+ -> -1$'
+	assert_results "$TARGET_LOG" slot1 '+20' 20
+	assert_not_traced "$TARGET_PID"
+}

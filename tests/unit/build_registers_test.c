@@ -37,7 +37,7 @@ static bool build_program(char *binary, size_t size)
 static int left_alone(const struct build_binary *binary, const char *name)
 {
 	const char *why;
-	const struct build_binary_symbol *function = build_binary_find(binary, "", name, &why);
+	const struct hp_symbol *function = build_binary_find(binary, "", name, &why);
 	struct hp_error error = { 0 };
 	bool alone = false;
 
