@@ -95,22 +95,25 @@ static bool interrupted(const struct hp_build_request *request, struct hp_error 
 
 /* Compiles one source both ways and compares the two objects. */
 static int compare_source(const struct hp_build_request *request, const struct build_tree *tree,
-			  size_t index, struct build_unit *unit, struct hp_error *error)
+			  const struct build_binary *binary, size_t index, struct build_unit *unit,
+			  struct hp_error *error)
 {
 	char path[PATH_MAX + 64];
 	int status = HP_OK;
 
 	unit->orig.fd = unit->fixed.fd = -1;
 	if (tree->in_orig[index]) {
-		status = build_tree_compile(tree, request->compile, index, false, path, sizeof(path),
-					    error);
+		status = build_match_binary(tree, request->compile, index, binary, error);
+		if (status == HP_OK)
+			status = build_tree_compile(tree, request->compile, index, BUILD_ORIG, path,
+					    sizeof(path), error);
 		if (status == HP_OK)
 			status = build_object_open(&unit->orig, path, tree->sources[index], error);
 		unit->has_orig = status == HP_OK;
 	}
 	if (status == HP_OK)
-		status = build_tree_compile(tree, request->compile, index, true, path, sizeof(path),
-					    error);
+		status = build_tree_compile(tree, request->compile, index, BUILD_FIXED, path,
+					    sizeof(path), error);
 	if (status == HP_OK)
 		status = build_object_open(&unit->fixed, path, tree->sources[index], error);
 	if (status == HP_OK) {
@@ -129,7 +132,8 @@ static int compare_source(const struct hp_build_request *request, const struct b
 }
 
 static int compare_tree(const struct hp_build_request *request, struct build_tree *tree,
-			struct build_plan *plan, struct hp_error *error)
+			const struct build_binary *binary, struct build_plan *plan,
+			struct hp_error *error)
 {
 	int status = build_tree_changed_sources(tree, error);
 
@@ -144,7 +148,7 @@ static int compare_tree(const struct hp_build_request *request, struct build_tre
 	}
 	for (size_t i = 0; status == HP_OK && i < tree->source_count; i++) {
 		plan->unit_count++;
-		status = compare_source(request, tree, i, &plan->units[i], error);
+		status = compare_source(request, tree, binary, i, &plan->units[i], error);
 		if (status == HP_OK && interrupted(request, error))
 			status = HP_FAILED;
 	}
@@ -177,7 +181,7 @@ int hp_build(const struct hp_build_request *request, struct hp_build_result *res
 	if (status == HP_OK && interrupted(request, error))
 		status = HP_FAILED;
 	if (status == HP_OK)
-		status = compare_tree(&named, &tree, &plan, error);
+		status = compare_tree(&named, &tree, &binary, &plan, error);
 	plan.orig_root = tree.orig;
 	plan.fixed_root = tree.fixed;
 	plan.compile = request->compile;

@@ -34,9 +34,15 @@ int build_tree_prepare(struct build_tree *tree, const char *source, const char *
 		       struct hp_error *error) HP_MUST_CHECK;
 /* The .c files that differ (every .c file when anything else differs). */
 int build_tree_changed_sources(struct build_tree *tree, struct hp_error *error) HP_MUST_CHECK;
-/* Compiles tree->sources[index] of the `fixed` or original copy into `object`. */
+enum build_compile {
+	BUILD_ORIG,		/* the original, for the patch's comparison */
+	BUILD_FIXED,		/* the fixed copy, for the comparison and the patch */
+	BUILD_AS_BUILT,		/* the original as the binary was compiled */
+};
+
+/* Compiles tree->sources[index] of the copy `kind` says into `object`. */
 int build_tree_compile(const struct build_tree *tree, const char *compile, size_t index,
-		       bool fixed, char *object, size_t object_size,
+		       enum build_compile kind, char *object, size_t object_size,
 		       struct hp_error *error) HP_MUST_CHECK;
 /* Accepts a zeroed tree. */
 void build_tree_remove(struct build_tree *tree);
@@ -140,6 +146,12 @@ const struct hp_symbol *build_binary_find(const struct build_binary *binary, con
 /* The one global definition of `name`, or NULL. */
 const struct hp_symbol *build_binary_find_global(const struct build_binary *binary,
 						 const char *name, const char **why);
+
+/* ---- build_match.c: --compile checked against the binary ---- */
+/* Compiles the original tree->sources[index] with `compile` alone and
+ * refuses when its functions' sizes are not the binary's. */
+int build_match_binary(const struct build_tree *tree, const char *compile, size_t index,
+		       const struct build_binary *binary, struct hp_error *error) HP_MUST_CHECK;
 
 /* ---- build_registers.c: what a function of the binary leaves alone ---- */
 /* Whether callers compiled with -fipa-ra could rely on `function` leaving

@@ -355,23 +355,29 @@ int build_tree_changed_sources(struct build_tree *tree, struct hp_error *error)
 }
 
 int build_tree_compile(const struct build_tree *tree, const char *compile, size_t index,
-		       bool fixed, char *object, size_t object_size, struct hp_error *error)
+		       enum build_compile kind, char *object, size_t object_size,
+		       struct hp_error *error)
 {
+	static const char *const names[] = { "orig", "fixed", "as-built" };
 	char command[8192], output[TOOL_OUTPUT_MAX];
 	const char *source = tree->sources[index];
+	bool fixed = kind == BUILD_FIXED;
 	int exit_status = 0, status;
 
-	/* Every reference becomes an absolute R_X86_64_64 on a movabs: the patch
-	 * can then point any of them at the binary, wherever it is loaded.  The
-	 * patch's calls assume nothing about which registers the binary's
-	 * functions leave alone (-fno-ipa-ra): its copies may differ from ours. */
-	if ((size_t)snprintf(command, sizeof(command),
-			     "%s -ffunction-sections -fdata-sections -fno-pic -mcmodel=large "
-			     "-fno-ipa-ra -g -c \"$1\" -o \"$2\"",
-			     compile) >= sizeof(command))
+	/* For the patch, every reference becomes an absolute R_X86_64_64 on a
+	 * movabs: the patch can then point any of them at the binary, wherever
+	 * it is loaded.  The patch's calls assume nothing about which registers
+	 * the binary's functions leave alone (-fno-ipa-ra): its copies may
+	 * differ from ours.  As built, the command alone: code as the binary
+	 * has it, to compare with (even -ffunction-sections changes sizes: a
+	 * jump to a function of another section cannot be made short). */
+	if ((size_t)snprintf(command, sizeof(command), "%s %s -c \"$1\" -o \"$2\"", compile,
+			     kind == BUILD_AS_BUILT
+				     ? ""
+				     : "-ffunction-sections -fdata-sections -fno-pic -mcmodel=large "
+				       "-fno-ipa-ra -g") >= sizeof(command))
 		return hp_fail(error, HP_USAGE, "the compile command is too long");
-	snprintf(object, object_size, "%s/%s-%zu.o", tree->objects, fixed ? "fixed" : "orig",
-		 index);
+	snprintf(object, object_size, "%s/%s-%zu.o", tree->objects, names[kind], index);
 	{
 		/* The file names travel as $1 and $2, never as shell text. */
 		const char *argv[] = { "/bin/sh", "-c", command, "sh", source, object, NULL };

@@ -468,3 +468,12 @@ build_id() {
 	assert_results "$TARGET_LOG" slot1 '+20' 20
 	assert_not_traced "$TARGET_PID"
 }
+
+@test "a --compile other than the one the service was built with is refused, naming a function" {
+	PATCH=$PATCH_DIR/other_compile.so
+	run -4 --separate-stderr hp build --source "$PROGRAM_SOURCE" --diff "$DIFFS/bounds_check.diff" \
+		--compile "${COMPILE/-O2/-O0}" --binary "$SERVICE" -o "$PATCH"
+	assert_error_line "--compile does not build slots.c as $SERVICE was built" "bytes compiled"
+	[[ $stderr == *DW_AT_producer* ]]
+	[[ ! -e $PATCH ]]
+}
