@@ -57,9 +57,24 @@ static json_t *address(uint64_t value)
 	return json_string(buffer);
 }
 
-static json_t *patch_json(const struct hp_patch_report *patch)
+static json_t *references_json(const struct hp_patch_report *patch)
 {
-	json_t *functions = json_array();
+	json_t *references = json_array();
+
+	for (size_t i = 0; i < patch->reference_count; i++) {
+		const struct hp_reference_report *r = &patch->references[i];
+
+		json_array_append_new(references,
+				      json_pack("{s:o, s:o, s:o, s:o}", "object", text(r->object),
+						"file", text(r->file), "symbol", text(r->symbol),
+						"address", address(r->address)));
+	}
+	return references;
+}
+
+static json_t *patch_json(const struct hp_patch_report *patch, bool with_references)
+{
+	json_t *functions = json_array(), *document;
 
 	for (size_t i = 0; i < patch->function_count; i++) {
 		const struct hp_function_report *f = &patch->functions[i];
@@ -72,11 +87,14 @@ static json_t *patch_json(const struct hp_patch_report *patch)
 						address(f->replacement), "jump",
 						f->jump_kind[0] ? f->jump_kind : "none"));
 	}
-	return json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:I, s:o}", "name", text(patch->name),
-			 "state", patch->state, "path", text(patch->path), "description",
-			 text(patch->description), "ids", id_list(patch->ids), "load_address",
-			 address(patch->load_address), "sequence", (json_int_t)patch->sequence,
-			 "functions", functions);
+	document = json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:I, s:o}", "name",
+			     text(patch->name), "state", patch->state, "path", text(patch->path),
+			     "description", text(patch->description), "ids", id_list(patch->ids),
+			     "load_address", address(patch->load_address), "sequence",
+			     (json_int_t)patch->sequence, "functions", functions);
+	if (with_references)
+		json_object_set_new(document, "references", references_json(patch));
+	return document;
 }
 
 /* What apply, check and sign read: the hash of its bytes and who signed. */
@@ -109,6 +127,15 @@ static void print_patch_human(const struct hp_patch_report *patch)
 		printf("    %s%s%s at 0x%" PRIx64 " -> 0x%" PRIx64 " (%s)\n", f->object,
 		       f->object[0] ? ":" : "", f->function, f->address, f->replacement,
 		       f->jump_kind[0] ? f->jump_kind : "not loaded");
+	}
+	for (size_t i = 0; i < patch->reference_count; i++) {
+		const struct hp_reference_report *r = &patch->references[i];
+		char object[HP_TEXT_MAX], file[HP_TEXT_MAX];
+
+		printf("    uses %s%s%s%s%s at 0x%" PRIx64 "\n",
+		       one_line(r->object, object, sizeof(object)), r->object[0] ? ":" : "",
+		       one_line(r->symbol, clean, sizeof(clean)), r->file[0] ? " of " : "",
+		       one_line(r->file, file, sizeof(file)), r->address);
 	}
 }
 
@@ -147,11 +174,13 @@ void print_success(const struct output *output, const struct hp_result *result)
 		json_t *patches = json_array();
 
 		for (size_t i = 0; i < result->patch_count; i++)
-			json_array_append_new(patches, patch_json(&result->patches[i]));
+			json_array_append_new(patches, patch_json(&result->patches[i], false));
 		json_object_set_new(document, "patches", patches);
 	} else {
 		if (result->patch_count)
-			json_object_set_new(document, "patch", patch_json(&result->patches[0]));
+			json_object_set_new(document, "patch",
+				    patch_json(&result->patches[0],
+					       strcmp(output->command, "revert") != 0));
 		json_object_set_new(document, "attempts", json_integer(result->attempts));
 		json_object_set_new(document, "threads", json_integer(result->thread_count));
 		json_object_set_new(document, "blackout_us",

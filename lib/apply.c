@@ -417,18 +417,36 @@ static const char *predicted_jump(uint64_t libc_function, const struct hp_code_p
 	return plan->length >= HP_INDIRECT_JUMP_SIZE ? "indirect" : "trampoline";
 }
 
+static void report_references(const struct hp_patch_file *file, struct hp_patch_report *patch)
+{
+	for (size_t i = 0; i < file->reference_count; i++) {
+		const struct hp_patch_reference *from = &file->references[i];
+		struct hp_reference_report *to = &patch->references[patch->reference_count++];
+
+		hp_copy_string(to->object, sizeof(to->object), from->object);
+		hp_copy_string(to->file, sizeof(to->file), from->file);
+		hp_copy_string(to->symbol, sizeof(to->symbol), from->symbol);
+		to->address = from->address;
+	}
+}
+
 static int report(struct apply_work *work, struct hp_result *result, struct hp_error *error)
 {
 	struct hp_patch_report *patch = calloc(1, sizeof(*patch));
 	struct hp_error ignored = { 0 };
 	uint64_t libc_function = 0;
 
-	if (!patch || !(patch->functions = calloc(work->patch.count, sizeof(*patch->functions)))) {
+	if (!patch || !(patch->functions = calloc(work->patch.count, sizeof(*patch->functions))) ||
+	    !(patch->references = calloc(work->patch.reference_count + 1,
+					 sizeof(*patch->references)))) {
+		if (patch)
+			free(patch->functions);
 		free(patch);
 		return hp_fail(error, HP_FAILED, "out of memory");
 	}
 	result->patches = patch;
 	result->patch_count = 1;
+	report_references(&work->patch, patch);
 	if (work->record_index >= 0) {
 		session_fill_report(work->session.state.patches[work->record_index], patch);
 		return HP_OK;
@@ -512,8 +530,10 @@ int hp_check(const struct hp_request *request, struct hp_result *result, struct 
 
 void hp_result_release(struct hp_result *result)
 {
-	for (size_t i = 0; i < result->patch_count; i++)
+	for (size_t i = 0; i < result->patch_count; i++) {
 		free(result->patches[i].functions);
+		free(result->patches[i].references);
+	}
 	free(result->patches);
 	memset(result, 0, sizeof(*result));
 }

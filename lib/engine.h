@@ -54,6 +54,14 @@ struct hp_function_report {
 	char jump_kind[16];		/* "direct", "indirect" or "trampoline" */
 };
 
+/* A variable or function of the target a patch uses (apply, check). */
+struct hp_reference_report {
+	char object[HP_TEXT_MAX];	/* "" for the main executable */
+	char file[HP_TEXT_MAX];		/* source file of a file-local one, or "" */
+	char symbol[HP_TEXT_MAX];
+	uint64_t address;		/* where it is in the target */
+};
+
 struct hp_patch_report {
 	char name[HP_PATCH_NAME_MAX];
 	char state[16];			/* "applied" or "incomplete" */
@@ -64,6 +72,8 @@ struct hp_patch_report {
 	uint64_t sequence;		/* 1 for the first patch ever applied */
 	size_t function_count;
 	struct hp_function_report *functions;
+	size_t reference_count;		/* apply and check only; list does not know */
+	struct hp_reference_report *references;
 };
 
 /* The patch file that apply or check read: filled as soon as it is read,

@@ -150,3 +150,22 @@ build_id() {
 	assert_target_untouched "$TARGET_PID"
 	assert_results "$TARGET_LOG" compute '*2'
 }
+
+@test "check and apply name the target's symbols a patch uses, and where they are" {
+	local address
+	start_target twofiles
+	run -0 --separate-stderr hp check --pid "$TARGET_PID" "$HP_PATCHES/part_scale.so"
+	[[ $output =~ uses\ scale\ of\ twofiles_part\.c\ at\ 0x[0-9a-f]+ ]] || fail "check printed:"$'\n'"$output"
+	run -0 --separate-stderr hp apply --json --pid "$TARGET_PID" "$HP_PATCHES/part_scale.so"
+	json_is '.patch.references | length == 1' \
+		'.patch.references[0] | .symbol == "scale" and .file == "twofiles_part.c" and .object == ""'
+	# The address is the part's scale(): where nm puts it, plus the load bias.
+	address=$(jq -r '.patch.references[0].address' <<<"$output")
+	local value base
+	value=$(nm "$HP_TESTDATA/targets/twofiles" | awk '$2 == "t" && $3 == "scale" {print $1}' | while read -r v; do
+		addr2line -e "$HP_TESTDATA/targets/twofiles" "0x$v" | grep -q twofiles_part && echo "$v"; done)
+	base=$(awk -v exe="$(readlink -f "$HP_TESTDATA/targets/twofiles")" \
+		'$6 == exe && $3 == "00000000" {split($1, a, "-"); print a[1]; exit}' "/proc/$TARGET_PID/maps")
+	[[ -n $value && -n $base ]]
+	(( address == 0x$base + 0x$value )) || fail "reported $address, expected 0x$base + 0x$value"
+}
