@@ -305,6 +305,14 @@ const char *elf_symbol_file(const struct hp_elf_info *info, const struct hp_symb
 								 : NULL;
 }
 
+/* The linker makes globals local (hidden visibility, a version script's
+ * "local: *") and lists them after an unnamed STT_FILE: no source file of
+ * their own, and for C they are the program's globals all the same. */
+bool elf_symbol_is_global(const struct hp_symbol *symbol)
+{
+	return symbol->bind != STB_LOCAL || symbol->file == 0;
+}
+
 /* Source files compare by their last component: the symbol table keeps the
  * name the compiler was given, which may or may not include directories. */
 bool elf_same_source_file(const char *wanted, const char *file)
@@ -323,7 +331,7 @@ static bool candidate(const struct hp_elf_info *info, const struct hp_symbol *sy
 	if (locals)
 		return symbol->bind == STB_LOCAL &&
 		       elf_same_source_file(file, elf_symbol_file(info, symbol));
-	return symbol->bind != STB_LOCAL;
+	return elf_symbol_is_global(symbol);
 }
 
 size_t elf_symbol_choose(const struct hp_elf_info *info, const char *name, const char *file,

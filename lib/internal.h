@@ -117,6 +117,8 @@ int elf_info_take_symbols(struct hp_elf_info *info, struct hp_elf_info *from,
 			  struct hp_error *error) HP_MUST_CHECK;
 /* The source file that defines a local symbol, or NULL. */
 const char *elf_symbol_file(const struct hp_elf_info *info, const struct hp_symbol *symbol);
+/* A global of the program: exported, or made local by the linker. */
+bool elf_symbol_is_global(const struct hp_symbol *symbol);
 /* Whether `file` (from a symbol table) is the source file `wanted`. */
 bool elf_same_source_file(const char *wanted, const char *file);
 /* What `name` means, the rule both apply and build follow: with a `file`,

@@ -41,8 +41,7 @@ static void list_definitions(const struct hp_object *object, const char *name, b
 		    (functions && !symbol_is_function(symbol)))
 			continue;
 		written = snprintf(text + used, size - used, "%s%s", used ? ", " : "",
-				   symbol->bind == STB_LOCAL ? (file ? hp_base_name(file) : "?")
-							     : "global");
+				   elf_symbol_is_global(symbol) ? "global" : hp_base_name(file));
 		if (written < 0)
 			break;
 		used += (size_t)written;

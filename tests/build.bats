@@ -477,3 +477,22 @@ build_id() {
 	[[ $stderr == *DW_AT_producer* ]]
 	[[ ! -e $PATCH ]]
 }
+
+@test "globals the link made local (a version script) are still the service's own: found, never left to a library" {
+	# service_local: the same objects, every global but main made local by
+	# testdata/program/local.map.  inline_fix's level_weight reads the
+	# global table level_weights, which only the service defines.
+	BINARY=$HP_TESTDATA/program/service_local
+	PATCH=$PATCH_DIR/inline_fix_local.so
+	run -0 --separate-stderr hp build --source "$PROGRAM_SOURCE" --diff "$DIFFS/inline_fix.diff" \
+		--compile "$COMPILE" --binary "$BINARY" -o "$PATCH"
+	[[ ${lines[${#lines[@]} - 1]} == "wrote $PATCH ("*", 1 reference into $BINARY)" ]] ||
+		fail "level_weights is not a reference into the service:"$'\n'"$output"
+	start_program service_local
+	apply_patch
+	[[ $output =~ uses\ level_weights\ at\ 0x ]] || fail "apply printed:"$'\n'"$output"
+	wait_for_line_after "$TARGET_LOG" "$MARK" '^queue -2 -> 0$'
+	assert_next_lines "$TARGET_LOG" '^(load|queue|progress|ceiling|weight) ' \
+		'^(load -5 -> 0|queue -2 -> 0|progress 200 -> 100|ceiling -> 100|weight 90 -> 8)$' 10
+	assert_not_traced "$TARGET_PID"
+}

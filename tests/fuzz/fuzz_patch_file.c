@@ -27,7 +27,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_REQUIRE(memchr(replacement->function, '\0',
 					    sizeof(replacement->function)));
 			FUZZ_REQUIRE(replacement->function[0] != '\0');
+			FUZZ_REQUIRE(memchr(replacement->file, '\0', sizeof(replacement->file)));
 		}
+		for (size_t i = 0; i < patch.reference_count; i++) {
+			const struct hp_patch_reference *reference = &patch.references[i];
+
+			/* Every declared symbol has a name and an alias; every place
+			 * for it is 8 bytes that the patch's image holds. */
+			FUZZ_REQUIRE(reference->symbol[0] != '\0' && reference->alias[0] != '\0');
+			FUZZ_REQUIRE(reference->site_count == 0 || reference->sites != NULL);
+			for (size_t s = 0; s < reference->site_count; s++)
+				FUZZ_REQUIRE(reference->sites[s].vaddr + 8 > reference->sites[s].vaddr);
+		}
+		for (size_t i = 0; i < patch.pin_count; i++) {
+			size_t length = strlen(patch.pins[i].build_id);
+
+			FUZZ_REQUIRE(length >= 2 && length % 2 == 0 &&
+				     strspn(patch.pins[i].build_id, "0123456789abcdef") == length);
+		}
+		/* What list shows operators: printable, one line. */
+		for (const char *c = patch.description; *c; c++)
+			FUZZ_REQUIRE(*c >= 0x20 && *c < 0x7f);
+		for (const char *c = patch.ids; *c; c++)
+			FUZZ_REQUIRE(*c >= 0x20 && *c < 0x7f);
 	} else {
 		FUZZ_REQUIRE(error.message[0] != '\0');
 	}
