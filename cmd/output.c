@@ -124,9 +124,15 @@ static void print_patch_human(const struct hp_patch_report *patch)
 	for (size_t i = 0; i < patch->function_count; i++) {
 		const struct hp_function_report *f = &patch->functions[i];
 
-		printf("    %s%s%s at 0x%" PRIx64 " -> 0x%" PRIx64 " (%s)\n", f->object,
-		       f->object[0] ? ":" : "", f->function, f->address, f->replacement,
-		       f->jump_kind[0] ? f->jump_kind : "not loaded");
+		/* check loads nothing: no replacement address, a predicted jump. */
+		if (f->replacement)
+			printf("    %s%s%s at 0x%" PRIx64 " -> 0x%" PRIx64 " (%s)\n", f->object,
+			       f->object[0] ? ":" : "", f->function, f->address, f->replacement,
+			       f->jump_kind[0] ? f->jump_kind : "not loaded");
+		else
+			printf("    %s%s%s at 0x%" PRIx64 " (%s)\n", f->object,
+			       f->object[0] ? ":" : "", f->function, f->address,
+			       f->jump_kind[0] ? f->jump_kind : "not loaded");
 	}
 	for (size_t i = 0; i < patch->reference_count; i++) {
 		const struct hp_reference_report *r = &patch->references[i];

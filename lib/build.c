@@ -85,6 +85,27 @@ static int check_request(const struct hp_build_request *request, struct hp_error
 	return status;
 }
 
+/* --object must name the library --binary is, as apply will look it up:
+ * a patch for the wrong object would only fail at apply, less clearly. */
+static int check_object(const struct hp_build_request *request, const struct build_binary *binary,
+			struct hp_error *error)
+{
+	const char *object = request->object ? request->object : "";
+	const char *soname = binary->elf.soname;
+	bool named = !object[0] || target_file_name_matches(object, hp_base_name(binary->path)) ||
+		     (soname && target_file_name_matches(object, soname));
+
+	if (object[0] ? named : !soname)
+		return HP_OK;
+	hp_error_file(error, binary->path);
+	if (!object[0])
+		return hp_fail(error, HP_USAGE,
+			       "%s is a shared library (%s): name it with --object %s",
+			       binary->path, soname, soname);
+	return hp_fail(error, HP_USAGE, "--object %s does not name %s%s%s", object, binary->path,
+		       soname ? ", whose soname is " : "", soname ? soname : "");
+}
+
 static bool interrupted(const struct hp_build_request *request, struct hp_error *error)
 {
 	if (!request->interrupted || !*request->interrupted)
@@ -135,7 +156,7 @@ static int compare_tree(const struct hp_build_request *request, struct build_tre
 			const struct build_binary *binary, struct build_plan *plan,
 			struct hp_error *error)
 {
-	int status = build_tree_changed_sources(tree, error);
+	int status = build_tree_changed_sources(tree, &binary->elf, error);
 
 	if (status == HP_OK && tree->source_count == 0) {
 		hp_hint(error, "the diff must change C sources (.c) or headers of --source");
@@ -171,6 +192,8 @@ int hp_build(const struct hp_build_request *request, struct hp_build_result *res
 	}
 	if (status == HP_OK)
 		status = build_binary_open(&binary, request->binary, error);
+	if (status == HP_OK)
+		status = check_object(request, &binary, error);
 	if (status == HP_OK && !binary.symbol_table &&
 	    build_result_line(result, HP_BUILD_WARNING, "", request->binary,
 			      "the binary has no symbol table and no debug file in "

@@ -32,8 +32,11 @@ struct build_tree {
 /* Copies `source` twice and applies `diff` to the `fixed` copy. */
 int build_tree_prepare(struct build_tree *tree, const char *source, const char *diff,
 		       struct hp_error *error) HP_MUST_CHECK;
-/* The .c files that differ (every .c file when anything else differs). */
-int build_tree_changed_sources(struct build_tree *tree, struct hp_error *error) HP_MUST_CHECK;
+/* The .c files that differ; when anything else differs, every .c file
+ * whose name the `binary`'s symbol table records (hidden directories such
+ * as .git and .pc skipped). */
+int build_tree_changed_sources(struct build_tree *tree, const struct hp_elf_info *binary,
+			       struct hp_error *error) HP_MUST_CHECK;
 enum build_compile {
 	BUILD_ORIG,		/* the original, for the patch's comparison */
 	BUILD_FIXED,		/* the fixed copy, for the comparison and the patch */

@@ -272,7 +272,10 @@ static int collect_inlined(Dwarf_Die *die, const char *caller, unsigned depth,
 	if (depth > DIE_DEPTH_MAX || dwarf_child(die, &child) != 0)
 		return HP_OK;
 	do {
-		if (dwarf_tag(&child) == DW_TAG_inlined_subroutine && *name_of(&child))
+		/* A function inlined into itself (recursion, a split part put
+		 * back) says nothing about other callers. */
+		if (dwarf_tag(&child) == DW_TAG_inlined_subroutine && *name_of(&child) &&
+		    strcmp(name_of(&child), caller) != 0)
 			status = add_pair(inlines, caller, name_of(&child));
 		if (status == HP_OK)
 			status = collect_inlined(&child, caller, depth + 1, inlines);

@@ -72,12 +72,19 @@ static int copy_link(struct copy *copy, int from, int to, const char *name,
 		return hp_fail_errno(copy->error, HP_FAILED, "cannot read the link %s", relative);
 	text[length] = '\0';
 	snprintf(whole, sizeof(whole), "%s/%s", copy->source_root, relative);
-	if (!realpath(whole, resolved) ||
-	    (strncmp(resolved, copy->source_root, root_length) != 0 ||
-	     (resolved[root_length] != '/' && resolved[root_length] != '\0'))) {
+	/* A link to nothing leads nowhere a compiler could read: build trees
+	 * are full of them (staging directories of packaging), so it is left
+	 * out rather than refused. */
+	if (!realpath(whole, resolved)) {
+		if (errno == ENOENT)
+			return HP_OK;
+		return hp_fail_errno(copy->error, HP_USAGE, "cannot follow the link %s", relative);
+	}
+	if (strncmp(resolved, copy->source_root, root_length) != 0 ||
+	    (resolved[root_length] != '/' && resolved[root_length] != '\0')) {
 		hp_hint(copy->error, "copy what it points to into the tree, or remove the link");
 		return hp_fail(copy->error, HP_USAGE,
-			       "the link %s in the source tree leads outside it (or nowhere)",
+			       "the link %s in the source tree leads outside it",
 			       relative);
 	}
 	if (text[0] == '/') {
@@ -294,9 +301,23 @@ static bool same_contents(const char *a, const char *b)
 	return same;
 }
 
+/* A source of the binary: one whose name its symbol table records (its
+ * STT_FILE names are what the compiler was given, so compare the last
+ * component).  Without file names, any. */
+static bool in_binary(const struct hp_elf_info *binary, const char *relative)
+{
+	if (!binary || binary->file_count == 0)
+		return true;
+	for (size_t i = 0; i < binary->file_count; i++)
+		if (elf_same_source_file(relative, binary->files[i]))
+			return true;
+	return false;
+}
+
 /* nftw offers no context pointer: one walk at a time, from this file only. */
 static struct {
 	struct build_tree *tree;
+	const struct hp_elf_info *binary;
 	bool all_sources, other_changed;
 	int status;
 	struct hp_error *error;
@@ -309,13 +330,15 @@ static int visit(const char *path, const struct stat *status, int kind, struct F
 
 	(void)status;
 	(void)where;
-	if (kind == FTW_D && strcmp(path + where->base, ".git") == 0)
+	/* Hidden directories hold no sources of the program: version control,
+	 * and quilt's .pc with the originals of Debian's patches. */
+	if (kind == FTW_D && where->level > 0 && path[where->base] == '.')
 		return FTW_SKIP_SUBTREE;
 	if (kind != FTW_F)
 		return FTW_CONTINUE;
 	snprintf(original, sizeof(original), "%s/%s", walk.tree->orig, relative);
 	if (walk.all_sources) {
-		if (ends_with(relative, ".c"))
+		if (ends_with(relative, ".c") && in_binary(walk.binary, relative))
 			walk.status = remember_source(walk.tree, relative, walk.error);
 	} else if (!same_contents(original, path)) {
 		if (ends_with(relative, ".c"))
@@ -326,10 +349,11 @@ static int visit(const char *path, const struct stat *status, int kind, struct F
 	return walk.status == HP_OK ? FTW_CONTINUE : FTW_STOP;
 }
 
-static int walk_fixed(struct build_tree *tree, bool all_sources, bool *other_changed,
-		      struct hp_error *error)
+static int walk_fixed(struct build_tree *tree, const struct hp_elf_info *binary,
+		      bool all_sources, bool *other_changed, struct hp_error *error)
 {
 	walk.tree = tree;
+	walk.binary = binary;
 	walk.all_sources = all_sources;
 	walk.other_changed = false;
 	walk.status = HP_OK;
@@ -340,18 +364,20 @@ static int walk_fixed(struct build_tree *tree, bool all_sources, bool *other_cha
 	return walk.status;
 }
 
-int build_tree_changed_sources(struct build_tree *tree, struct hp_error *error)
+int build_tree_changed_sources(struct build_tree *tree, const struct hp_elf_info *binary,
+			       struct hp_error *error)
 {
 	bool other_changed = false;
-	int status = walk_fixed(tree, false, &other_changed, error);
+	int status = walk_fixed(tree, binary, false, &other_changed, error);
 
 	if (status != HP_OK || !other_changed)
 		return status;
-	/* A header (or anything else) changed: every source may see it. */
+	/* A header (or anything else) changed: every source of the binary may
+	 * see it (not the tree's other programs and tests). */
 	for (size_t i = 0; i < tree->source_count; i++)
 		free(tree->sources[i]);
 	tree->source_count = 0;
-	return walk_fixed(tree, true, &other_changed, error);
+	return walk_fixed(tree, binary, true, &other_changed, error);
 }
 
 int build_tree_compile(const struct build_tree *tree, const char *compile, size_t index,

@@ -496,3 +496,33 @@ build_id() {
 		'^(load -5 -> 0|queue -2 -> 0|progress 200 -> 100|ceiling -> 100|weight 90 -> 8)$' 10
 	assert_not_traced "$TARGET_PID"
 }
+
+@test "a packaged tree: other programs' sources, hidden directories and dangling links are no obstacle" {
+	# As a Debian source tree after a build: quilt's .pc with copies of the
+	# sources (this one does not even compile), another program of the
+	# package (its main would not match the service's), and staging links
+	# that lead nowhere.
+	local tree=$BATS_TEST_TMPDIR/tree
+	cp -r "$PROGRAM_SOURCE" "$tree"
+	mkdir -p "$tree/.pc/fix-typo.patch" "$tree/tools"
+	printf 'this is not C\n' >"$tree/.pc/fix-typo.patch/main.c"
+	printf 'int main(void) { return 42; }\n' >"$tree/tools/other_tool.c"
+	ln -s ../debian/tmp/usr/lib/libgone.so "$tree/libgone.so"
+	PATCH=$PATCH_DIR/header_change_packaged.so
+	run -0 --separate-stderr hp build --source "$tree" --diff "$DIFFS/header_change.diff" \
+		--compile "$COMPILE" --binary "$SERVICE" -o "$PATCH"
+	assert_built 'replace: request_capacity (requests.c)' 1 0
+	[[ -L $tree/libgone.so && -f $tree/.pc/fix-typo.patch/main.c ]] || fail "build changed the tree"
+}
+
+@test "build checks that --object names the library --binary is" {
+	local library=$HP_TESTDATA/libs/libdemo.so
+	PATCH=$PATCH_DIR/lib_object.so
+	run -2 --separate-stderr hp build --source "$HP_SOURCE/testdata/libs" --diff "$DIFFS/lib_fix.diff" \
+		--compile "$LIB_COMPILE" --binary "$library" -o "$PATCH"
+	assert_error_line "is a shared library (libdemo.so)" "--object libdemo.so"
+	run -2 --separate-stderr hp build --source "$HP_SOURCE/testdata/libs" --diff "$DIFFS/lib_fix.diff" \
+		--compile "$LIB_COMPILE" --binary "$library" --object libother.so -o "$PATCH"
+	assert_error_line "--object libother.so does not name $library"
+	[[ ! -e $PATCH ]]
+}
