@@ -106,6 +106,23 @@ static int check_object(const struct hp_build_request *request, const struct bui
 		       soname ? ", whose soname is " : "", soname ? soname : "");
 }
 
+/* --compile or --compile-commands FILE, exactly one; check_request checks
+ * the rest of the request, the database standing in for --compile there. */
+static int check_compile_choice(const struct hp_build_request *request, struct hp_error *error)
+{
+	struct hp_build_request rest = *request;
+	int status = HP_OK;
+
+	if (request->compile && request->compile_commands)
+		return hp_fail(error, HP_USAGE,
+			       "build takes --compile or --compile-commands, not both");
+	if (request->compile_commands) {
+		status = check_path("--compile-commands", request->compile_commands, false, error);
+		rest.compile = request->compile_commands;
+	}
+	return status == HP_OK ? check_request(&rest, error) : status;
+}
+
 static bool interrupted(const struct hp_build_request *request, struct hp_error *error)
 {
 	if (!request->interrupted || !*request->interrupted)
@@ -182,9 +199,10 @@ int hp_build(const struct hp_build_request *request, struct hp_build_result *res
 	struct hp_build_request named = *request;
 	struct build_tree tree = { 0 };
 	struct build_binary binary = { 0 };
+	struct build_commands commands = { .count = 0 };
 	struct build_plan plan = { .result = result };
 	char name[HP_PATCH_NAME_MAX];
-	int status = check_request(request, error);
+	int status = check_compile_choice(request, error);
 
 	if (status == HP_OK && !request->name) {
 		patch_default_name(request->output, name, sizeof(name));
@@ -199,6 +217,11 @@ int hp_build(const struct hp_build_request *request, struct hp_build_result *res
 			      "the binary has no symbol table and no debug file in "
 			      "/usr/lib/debug/.build-id: only its exported symbols can be used"))
 		status = hp_fail(error, HP_FAILED, "out of memory");
+	if (status == HP_OK && request->compile_commands) {
+		status = build_commands_load(&commands, request->compile_commands, request->source,
+					     error);
+		tree.commands = plan.commands = &commands;
+	}
 	if (status == HP_OK)
 		status = build_tree_prepare(&tree, request->source, request->diff, error);
 	if (status == HP_OK && interrupted(request, error))
@@ -228,6 +251,7 @@ int hp_build(const struct hp_build_request *request, struct hp_build_result *res
 	}
 	build_plan_release(&plan);
 	build_tree_remove(&tree);
+	build_commands_release(&commands);
 	build_binary_close(&binary);
 	return status;
 }

@@ -20,6 +20,49 @@
 int build_run(const char *const argv[], const char *directory, char *output, size_t size,
 	      int *exit_status, struct hp_error *error) HP_MUST_CHECK;
 
+/* ---- build_commands.c: a compilation database (compile_commands.json) ---- */
+struct build_command {
+	size_t word_count;
+	char **words;			/* "arguments", or "command" split into words */
+	char *text;			/* the words joined by spaces */
+	char *file_text, *directory_text;	/* as the entry wrote them */
+	char *source;			/* the file relative to the tree; NULL outside it */
+	char *directory;		/* relative to the tree ("" its top); NULL outside */
+};
+
+struct build_commands {
+	char path[PATH_MAX];		/* the database, for messages */
+	char root[PATH_MAX];		/* --source, resolved: what the entries' paths are in */
+	size_t count;
+	struct build_command *entries;
+};
+
+/* A program to run: argv (NULL-terminated) in `directory`. */
+struct build_invocation {
+	char directory[2 * PATH_MAX];
+	size_t count;
+	char **argv;
+};
+
+/* Reads the database at `path` (bounded in size and entries), resolving
+ * its files against the tree `source`.  Release it even after a failure. */
+int build_commands_load(struct build_commands *commands, const char *path, const char *source,
+			struct hp_error *error) HP_MUST_CHECK;
+void build_commands_release(struct build_commands *commands);
+/* The entry of the source `relative` (to the tree), or NULL. */
+const struct build_command *build_commands_find(const struct build_commands *commands,
+						const char *relative);
+/* Its command joined, or NULL: what build_plan.c looks for flags in. */
+const char *build_commands_text(const struct build_commands *commands, const char *relative);
+/* The entry's command for `relative`, to run in its directory inside
+ * `copy_root`: its own output, -c and source dropped, then `extra` (flags
+ * separated by spaces) and -c SOURCE -o `object`.  No entry, or one whose
+ * directory is outside the tree, is HP_MISFIT.  Release `run` always. */
+int build_commands_invocation(const struct build_commands *commands, const char *relative,
+			      const char *copy_root, const char *extra, const char *object,
+			      struct build_invocation *run, struct hp_error *error) HP_MUST_CHECK;
+void build_invocation_release(struct build_invocation *run);
+
 /* ---- build_tree.c: the two private copies of the tree, the diff, compiles ---- */
 struct build_tree {
 	char root[PATH_MAX - 64];	/* mode 0700, removed by build_tree_remove */
@@ -27,6 +70,7 @@ struct build_tree {
 	size_t source_count;
 	char **sources;		/* .c files to compile, relative to the tree */
 	bool *in_orig;		/* the source exists in the original tree */
+	const struct build_commands *commands;	/* NULL: one --compile for all */
 };
 
 /* Copies `source` twice and applies `diff` to the `fixed` copy. */
@@ -43,7 +87,8 @@ enum build_compile {
 	BUILD_AS_BUILT,		/* the original as the binary was compiled */
 };
 
-/* Compiles tree->sources[index] of the copy `kind` says into `object`. */
+/* Compiles tree->sources[index] of the copy `kind` says into `object`:
+ * with `compile` in the top directory, or as tree->commands says. */
 int build_tree_compile(const struct build_tree *tree, const char *compile, size_t index,
 		       enum build_compile kind, char *object, size_t object_size,
 		       struct hp_error *error) HP_MUST_CHECK;
@@ -205,6 +250,7 @@ struct build_plan {
 	size_t new_count;
 	const char *orig_root, *fixed_root;	/* the two tree copies */
 	const char *compile;		/* the user's compile command */
+	const struct build_commands *commands;	/* or the database, per unit */
 	struct hp_build_result *result;	/* lines are added here */
 };
 

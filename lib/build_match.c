@@ -68,11 +68,12 @@ int build_match_binary(const struct build_tree *tree, const char *compile, size_
 	if (status != HP_OK || match.differing == 0)
 		return status;
 	hp_error_file(error, tree->sources[index]);
-	hp_hint(error, "give --compile the very command the binary's files were compiled with "
+	hp_hint(error, "give %s the very command the binary's files were compiled with "
 		       "(with -g, `readelf --debug-dump=info BINARY | grep DW_AT_producer` shows "
-		       "its options)");
+		       "its options)", tree->commands ? "--compile-commands" : "--compile");
 	return hp_fail(error, HP_MISFIT,
-		       "--compile does not build %s as %s was built: %zu of %zu functions differ "
-		       "(%s)", tree->sources[index], binary->path, match.differing, match.compared,
+		       "%s does not build %s as %s was built: %zu of %zu functions differ "
+		       "(%s)", tree->commands ? "--compile-commands" : "--compile",
+		       tree->sources[index], binary->path, match.differing, match.compared,
 		       match.example);
 }

@@ -316,10 +316,15 @@ static int keep_registers(struct build_plan *plan, const struct build_unit *unit
 			  struct hp_error *error)
 {
 	struct build_replace *replace = &plan->replaces[index];
-	const char *compile = plan->compile ? plan->compile : "";
+	/* With a database, this unit's own flags: -fipa-ra lets only callers
+	 * of its own compile (all of them, with -flto) rely on its registers. */
+	const char *compile = plan->commands ? build_commands_text(plan->commands, unit->fixed.source)
+					     : plan->compile;
 	bool left_alone = true;
 	int status;
 
+	if (!compile)
+		compile = "";
 	if (strstr(compile, "-fno-ipa-ra") ||
 	    (!strstr(compile, "-flto") && !called_in_file(unit, replace->function)))
 		return HP_OK;

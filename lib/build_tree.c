@@ -397,14 +397,27 @@ int build_tree_compile(const struct build_tree *tree, const char *compile, size_
 	 * differ from ours.  As built, the command alone: code as the binary
 	 * has it, to compare with (even -ffunction-sections changes sizes: a
 	 * jump to a function of another section cannot be made short). */
-	if ((size_t)snprintf(command, sizeof(command), "%s %s -c \"$1\" -o \"$2\"", compile,
-			     kind == BUILD_AS_BUILT
-				     ? ""
-				     : "-ffunction-sections -fdata-sections -fno-pic -mcmodel=large "
-				       "-fno-ipa-ra -g") >= sizeof(command))
+	const char *flags = kind == BUILD_AS_BUILT ? ""
+						    : "-ffunction-sections -fdata-sections -fno-pic "
+						      "-mcmodel=large -fno-ipa-ra -g";
+
+	if (!tree->commands &&
+	    (size_t)snprintf(command, sizeof(command), "%s %s -c \"$1\" -o \"$2\"", compile,
+			     flags) >= sizeof(command))
 		return hp_fail(error, HP_USAGE, "the compile command is too long");
 	snprintf(object, object_size, "%s/%s-%zu.o", tree->objects, names[kind], index);
-	{
+	if (tree->commands) {
+		/* Each file as the database says, and no shell. */
+		struct build_invocation run = { .argv = NULL };
+
+		status = build_commands_invocation(tree->commands, source,
+						   fixed ? tree->fixed : tree->orig, flags, object,
+						   &run, error);
+		if (status == HP_OK)
+			status = build_run((const char *const *)run.argv, run.directory, output,
+					   sizeof(output), &exit_status, error);
+		build_invocation_release(&run);
+	} else {
 		/* The file names travel as $1 and $2, never as shell text. */
 		const char *argv[] = { "/bin/sh", "-c", command, "sh", source, object, NULL };
 
@@ -415,7 +428,8 @@ int build_tree_compile(const struct build_tree *tree, const char *compile, size_
 		return status;
 	hp_error_file(error, source);
 	hp_detail(error, "%s", output);
-	hp_hint(error, "check --compile (it must build the tree as the binary was built)");
+	hp_hint(error, tree->commands ? "check its entry in --compile-commands"
+				      : "check --compile (it must build the tree as the binary was built)");
 	return hp_fail(error, HP_FAILED, "compiling %s%s failed", source,
 		       fixed ? " with the fix" : " (the original)");
 }

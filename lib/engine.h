@@ -127,6 +127,7 @@ struct hp_build_request {
 	const char *source;		/* the tree the binary was built from (read only) */
 	const char *diff;		/* unified diff, applied with patch -p1 (or -p0) */
 	const char *compile;		/* the compile command, run by /bin/sh -c */
+	const char *compile_commands;	/* or a compile_commands.json: one of the two */
 	const char *binary;		/* the executable (or library) the process runs */
 	const char *output;		/* the patch object to write */
 	const char *object;		/* "" for the main executable, else a library name */
