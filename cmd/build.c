@@ -17,8 +17,8 @@ static const char *missing_option(const struct hp_build_request *request)
 		return "--source DIR";
 	if (!request->diff)
 		return "--diff FIX.diff";
-	if (!request->compile)
-		return "--compile 'CC FLAGS...'";
+	if (!request->compile && !request->compile_commands)
+		return "--compile 'CC FLAGS...' or --compile-commands FILE";
 	if (!request->binary)
 		return "--binary PROGRAM";
 	if (!request->output)
@@ -29,11 +29,12 @@ static const char *missing_option(const struct hp_build_request *request)
 static int parse(int argc, char **argv, struct hp_build_request *request, const char **ids,
 		 struct output *output, bool *help)
 {
-	enum { SOURCE = 256, DIFF, COMPILE, BINARY, OBJECT, NAME, DESCRIPTION, ID };
+	enum { SOURCE = 256, DIFF, COMPILE, COMPILE_COMMANDS, BINARY, OBJECT, NAME, DESCRIPTION, ID };
 	static const struct option options[] = {
 		{ "source", required_argument, NULL, SOURCE },
 		{ "diff", required_argument, NULL, DIFF },
 		{ "compile", required_argument, NULL, COMPILE },
+		{ "compile-commands", required_argument, NULL, COMPILE_COMMANDS },
 		{ "binary", required_argument, NULL, BINARY },
 		{ "object", required_argument, NULL, OBJECT },
 		{ "name", required_argument, NULL, NAME },
@@ -52,6 +53,7 @@ static int parse(int argc, char **argv, struct hp_build_request *request, const 
 		case SOURCE: request->source = optarg; break;
 		case DIFF: request->diff = optarg; break;
 		case COMPILE: request->compile = optarg; break;
+		case COMPILE_COMMANDS: request->compile_commands = optarg; break;
 		case BINARY: request->binary = optarg; break;
 		case 'o': request->output = optarg; break;
 		case OBJECT: request->object = optarg; break;
@@ -72,6 +74,8 @@ static int parse(int argc, char **argv, struct hp_build_request *request, const 
 	}
 	if (optind < argc)
 		return usage_error(output, "unexpected argument '%s'", argv[optind]);
+	if (request->compile && request->compile_commands)
+		return usage_error(output, "build takes --compile or --compile-commands, not both");
 	if (missing_option(request))
 		return usage_error(output, "build needs %s", missing_option(request));
 	return 0;
