@@ -526,3 +526,112 @@ build_id() {
 	assert_error_line "--object libother.so does not name $library"
 	[[ ! -e $PATCH ]]
 }
+
+# build_with_database STATUS DIFF DATABASE BINARY [OPTION...]: like
+# build_patch, with --compile-commands DATABASE instead of --compile.
+build_with_database() {
+	local status=$1 diff=$2 database=$3
+	BINARY=$4
+	shift 4
+	PATCH=$PATCH_DIR/$diff.so
+	run "-$status" --separate-stderr hp build --source "$PROGRAM_SOURCE" \
+		--diff "$DIFFS/$diff.diff" --compile-commands "$database" --binary "$BINARY" -o "$PATCH" "$@"
+}
+
+@test "compile_commands.json: a service whose levels.c was built with -Os, the rest with -O2, is patched" {
+	local mixed=$HP_TESTDATA/program/service_mixed
+	# One command cannot build it: -O2 for levels.c gives other sizes.
+	BINARY=$mixed
+	PATCH=$PATCH_DIR/inline_fix_one_command.so
+	run -4 --separate-stderr hp build --source "$PROGRAM_SOURCE" --diff "$DIFFS/inline_fix.diff" \
+		--compile "$COMPILE" --binary "$mixed" -o "$PATCH"
+	assert_refused "--compile does not build levels.c as $mixed was built"
+
+	# Its database compiles levels.c as the binary has it ("command": a
+	# shell string) and the rest as theirs ("arguments").
+	build_with_database 0 inline_fix "$HP_TESTDATA/program/compile_commands_mixed.json" "$mixed"
+	[[ $output == *'replace: load_level (levels.c)'* && $output == *'replace: queue_level (levels.c)'* ]] ||
+		fail "load_level and queue_level are not both replaced:"$'\n'"$output"
+	[[ -f $PATCH && ${lines[${#lines[@]} - 1]} == "wrote $PATCH ("*" into $mixed)" ]] ||
+		fail "no patch written:"$'\n'"$output"
+
+	start_program service_mixed
+	assert_service_unfixed
+	apply_patch
+	wait_for_line_after "$TARGET_LOG" "$MARK" '^queue -2 -> 0$'
+	assert_next_lines "$TARGET_LOG" '^(load|queue|progress|ceiling|weight) ' \
+		'^(load -5 -> 0|queue -2 -> 0|progress 200 -> 100|ceiling -> 100|weight 90 -> 8)$' 10
+	assert_not_traced "$TARGET_PID"
+}
+
+@test "compile_commands.json: the service's database builds the patch --compile builds" {
+	local with_compile
+	build_patch 0 bounds_check
+	with_compile=$output
+	build_with_database 0 bounds_check "$HP_TESTDATA/program/compile_commands.json" "$SERVICE"
+	assert_built 'replace: slot_hits (slots.c)' 1 3
+	[[ $output == "$with_compile" ]] || fail "--compile printed:"$'\n'"$with_compile"$'\n'"--compile-commands printed:"$'\n'"$output"
+
+	start_program service
+	apply_patch
+	wait_for_line_after "$TARGET_LOG" "$MARK" '^slot4 [0-9]+ -> -1$'
+	assert_next_lines "$TARGET_LOG" '^slot4 ' '^slot4 [0-9]+ -> -1$'
+	assert_not_traced "$TARGET_PID"
+}
+
+@test "compile_commands.json: each file compiles in its own directory of the copy, not of the tree" {
+	# As automake builds bc: `cd src && cc -I.. ...`, the header one level up.
+	local tree=$BATS_TEST_TMPDIR/tree database=$BATS_TEST_TMPDIR/tree/compile_commands.json
+	mkdir -p "$tree/src"
+	cp "$PROGRAM_SOURCE"/*.c "$tree/src/"
+	cp "$PROGRAM_SOURCE"/*.h "$tree/"
+	sed -E 's#"directory": "[^"]*"#"directory": "'"$tree/src"'"#; s#"-O2",#"-O2", "-I..",#; s#-Os #-Os -I.. #' \
+		"$HP_TESTDATA/program/compile_commands_mixed.json" >"$database"
+	# header_change changes service.h: every file is compiled, in src/.
+	sed -E 's#^(---|\+\+\+) ([ab])/#\1 \2/#' "$DIFFS/header_change.diff" >"$BATS_TEST_TMPDIR/header.diff"
+	PATCH=$PATCH_DIR/header_in_subdirectory.so
+	BINARY=$HP_TESTDATA/program/service_mixed
+	run -0 --separate-stderr hp build --source "$tree" --diff "$BATS_TEST_TMPDIR/header.diff" \
+		--compile-commands "$database" --binary "$BINARY" -o "$PATCH"
+	# The fixed header one level up was used: request_capacity changed.
+	assert_built 'replace: request_capacity (src/requests.c)' 1 0
+	cmp -s "$tree/service.h" "$PROGRAM_SOURCE/service.h" || fail "build changed the tree"
+}
+
+@test "compile_commands.json: a file without an entry, a directory outside the tree and a command substitution are refused" {
+	local database=$BATS_TEST_TMPDIR/compile_commands.json mixed=$HP_TESTDATA/program/service_mixed
+	grep -v '"file": "levels.c"' "$HP_TESTDATA/program/compile_commands_mixed.json" |
+		sed -E '$!{N;s/,\n\]/\n]/;P;D}' >"$database"
+	build_with_database 4 inline_fix "$database" "$mixed"
+	assert_refused "no entry in $database for levels.c"
+
+	# The directory the compiler ran in must be in the tree (the copies have
+	# no other).
+	printf '[{"directory": "%s", "file": "program/levels.c", "arguments": ["cc", "-Os", "-c", "program/levels.c"]}]\n' \
+		"$(dirname "$PROGRAM_SOURCE")" >"$database"
+	build_with_database 4 inline_fix "$database" "$mixed"
+	assert_refused "compiles in $(dirname "$PROGRAM_SOURCE"), outside the source tree"
+
+	# A command is split into words, never run by a shell.
+	printf '[{"directory": "%s", "file": "levels.c", "command": "cc $(touch %s) -Os -c levels.c"}]\n' \
+		"$PROGRAM_SOURCE" "$BATS_TEST_TMPDIR/ran" >"$database"
+	build_with_database 2 inline_fix "$database" "$mixed"
+	assert_error_line "the command of levels.c is not plain shell words"
+	[[ ! -e $BATS_TEST_TMPDIR/ran && ! -e $PATCH ]] || fail "the command substitution ran, or a patch was written"
+
+	printf 'not json\n' >"$database"
+	build_with_database 2 inline_fix "$database" "$mixed"
+	assert_error_line "$database is no compilation database"
+}
+
+@test "build takes --compile or --compile-commands, exactly one" {
+	PATCH=$PATCH_DIR/both.so
+	run -2 --separate-stderr hp build --source "$PROGRAM_SOURCE" --diff "$DIFFS/bounds_check.diff" \
+		--compile "$COMPILE" --compile-commands "$HP_TESTDATA/program/compile_commands.json" \
+		--binary "$SERVICE" -o "$PATCH"
+	assert_error_line "build takes --compile or --compile-commands, not both"
+	run -2 --separate-stderr hp build --source "$PROGRAM_SOURCE" --diff "$DIFFS/bounds_check.diff" \
+		--binary "$SERVICE" -o "$PATCH"
+	assert_error_line "build needs --compile 'CC FLAGS...' or --compile-commands FILE"
+	[[ ! -e $PATCH ]]
+}
