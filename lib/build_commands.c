@@ -45,8 +45,7 @@ static int read_bounded(const char *path, char **text, size_t *length, struct hp
 			continue;
 		if (got < 0)
 			result = hp_fail_errno(error, HP_USAGE,
-					       "cannot read the compilation database %s",
-					       path);
+					       "cannot read the compilation database %s", path);
 		if (got <= 0)
 			break;
 		used += (size_t)got;
@@ -215,10 +214,14 @@ int build_commands_load(struct build_commands *commands, const char *path, const
 	free(text);
 	if (!json_is_array(root)) {
 		hp_error_file(error, path);
-		status = hp_fail(error, HP_USAGE,
-				 "%s is no compilation database (a JSON array): %s "
-				 "(line %d)",
-				 path, root ? "not an array" : parse_error.text, parse_error.line);
+		if (root)
+			status = hp_fail(error, HP_USAGE,
+					 "%s is no compilation database (a JSON array of entries)",
+					 path);
+		else
+			status =
+			    hp_fail(error, HP_USAGE, "%s is no compilation database: %s (line %d)",
+				    path, parse_error.text, parse_error.line);
 		json_decref(root);
 		return status;
 	}
