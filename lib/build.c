@@ -58,6 +58,22 @@ static int check_output_directory(const char *output, struct hp_error *error)
 	return HP_OK;
 }
 
+/* --compile or --compile-commands FILE: exactly one. */
+static int check_compile_choice(const struct hp_build_request *request, struct hp_error *error)
+{
+	bool compile = request->compile && *request->compile;
+
+	if (compile && request->compile_commands)
+		return hp_fail(error, HP_USAGE,
+			       "build takes --compile or --compile-commands, not both");
+	if (request->compile_commands)
+		return check_path("--compile-commands", request->compile_commands, false, error);
+	if (!compile)
+		return hp_fail(error, HP_USAGE,
+			       "build needs --compile 'CC FLAGS...' or --compile-commands FILE");
+	return HP_OK;
+}
+
 static int check_request(const struct hp_build_request *request, struct hp_error *error)
 {
 	int status = check_path("--source", request->source, true, error);
@@ -66,8 +82,8 @@ static int check_request(const struct hp_build_request *request, struct hp_error
 		status = check_path("--diff", request->diff, false, error);
 	if (status == HP_OK)
 		status = check_path("--binary", request->binary, false, error);
-	if (status == HP_OK && (!request->compile || !*request->compile))
-		status = hp_fail(error, HP_USAGE, "build needs --compile 'CC FLAGS...'");
+	if (status == HP_OK)
+		status = check_compile_choice(request, error);
 	if (status == HP_OK && (!request->output || !*request->output))
 		status = hp_fail(error, HP_USAGE, "build needs -o OUT.so");
 	if (status == HP_OK)
@@ -104,23 +120,6 @@ static int check_object(const struct hp_build_request *request, const struct bui
 			       binary->path, soname, soname);
 	return hp_fail(error, HP_USAGE, "--object %s does not name %s%s%s", object, binary->path,
 		       soname ? ", whose soname is " : "", soname ? soname : "");
-}
-
-/* --compile or --compile-commands FILE, exactly one; check_request checks
- * the rest of the request, the database standing in for --compile there. */
-static int check_compile_choice(const struct hp_build_request *request, struct hp_error *error)
-{
-	struct hp_build_request rest = *request;
-	int status = HP_OK;
-
-	if (request->compile && request->compile_commands)
-		return hp_fail(error, HP_USAGE,
-			       "build takes --compile or --compile-commands, not both");
-	if (request->compile_commands) {
-		status = check_path("--compile-commands", request->compile_commands, false, error);
-		rest.compile = request->compile_commands;
-	}
-	return status == HP_OK ? check_request(&rest, error) : status;
 }
 
 static bool interrupted(const struct hp_build_request *request, struct hp_error *error)
@@ -202,7 +201,7 @@ int hp_build(const struct hp_build_request *request, struct hp_build_result *res
 	struct build_commands commands = { .count = 0 };
 	struct build_plan plan = { .result = result };
 	char name[HP_PATCH_NAME_MAX];
-	int status = check_compile_choice(request, error);
+	int status = check_request(request, error);
 
 	if (status == HP_OK && !request->name) {
 		patch_default_name(request->output, name, sizeof(name));

@@ -316,6 +316,12 @@ static int push_moved(struct build_invocation *run, const struct build_commands 
 
 /* Whether `word` names the entry's source file: as written, or as a path
  * (relative to the entry's directory) to the same file. */
+/* -MF, -MT and -MQ take the next word. */
+static bool is_dependency_option_with_argument(const char *word)
+{
+	return strcmp(word, "-MF") == 0 || strcmp(word, "-MT") == 0 || strcmp(word, "-MQ") == 0;
+}
+
 static bool is_source(const struct build_command *entry, const char *word, const char *source_path)
 {
 	char joined[2 * PATH_MAX], resolved[PATH_MAX];
@@ -359,12 +365,15 @@ int build_commands_invocation(const struct build_commands *commands, const char 
 	for (size_t i = 0; status == HP_OK && i < entry->word_count; i++) {
 		const char *word = entry->words[i];
 
-		/* What we set ourselves: the output, compile only, the source. */
-		if (i > 0 && strcmp(word, "-o") == 0) {
+		/* What we set ourselves: the output, compile only, the source.
+		 * Dependency files (-MD, -MF FILE, ...) would be written where
+		 * the original build keeps them, in the operator's tree. */
+		if (i > 0 && (strcmp(word, "-o") == 0 || is_dependency_option_with_argument(word))) {
 			i++;
 			continue;
 		}
 		if (i > 0 && (strncmp(word, "-o", 2) == 0 || strcmp(word, "-c") == 0 ||
+			      strncmp(word, "-M", 2) == 0 || strncmp(word, "-Wp,-M", 6) == 0 ||
 			      is_source(entry, word, source_path)))
 			continue;
 		status = push_moved(run, commands, word, copy_root, error);

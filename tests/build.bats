@@ -635,3 +635,21 @@ build_with_database() {
 	assert_error_line "build needs --compile 'CC FLAGS...' or --compile-commands FILE"
 	[[ ! -e $PATCH ]]
 }
+
+@test "compile_commands.json: an entry's dependency-file options write nothing into the source tree" {
+	# Entries of make-based builds carry -MD -MP -MFFILE.d -MT ... (or the
+	# kernel's -Wp,-MMD,FILE.d): FILE is in the operator's tree, which build
+	# only reads.
+	local database=$BATS_TEST_TMPDIR/compile_commands.json before
+	jq --arg dir "$PROGRAM_SOURCE" \
+		'map(. as $entry | ($dir + "/" + ($entry.file | sub("\\.c$"; ""))) as $base |
+			.arguments |= (.[0:1] + ["-MD", "-MP", "-MF" + $base + ".d", "-MT", "x.o",
+			"-Wp,-MMD," + $base + ".pp.d"] + .[1:]))' \
+		"$HP_TESTDATA/program/compile_commands.json" >"$database"
+	grep -q -- '-MF' "$database"
+	before=$(tree_digest "$PROGRAM_SOURCE")
+	build_with_database 0 bounds_check "$database" "$SERVICE"
+	assert_built 'replace: slot_hits (slots.c)' 1 3
+	[[ $(tree_digest "$PROGRAM_SOURCE") == "$before" ]] || fail "build wrote into $PROGRAM_SOURCE"
+	[[ -z $(find "$PROGRAM_SOURCE" -name '*.d') ]] || fail "a dependency file was written in $PROGRAM_SOURCE"
+}
