@@ -122,6 +122,14 @@ assert_service_unfixed() {
 		'^(load -5 -> -5|queue -2 -> -20|progress 200 -> 100|ceiling -> 100|weight 90 -> 8)$' 10
 }
 
+# The levels of the service after inline_fix: clamp_level's callers fixed,
+# the callers whose code did not change as they were.
+assert_inline_fix_runs() {
+	wait_for_line_after "$TARGET_LOG" "$MARK" '^queue -2 -> 0$' || return 1
+	assert_next_lines "$TARGET_LOG" '^(load|queue|progress|ceiling|weight) ' \
+		'^(load -5 -> 0|queue -2 -> 0|progress 200 -> 100|ceiling -> 100|weight 90 -> 8)$' 10
+}
+
 # tree_digest DIR: one line per file of DIR with its checksum.
 tree_digest() {
 	(cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
@@ -225,9 +233,7 @@ build_id() {
 	start_program service
 	assert_service_unfixed
 	apply_patch
-	wait_for_line_after "$TARGET_LOG" "$MARK" '^queue -2 -> 0$'
-	assert_next_lines "$TARGET_LOG" '^(load|queue|progress|ceiling|weight) ' \
-		'^(load -5 -> 0|queue -2 -> 0|progress 200 -> 100|ceiling -> 100|weight 90 -> 8)$' 10
+	assert_inline_fix_runs
 	assert_not_traced "$TARGET_PID"
 }
 
@@ -491,9 +497,7 @@ build_id() {
 	start_program service_local
 	apply_patch
 	[[ $output =~ uses\ level_weights\ at\ 0x ]] || fail "apply printed:"$'\n'"$output"
-	wait_for_line_after "$TARGET_LOG" "$MARK" '^queue -2 -> 0$'
-	assert_next_lines "$TARGET_LOG" '^(load|queue|progress|ceiling|weight) ' \
-		'^(load -5 -> 0|queue -2 -> 0|progress 200 -> 100|ceiling -> 100|weight 90 -> 8)$' 10
+	assert_inline_fix_runs
 	assert_not_traced "$TARGET_PID"
 }
 
@@ -558,9 +562,7 @@ build_with_database() {
 	start_program service_mixed
 	assert_service_unfixed
 	apply_patch
-	wait_for_line_after "$TARGET_LOG" "$MARK" '^queue -2 -> 0$'
-	assert_next_lines "$TARGET_LOG" '^(load|queue|progress|ceiling|weight) ' \
-		'^(load -5 -> 0|queue -2 -> 0|progress 200 -> 100|ceiling -> 100|weight 90 -> 8)$' 10
+	assert_inline_fix_runs
 	assert_not_traced "$TARGET_PID"
 }
 
