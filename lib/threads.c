@@ -329,8 +329,12 @@ enum thread_event threads_classify(struct hp_threads *threads, pid_t tid, int st
 	if (event == PTRACE_EVENT_CLONE) {
 		unsigned long child = 0;
 
+		/* A child that already exited may have been reaped by an earlier
+		 * wait on any thread (its exit reported before this event): it
+		 * is no thread to wait for. */
 		if (ptrace(PTRACE_GETEVENTMSG, tid, NULL, &child) == 0 && child > 0 &&
-		    !threads_find(threads, (pid_t)child)) {
+		    !threads_find(threads, (pid_t)child) &&
+		    !thread_is_zombie(threads->pid, (pid_t)child)) {
 			struct hp_thread *added = add_thread(threads, (pid_t)child);
 
 			if (added)
@@ -384,8 +388,15 @@ static int collect_one(struct hp_threads *threads, struct hp_thread *thread, dou
 
 		if (!thread || !thread->seized || thread->stopped)
 			return HP_OK;
-		if (thread_wait(tid, deadline, &status, error) < 0)
-			return HP_FAILED;
+		if (thread_wait(tid, deadline, &status, error) < 0) {
+			/* Reaped already (or a zombie for good): gone, not lost. */
+			if (!thread_is_zombie(threads->pid, tid))
+				return HP_FAILED;
+			if ((thread = threads_find(threads, tid)))
+				forget_thread(threads, thread);
+			memset(error, 0, sizeof(*error));
+			return HP_OK;
+		}
 		event = threads_classify(threads, tid, status, &thread);
 		if (event == THREAD_HELD || event == THREAD_GONE || !thread)
 			continue;
