@@ -80,12 +80,13 @@ static json_t *patch_json(const struct hp_patch_report *patch, bool with_referen
 		const struct hp_function_report *f = &patch->functions[i];
 
 		json_array_append_new(functions,
-				      json_pack("{s:o, s:o, s:o, s:o, s:o, s:s}", "object",
+				      json_pack("{s:o, s:o, s:o, s:o, s:o, s:s, s:o}", "object",
 						text(f->object), "function", text(f->function),
 						"address", address(f->address), "jump_address",
 						address(f->jump_address), "replacement",
 						address(f->replacement), "jump",
-						f->jump_kind[0] ? f->jump_kind : "none"));
+						f->jump_kind[0] ? f->jump_kind : "none", "over",
+						text(f->over)));
 	}
 	document = json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:I, s:o}", "name",
 			     text(patch->name), "state", patch->state, "path", text(patch->path),
@@ -124,15 +125,22 @@ static void print_patch_human(const struct hp_patch_report *patch)
 	for (size_t i = 0; i < patch->function_count; i++) {
 		const struct hp_function_report *f = &patch->functions[i];
 
+		char object[HP_TEXT_MAX], over[HP_PATCH_NAME_MAX + 16] = "";
+
+		/* Names from the target's memory: one line, no terminal escapes. */
+		one_line(f->object, object, sizeof(object));
+		one_line(f->function, clean, sizeof(clean));
+		if (f->over[0])
+			snprintf(over, sizeof(over), ", over %s", f->over);
+		one_line(over, over, sizeof(over));
 		/* check loads nothing: no replacement address, a predicted jump. */
 		if (f->replacement)
-			printf("    %s%s%s at 0x%" PRIx64 " -> 0x%" PRIx64 " (%s)\n", f->object,
-			       f->object[0] ? ":" : "", f->function, f->address, f->replacement,
-			       f->jump_kind[0] ? f->jump_kind : "not loaded");
+			printf("    %s%s%s at 0x%" PRIx64 " -> 0x%" PRIx64 " (%s%s)\n", object,
+			       object[0] ? ":" : "", clean, f->address, f->replacement,
+			       f->jump_kind[0] ? f->jump_kind : "not loaded", over);
 		else
-			printf("    %s%s%s at 0x%" PRIx64 " (%s)\n", f->object,
-			       f->object[0] ? ":" : "", f->function, f->address,
-			       f->jump_kind[0] ? f->jump_kind : "not loaded");
+			printf("    %s%s%s at 0x%" PRIx64 " (%s%s)\n", object, object[0] ? ":" : "",
+			       clean, f->address, f->jump_kind[0] ? f->jump_kind : "not loaded", over);
 	}
 	for (size_t i = 0; i < patch->reference_count; i++) {
 		const struct hp_reference_report *r = &patch->references[i];

@@ -430,6 +430,16 @@ static void report_references(const struct hp_patch_file *file, struct hp_patch_
 	}
 }
 
+/* A function another applied patch already replaces: its fix goes, unless
+ * this patch carries it too, so the operator is told whose. */
+static void report_takeovers(const struct apply_work *work, struct hp_patch_report *patch)
+{
+	for (size_t i = 0; i < work->patch.count && i < patch->function_count; i++)
+		if (work->planned[i].previous >= 0)
+			hp_copy_string(patch->functions[i].over, sizeof(patch->functions[i].over),
+				       work->session.state.patches[work->planned[i].previous]->name);
+}
+
 static int report(struct apply_work *work, struct hp_result *result, struct hp_error *error)
 {
 	struct hp_patch_report *patch = calloc(1, sizeof(*patch));
@@ -449,6 +459,7 @@ static int report(struct apply_work *work, struct hp_result *result, struct hp_e
 	report_references(&work->patch, patch);
 	if (work->record_index >= 0) {
 		session_fill_report(work->session.state.patches[work->record_index], patch);
+		report_takeovers(work, patch);
 		return HP_OK;
 	}
 	/* check: what apply would do, without load addresses. */
@@ -471,6 +482,7 @@ static int report(struct apply_work *work, struct hp_result *result, struct hp_e
 		hp_copy_string(function->jump_kind, sizeof(function->jump_kind),
 			       predicted_jump(libc_function, &work->planned[i].plan));
 	}
+	report_takeovers(work, patch);
 	return HP_OK;
 }
 

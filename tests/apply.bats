@@ -35,7 +35,13 @@ teardown() { hp_teardown; }
 @test "a second patch of the same function takes over from the first" {
 	start_target simple
 	apply_and_wait "$TARGET_PID" "$HP_PATCHES/compute_v1.so" "$TARGET_LOG" compute '*3'
+	[[ $output != *", over "* ]] || fail "the first patch takes over from nothing:"$'\n'"$output"
+	# check and apply say whose replacement the new one takes over from.
+	run -0 --separate-stderr hp check --json --pid "$TARGET_PID" "$HP_PATCHES/compute_v2.so"
+	json_is '.patch.functions[0].over == "compute_v1"'
 	apply_and_wait "$TARGET_PID" "$HP_PATCHES/compute_v2.so" "$TARGET_LOG" compute '*5'
+	[[ $output =~ compute\ at\ 0x[0-9a-f]+\ -\>\ 0x[0-9a-f]+\ \([a-z]+,\ over\ compute_v1\) ]] ||
+		fail "apply does not say it takes over from compute_v1:"$'\n'"$output"
 	assert_patch_mapped "$TARGET_PID" compute_v1
 	assert_patch_mapped "$TARGET_PID" compute_v2
 	assert_not_traced "$TARGET_PID"
