@@ -172,7 +172,7 @@ static int compare_tree(const struct hp_build_request *request, struct build_tre
 			const struct build_binary *binary, struct build_plan *plan,
 			struct hp_error *error)
 {
-	int status = build_tree_changed_sources(tree, &binary->elf, error);
+	int status = build_tree_changed_sources(tree, binary, error);
 
 	if (status == HP_OK && tree->source_count == 0) {
 		hp_hint(error, "the diff must change C sources (.c) or headers of --source");

@@ -76,10 +76,12 @@ struct build_tree {
 /* Copies `source` twice and applies `diff` to the `fixed` copy. */
 int build_tree_prepare(struct build_tree *tree, const char *source, const char *diff,
 		       struct hp_error *error) HP_MUST_CHECK;
-/* The .c files that differ; when anything else differs, every .c file
- * whose name the `binary`'s symbol table records (hidden directories such
- * as .git and .pc skipped). */
-int build_tree_changed_sources(struct build_tree *tree, const struct hp_elf_info *binary,
+/* The .c files that differ; when anything else differs, every .c file of
+ * the `binary` (hidden directories such as .git and .pc skipped): with a
+ * database, those with an entry; else those whose path ends one of its
+ * DWARF source paths; else (no DWARF) whose name its symbol table records. */
+struct build_binary;
+int build_tree_changed_sources(struct build_tree *tree, const struct build_binary *binary,
 			       struct hp_error *error) HP_MUST_CHECK;
 enum build_compile {
 	BUILD_ORIG,		/* the original, for the patch's comparison */
@@ -180,6 +182,8 @@ struct build_binary {
 	char build_id[HP_TEXT_MAX];
 	bool symbol_table;	/* a .symtab (its own or its debug file's), not only exports */
 	struct hp_elf_info elf;	/* its symbols, with their source files */
+	size_t source_count;
+	char **sources;		/* its source files' paths, from DWARF; may be none */
 };
 
 int build_binary_open(struct build_binary *binary, const char *path,
@@ -261,6 +265,12 @@ int build_result_line(struct hp_build_result *result, enum hp_build_line_kind ki
 		      const char *function, const char *file, const char *text) HP_MUST_CHECK;
 
 /* ---- build_dwarf.c: inlining and struct layouts, from -g (libdw) ---- */
+#define BUILD_SOURCES_MAX 100000u
+/* The source files `binary` was compiled from, as its DWARF names them
+ * (compile directory and name joined, "." and ".." resolved; found in its
+ * debug file too); none without debug information.  *paths is malloc'd. */
+int build_dwarf_source_paths(const char *binary, char ***paths, size_t *count,
+			     struct hp_error *error) HP_MUST_CHECK;
 /* Refuses a struct whose layout differs between the two objects. */
 int build_dwarf_compare_layouts(const struct build_unit *unit,
 				struct hp_error *error) HP_MUST_CHECK;

@@ -529,3 +529,70 @@ bool build_dwarf_simple_signature(const struct build_unit *unit, const char *fun
 	each_unit(unit->fixed.path, signature_in_unit, &search);
 	return search.simple;
 }
+
+/* "/a/b/../c/./d.c" as "/a/c/d.c", in place. */
+static void normalize_path(char *path)
+{
+	char *parts[PATH_MAX / 2], copy[PATH_MAX];
+	size_t count = 0, used = 0;
+	bool absolute = path[0] == '/';
+
+	hp_copy_string(copy, sizeof(copy), path);
+	for (char *save = NULL, *part = strtok_r(copy, "/", &save); part;
+	     part = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(part, "."))
+			continue;
+		if (!strcmp(part, "..") && count > 0 && strcmp(parts[count - 1], "..") != 0)
+			count--;
+		else if (count < HP_ARRAY_SIZE(parts))
+			parts[count++] = part;
+	}
+	path[0] = '\0';
+	for (size_t i = 0; i < count && used < PATH_MAX; i++)
+		used += (size_t)snprintf(path + used, PATH_MAX - used, "%s%s",
+					 i || absolute ? "/" : "", parts[i]);
+}
+
+struct source_paths {
+	size_t count;
+	char **paths;
+};
+
+static int source_of_unit(Dwarf_Die *unit, void *context)
+{
+	struct source_paths *sources = context;
+	Dwarf_Attribute attribute;
+	const char *name = dwarf_formstring(dwarf_attr(unit, DW_AT_name, &attribute));
+	const char *directory = dwarf_formstring(dwarf_attr(unit, DW_AT_comp_dir, &attribute));
+	char path[PATH_MAX], **larger;
+
+	if (!name || sources->count >= BUILD_SOURCES_MAX)
+		return HP_OK;
+	if (name[0] == '/' || !directory)
+		hp_copy_string(path, sizeof(path), name);
+	else if ((size_t)snprintf(path, sizeof(path), "%s/%s", directory, name) >= sizeof(path))
+		return HP_OK;
+	normalize_path(path);
+	larger = realloc(sources->paths, (sources->count + 1) * sizeof(*larger));
+	if (!larger)
+		return HP_FAILED;
+	sources->paths = larger;
+	if (!(larger[sources->count] = strdup(path)))
+		return HP_FAILED;
+	sources->count++;
+	return HP_OK;
+}
+
+int build_dwarf_source_paths(const char *binary, char ***paths, size_t *count,
+			     struct hp_error *error)
+{
+	struct source_paths sources = { 0, NULL };
+	int status = each_unit(binary, source_of_unit, &sources);
+
+	*paths = sources.paths;
+	*count = sources.count;
+	if (status != HP_OK)
+		return hp_fail(error, HP_FAILED, "out of memory reading the sources of %s", binary);
+	return HP_OK;
+}
+

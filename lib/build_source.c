@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "build.h"
 
@@ -101,11 +102,19 @@ bool build_source_function_changed(const char *orig_path, unsigned orig_line,
 				   const char *fixed_path, unsigned fixed_line)
 {
 	size_t orig_length = 0, fixed_length = 0;
-	char *before = function_text(orig_path, orig_line, &orig_length);
-	char *after = function_text(fixed_path, fixed_line, &fixed_length);
-	/* Unreadable counts as changed: a warning too many beats one missing. */
-	bool changed = !before || !after || orig_length != fixed_length ||
-		       memcmp(before, after, orig_length) != 0;
+	char *before, *after;
+	bool changed;
+
+	/* A file in neither copy (a #line of generated code naming its
+	 * grammar, say) is one the diff cannot have changed. */
+	if (access(orig_path, F_OK) != 0 && access(fixed_path, F_OK) != 0)
+		return false;
+	before = function_text(orig_path, orig_line, &orig_length);
+	after = function_text(fixed_path, fixed_line, &fixed_length);
+	/* Otherwise unreadable counts as changed: a warning too many beats one
+	 * missing. */
+	changed = !before || !after || orig_length != fixed_length ||
+		  memcmp(before, after, orig_length) != 0;
 
 	free(before);
 	free(after);

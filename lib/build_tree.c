@@ -301,15 +301,37 @@ static bool same_contents(const char *a, const char *b)
 	return same;
 }
 
-/* A source of the binary: one whose name its symbol table records (its
- * STT_FILE names are what the compiler was given, so compare the last
- * component).  Without file names, any. */
-static bool in_binary(const struct hp_elf_info *binary, const char *relative)
+/* `path` ends with `relative`, at a component boundary. */
+static bool ends_with_path(const char *path, const char *relative)
 {
-	if (!binary || binary->file_count == 0)
+	size_t length = strlen(path), tail = strlen(relative);
+
+	return length >= tail && strcmp(path + length - tail, relative) == 0 &&
+	       (length == tail || path[length - tail - 1] == '/');
+}
+
+/* A source of the binary (see build_tree_changed_sources): a tests/main.c
+ * beside the program's app/main.c is not one. */
+static bool in_binary(const struct build_tree *tree, const struct build_binary *binary,
+		      const char *relative)
+{
+	if (tree->commands)
+		return build_commands_find(tree->commands, relative) != NULL;
+	if (!binary)
 		return true;
-	for (size_t i = 0; i < binary->file_count; i++)
-		if (elf_same_source_file(relative, binary->files[i]))
+	if (binary->source_count) {
+		/* Either way round: -ffile-prefix-map can leave DWARF paths
+		 * shorter than the tree's. */
+		for (size_t i = 0; i < binary->source_count; i++)
+			if (ends_with_path(binary->sources[i], relative) ||
+			    ends_with_path(relative, binary->sources[i]))
+				return true;
+		return false;
+	}
+	if (binary->elf.file_count == 0)
+		return true;
+	for (size_t i = 0; i < binary->elf.file_count; i++)
+		if (elf_same_source_file(relative, binary->elf.files[i]))
 			return true;
 	return false;
 }
@@ -317,7 +339,7 @@ static bool in_binary(const struct hp_elf_info *binary, const char *relative)
 /* nftw offers no context pointer: one walk at a time, from this file only. */
 static struct {
 	struct build_tree *tree;
-	const struct hp_elf_info *binary;
+	const struct build_binary *binary;
 	bool all_sources, other_changed;
 	int status;
 	struct hp_error *error;
@@ -338,7 +360,7 @@ static int visit(const char *path, const struct stat *status, int kind, struct F
 		return FTW_CONTINUE;
 	snprintf(original, sizeof(original), "%s/%s", walk.tree->orig, relative);
 	if (walk.all_sources) {
-		if (ends_with(relative, ".c") && in_binary(walk.binary, relative))
+		if (ends_with(relative, ".c") && in_binary(walk.tree, walk.binary, relative))
 			walk.status = remember_source(walk.tree, relative, walk.error);
 	} else if (!same_contents(original, path)) {
 		if (ends_with(relative, ".c"))
@@ -349,7 +371,7 @@ static int visit(const char *path, const struct stat *status, int kind, struct F
 	return walk.status == HP_OK ? FTW_CONTINUE : FTW_STOP;
 }
 
-static int walk_fixed(struct build_tree *tree, const struct hp_elf_info *binary,
+static int walk_fixed(struct build_tree *tree, const struct build_binary *binary,
 		      bool all_sources, bool *other_changed, struct hp_error *error)
 {
 	walk.tree = tree;
@@ -364,7 +386,7 @@ static int walk_fixed(struct build_tree *tree, const struct hp_elf_info *binary,
 	return walk.status;
 }
 
-int build_tree_changed_sources(struct build_tree *tree, const struct hp_elf_info *binary,
+int build_tree_changed_sources(struct build_tree *tree, const struct build_binary *binary,
 			       struct hp_error *error)
 {
 	bool other_changed = false;

@@ -503,14 +503,18 @@ build_id() {
 
 @test "a packaged tree: other programs' sources, hidden directories and dangling links are no obstacle" {
 	# As a Debian source tree after a build: quilt's .pc with copies of the
-	# sources (this one does not even compile), another program of the
-	# package (its main would not match the service's), and staging links
-	# that lead nowhere.
+	# sources (this one does not even compile), other programs of the
+	# package (their main would not match the service's; one in a file
+	# named like the service's own main.c), and staging links that lead
+	# nowhere.
 	local tree=$BATS_TEST_TMPDIR/tree
 	cp -r "$PROGRAM_SOURCE" "$tree"
 	mkdir -p "$tree/.pc/fix-typo.patch" "$tree/tools"
 	printf 'this is not C\n' >"$tree/.pc/fix-typo.patch/main.c"
 	printf 'int main(void) { return 42; }\n' >"$tree/tools/other_tool.c"
+	# A test program whose file has the name of one of the service's.
+	mkdir "$tree/tests"
+	printf '#include <stdio.h>\nint main(void) { puts("test"); return 0; }\n' >"$tree/tests/main.c"
 	ln -s ../debian/tmp/usr/lib/libgone.so "$tree/libgone.so"
 	PATCH=$PATCH_DIR/header_change_packaged.so
 	run -0 --separate-stderr hp build --source "$tree" --diff "$DIFFS/header_change.diff" \

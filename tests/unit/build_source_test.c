@@ -59,6 +59,8 @@ static void test_same_and_changed(void)
 	CHECK(build_source_function_changed(before, 7, moved, 8), "other() changed in moved.c");
 	CHECK(build_source_function_changed(before, 2, "/nonexistent", 2),
 	      "an unreadable file counts as a change");
+	CHECK(!build_source_function_changed("/nonexistent/scan.l", 2, "/nonexistent/scan.l", 2),
+	      "a file in neither copy (a #line to a grammar) is no change the diff made");
 }
 
 int main(void)
