@@ -219,7 +219,8 @@ int hp_build(const struct hp_build_request *request, struct hp_build_result *res
 	if (status == HP_OK && request->compile_commands) {
 		status = build_commands_load(&commands, request->compile_commands, request->source,
 					     error);
-		tree.commands = plan.commands = &commands;
+		tree.commands = &commands;
+		plan.commands = &commands;
 	}
 	if (status == HP_OK)
 		status = build_tree_prepare(&tree, request->source, request->diff, error);

@@ -28,6 +28,7 @@ struct build_command {
 	char *file_text, *directory_text;	/* as the entry wrote them */
 	char *source;			/* the file relative to the tree; NULL outside it */
 	char *directory;		/* relative to the tree ("" its top); NULL outside */
+	bool rejected;			/* its code is not the binary's (build_match.c) */
 };
 
 struct build_commands {
@@ -49,9 +50,16 @@ struct build_invocation {
 int build_commands_load(struct build_commands *commands, const char *path, const char *source,
 			struct hp_error *error) HP_MUST_CHECK;
 void build_commands_release(struct build_commands *commands);
-/* The entry of the source `relative` (to the tree), or NULL. */
+/* The entry of the source `relative` (to the tree) that is not rejected,
+ * the first such in the file, or NULL. */
 const struct build_command *build_commands_find(const struct build_commands *commands,
 						const char *relative);
+/* How many entries the database has for `relative`. */
+size_t build_commands_count(const struct build_commands *commands, const char *relative);
+/* Sets aside the entry build_commands_find gives for `relative`: another
+ * build of the file (libtool's PIC and non-PIC ones, say) may be the
+ * binary's. */
+void build_commands_reject(struct build_commands *commands, const char *relative);
 /* Its command joined, or NULL: what build_plan.c looks for flags in. */
 const char *build_commands_text(const struct build_commands *commands, const char *relative);
 /* The entry's command for `relative`, to run in its directory inside
@@ -70,7 +78,7 @@ struct build_tree {
 	size_t source_count;
 	char **sources;		/* .c files to compile, relative to the tree */
 	bool *in_orig;		/* the source exists in the original tree */
-	const struct build_commands *commands;	/* NULL: one --compile for all */
+	struct build_commands *commands;	/* NULL: one --compile for all */
 };
 
 /* Copies `source` twice and applies `diff` to the `fixed` copy. */

@@ -265,14 +265,36 @@ void build_commands_release(struct build_commands *commands)
 /* The first entry of a source wins: a file compiled twice (for a static
  * and a shared library, say) is compiled as its first entry says, and
  * build_match.c refuses it if that is not how the binary has it. */
+static bool entry_for(const struct build_command *entry, const char *relative)
+{
+	return entry->source && strcmp(entry->source, relative) == 0;
+}
+
 const struct build_command *build_commands_find(const struct build_commands *commands,
 						const char *relative)
 {
 	for (size_t i = 0; i < commands->count; i++)
-		if (commands->entries[i].source &&
-		    strcmp(commands->entries[i].source, relative) == 0)
+		if (entry_for(&commands->entries[i], relative) && !commands->entries[i].rejected)
 			return &commands->entries[i];
 	return NULL;
+}
+
+size_t build_commands_count(const struct build_commands *commands, const char *relative)
+{
+	size_t count = 0;
+
+	for (size_t i = 0; i < commands->count; i++)
+		count += entry_for(&commands->entries[i], relative);
+	return count;
+}
+
+void build_commands_reject(struct build_commands *commands, const char *relative)
+{
+	for (size_t i = 0; i < commands->count; i++)
+		if (entry_for(&commands->entries[i], relative) && !commands->entries[i].rejected) {
+			commands->entries[i].rejected = true;
+			return;
+		}
 }
 
 static int push(struct build_invocation *run, const char *word, struct hp_error *error)

@@ -51,29 +51,52 @@ static void compare_sizes(const struct build_binary *binary, const struct build_
 	}
 }
 
-int build_match_binary(const struct build_tree *tree, const char *compile, size_t index,
-		       const struct build_binary *binary, struct hp_error *error)
+/* Compiles the original source as built and compares it with the binary. */
+static int match_once(const struct build_tree *tree, const char *compile, size_t index,
+		      const struct build_binary *binary, struct size_match *match,
+		      struct hp_error *error)
 {
 	struct build_object object = { .fd = -1 };
-	struct size_match match = { 0 };
 	char path[PATH_MAX + 64];
 	int status = build_tree_compile(tree, compile, index, BUILD_AS_BUILT, path, sizeof(path),
 					error);
 
+	memset(match, 0, sizeof(*match));
 	if (status == HP_OK)
 		status = build_object_open(&object, path, tree->sources[index], error);
 	if (status == HP_OK)
-		compare_sizes(binary, &object, &match);
+		compare_sizes(binary, &object, match);
 	build_object_close(&object);
+	return status;
+}
+
+int build_match_binary(const struct build_tree *tree, const char *compile, size_t index,
+		       const struct build_binary *binary, struct hp_error *error)
+{
+	const char *source = tree->sources[index];
+	struct size_match match, first = { 0 };
+	size_t entries = tree->commands ? build_commands_count(tree->commands, source) : 1;
+	int status = match_once(tree, compile, index, binary, &match, error);
+
+	/* A database may hold several builds of one file (libtool's PIC and
+	 * non-PIC objects, another program's): the binary's is the one whose
+	 * code it has; the others are set aside. */
+	first = match;
+	while (status == HP_OK && match.differing && tree->commands) {
+		build_commands_reject(tree->commands, source);
+		if (!build_commands_find(tree->commands, source))
+			break;
+		status = match_once(tree, compile, index, binary, &match, error);
+	}
 	if (status != HP_OK || match.differing == 0)
 		return status;
-	hp_error_file(error, tree->sources[index]);
+	hp_error_file(error, source);
 	hp_hint(error, "give %s the very command the binary's files were compiled with "
 		       "(with -g, `readelf --debug-dump=info BINARY | grep DW_AT_producer` shows "
 		       "its options)", tree->commands ? "--compile-commands" : "--compile");
 	return hp_fail(error, HP_MISFIT,
 		       "%s does not build %s as %s was built: %zu of %zu functions differ "
-		       "(%s)", tree->commands ? "--compile-commands" : "--compile",
-		       tree->sources[index], binary->path, match.differing, match.compared,
-		       match.example);
+		       "(%s)%s", tree->commands ? "--compile-commands" : "--compile", source,
+		       binary->path, first.differing, first.compared, first.example,
+		       entries > 1 ? "; no other entry for it does either" : "");
 }

@@ -659,3 +659,22 @@ build_with_database() {
 	[[ $(tree_digest "$PROGRAM_SOURCE") == "$before" ]] || fail "build wrote into $PROGRAM_SOURCE"
 	[[ -z $(find "$PROGRAM_SOURCE" -name '*.d') ]] || fail "a dependency file was written in $PROGRAM_SOURCE"
 }
+
+@test "compile_commands.json: of several entries for one file (libtool's PIC and non-PIC), the binary's is used" {
+	local mixed=$HP_TESTDATA/program/service_mixed database=$BATS_TEST_TMPDIR/several.json
+	# levels.c twice, as libtool records it: a PIC build first (not the
+	# binary's: service_mixed has its -Os build), then the binary's.
+	jq '(map(select(.file == "levels.c")) | map(.command |= sub(" -Os "; " -O2 -fPIC ")))
+		+ .' "$HP_TESTDATA/program/compile_commands_mixed.json" >"$database"
+	[[ $(jq '[.[] | select(.file == "levels.c")] | length' "$database") == 2 ]]
+	build_with_database 0 inline_fix "$database" "$mixed"
+	[[ $output == *'replace: load_level (levels.c)'* ]] || fail "build printed:"$'\n'"$output"
+	start_program service_mixed
+	apply_patch
+	assert_inline_fix_runs
+	# Without the binary's entry, none fits: refused, saying so.
+	jq 'map(select(.file != "levels.c" or (.command | test(" -O2 -fPIC "))))' "$database" \
+		>"$BATS_TEST_TMPDIR/wrong.json"
+	build_with_database 4 inline_fix "$BATS_TEST_TMPDIR/wrong.json" "$mixed"
+	assert_error_line "does not build levels.c as $mixed was built"
+}
