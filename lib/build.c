@@ -169,7 +169,7 @@ static int compare_source(const struct hp_build_request *request, const struct b
 }
 
 static int compare_tree(const struct hp_build_request *request, struct build_tree *tree,
-			const struct build_binary *binary, struct build_plan *plan,
+			struct build_binary *binary, struct build_plan *plan,
 			struct hp_error *error)
 {
 	int status = build_tree_changed_sources(tree, binary, error);

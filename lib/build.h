@@ -89,7 +89,7 @@ int build_tree_prepare(struct build_tree *tree, const char *source, const char *
  * database, those with an entry; else those whose path ends one of its
  * DWARF source paths; else (no DWARF) whose name its symbol table records. */
 struct build_binary;
-int build_tree_changed_sources(struct build_tree *tree, const struct build_binary *binary,
+int build_tree_changed_sources(struct build_tree *tree, struct build_binary *binary,
 			       struct hp_error *error) HP_MUST_CHECK;
 enum build_compile {
 	BUILD_ORIG,		/* the original, for the patch's comparison */
@@ -191,7 +191,8 @@ struct build_binary {
 	bool symbol_table;	/* a .symtab (its own or its debug file's), not only exports */
 	struct hp_elf_info elf;	/* its symbols, with their source files */
 	size_t source_count;
-	char **sources;		/* its source files' paths, from DWARF; may be none */
+	char **sources;		/* its source files' paths, from DWARF (read by
+				 * build_tree_changed_sources when needed); may be none */
 };
 
 int build_binary_open(struct build_binary *binary, const char *path,

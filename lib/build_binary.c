@@ -32,9 +32,6 @@ int build_binary_open(struct build_binary *binary, const char *path, struct hp_e
 	if (status == HP_OK)
 		debug_file_take_symbols(&binary->elf, &root);
 	binary->symbol_table = binary->elf.has_symtab;
-	if (status == HP_OK)
-		status = build_dwarf_source_paths(path, &binary->sources, &binary->source_count,
-						  error);
 	if (status == HP_USAGE || status == HP_MISFIT)
 		hp_error_file(error, path);
 	return status;

@@ -386,7 +386,7 @@ static int walk_fixed(struct build_tree *tree, const struct build_binary *binary
 	return walk.status;
 }
 
-int build_tree_changed_sources(struct build_tree *tree, const struct build_binary *binary,
+int build_tree_changed_sources(struct build_tree *tree, struct build_binary *binary,
 			       struct hp_error *error)
 {
 	bool other_changed = false;
@@ -395,11 +395,15 @@ int build_tree_changed_sources(struct build_tree *tree, const struct build_binar
 	if (status != HP_OK || !other_changed)
 		return status;
 	/* A header (or anything else) changed: every source of the binary may
-	 * see it (not the tree's other programs and tests). */
+	 * see it (not the tree's other programs and tests).  Its DWARF paths
+	 * say which those are; read only now, most fixes not needing them. */
 	for (size_t i = 0; i < tree->source_count; i++)
 		free(tree->sources[i]);
 	tree->source_count = 0;
-	return walk_fixed(tree, binary, true, &other_changed, error);
+	if (binary && !tree->commands)
+		status = build_dwarf_source_paths(binary->path, &binary->sources,
+						  &binary->source_count, error);
+	return status == HP_OK ? walk_fixed(tree, binary, true, &other_changed, error) : status;
 }
 
 int build_tree_compile(const struct build_tree *tree, const char *compile, size_t index,
