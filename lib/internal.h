@@ -380,6 +380,19 @@ bool thread_is_alive(pid_t pid, pid_t tid);
 /* Every thread of the process has exited (a zombie or nothing is left). */
 bool process_has_exited(pid_t pid);
 struct hp_thread *threads_find(struct hp_threads *threads, pid_t tid);
+/* How a stopped thread will get back to its own code. */
+enum thread_resume {
+	THREAD_RESUME_SIGNAL_PATH,	/* from an interrupt stop, through signal handling */
+	THREAD_RESUME_DIRECT,		/* from a system-call stop, or registers we restore */
+};
+/* Puts a system call that our stop cut short (EINTR from epoll_wait & co.;
+ * with THREAD_RESUME_DIRECT also an ERESTART* code) back to run again, in
+ * *regs only; returns whether they changed. */
+bool thread_rewind_call(pid_t pid, pid_t tid, struct user_regs_struct *regs,
+			enum thread_resume how);
+/* The same on the stopped thread itself: 1 rewound, 0 nothing to do, -1
+ * failed. */
+int thread_rewind_stopped(pid_t pid, pid_t tid, enum thread_resume how);
 
 /* ---- remote_call.c: system calls and function calls on a borrowed thread ---- */
 struct hp_remote {

@@ -45,11 +45,6 @@
 #define STUB_SYSCALL_SYNC (HP_STUB_SYSCALL + 0x0c)
 #define FRAME_WORDS 21		/* mask, 15 registers, rip cs rflags rsp ss */
 #define FRAME_SIZE (FRAME_WORDS * 8)
-#define ERESTARTSYS 512
-#define ERESTARTNOINTR 513
-#define ERESTARTNOHAND 514
-#define ERESTART_RESTARTBLOCK 516
-#define SYS_RESTART_SYSCALL 219
 #define RED_ZONE 128
 #define EFLAGS_TRAP 0x100
 #define EFLAGS_DIRECTION 0x400
@@ -163,6 +158,10 @@ int remote_begin(struct hp_remote *remote, pid_t pid, pid_t tid, uint64_t libc_s
 	if (ptrace(PTRACE_GETREGS, tid, NULL, &remote->saved_regs) != 0)
 		return hp_fail_errno(error, HP_FAILED, "cannot read the registers of thread %d",
 				     (int)tid);
+	/* The thread gets these registers back from its frame or from us,
+	 * never through the kernel's restart: a system call our stop cut short
+	 * is set to run again here, once, for every way back. */
+	thread_rewind_call(pid, tid, &remote->saved_regs, THREAD_RESUME_DIRECT);
 	status = save_extended_state(remote, error);
 	if (status != HP_OK)
 		return status;
@@ -241,24 +240,6 @@ static int set_registers(struct hp_remote *remote, const struct user_regs_struct
 	return HP_OK;
 }
 
-/* What the thread must run again when it gets its registers back from the
- * frame rather than from the kernel: a system call we interrupted, which
- * the kernel would have restarted on its own (signal(7)). */
-static void prepare_restart(struct user_regs_struct *regs)
-{
-	long long result = (long long)regs->rax;
-
-	if ((long long)regs->orig_rax < 0)
-		return;
-	if (result == -ERESTARTSYS || result == -ERESTARTNOINTR || result == -ERESTARTNOHAND) {
-		regs->rax = regs->orig_rax;
-		regs->rip -= 2;
-	} else if (result == -ERESTART_RESTARTBLOCK) {
-		regs->rax = SYS_RESTART_SYSCALL;
-		regs->rip -= 2;
-	}
-}
-
 /* The kernel's signal frame (struct rt_sigframe) as rt_sigreturn reads it. */
 #define SIGFRAME_UCONTEXT 8
 #define SIGFRAME_MCONTEXT (SIGFRAME_UCONTEXT + 40)
@@ -290,7 +271,6 @@ static int write_signal_frame(struct hp_remote *remote, struct hp_error *error)
 	memcpy(&fp_size, remote->saved_xstate + FX_SW_XSTATE_SIZE, sizeof(fp_size));
 	if (fp_size < 512 || fp_size > remote->xstate_size)
 		fp_size = (uint32_t)remote->xstate_size;
-	prepare_restart(&regs);
 	base = (regs.rsp - RED_ZONE - SIGFRAME_SIZE - 64 - fp_size - sizeof(magic)) &
 	       ~(uint64_t)15;
 	fpstate = (base + SIGFRAME_SIZE + 63) & ~(uint64_t)63;
@@ -360,7 +340,6 @@ static int arm_frame(struct hp_remote *remote, struct hp_error *error)
 		return HP_OK;
 	if (!remote->xstate_size)
 		return 1;	/* no XSAVE: we put the thread back ourselves */
-	prepare_restart(&regs);
 	frame = ((remote->signal_frame ? remote->signal_frame : regs.rsp - RED_ZONE) -
 		 remote->xstate_size - FRAME_SIZE - 64) & ~(uint64_t)15;
 	xsave_area = (frame + FRAME_SIZE + 63) & ~(uint64_t)63;
@@ -524,8 +503,9 @@ int remote_call(struct hp_remote *remote, uint64_t function, const uint64_t argu
 }
 
 /* After a syscall-exit stop the kernel would not look at a pending restart
- * again; an interrupt makes the thread pass through signal handling, where
- * the restored registers restart its own system call as if never stopped. */
+ * again; the registers put back are rewound already (remote_begin), and an
+ * interrupt makes the thread pass through signal handling once more before
+ * its own code runs, as it would have from the stop we took it in. */
 static int return_to_signal_path(struct hp_remote *remote, struct hp_error *error)
 {
 	int status = 0;
@@ -624,6 +604,9 @@ static void settle(struct hp_remote *remote)
 		    next_stop(remote, -1, deadline) < 0)
 			return;
 	}
+	/* By the last interrupt the thread may be back in its own system call,
+	 * which an epoll_wait answers with EINTR: run it again. */
+	thread_rewind_stopped(remote->pid, remote->tid, THREAD_RESUME_SIGNAL_PATH);
 }
 
 int remote_end(struct hp_remote *remote, struct hp_error *error)

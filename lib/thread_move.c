@@ -118,9 +118,11 @@ static int land(struct mover *mover, struct hp_thread *thread, struct hp_error *
 }
 
 /* The thread is held again, wherever it is: finish the trampoline for it,
- * or put the return address back if the frame has not returned yet. */
+ * or put the return address back if the frame has not returned yet.  Held
+ * at the exit of a system call our interrupt cut short (`how` says which
+ * stop it is), the call is set to run again: the kernel will not. */
 static enum move_state undo_or_land(struct mover *mover, struct hp_thread *thread,
-				    struct hp_error *error)
+				    enum thread_resume how, struct hp_error *error)
 {
 	if (ptrace(PTRACE_GETREGS, thread->tid, NULL, &thread->regs) != 0) {
 		hp_fail_errno(error, HP_FAILED, "cannot read the registers of thread %d",
@@ -130,6 +132,12 @@ static enum move_state undo_or_land(struct mover *mover, struct hp_thread *threa
 	if (thread->regs.rip >= mover->trampoline &&
 	    thread->regs.rip < mover->trampoline + TRAMPOLINE_LENGTH)
 		return land(mover, thread, error) == HP_OK ? MOVE_OUT : MOVE_STUCK;
+	if (thread_rewind_call(mover->threads->pid, thread->tid, &thread->regs, how) &&
+	    ptrace(PTRACE_SETREGS, thread->tid, NULL, &thread->regs) != 0) {
+		hp_fail_errno(error, HP_FAILED, "cannot set the registers of thread %d",
+			      (int)thread->tid);
+		return MOVE_STUCK;
+	}
 	if (mover->hijacked &&
 	    target_memory_write(mover->memory, thread->tid, mover->blocker->return_sp - 8,
 				&mover->blocker->return_ip, sizeof(uint64_t), error) == HP_OK)
@@ -155,7 +163,8 @@ static enum move_state on_stop(struct mover *mover, int status, bool interrupted
 	if (event == THREAD_GONE || !thread)
 		return MOVE_OUT;	/* it exited: out of every function */
 	if (event == THREAD_HELD)
-		return undo_or_land(mover, thread, error);	/* our interrupt, or a group stop */
+		/* our interrupt, or a group stop */
+		return undo_or_land(mover, thread, THREAD_RESUME_SIGNAL_PATH, error);
 	thread->stopped = true;
 	if (event == THREAD_SIGNAL) {
 		signal = WSTOPSIG(status);	/* the program's: delivered on resuming */
@@ -171,7 +180,7 @@ static enum move_state on_stop(struct mover *mover, int status, bool interrupted
 	/* A signal is always delivered, interrupted or not: held in its stop,
 	 * it would be lost. */
 	if (interrupted && !signal)
-		return undo_or_land(mover, thread, error);
+		return undo_or_land(mover, thread, THREAD_RESUME_DIRECT, error);
 	thread->stopped = false;
 	if (ptrace(PTRACE_SYSCALL, tid, NULL, (void *)signal) != 0 && errno != ESRCH) {
 		hp_fail_errno(error, HP_FAILED, "cannot resume thread %d", (int)tid);
@@ -261,7 +270,7 @@ int thread_move_out(struct hp_threads *threads, struct hp_memory *memory, uint64
 		if (thread && !thread->stopped)
 			state = follow(&movers[i], deadline, error);
 		else if (thread && movers[i].hijacked)
-			state = undo_or_land(&movers[i], thread, error);
+			state = undo_or_land(&movers[i], thread, THREAD_RESUME_SIGNAL_PATH, error);
 		all_out &= state == MOVE_OUT;
 		killed |= state == MOVE_KILLED;
 	}

@@ -255,38 +255,117 @@ int thread_wait(pid_t tid, double deadline, int *status, struct hp_error *error)
 	}
 }
 
-/* A few system calls answer any stop with EINTR rather than a restart code,
- * even when the program has no signal handler (signal(7): epoll_wait, semop,
- * io_getevents...).  Rewinding them to run again keeps our visit invisible;
- * a finite timeout starts afresh, which at worst lengthens that one wait. */
-static void restart_interrupted_wait(struct hp_thread *thread)
-{
-	struct user_regs_struct *regs = &thread->regs;
-	long instruction;
+#define ERESTARTSYS 512
+#define ERESTARTNOINTR 513
+#define ERESTARTNOHAND 514
+#define ERESTART_RESTARTBLOCK 516
+#define SYSCALL_INSTRUCTION 0x050f	/* 0f 05, little-endian */
 
-	if ((long long)regs->rax != -EINTR)
-		return;
-	switch ((long long)regs->orig_rax) {
+/* A few system calls answer any stop, ours included, with EINTR rather than
+ * a restart code, even when the program has no signal handler (signal(7)):
+ * epoll_wait, semop, io_getevents...  poll, select, nanosleep, futex waits
+ * and the like return ERESTART* codes instead (with the time left kept by
+ * the kernel in the restart block, or written back to the program's
+ * timespec by ppoll and pselect6), which the kernel turns into a restart
+ * on the signal path. */
+static bool answers_stops_with_eintr(long long number)
+{
+	switch (number) {
 	case SYS_epoll_wait:
 	case SYS_epoll_pwait:
 	case SYS_epoll_pwait2:
 	case SYS_semop:
 	case SYS_semtimedop:
 	case SYS_io_getevents:
-		break;
+	case SYS_io_pgetevents:
+		return true;
 	default:
-		return;
+		return false;
 	}
+}
+
+/* A signal the program catches is pending for the thread and not blocked:
+ * then an EINTR is the program's own (its handler is about to run), and
+ * the kernel's restart rules apply, not ours. */
+static bool handler_pending(pid_t pid, pid_t tid)
+{
+	char path[80], text[4096], *line;
+	unsigned long long pending = 0, shared = 0, blocked = 0, caught = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
+	if (proc_read_small(path, text, sizeof(text)) <= 0)
+		return false;
+	if ((line = strstr(text, "\nSigPnd:")))
+		sscanf(line, "\nSigPnd: %llx", &pending);
+	if ((line = strstr(text, "\nShdPnd:")))
+		sscanf(line, "\nShdPnd: %llx", &shared);
+	if ((line = strstr(text, "\nSigBlk:")))
+		sscanf(line, "\nSigBlk: %llx", &blocked);
+	if ((line = strstr(text, "\nSigCgt:")))
+		sscanf(line, "\nSigCgt: %llx", &caught);
+	return ((pending | shared) & ~blocked & caught) != 0;
+}
+
+/* The one place where a system call cut short by our stop is put back to
+ * run again, for every way a thread gets back from us: held in an
+ * interrupt stop (THREAD_RESUME_SIGNAL_PATH: the kernel restarts ERESTART*
+ * itself on the way out, so only EINTR is ours to undo), or at a
+ * system-call exit stop or with registers we write back ourselves
+ * (THREAD_RESUME_DIRECT: nothing in the kernel looks at the result again,
+ * so every restart code is ours too).  Timeouts: the kernel keeps the time
+ * left for what it restarts itself (poll, select, nanosleep, futex...);
+ * an epoll_wait, semtimedop or io_getevents run again starts its relative
+ * timeout afresh: it may wait longer than asked, by the time it had waited
+ * before the stop, never shorter, and an infinite one stays infinite.  The
+ * time left is not knowable here (when the call began is recorded
+ * nowhere), and rewriting the program's registers or timespec to shorten
+ * it would change what the program sees after the call.  Returns whether
+ * *regs changed; they are the caller's to write back. */
+bool thread_rewind_call(pid_t pid, pid_t tid, struct user_regs_struct *regs,
+			enum thread_resume how)
+{
+	long long result = (long long)regs->rax, number = (long long)regs->orig_rax;
+	bool restart_code = result == -ERESTARTSYS || result == -ERESTARTNOINTR ||
+			    result == -ERESTARTNOHAND || result == -ERESTART_RESTARTBLOCK;
+	long instruction;
+
+	if (number < 0)
+		return false;	/* not stopped in a system call */
+	if (restart_code ? how != THREAD_RESUME_DIRECT
+			 : result != -EINTR || !answers_stops_with_eintr(number))
+		return false;
+	if (handler_pending(pid, tid))
+		return false;	/* the kernel delivers it and decides, as without us */
 	errno = 0;
-	instruction = ptrace(PTRACE_PEEKTEXT, thread->tid, (void *)(uintptr_t)(regs->rip - 2), NULL);
-	if (errno != 0 || (instruction & 0xffff) != 0x050f)	/* syscall */
-		return;
-	regs->rax = regs->orig_rax;
+	instruction = ptrace(PTRACE_PEEKTEXT, tid, (void *)(uintptr_t)(regs->rip - 2), NULL);
+	if (errno != 0 || (instruction & 0xffff) != SYSCALL_INSTRUCTION)
+		return false;
+	/* restart_syscall carries on from the kernel's restart block. */
+	regs->rax = result == -ERESTART_RESTARTBLOCK ? SYS_restart_syscall : regs->orig_rax;
 	regs->rip -= 2;
-	if (ptrace(PTRACE_SETREGS, thread->tid, NULL, regs) != 0) {
-		regs->rax = (unsigned long long)-EINTR;
-		regs->rip += 2;
-	}
+	return true;
+}
+
+int thread_rewind_stopped(pid_t pid, pid_t tid, enum thread_resume how)
+{
+	struct user_regs_struct regs;
+
+	if (ptrace(PTRACE_GETREGS, tid, NULL, &regs) != 0)
+		return -1;
+	if (!thread_rewind_call(pid, tid, &regs, how))
+		return 0;
+	return ptrace(PTRACE_SETREGS, tid, NULL, &regs) == 0 ? 1 : -1;
+}
+
+/* A thread held in an interrupt stop: its copy of the registers is kept
+ * as the thread has them. */
+static void rewind_held(pid_t pid, struct hp_thread *thread)
+{
+	struct user_regs_struct regs = thread->regs;
+
+	if (thread_rewind_call(pid, thread->tid, &regs, THREAD_RESUME_SIGNAL_PATH) &&
+	    ptrace(PTRACE_SETREGS, thread->tid, NULL, &regs) == 0)
+		thread->regs = regs;
 }
 
 static bool is_group_stop_signal(int signal)
@@ -323,7 +402,7 @@ enum thread_event threads_classify(struct hp_threads *threads, pid_t tid, int st
 		if (ptrace(PTRACE_GETREGS, tid, NULL, &thread->regs) != 0)
 			memset(&thread->regs, 0, sizeof(thread->regs));
 		else
-			restart_interrupted_wait(thread);
+			rewind_held(threads->pid, thread);
 		return THREAD_HELD;
 	}
 	if (event == PTRACE_EVENT_CLONE) {
