@@ -113,6 +113,13 @@ struct build_reloc {
 	int64_t addend;
 };
 
+/* An offset of a section that code or data refers to by address, or where
+ * a symbol of it starts or ends: where one constant may begin. */
+struct build_anchor {
+	uint64_t offset;
+	bool boundary;			/* a symbol's start or end: surely one */
+};
+
 struct build_section {
 	const char *name;
 	GElf_Shdr header;
@@ -121,6 +128,8 @@ struct build_section {
 	size_t rela;			/* index of the RELA section applying to it, 0 if none */
 	size_t reloc_count;
 	struct build_reloc *relocs;
+	size_t anchor_count;		/* sorted by offset, each offset once */
+	struct build_anchor *anchors;
 };
 
 struct build_symbol {
@@ -154,6 +163,16 @@ int build_object_open(struct build_object *object, const char *path, const char 
 void build_object_close(struct build_object *object);
 void build_object_target(const struct build_object *object, uint32_t symbol, int64_t addend,
 			 struct build_target *target);
+/* Whether a relocation's addend is the very offset it refers to (a
+ * PC-relative one's also counts the distance to the next instruction). */
+bool build_reloc_is_absolute(uint32_t type);
+/* The constant of a read-only section that a reference to `offset` reads,
+ * [*start, *end), as far as the object tells: from where something refers
+ * (or a symbol starts) right after a NUL byte or a symbol's end, to the next
+ * such place after `offset` + `reach` (what a PC-relative reference may
+ * add to its addend).  Never shorter than the constant; longer when unsure. */
+void build_object_piece(const struct build_object *object, size_t section, uint64_t offset,
+			uint64_t reach, uint64_t *start, uint64_t *end);
 bool build_symbol_defined(const struct build_symbol *symbol);
 bool build_symbol_is_function(const struct build_symbol *symbol);
 /* A named variable (not a compiler constant such as CSWTCH.12). */

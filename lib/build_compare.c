@@ -13,6 +13,11 @@
 
 #define DESCRIBE_DEPTH 3
 #define ANONYMOUS_MAX (64u << 10)
+/* How far past its addend a PC-relative reference may point: the rest of
+ * its 4-byte field and an immediate of up to 4 bytes after it. */
+#define PC_RELATIVE_REACH 8u
+/* The most zeros a compiler puts between two constants (64-byte alignment). */
+#define PADDING_MAX 63u
 
 /* A growing string; `failed` once memory ran out (then it compares unequal). */
 struct text {
@@ -52,10 +57,20 @@ static void add(struct text *text, const char *format, ...)
 	}
 }
 
+/* Bytes in hex; a long run (a large table) as its length and FNV-1a digest,
+ * which differ whenever the bytes might. */
 static void add_bytes(struct text *text, const unsigned char *bytes, size_t size)
 {
-	for (size_t i = 0; i < size && !text->failed; i++)
-		add(text, "%02x", bytes[i]);
+	uint64_t digest = 0xcbf29ce484222325u;
+
+	if (size <= ANONYMOUS_MAX) {
+		for (size_t i = 0; i < size && !text->failed; i++)
+			add(text, "%02x", bytes[i]);
+		return;
+	}
+	for (size_t i = 0; i < size; i++)
+		digest = (digest ^ bytes[i]) * 0x100000001b3u;
+	add(text, "#%zu:%016" PRIx64, size, digest);
 }
 
 static void describe_range(const struct build_object *object, size_t section, uint64_t start,
@@ -69,8 +84,56 @@ static bool is_static_local(const struct build_symbol *symbol)
 	return GELF_ST_BIND(symbol->sym.st_info) == STB_LOCAL && strcmp(base, symbol->name) != 0;
 }
 
+static bool is_constant_section(const struct build_section *section)
+{
+	return (section->header.sh_flags & (SHF_ALLOC | SHF_WRITE | SHF_EXECINSTR)) == SHF_ALLOC;
+}
+
+/* Where [start, end) ends without a string's NUL and the zeros that may
+ * pad it to the next constant's alignment (fewer than `end` is aligned to,
+ * at most 63): a longer string after it may start 8 bytes later instead of
+ * 1.  Never before a relocation's field. */
+static uint64_t without_padding(const struct build_section *section, uint64_t start, uint64_t end)
+{
+	uint64_t alignment = end & (~end + 1), floor = start;
+
+	if (!section->bytes)
+		return end;
+	if (alignment == 0 || alignment > PADDING_MAX + 1)
+		alignment = PADDING_MAX + 1;
+	if (end - start > alignment)
+		floor = end - alignment;
+	for (size_t i = 0; i < section->reloc_count; i++) {
+		uint64_t field = section->relocs[i].offset;
+
+		if (field >= start && field < end && floor < field + 8)
+			floor = field + 8 < end ? field + 8 : end;
+	}
+	while (end > floor && section->bytes[end - 1] == '\0')
+		end--;
+	return end;
+}
+
+/* A constant of a read-only section that holds several (every string at
+ * -O0): its own bytes and relocations, and where in it the reference
+ * points.  Not the section's: another constant of it that grew or shrank
+ * moves this one without changing what it means. */
+static void describe_piece(const struct build_object *object, size_t index, uint64_t offset,
+			   uint64_t reach, unsigned depth, struct text *text)
+{
+	uint64_t start, end, used;
+
+	build_object_piece(object, index, offset, reach, &start, &end);
+	used = without_padding(&object->sections[index], start, end);
+	add(text, "[ro%" PRIx64 ":", (uint64_t)object->sections[index].header.sh_flags);
+	if (used > start)
+		describe_range(object, index, start, used - start, depth + 1, text);
+	/* Zeros after it (a string's NUL, alignment) by their presence only. */
+	add(text, "%s@%" PRIu64 "]", used < end ? "+0" : "", offset - start);
+}
+
 static void describe_anonymous(const struct build_object *object, size_t index, int64_t offset,
-			       unsigned depth, struct text *text)
+			       uint64_t reach, unsigned depth, struct text *text)
 {
 	const struct build_section *section = &object->sections[index];
 	uint64_t size = section->header.sh_size, entry = section->header.sh_entsize;
@@ -91,6 +154,8 @@ static void describe_anonymous(const struct build_object *object, size_t index, 
 		add(text, "[cst%" PRIu64 ":", entry);
 		add_bytes(text, section->bytes + first, first + entry <= size ? entry : size - first);
 		add(text, "+%" PRIu64 "]", (uint64_t)offset - first);
+	} else if (depth < DESCRIBE_DEPTH && is_constant_section(section)) {
+		describe_piece(object, index, (uint64_t)offset, reach, depth, text);
 	} else if (depth < DESCRIBE_DEPTH && size <= ANONYMOUS_MAX) {
 		add(text, "[anon:%" PRIx64 ":", (uint64_t)section->header.sh_flags);
 		describe_range(object, index, 0, size, depth + 1, text);
@@ -109,7 +174,9 @@ static void describe_target(const struct build_object *object, const struct buil
 
 	build_object_target(object, reloc->symbol, reloc->addend, &target);
 	if (target.symbol < 0) {
-		describe_anonymous(object, target.section, target.offset, depth, text);
+		describe_anonymous(object, target.section, target.offset,
+				   build_reloc_is_absolute(reloc->type) ? 0 : PC_RELATIVE_REACH,
+				   depth, text);
 		return;
 	}
 	symbol = &object->symbols[target.symbol];

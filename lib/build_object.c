@@ -73,6 +73,128 @@ static int read_symbols(struct build_object *object, struct hp_error *error)
 	return HP_OK;
 }
 
+bool build_reloc_is_absolute(uint32_t type)
+{
+	return type == R_X86_64_64 || type == R_X86_64_32 || type == R_X86_64_32S;
+}
+
+/* Where an absolute relocation of allocated code or data points, as a
+ * section and offset, when it points into an anonymous piece of one. */
+static bool anchor_of(const struct build_object *object, const struct build_section *from,
+		      const struct build_reloc *reloc, size_t *section, int64_t *offset)
+{
+	const struct build_symbol *s = &object->symbols[reloc->symbol];
+
+	if (!(from->header.sh_flags & SHF_ALLOC) || !build_reloc_is_absolute(reloc->type) ||
+	    !build_symbol_defined(s) || s->sym.st_shndx >= object->section_count)
+		return false;
+	if (GELF_ST_TYPE(s->sym.st_info) == STT_SECTION)
+		*offset = reloc->addend;
+	else if (!build_symbol_is_function(s) && !build_symbol_is_variable(s))
+		*offset = reloc->addend + (int64_t)s->sym.st_value;
+	else
+		return false;
+	*section = s->sym.st_shndx;
+	return *offset >= 0 && (uint64_t)*offset <= object->sections[*section].header.sh_size;
+}
+
+static bool is_sized(const struct build_symbol *s, size_t section_count)
+{
+	unsigned char type = GELF_ST_TYPE(s->sym.st_info);
+
+	return build_symbol_defined(s) && s->sym.st_shndx < section_count && s->sym.st_size &&
+	       type != STT_SECTION && type != STT_FILE;
+}
+
+static bool fits(const struct build_object *object, const struct build_symbol *s)
+{
+	uint64_t size = object->sections[s->sym.st_shndx].header.sh_size;
+
+	return s->sym.st_value <= size && s->sym.st_size <= size - s->sym.st_value;
+}
+
+/* Calls `add` for every anchor: referred-to offsets, symbol starts and ends. */
+static void each_anchor(struct build_object *object,
+			void (*add)(struct build_section *, uint64_t, bool))
+{
+	for (size_t i = 1; i < object->section_count; i++) {
+		const struct build_section *from = &object->sections[i];
+
+		for (size_t r = 0; r < from->reloc_count; r++) {
+			size_t section;
+			int64_t offset;
+
+			if (anchor_of(object, from, &from->relocs[r], &section, &offset))
+				add(&object->sections[section], (uint64_t)offset, false);
+		}
+	}
+	for (size_t i = 1; i < object->symbol_count; i++) {
+		const struct build_symbol *s = &object->symbols[i];
+
+		if (!is_sized(s, object->section_count) || !fits(object, s))
+			continue;
+		add(&object->sections[s->sym.st_shndx], s->sym.st_value, true);
+		add(&object->sections[s->sym.st_shndx], s->sym.st_value + s->sym.st_size, true);
+	}
+}
+
+static void count_anchor(struct build_section *section, uint64_t offset, bool boundary)
+{
+	(void)offset, (void)boundary;
+	section->anchor_count++;
+}
+
+static void store_anchor(struct build_section *section, uint64_t offset, bool boundary)
+{
+	section->anchors[section->anchor_count++] = (struct build_anchor){ offset, boundary };
+}
+
+static int by_offset(const void *a, const void *b)
+{
+	const struct build_anchor *one = a, *two = b;
+
+	return one->offset < two->offset ? -1 : one->offset > two->offset;
+}
+
+/* Sorted, each offset once (a boundary when any of its anchors is one). */
+static void sort_anchors(struct build_section *section)
+{
+	size_t kept = 0;
+
+	if (section->anchor_count == 0)
+		return;
+	qsort(section->anchors, section->anchor_count, sizeof(*section->anchors), by_offset);
+	for (size_t i = 1; i < section->anchor_count; i++) {
+		if (section->anchors[i].offset == section->anchors[kept].offset)
+			section->anchors[kept].boundary |= section->anchors[i].boundary;
+		else
+			section->anchors[++kept] = section->anchors[i];
+	}
+	section->anchor_count = kept + 1;
+}
+
+/* Anonymous constants (-O0 puts every string in one .rodata) are told
+ * apart by where the object refers to them. */
+static int read_anchors(struct build_object *object, struct hp_error *error)
+{
+	each_anchor(object, count_anchor);
+	for (size_t i = 1; i < object->section_count; i++) {
+		struct build_section *section = &object->sections[i];
+
+		if (section->anchor_count > ENTRIES_MAX)
+			return hp_fail(error, HP_FAILED, "%s: too many relocations", object->path);
+		section->anchors = calloc(section->anchor_count ? section->anchor_count : 1,
+					  sizeof(*section->anchors));
+		if (!section->anchors)
+			return hp_fail(error, HP_FAILED, "out of memory reading %s", object->path);
+		section->anchor_count = 0;
+	}
+	each_anchor(object, store_anchor);
+	for (size_t i = 1; i < object->section_count; i++)
+		sort_anchors(&object->sections[i]);
+	return HP_OK;
+}
+
 static int read_sections(struct build_object *object, struct hp_error *error)
 {
 	size_t names = 0, count = 0;
@@ -107,6 +229,8 @@ static int read_sections(struct build_object *object, struct hp_error *error)
 	for (size_t i = 1; status == HP_OK && i < count; i++)
 		if (object->sections[i].header.sh_type == SHT_RELA)
 			status = read_relocs(object, i, error);
+	if (status == HP_OK)
+		status = read_anchors(object, error);
 	return status;
 }
 
@@ -134,8 +258,10 @@ int build_object_open(struct build_object *object, const char *path, const char 
 
 void build_object_close(struct build_object *object)
 {
-	for (size_t i = 0; object->sections && i < object->section_count; i++)
+	for (size_t i = 0; object->sections && i < object->section_count; i++) {
 		free(object->sections[i].relocs);
+		free(object->sections[i].anchors);
+	}
 	free(object->sections);
 	free(object->symbols);
 	if (object->elf)
@@ -257,4 +383,58 @@ void build_object_target(const struct build_object *object, uint32_t symbol, int
 		target->symbol = named;
 		target->offset = addend - (int64_t)object->symbols[named].sym.st_value;
 	}
+}
+
+/* Whether a constant may start at `anchor`: a symbol's edge, the section's
+ * start, or right after a NUL (a string's end, or padding).  An offset that
+ * follows another byte is taken for a reference into the middle of the
+ * constant before it ("text" + 2), never for a new one. */
+static bool starts_piece(const struct build_section *section, const struct build_anchor *anchor)
+{
+	return anchor->boundary || anchor->offset == 0 || !section->bytes ||
+	       section->bytes[anchor->offset - 1] == '\0';
+}
+
+/* The first anchor above `offset` (anchor_count when none). */
+static size_t anchor_above(const struct build_section *section, uint64_t offset)
+{
+	size_t low = 0, high = section->anchor_count;
+
+	while (low < high) {
+		size_t middle = low + (high - low) / 2;
+
+		if (section->anchors[middle].offset <= offset)
+			low = middle + 1;
+		else
+			high = middle;
+	}
+	return low;
+}
+
+void build_object_piece(const struct build_object *object, size_t index, uint64_t offset,
+			uint64_t reach, uint64_t *start, uint64_t *end)
+{
+	const struct build_section *section = &object->sections[index];
+	uint64_t size = section->header.sh_size;
+	size_t above = anchor_above(section, offset);
+	size_t after = anchor_above(section, offset + reach < offset ? UINT64_MAX : offset + reach);
+
+	*start = 0;
+	for (size_t i = above; i-- > 0;)
+		if (starts_piece(section, &section->anchors[i])) {
+			*start = section->anchors[i].offset;
+			break;
+		}
+	*end = size;
+	for (size_t i = after; i < section->anchor_count; i++)
+		if (starts_piece(section, &section->anchors[i])) {
+			*end = section->anchors[i].offset;
+			break;
+		}
+	if (*start > offset)
+		*start = offset;
+	if (*end > size)
+		*end = size;
+	if (*end < *start)
+		*end = *start;
 }

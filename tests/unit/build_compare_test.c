@@ -12,8 +12,8 @@
 
 static char directory[] = "/tmp/hotpatch-compare-test.XXXXXX";
 
-/* Compiles `text` as NAME.c into NAME.o with the flags build uses. */
-static bool compile(const char *name, const char *text)
+/* Compiles `text` as NAME.c into NAME.o at `level` with the flags build uses. */
+static bool compile(const char *name, const char *level, const char *text)
 {
 	char path[256], command[1024];
 	FILE *file;
@@ -26,9 +26,9 @@ static bool compile(const char *name, const char *text)
 	if (fclose(file) != 0)
 		return false;
 	snprintf(command, sizeof(command),
-		 "cd %s && cc -O2 -ffunction-sections -fdata-sections -fno-pic -mcmodel=large -g "
+		 "cd %s && cc %s -ffunction-sections -fdata-sections -fno-pic -mcmodel=large -g "
 		 "-c %s.c -o %s.o",
-		 directory, name, name);
+		 directory, level, name, name);
 	return system(command) == 0;
 }
 
@@ -39,7 +39,8 @@ struct pair {
 	int status;
 };
 
-static void compare(struct pair *pair, const char *before, const char *after)
+static void compare_at(struct pair *pair, const char *level, const char *before,
+		       const char *after)
 {
 	char path[256];
 	int status;
@@ -47,7 +48,7 @@ static void compare(struct pair *pair, const char *before, const char *after)
 	memset(pair, 0, sizeof(*pair));
 	pair->orig.fd = pair->fixed.fd = -1;
 	pair->status = HP_FAILED;
-	if (!compile("orig", before) || !compile("fixed", after))
+	if (!compile("orig", level, before) || !compile("fixed", level, after))
 		return;
 	snprintf(path, sizeof(path), "%s/orig.o", directory);
 	status = build_object_open(&pair->orig, path, "orig.c", &pair->error);
@@ -58,6 +59,11 @@ static void compare(struct pair *pair, const char *before, const char *after)
 		pair->fate = calloc(pair->fixed.symbol_count, 1);
 	if (pair->fate)
 		pair->status = build_compare(&pair->orig, &pair->fixed, pair->fate, &pair->error);
+}
+
+static void compare(struct pair *pair, const char *before, const char *after)
+{
+	compare_at(pair, "-O2", before, after);
 }
 
 static int fate_of(const struct pair *pair, const char *name)
@@ -151,6 +157,79 @@ static void test_refusals(void)
 	release(&pair);
 }
 
+/* At -O0 every literal of the file is in one plain .rodata, one after the
+ * other, and data points at them too. */
+static const char literals[] =
+	"int printf(const char *, ...);\n"
+	"int puts(const char *);\n"
+	"static const char *msg = \"message: as shipped\";\n"
+	"void greet(int n) { printf(\"greeting %d: hello\\n\", n); }\n"
+	"void bye(int n) { printf(\"%d\\n\", n); printf(\"farewell %d\\n\", n); }\n"
+	"void say(void) { puts(msg); }\n"
+	"void whole(void) { puts(\"hello world\"); }\n"
+	"void tail(void) { puts(\"hello world\" + 6); }\n"
+	"int main(void) { greet(1); bye(2); say(); whole(); tail(); return 0; }\n";
+
+/* `literals` with `old` (once) replaced by `new`, into `fixed`. */
+static void replace_text(char *fixed, size_t size, const char *old, const char *new)
+{
+	const char *at = strstr(literals, old);
+
+	snprintf(fixed, size, "%.*s%s%s", (int)(at - literals), literals, new, at + strlen(old));
+}
+
+static void test_literal_moves_at_O0(void)
+{
+	struct pair pair;
+	char fixed[sizeof(literals) + 128];
+
+	/* A longer first literal moves every later one (and, at 32 bytes and
+	 * more, is aligned: zeros come before it). */
+	replace_text(fixed, sizeof(fixed), "greeting %d: hello", "greeting %d: hello, patched world");
+	compare_at(&pair, "-O0", literals, fixed);
+	CHECK(pair.status == HP_OK, "-O0: a longer literal is no change of msg");
+	CHECK(fate_of(&pair, "greet") == BUILD_CHANGED, "-O0: greet, whose literal changed, changed");
+	CHECK(fate_of(&pair, "bye") == BUILD_UNCHANGED, "-O0: bye, whose literals moved, is the same");
+	CHECK(fate_of(&pair, "say") == BUILD_UNCHANGED, "-O0: say is the same");
+	CHECK(fate_of(&pair, "whole") == BUILD_UNCHANGED, "-O0: whole is the same");
+	CHECK(fate_of(&pair, "tail") == BUILD_UNCHANGED, "-O0: tail is the same");
+	CHECK(fate_of(&pair, "main") == BUILD_UNCHANGED, "-O0: main is the same");
+	release(&pair);
+
+	/* A shorter one, from a function whose other literal stays. */
+	replace_text(fixed, sizeof(fixed), "farewell %d", "bye %d");
+	compare_at(&pair, "-O0", literals, fixed);
+	CHECK(pair.status == HP_OK, "-O0: a shorter literal compares");
+	CHECK(fate_of(&pair, "bye") == BUILD_CHANGED, "-O0: bye changed");
+	CHECK(fate_of(&pair, "greet") == BUILD_UNCHANGED, "-O0: greet is the same");
+	CHECK(fate_of(&pair, "tail") == BUILD_UNCHANGED, "-O0: tail is the same");
+	release(&pair);
+}
+
+static void test_literal_changes_at_O0(void)
+{
+	struct pair pair;
+	char fixed[sizeof(literals) + 128];
+
+	replace_text(fixed, sizeof(fixed), "message: as shipped", "message: as patched");
+	compare_at(&pair, "-O0", literals, fixed);
+	CHECK(pair.status == HP_MISFIT, "-O0: a new text for msg's literal is refused");
+	CHECK(strstr(pair.error.message, "'msg'") != NULL, "-O0: the refusal names msg");
+	release(&pair);
+
+	/* Both uses of "hello world" change; tail points into its middle, and
+	 * whole, which points at its start, reads that part too. */
+	snprintf(fixed, sizeof(fixed), "%s", literals);
+	for (char *at = strstr(fixed, "hello world"); at; at = strstr(at, "hello world"))
+		memcpy(at, "hello WORLD", 11);
+	compare_at(&pair, "-O0", literals, fixed);
+	CHECK(pair.status == HP_OK, "-O0: a changed shared literal compares");
+	CHECK(fate_of(&pair, "whole") == BUILD_CHANGED, "-O0: whole changed with the literal's end");
+	CHECK(fate_of(&pair, "tail") == BUILD_CHANGED, "-O0: tail changed");
+	CHECK(fate_of(&pair, "greet") == BUILD_UNCHANGED, "-O0: greet is the same");
+	release(&pair);
+}
+
 int main(void)
 {
 	char command[256];
@@ -162,6 +241,8 @@ int main(void)
 	test_changed_and_unchanged();
 	test_string_and_table_changes();
 	test_refusals();
+	test_literal_moves_at_O0();
+	test_literal_changes_at_O0();
 	snprintf(command, sizeof(command), "rm -rf %s", directory);
 	if (system(command) != 0)
 		fprintf(stderr, "could not remove %s\n", directory);
