@@ -306,6 +306,15 @@ static bool handler_pending(pid_t pid, pid_t tid)
 	return ((pending | shared) & ~blocked & caught) != 0;
 }
 
+static bool after_syscall_instruction(pid_t tid, uint64_t rip)
+{
+	long instruction;
+
+	errno = 0;
+	instruction = ptrace(PTRACE_PEEKTEXT, tid, (void *)(uintptr_t)(rip - 2), NULL);
+	return errno == 0 && (instruction & 0xffff) == SYSCALL_INSTRUCTION;
+}
+
 /* The one place where a system call cut short by our stop is put back to
  * run again, for every way a thread gets back from us: held in an
  * interrupt stop (THREAD_RESUME_SIGNAL_PATH: the kernel restarts ERESTART*
@@ -327,18 +336,20 @@ bool thread_rewind_call(pid_t pid, pid_t tid, struct user_regs_struct *regs,
 	long long result = (long long)regs->rax, number = (long long)regs->orig_rax;
 	bool restart_code = result == -ERESTARTSYS || result == -ERESTARTNOINTR ||
 			    result == -ERESTARTNOHAND || result == -ERESTART_RESTARTBLOCK;
-	long instruction;
 
 	if (number < 0)
 		return false;	/* not stopped in a system call */
-	if (restart_code ? how != THREAD_RESUME_DIRECT
-			 : result != -EINTR || !answers_stops_with_eintr(number))
+	if (restart_code && how != THREAD_RESUME_DIRECT)
+		return false;	/* the kernel restarts it, or fails it for a handler */
+	/* An EINTR with a handler about to run is the program's, as without
+	 * us.  A restart code given back directly is always rewound: no one
+	 * else would look at it, and the program must never see it. */
+	if (!restart_code &&
+	    (result != -EINTR || !answers_stops_with_eintr(number) || handler_pending(pid, tid)))
 		return false;
-	if (handler_pending(pid, tid))
-		return false;	/* the kernel delivers it and decides, as without us */
-	errno = 0;
-	instruction = ptrace(PTRACE_PEEKTEXT, tid, (void *)(uintptr_t)(regs->rip - 2), NULL);
-	if (errno != 0 || (instruction & 0xffff) != SYSCALL_INSTRUCTION)
+	/* A restart code comes only from a syscall instruction (the kernel
+	 * rewinds it blindly); an EINTR is checked to follow one. */
+	if (!restart_code && !after_syscall_instruction(tid, regs->rip))
 		return false;
 	/* restart_syscall carries on from the kernel's restart block. */
 	regs->rax = result == -ERESTART_RESTARTBLOCK ? SYS_restart_syscall : regs->orig_rax;
