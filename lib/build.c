@@ -161,7 +161,7 @@ static int compare_source(const struct hp_build_request *request, const struct b
 	}
 	/* Layouts first: a grown struct also changes the variables of its type. */
 	if (status == HP_OK && unit->has_orig)
-		status = build_dwarf_compare_layouts(unit, error);
+		status = build_dwarf_compare_layouts(unit, tree->orig, tree->fixed, error);
 	if (status == HP_OK)
 		status = build_compare(unit->has_orig ? &unit->orig : NULL, &unit->fixed, unit->fate,
 				       error);

@@ -87,7 +87,9 @@ int build_tree_prepare(struct build_tree *tree, const char *source, const char *
 /* The .c files that differ; when anything else differs, every .c file of
  * the `binary` (hidden directories such as .git and .pc skipped): with a
  * database, those with an entry; else those whose path ends one of its
- * DWARF source paths; else (no DWARF) whose name its symbol table records. */
+ * DWARF source paths; else (no DWARF) whose name its symbol table records.
+ * A changed .c file the binary was not built from (no entry, and neither
+ * its symbol table nor its DWARF names it) is refused, naming it. */
 struct build_binary;
 int build_tree_changed_sources(struct build_tree *tree, struct build_binary *binary,
 			       struct hp_error *error) HP_MUST_CHECK;
@@ -212,6 +214,7 @@ struct build_binary {
 	size_t source_count;
 	char **sources;		/* its source files' paths, from DWARF (read by
 				 * build_tree_changed_sources when needed); may be none */
+	bool sources_read;	/* whether `sources` was read */
 };
 
 int build_binary_open(struct build_binary *binary, const char *path,
@@ -255,9 +258,12 @@ struct build_replace {
 	size_t symbol;
 	char file[HP_TEXT_MAX];		/* "" for a global */
 	char function[HP_TEXT_MAX];
-	char name[64];			/* __hotpatch_new_N: what the record names */
-	char code[64];			/* the fixed code's own name: `name`, or
-					 * __hotpatch_real_N behind a thunk */
+	/* FUNCTION.hotpatch (.2, .3 ... for a second one of that name): the
+	 * fixed code's own name, which nm, gdb and backtraces show; a dot
+	 * keeps it apart from every C name. */
+	char code[HP_TEXT_MAX + 24];
+	char name[HP_TEXT_MAX + 32];	/* what the record names: `code`, or
+					 * CODE.thunk in front of it */
 	bool thunk;			/* entered through a register-keeping thunk */
 	enum build_return returns;	/* what the thunk must not restore */
 };
@@ -299,9 +305,11 @@ int build_result_line(struct hp_build_result *result, enum hp_build_line_kind ki
  * debug file too); none without debug information.  *paths is malloc'd. */
 int build_dwarf_source_paths(const char *binary, char ***paths, size_t *count,
 			     struct hp_error *error) HP_MUST_CHECK;
-/* Refuses a struct whose layout differs between the two objects. */
-int build_dwarf_compare_layouts(const struct build_unit *unit,
-				struct hp_error *error) HP_MUST_CHECK;
+/* Refuses a struct whose layout differs between the two objects, naming
+ * the member and the file (relative to the tree copies' roots) that
+ * declares it. */
+int build_dwarf_compare_layouts(const struct build_unit *unit, const char *orig_root,
+				const char *fixed_root, struct hp_error *error) HP_MUST_CHECK;
 /* Names changed functions inlined into replaced callers (on their lines)
  * and warns about those inlined into callers that were not replaced. */
 int build_dwarf_inlines(struct build_plan *plan, struct hp_error *error) HP_MUST_CHECK;

@@ -13,7 +13,6 @@
 #include "build.h"
 
 #define DIE_DEPTH_MAX 64
-#define LAYOUT_TEXT_MAX 4096
 
 static const Dwfl_Callbacks offline_callbacks = {
 	.find_debuginfo = dwfl_standard_find_debuginfo,
@@ -69,9 +68,23 @@ static const char *name_of(Dwarf_Die *die)
 }
 
 /* ---- struct layouts ---- */
+/* A member as the layout sees it: where it is and how large.  Its type
+ * may change freely as long as neither does. */
+struct member {
+	char name[HP_TEXT_MAX];		/* "(unnamed N)" for an anonymous one */
+	unsigned long offset;		/* bytes, or bits with a bit size */
+	long size;			/* bytes of its type, -1 if unknown */
+	int bits;			/* bit-field width, -1 if none */
+	int line;			/* where it is declared, 0 if unknown */
+};
+
 struct layout {
-	char *name;
-	char *text;	/* "size;member@offset;..." */
+	char name[HP_TEXT_MAX];		/* "struct slot", or a typedef's name */
+	char file[PATH_MAX];		/* where it is declared, as DWARF says */
+	int line;
+	long size;
+	size_t member_count;
+	struct member *members;
 };
 
 struct layouts {
@@ -79,54 +92,87 @@ struct layouts {
 	struct layout *items;
 };
 
-static void layout_text(Dwarf_Die *die, char *text, size_t size)
+static int add_member(struct layout *layout, Dwarf_Die *die)
 {
-	Dwarf_Die member;
-	Dwarf_Word value = 0;
+	struct member *members = realloc(layout->members,
+					 (layout->member_count + 1) * sizeof(*members));
+	struct member *member;
 	Dwarf_Attribute attribute;
-	size_t used;
+	Dwarf_Word value = 0;
+	Dwarf_Die type;
 
-	snprintf(text, size, "%ld;", (long)dwarf_bytesize(die));
-	if (dwarf_child(die, &member) != 0)
-		return;
-	do {
-		if (dwarf_tag(&member) != DW_TAG_member)
-			continue;
-		value = 0;
-		if (dwarf_formudata(dwarf_attr(&member, DW_AT_data_member_location, &attribute),
-				    &value) != 0)
-			dwarf_formudata(dwarf_attr(&member, DW_AT_data_bit_offset, &attribute), &value);
-		used = strlen(text);
-		snprintf(text + used, size - used, "%s@%lu:%d;", name_of(&member),
-			 (unsigned long)value, dwarf_bitsize(&member));
-	} while (dwarf_siblingof(&member, &member) == 0);
+	if (!members)
+		return HP_FAILED;
+	layout->members = members;
+	member = &members[layout->member_count++];
+	if (*name_of(die))
+		hp_copy_string(member->name, sizeof(member->name), name_of(die));
+	else
+		snprintf(member->name, sizeof(member->name), "(unnamed %zu)", layout->member_count);
+	if (dwarf_formudata(dwarf_attr(die, DW_AT_data_member_location, &attribute), &value) != 0)
+		dwarf_formudata(dwarf_attr(die, DW_AT_data_bit_offset, &attribute), &value);
+	member->offset = (unsigned long)value;
+	member->bits = dwarf_bitsize(die);
+	member->size = -1;
+	if (dwarf_formref_die(dwarf_attr_integrate(die, DW_AT_type, &attribute), &type)) {
+		Dwarf_Word size;
+
+		if (dwarf_aggregate_size(&type, &size) == 0)
+			member->size = (long)size;
+	}
+	member->line = 0;
+	dwarf_decl_line(die, &member->line);
+	return HP_OK;
 }
 
-static int add_layout(struct layouts *layouts, Dwarf_Die *die)
+/* A struct or union once per name: `name` is its tag ("struct slot") or,
+ * for an anonymous one, the typedef that names it. */
+static int add_layout(struct layouts *layouts, Dwarf_Die *die, const char *name)
 {
-	char text[LAYOUT_TEXT_MAX];
-	struct layout *items;
-	const char *name = name_of(die);
+	struct layout *items, *layout;
+	const char *file = dwarf_decl_file(die);
+	Dwarf_Die member;
+	int status = HP_OK;
 
-	if (!*name || dwarf_hasattr(die, DW_AT_declaration))
+	if (dwarf_hasattr(die, DW_AT_declaration))
 		return HP_OK;
 	for (size_t i = 0; i < layouts->count; i++)
 		if (strcmp(layouts->items[i].name, name) == 0)
 			return HP_OK;
-	layout_text(die, text, sizeof(text));
 	items = realloc(layouts->items, (layouts->count + 1) * sizeof(*items));
 	if (!items)
 		return HP_FAILED;
 	layouts->items = items;
-	items[layouts->count].name = strdup(name);
-	items[layouts->count].text = strdup(text);
-	if (!items[layouts->count].name || !items[layouts->count].text) {
-		free(items[layouts->count].name);
-		free(items[layouts->count].text);
-		return HP_FAILED;
-	}
-	layouts->count++;
-	return HP_OK;
+	layout = &items[layouts->count++];
+	memset(layout, 0, sizeof(*layout));
+	hp_copy_string(layout->name, sizeof(layout->name), name);
+	hp_copy_string(layout->file, sizeof(layout->file), file);
+	dwarf_decl_line(die, &layout->line);
+	layout->size = dwarf_bytesize(die);
+	if (dwarf_child(die, &member) != 0)
+		return HP_OK;
+	do {
+		if (dwarf_tag(&member) == DW_TAG_member)
+			status = add_member(layout, &member);
+	} while (status == HP_OK && dwarf_siblingof(&member, &member) == 0);
+	return status;
+}
+
+static bool is_aggregate(int tag)
+{
+	return tag == DW_TAG_structure_type || tag == DW_TAG_union_type;
+}
+
+/* typedef struct { ... } name_t: the struct is known by the typedef. */
+static int add_typedef_layout(struct layouts *layouts, Dwarf_Die *die)
+{
+	Dwarf_Attribute attribute;
+	Dwarf_Die type;
+
+	if (!*name_of(die) || !dwarf_formref_die(dwarf_attr(die, DW_AT_type, &attribute), &type) ||
+	    !is_aggregate(dwarf_tag(&type)) || *name_of(&type))
+		return HP_OK;
+	return add_layout(layouts, &type, name_of(die));
 }
 
 static int collect_layouts(Dwarf_Die *die, unsigned depth, struct layouts *layouts)
@@ -138,9 +184,15 @@ static int collect_layouts(Dwarf_Die *die, unsigned depth, struct layouts *layou
 		return HP_OK;
 	do {
 		int tag = dwarf_tag(&child);
+		char name[HP_TEXT_MAX];
 
-		if (tag == DW_TAG_structure_type || tag == DW_TAG_union_type)
-			status = add_layout(layouts, &child);
+		if (is_aggregate(tag) && *name_of(&child)) {
+			snprintf(name, sizeof(name), "%s %s",
+				 tag == DW_TAG_union_type ? "union" : "struct", name_of(&child));
+			status = add_layout(layouts, &child, name);
+		} else if (tag == DW_TAG_typedef) {
+			status = add_typedef_layout(layouts, &child);
+		}
 		if (status == HP_OK)
 			status = collect_layouts(&child, depth + 1, layouts);
 	} while (status == HP_OK && dwarf_siblingof(&child, &child) == 0);
@@ -159,14 +211,106 @@ static int read_layouts(const char *path, struct layouts *layouts)
 
 static void release_layouts(struct layouts *layouts)
 {
-	for (size_t i = 0; i < layouts->count; i++) {
-		free(layouts->items[i].name);
-		free(layouts->items[i].text);
-	}
+	for (size_t i = 0; i < layouts->count; i++)
+		free(layouts->items[i].members);
 	free(layouts->items);
 }
 
-int build_dwarf_compare_layouts(const struct build_unit *unit, struct hp_error *error)
+static const struct member *find_member(const struct layout *layout, const char *name)
+{
+	for (size_t i = 0; i < layout->member_count; i++)
+		if (strcmp(layout->members[i].name, name) == 0)
+			return &layout->members[i];
+	return NULL;
+}
+
+/* " (shared.h:12)", or "" when DWARF did not say. */
+static void place(char *text, size_t size, const char *file, int line)
+{
+	if (*file && line > 0)
+		snprintf(text, size, " (%.200s:%d)", file, line);
+	else
+		text[0] = '\0';
+}
+
+/* A member's " (line 14)" of the struct's file. */
+static void member_line(char *text, size_t size, int line)
+{
+	if (line > 0)
+		snprintf(text, size, " (line %d)", line);
+	else
+		text[0] = '\0';
+}
+
+/* The change an operator looks for first, in words: a member added or
+ * removed (which moves the later ones), else resized, else moved, else
+ * the size of the whole.  Empty when the layouts are the same. */
+static void describe_change(const struct layout *before, const struct layout *after,
+			    char *text, size_t size)
+{
+	char where[256];
+
+	text[0] = '\0';
+	for (size_t i = 0; i < after->member_count; i++) {
+		const struct member *new = &after->members[i];
+
+		if (find_member(before, new->name))
+			continue;
+		member_line(where, sizeof(where), new->line);
+		snprintf(text, size, "member %s added at offset %lu%s", new->name, new->offset, where);
+		return;
+	}
+	for (size_t i = 0; i < before->member_count; i++)
+		if (!find_member(after, before->members[i].name)) {
+			snprintf(text, size, "member %s removed (it was at offset %lu)",
+				 before->members[i].name, before->members[i].offset);
+			return;
+		}
+	for (size_t i = 0; i < after->member_count; i++) {
+		const struct member *new = &after->members[i], *old = find_member(before, new->name);
+
+		member_line(where, sizeof(where), new->line);
+		if (old->bits != new->bits)
+			snprintf(text, size, "member %s resized from %d to %d bits%s", new->name,
+				 old->bits < 0 ? (int)(8 * old->size) : old->bits,
+				 new->bits < 0 ? (int)(8 * new->size) : new->bits, where);
+		else if (old->size != new->size)
+			snprintf(text, size, "member %s resized from %ld to %ld bytes%s", new->name,
+				 old->size, new->size, where);
+		if (text[0])
+			return;
+	}
+	for (size_t i = 0; i < after->member_count; i++) {
+		const struct member *new = &after->members[i], *old = find_member(before, new->name);
+
+		if (old->offset == new->offset)
+			continue;
+		member_line(where, sizeof(where), new->line);
+		snprintf(text, size, "member %s moved from offset %lu to %lu%s", new->name,
+			 old->offset, new->offset, where);
+		return;
+	}
+	if (before->size != after->size)
+		snprintf(text, size, "its size changed from %ld to %ld bytes", before->size,
+			 after->size);
+}
+
+/* DWARF's declaration file, a path in the copy, as relative to the tree. */
+static const char *in_tree(const char *file, const char *orig_root, const char *fixed_root)
+{
+	const char *roots[] = { fixed_root, orig_root };
+
+	for (size_t i = 0; i < HP_ARRAY_SIZE(roots); i++) {
+		size_t length = roots[i] ? strlen(roots[i]) : 0;
+
+		if (length && strncmp(file, roots[i], length) == 0 && file[length] == '/')
+			return file + length + 1;
+	}
+	return file;
+}
+
+int build_dwarf_compare_layouts(const struct build_unit *unit, const char *orig_root,
+				const char *fixed_root, struct hp_error *error)
 {
 	struct layouts before = { 0 }, after = { 0 };
 	int status = read_layouts(unit->orig.path, &before);
@@ -177,15 +321,29 @@ int build_dwarf_compare_layouts(const struct build_unit *unit, struct hp_error *
 		status = hp_fail(error, HP_FAILED, "out of memory reading debug information");
 	for (size_t i = 0; status == HP_OK && i < after.count; i++)
 		for (size_t j = 0; status == HP_OK && j < before.count; j++) {
-			if (strcmp(after.items[i].name, before.items[j].name) != 0 ||
-			    strcmp(after.items[i].text, before.items[j].text) == 0)
+			const struct layout *new = &after.items[i], *old = &before.items[j];
+			const char *file = in_tree(new->file, orig_root, fixed_root);
+			char change[HP_TEXT_MAX + 512], where[256];
+
+			if (strcmp(new->name, old->name) != 0)
 				continue;
-			hp_error_function(error, after.items[i].name);
-			hp_error_file(error, unit->fixed.source);
+			describe_change(old, new, change, sizeof(change));
+			if (!change[0])
+				continue;
+			/* The header that declares it, not the first file that
+			 * happened to be compiled with it. */
+			place(where, sizeof(where), file, new->line);
+			hp_error_function(error, new->name);
+			hp_error_file(error, *file ? file : unit->fixed.source);
 			hp_hint(error, "the process's data keeps the old layout; a patch cannot change "
 				       "it (restart the program)");
-			status = hp_fail(error, HP_MISFIT, "the layout of struct %s changed (%s)",
-					 after.items[i].name, unit->fixed.source);
+			if (*where)
+				status = hp_fail(error, HP_MISFIT, "the layout of %s%s changed: %s",
+						 new->name, where, change);
+			else
+				status = hp_fail(error, HP_MISFIT,
+						 "the layout of %s (seen compiling %s) changed: %s",
+						 new->name, unit->fixed.source, change);
 		}
 	release_layouts(&before);
 	release_layouts(&after);
