@@ -96,11 +96,14 @@ static void write_records(FILE *file, const struct build_plan *plan,
 
 		if (r->thunk)
 			write_thunk(file, r);
-		fprintf(file, "extern void %s(void);\nHOTPATCH_REPLACE_FROM(", r->name);
+		/* The name has a dot, no C identifier: an assembler name. */
+		fprintf(file, "extern void hotpatch_new_%zu(void) __asm__(", i);
+		write_literal(file, r->name);
+		fputs(");\nHOTPATCH_REPLACE_FROM(", file);
 		write_literal(file, object);
 		fputs(", ", file);
 		write_literal(file, r->file);
-		fprintf(file, ", %s, %s);\n", r->function, r->name);
+		fprintf(file, ", %s, hotpatch_new_%zu);\n", r->function, i);
 	}
 	for (size_t i = 0; i < plan->alias_count; i++) {
 		const struct build_alias *a = &plan->aliases[i];

@@ -241,6 +241,22 @@ static int close_over(struct build_plan *plan, struct worklist *work,
 	return status;
 }
 
+/* The fixed code is named for the function it replaces, as nm, gdb and
+ * apply's busy reports show it: FUNCTION.hotpatch.  Two files' static
+ * functions of one name are linked together, so the second is .2. */
+static void name_replacement(const struct build_plan *plan, struct build_replace *replace)
+{
+	unsigned same = 1;
+
+	for (size_t i = 0; i < plan->replace_count; i++)
+		same += strcmp(plan->replaces[i].function, replace->function) == 0;
+	if (same == 1)
+		snprintf(replace->code, sizeof(replace->code), "%s.hotpatch", replace->function);
+	else
+		snprintf(replace->code, sizeof(replace->code), "%s.hotpatch.%u", replace->function,
+			 same);
+}
+
 static int add_replace(struct build_plan *plan, size_t unit_index, size_t symbol,
 		       const char *file, struct hp_error *error)
 {
@@ -257,8 +273,8 @@ static int add_replace(struct build_plan *plan, size_t unit_index, size_t symbol
 	r->symbol = symbol;
 	hp_copy_string(r->file, sizeof(r->file), file);
 	hp_copy_string(r->function, sizeof(r->function), unit->fixed.symbols[symbol].name);
-	snprintf(r->name, sizeof(r->name), "__hotpatch_new_%zu", plan->replace_count);
-	hp_copy_string(r->code, sizeof(r->code), r->name);
+	name_replacement(plan, r);
+	hp_copy_string(r->name, sizeof(r->name), r->code);
 	r->thunk = false;
 	r->returns = BUILD_RETURNS_NOTHING;
 	unit->replace[symbol] = (long)plan->replace_count++;
@@ -342,7 +358,7 @@ static int keep_registers(struct build_plan *plan, const struct build_unit *unit
 			       replace->function, unit->fixed.source);
 	}
 	replace->thunk = true;
-	snprintf(replace->code, sizeof(replace->code), "__hotpatch_real_%zu", index);
+	snprintf(replace->name, sizeof(replace->name), "%s.thunk", replace->code);
 	return HP_OK;
 }
 

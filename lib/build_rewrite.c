@@ -3,7 +3,8 @@
  * the records reach), but the symbol table is rebuilt: references from kept
  * code to the binary's functions and variables go to undefined weak aliases
  * (__hotpatch_ref_N) that hotpatch fills in at apply time; each replaced
- * function gets a hidden global name (__hotpatch_new_N) the records use;
+ * function is renamed FUNCTION.hotpatch, a hidden global the records use
+ * (and the only name nm, gdb and backtraces see for the new code);
  * everything else not kept becomes local.  Constructors never run again. */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -34,15 +35,48 @@ static size_t add_string(struct rewrite *rewrite, const char *name)
 	return offset;
 }
 
-/* What an old symbol becomes: kept definitions stay global (hidden, so the
- * patch exports nothing), the rest of the definitions turn local. */
-static Elf64_Sym new_symbol(const struct rewrite *rewrite, size_t index)
+/* The new name of a reference, in this unit, to a global function that
+ * another unit of the patch replaces (the plan links such calls to the
+ * patch's code by name), or NULL. */
+static const char *renamed_reference(const struct rewrite *rewrite, size_t index)
+{
+	const struct build_plan *plan = rewrite->plan;
+	const struct build_symbol *symbol = &rewrite->unit->fixed.symbols[index];
+
+	if (build_symbol_defined(symbol) || GELF_ST_BIND(symbol->sym.st_info) == STB_LOCAL ||
+	    !symbol->name[0])
+		return NULL;
+	for (size_t i = 0; i < plan->replace_count; i++) {
+		const struct build_replace *r = &plan->replaces[i];
+		const struct build_symbol *replaced = &plan->units[r->object].fixed.symbols[r->symbol];
+
+		if (GELF_ST_BIND(replaced->sym.st_info) != STB_LOCAL &&
+		    strcmp(replaced->name, symbol->name) == 0)
+			return r->code;
+	}
+	return NULL;
+}
+
+/* What an old symbol becomes: a replaced function its new name, a hidden
+ * global; kept definitions stay global (hidden, so the patch exports
+ * nothing), the rest of the definitions turn local. */
+static Elf64_Sym new_symbol(struct rewrite *rewrite, size_t index)
 {
 	const struct build_unit *unit = rewrite->unit;
 	Elf64_Sym symbol = unit->fixed.symbols[index].sym;
 	unsigned char bind = GELF_ST_BIND(symbol.st_info), type = GELF_ST_TYPE(symbol.st_info);
 	bool defined = symbol.st_shndx != SHN_UNDEF && symbol.st_shndx < SHN_LORESERVE;
+	const char *renamed = renamed_reference(rewrite, index);
 
+	if (unit->replace[index] >= 0) {
+		symbol.st_name = (Elf64_Word)add_string(rewrite,
+							 rewrite->plan->replaces[unit->replace[index]].code);
+		symbol.st_info = GELF_ST_INFO(STB_GLOBAL, STT_FUNC);
+		symbol.st_other = STV_HIDDEN;
+		return symbol;
+	}
+	if (renamed)
+		symbol.st_name = (Elf64_Word)add_string(rewrite, renamed);
 	if (!defined || bind == STB_LOCAL)
 		return symbol;
 	if (unit->kept[symbol.st_shndx]) {
@@ -59,19 +93,29 @@ static bool stays_local(const Elf64_Sym *symbol)
 	return GELF_ST_BIND(symbol->st_info) == STB_LOCAL;
 }
 
-/* Locals first (the ELF rule), then globals, then the new names. */
+/* Locals first (the ELF rule), then globals, then the aliases. */
 static int build_symbols(struct rewrite *rewrite, struct hp_error *error)
 {
+	Elf64_Sym *converted;
 	const struct build_unit *unit = rewrite->unit;
 	const struct build_object *object = &unit->fixed;
 	const struct build_section *strtab = &object->sections[object->sections[object->symtab].header.sh_link];
-	size_t extra = rewrite->plan->replace_count + rewrite->plan->alias_count;
+	size_t extra = rewrite->plan->alias_count, names = 1;
 	size_t next = 1;
 
+	/* Room for every new name: each alias once, each symbol renamed once. */
+	for (size_t i = 0; i < rewrite->plan->alias_count; i++)
+		names += strlen(rewrite->plan->aliases[i].alias) + 1;
+	for (size_t i = 1; i < object->symbol_count; i++) {
+		const char *renamed = unit->replace[i] >= 0 ? rewrite->plan->replaces[unit->replace[i]].code
+							    : renamed_reference(rewrite, i);
+
+		names += renamed ? strlen(renamed) + 1 : 0;
+	}
 	rewrite->symbols = calloc(object->symbol_count + extra, sizeof(*rewrite->symbols));
 	rewrite->new_index = calloc(object->symbol_count, sizeof(*rewrite->new_index));
 	rewrite->alias_index = calloc(rewrite->plan->alias_count + 1, sizeof(size_t));
-	rewrite->strings = malloc(strtab->header.sh_size + extra * 64 + 1);
+	rewrite->strings = malloc(strtab->header.sh_size + names);
 	if (!rewrite->symbols || !rewrite->new_index || !rewrite->alias_index || !rewrite->strings)
 		return hp_fail(error, HP_FAILED, "out of memory rewriting %s", object->source);
 	if (strtab->bytes)
@@ -79,30 +123,26 @@ static int build_symbols(struct rewrite *rewrite, struct hp_error *error)
 	rewrite->string_size = strtab->bytes ? strtab->header.sh_size : 0;
 	if (rewrite->string_size == 0)
 		rewrite->strings[rewrite->string_size++] = '\0';
+	converted = calloc(object->symbol_count, sizeof(*converted));
+	if (!converted)
+		return hp_fail(error, HP_FAILED, "out of memory rewriting %s", object->source);
+	for (size_t i = 1; i < object->symbol_count; i++)
+		converted[i] = new_symbol(rewrite, i);
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 1; i < object->symbol_count; i++) {
-			Elf64_Sym symbol = new_symbol(rewrite, i);
-
-			if (stays_local(&symbol) != (pass == 0))
+			if (stays_local(&converted[i]) != (pass == 0))
 				continue;
 			rewrite->new_index[i] = next;
-			rewrite->symbols[next++] = symbol;
+			rewrite->symbols[next++] = converted[i];
 			if (pass == 0)
 				rewrite->first_global = next;
 		}
+	free(converted);
 	if (rewrite->first_global == 0)
 		rewrite->first_global = 1;
 	for (size_t i = 1; i < object->symbol_count; i++) {
-		long replace = unit->replace[i], alias = unit->alias[i];
-		Elf64_Sym symbol = object->symbols[i].sym;
+		long alias = unit->alias[i];
 
-		if (replace >= 0) {
-			symbol.st_name = (Elf64_Word)add_string(rewrite,
-								 rewrite->plan->replaces[replace].code);
-			symbol.st_info = GELF_ST_INFO(STB_GLOBAL, STT_FUNC);
-			symbol.st_other = STV_HIDDEN;
-			rewrite->symbols[next++] = symbol;
-		}
 		if (alias >= 0 && !rewrite->alias_index[alias]) {
 			Elf64_Sym undefined = { 0 };
 
