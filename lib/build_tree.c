@@ -197,39 +197,96 @@ static int copy_tree(const char *source, const char *destination, struct hp_erro
 	return result;
 }
 
+/* How far one patch attempt got: files it could not find, and the first
+ * thing that went wrong ("slots.c: Hunk #1 FAILED at 43."). */
+struct attempt {
+	char output[TOOL_OUTPUT_MAX / 2];
+	unsigned missing;
+	char problem[HP_TEXT_MAX];
+};
+
+static void judge_attempt(struct attempt *attempt)
+{
+	static const char *const problems[] = { "FAILED", "can't find file", "Reversed",
+						"malformed", "Only garbage", "misordered" };
+	char file[HP_TEXT_MAX] = "", copy[TOOL_OUTPUT_MAX / 2];
+
+	attempt->missing = 0;
+	attempt->problem[0] = '\0';
+	hp_copy_string(copy, sizeof(copy), attempt->output);
+	for (char *save = NULL, *line = strtok_r(copy, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		bool problem = false;
+
+		if (strncmp(line, "checking file ", 14) == 0) {
+			hp_copy_string(file, sizeof(file), line + 14);
+			continue;
+		}
+		attempt->missing += strstr(line, "can't find file") != NULL;
+		for (size_t i = 0; i < HP_ARRAY_SIZE(problems); i++)
+			problem |= strstr(line, problems[i]) != NULL;
+		if (!problem || attempt->problem[0])
+			continue;
+		/* "1 out of 1 hunk FAILED" says less than the hunk's own line. */
+		if (strstr(line, " out of "))
+			continue;
+		if (file[0] && strncmp(line, "Hunk", 4) == 0)
+			snprintf(attempt->problem, sizeof(attempt->problem), "%.120s: %.120s", file, line);
+		else
+			hp_copy_string(attempt->problem, sizeof(attempt->problem), line);
+	}
+	/* Ours is the sentence: patch's full stop would end it early. */
+	while (attempt->problem[0] && attempt->problem[strlen(attempt->problem) - 1] == '.')
+		attempt->problem[strlen(attempt->problem) - 1] = '\0';
+}
+
 /* patch with -p1, else -p0; a dry run first, so a failed attempt leaves
- * nothing half applied. */
+ * nothing half applied.  When neither fits, the one that got furthest is
+ * reported: -p1 when it found the files (its failed hunk is the news), not
+ * -p0's "No file to patch". */
 static int apply_diff(struct build_tree *tree, const char *diff, struct hp_error *error)
 {
 	static const char *const levels[] = { "-p1", "-p0" };
-	char outputs[2][TOOL_OUTPUT_MAX / 2] = { "", "" }, absolute[PATH_MAX];
+	struct attempt attempts[HP_ARRAY_SIZE(levels)];
+	char absolute[PATH_MAX], output[TOOL_OUTPUT_MAX / 2];
 	int exit_status = 0, status;
+	size_t best = 0;
 
 	if (!realpath(diff, absolute))
 		return hp_fail_errno(error, HP_USAGE, "cannot read the diff %s", diff);
 	for (size_t i = 0; i < HP_ARRAY_SIZE(levels); i++) {
-		const char *dry[] = { "patch",	   "--batch", "--forward", "--dry-run", "-s",
-				      levels[i], "-i",	    absolute,	 NULL };
+		const char *dry[] = { "patch", "--batch", "--forward", "--dry-run",
+				      levels[i], "-i",	   absolute,	NULL };
 		const char *real[] = { "patch", "--batch", "--forward", "--no-backup-if-mismatch",
 				       "-s", levels[i], "-i", absolute, NULL };
 
-		status = build_run(dry, tree->fixed, outputs[i], sizeof(outputs[i]), &exit_status,
-				   error);
+		status = build_run(dry, tree->fixed, attempts[i].output, sizeof(attempts[i].output),
+				   &exit_status, error);
 		if (status != HP_OK)
 			return status;
+		judge_attempt(&attempts[i]);
+		if (attempts[i].missing < attempts[best].missing)
+			best = i;
 		if (exit_status != 0)
 			continue;
-		status = build_run(real, tree->fixed, outputs[i], sizeof(outputs[i]),
-				   &exit_status, error);
+		status = build_run(real, tree->fixed, output, sizeof(output), &exit_status, error);
 		if (status != HP_OK || exit_status == 0)
 			return status;
+		/* The dry run fitted and the real one did not: that is the news. */
+		hp_copy_string(attempts[i].output, sizeof(attempts[i].output), output);
+		judge_attempt(&attempts[i]);
+		best = i;
 		break;
 	}
 	hp_error_file(error, diff);
-	hp_detail(error, "patch -p1: %s", outputs[0]);
-	hp_detail(error, "patch -p0: %s", outputs[1]);
+	hp_detail(error, "patch %s: %s", levels[best], attempts[best].output);
 	hp_hint(error, "the diff must apply to --source as it is (made with diff -u or git diff)");
-	return hp_fail(error, HP_FAILED, "the diff %s does not apply to the source tree", diff);
+	if (attempts[best].problem[0])
+		return hp_fail(error, HP_FAILED,
+			       "the diff %s does not apply to the source tree (patch %s): %s", diff,
+			       levels[best], attempts[best].problem);
+	return hp_fail(error, HP_FAILED, "the diff %s does not apply to the source tree (patch %s)",
+		       diff, levels[best]);
 }
 
 int build_tree_prepare(struct build_tree *tree, const char *source, const char *diff,
@@ -386,12 +443,81 @@ static int walk_fixed(struct build_tree *tree, const struct build_binary *binary
 	return walk.status;
 }
 
+static int read_binary_sources(struct build_binary *binary, struct hp_error *error)
+{
+	if (binary->sources_read)
+		return HP_OK;
+	binary->sources_read = true;
+	return build_dwarf_source_paths(binary->path, &binary->sources, &binary->source_count,
+					error);
+}
+
+/* Whether the binary says it was built from `relative`: its symbol table's
+ * file names (cheap, already read), else its DWARF source paths.  *known
+ * is false when it records neither. */
+static int binary_names(struct build_binary *binary, const char *relative, bool *named,
+			bool *known, struct hp_error *error)
+{
+	int status;
+
+	*named = false;
+	*known = binary->elf.file_count > 0;
+	for (size_t i = 0; i < binary->elf.file_count; i++)
+		if (elf_same_source_file(relative, binary->elf.files[i])) {
+			*named = true;
+			return HP_OK;
+		}
+	status = read_binary_sources(binary, error);
+	*known |= binary->source_count > 0;
+	for (size_t i = 0; status == HP_OK && i < binary->source_count && !*named; i++)
+		*named = ends_with_path(binary->sources[i], relative) ||
+			 ends_with_path(relative, binary->sources[i]);
+	return status;
+}
+
+/* A changed file the binary was not built from (a module configured out
+ * of this build) cannot be patched into it: said now, by name, rather than
+ * as a missing compile entry or a function the binary lacks. */
+static int check_part_of_binary(const struct build_tree *tree, struct build_binary *binary,
+				struct hp_error *error)
+{
+	int status = HP_OK;
+
+	for (size_t i = 0; status == HP_OK && binary && i < tree->source_count; i++) {
+		const char *source = tree->sources[i];
+		bool named = false, known = false;
+
+		/* A new file has no past in the binary; an entry is the build's word. */
+		if (!tree->in_orig[i] ||
+		    (tree->commands && build_commands_count(tree->commands, source) > 0))
+			continue;
+		status = binary_names(binary, source, &named, &known, error);
+		if (status != HP_OK || named || !known)
+			continue;
+		hp_error_file(error, source);
+		hp_hint(error, "a file left out of this build (a module configured out) cannot be "
+			       "patched into it: leave its part out of the diff");
+		if (tree->commands)
+			return hp_fail(error, HP_MISFIT,
+				       "%s is not part of %s: no compile entry in %s, and the "
+				       "binary's symbol and DWARF file lists do not name it",
+				       source, binary->path, tree->commands->path);
+		return hp_fail(error, HP_MISFIT,
+			       "%s is not part of %s: the binary's symbol and DWARF file lists do "
+			       "not name it",
+			       source, binary->path);
+	}
+	return status;
+}
+
 int build_tree_changed_sources(struct build_tree *tree, struct build_binary *binary,
 			       struct hp_error *error)
 {
 	bool other_changed = false;
 	int status = walk_fixed(tree, binary, false, &other_changed, error);
 
+	if (status == HP_OK && !other_changed)
+		status = check_part_of_binary(tree, binary, error);
 	if (status != HP_OK || !other_changed)
 		return status;
 	/* A header (or anything else) changed: every source of the binary may
@@ -401,8 +527,7 @@ int build_tree_changed_sources(struct build_tree *tree, struct build_binary *bin
 		free(tree->sources[i]);
 	tree->source_count = 0;
 	if (binary && !tree->commands)
-		status = build_dwarf_source_paths(binary->path, &binary->sources,
-						  &binary->source_count, error);
+		status = read_binary_sources(binary, error);
 	return status == HP_OK ? walk_fixed(tree, binary, true, &other_changed, error) : status;
 }
 
