@@ -196,6 +196,70 @@ static int read_entry(struct build_commands *commands, struct build_command *ent
 	return HP_OK;
 }
 
+/* The entry's file as it wrote it: joined to its directory when relative. */
+static void entry_path(const struct build_command *entry, char *path, size_t size)
+{
+	if (entry->file_text[0] == '/')
+		hp_copy_string(path, size, entry->file_text);
+	else
+		snprintf(path, size, "%s/%s", entry->directory_text, entry->file_text);
+}
+
+/* Where the tree was when the database was written, for a `path` outside
+ * it that names a file the tree has at the same place below its top:
+ * /build/nginx-1.22.1 for /build/nginx-1.22.1/src/core/nginx.c when
+ * ROOT/src/core/nginx.c exists (the longest such tail).  "" when none. */
+static void old_root(const struct build_commands *commands, const char *path, char *old,
+		     size_t size)
+{
+	char candidate[2 * PATH_MAX];
+
+	old[0] = '\0';
+	for (const char *slash = strchr(path, '/'); slash; slash = strchr(slash + 1, '/')) {
+		if (!slash[1] || slash == path)
+			continue;
+		snprintf(candidate, sizeof(candidate), "%s/%s", commands->root, slash + 1);
+		if (access(candidate, F_OK) != 0)
+			continue;
+		snprintf(old, size, "%.*s", (int)(slash - path), path);
+		return;
+	}
+}
+
+/* A tree copied or moved since its build keeps the old paths in the
+ * database: the hint says how to rewrite them. */
+static void hint_moved(const struct build_commands *commands, const char *old,
+		       struct hp_error *error)
+{
+	if (old[0])
+		hp_hint(error, "if the tree was moved or copied since the build, rewrite the "
+			       "database's paths: sed 's#%s#%s#g' %s >moved.json",
+			old, commands->root, commands->path);
+	else
+		hp_hint(error, "make the database from the build of the binary in --source "
+			       "(bear -- make, cmake -DCMAKE_EXPORT_COMPILE_COMMANDS=ON)");
+}
+
+/* A database none of whose files is in the tree describes another tree
+ * (or this one before it moved): said once, before anything compiles. */
+static int check_some_inside(const struct build_commands *commands, struct hp_error *error)
+{
+	char path[2 * PATH_MAX], old[2 * PATH_MAX];
+
+	if (commands->count == 0)
+		return HP_OK;
+	for (size_t i = 0; i < commands->count; i++)
+		if (commands->entries[i].source)
+			return HP_OK;
+	entry_path(&commands->entries[0], path, sizeof(path));
+	old_root(commands, path, old, sizeof(old));
+	hp_error_file(error, commands->path);
+	hint_moved(commands, old, error);
+	return hp_fail(error, HP_MISFIT,
+		       "no entry of %s is a file in --source %s: its first names %s, outside it",
+		       commands->path, commands->root, path);
+}
+
 int build_commands_load(struct build_commands *commands, const char *path, const char *source,
 			struct hp_error *error)
 {
@@ -240,6 +304,8 @@ int build_commands_load(struct build_commands *commands, const char *path, const
 	json_decref(root);
 	if (status != HP_OK)
 		hp_error_file(error, path);
+	if (status == HP_OK)
+		status = check_some_inside(commands, error);
 	return status;
 }
 
@@ -357,6 +423,36 @@ static bool is_source(const struct build_command *entry, const char *word, const
 	       strcmp(resolved, source_path) == 0;
 }
 
+/* No entry for `relative`: perhaps one names it where the tree was built
+ * (a copy of the tree whose database still points at the original). */
+static int refuse_missing(const struct build_commands *commands, const char *relative,
+			  struct hp_error *error)
+{
+	char path[2 * PATH_MAX], old[2 * PATH_MAX];
+
+	hp_error_file(error, relative);
+	for (size_t i = 0; i < commands->count; i++) {
+		const struct build_command *entry = &commands->entries[i];
+		size_t length, tail = strlen(relative);
+
+		if (entry->source)
+			continue;
+		entry_path(entry, path, sizeof(path));
+		length = strlen(path);
+		if (length <= tail || path[length - tail - 1] != '/' ||
+		    strcmp(path + length - tail, relative) != 0)
+			continue;
+		old_root(commands, path, old, sizeof(old));
+		hint_moved(commands, old, error);
+		return hp_fail(error, HP_MISFIT,
+			       "the entry in %s for %s names %s, outside --source %s", commands->path,
+			       relative, path, commands->root);
+	}
+	hp_hint(error, "make the database from the build of the binary (bear -- make, "
+		       "cmake -DCMAKE_EXPORT_COMPILE_COMMANDS=ON)");
+	return hp_fail(error, HP_MISFIT, "no entry in %s for %s", commands->path, relative);
+}
+
 int build_commands_invocation(const struct build_commands *commands, const char *relative,
 			      const char *copy_root, const char *extra, const char *object,
 			      struct build_invocation *run, struct hp_error *error)
@@ -365,12 +461,8 @@ int build_commands_invocation(const struct build_commands *commands, const char 
 	char source_path[PATH_MAX + 8], argument[3 * PATH_MAX], flags[512];
 	int status = HP_OK;
 
-	if (!entry) {
-		hp_error_file(error, relative);
-		hp_hint(error, "make the database from the build of the binary (bear -- make, "
-			       "cmake -DCMAKE_EXPORT_COMPILE_COMMANDS=ON)");
-		return hp_fail(error, HP_MISFIT, "no entry in %s for %s", commands->path, relative);
-	}
+	if (!entry)
+		return refuse_missing(commands, relative, error);
 	if (!entry->directory) {
 		hp_error_file(error, relative);
 		hp_hint(error, "build in a directory inside --source");
