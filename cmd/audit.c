@@ -140,6 +140,43 @@ static void send_record(const char *text, bool failed)
 	closelog();
 }
 
+/* Sent before the engine touches the target: a command killed at work
+ * leaves this record with no result after it, and the next command's record
+ * names it (interrupted=, interrupted_pid=) with what it took back. */
+void audit_started(const char *command, const struct hp_request *request,
+		   const struct audit_target *target)
+{
+	struct record record = { .used = 0 };
+
+	field(&record, "command", command);
+	field(&record, "result", "started");
+	number(&record, "uid", (long long)getuid());
+	number(&record, "pid", (long long)request->pid);
+	field(&record, "comm", target->comm);
+	field(&record, "patch", request->patch_path ? request->patch_path
+			       : request->patch_name ? request->patch_name : "");
+	number(&record, "hotpatch_pid", (long long)getpid());
+	if (record.truncated)
+		strcat(record.text, TRUNCATED);
+	send_record(record.text, false);
+}
+
+static void leftover_fields(struct record *record, const struct hp_result *result)
+{
+	size_t reclaimed = 0;
+
+	if (result->interrupted.command[0]) {
+		field(record, "interrupted", result->interrupted.command);
+		number(record, "interrupted_pid", (long long)result->interrupted.pid);
+	}
+	if (!result->leftover_count)
+		return;
+	for (size_t i = 0; i < result->leftover_count; i++)
+		reclaimed += result->leftovers[i].reclaimed;
+	number(record, "reclaimed", (long long)reclaimed);
+	number(record, "leftovers", (long long)(result->leftover_count - reclaimed));
+}
+
 void audit_command(const char *command, const struct hp_request *request,
 		   const struct audit_target *target, const struct hp_result *result,
 		   const struct hp_error *error, int exit_code)
@@ -174,6 +211,8 @@ void audit_command(const char *command, const struct hp_request *request,
 		field(&record, "signer", result->patch_file.signer[0] ? result->patch_file.signer
 								     : "none");
 	}
+	number(&record, "hotpatch_pid", (long long)getpid());
+	leftover_fields(&record, result);
 	field(&record, "message", message);
 	if (record.truncated)
 		strcat(record.text, TRUNCATED);

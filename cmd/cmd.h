@@ -35,6 +35,8 @@ struct audit_target {
 };
 
 void audit_target_read(int pid, struct audit_target *target);
+void audit_started(const char *command, const struct hp_request *request,
+		   const struct audit_target *target);
 void audit_command(const char *command, const struct hp_request *request,
 		   const struct audit_target *target, const struct hp_result *result,
 		   const struct hp_error *error, int exit_code);

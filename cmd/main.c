@@ -203,8 +203,10 @@ static int run_engine(const struct invocation *invocation, struct output *output
 	int status, exit_code;
 
 	/* Before the engine: the process may be gone afterwards. */
-	if (command->audited)
+	if (command->audited) {
 		audit_target_read(invocation->request.pid, &target);
+		audit_started(command->name, &invocation->request, &target);
+	}
 	status = command->engine(&invocation->request, &result, &error);
 	exit_code = exit_code_for(status);
 	/* First the record, so that a closed stdout cannot lose it. */

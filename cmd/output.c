@@ -153,8 +153,29 @@ static void print_patch_human(const struct hp_patch_report *patch)
 	}
 }
 
+/* What killed commands left behind: taken back (apply, revert), or still
+ * there and why (every command that looked). */
+static void print_leftovers_human(const struct hp_result *result)
+{
+	const struct hp_interrupted_command *killed = &result->interrupted;
+	char name[HP_PATCH_NAME_MAX], reason[HP_TEXT_MAX];
+
+	if (killed->command[0])
+		printf("an earlier %s (hotpatch pid %d) was killed at work on this process\n",
+		       one_line(killed->command, name, sizeof(name)), (int)killed->pid);
+	for (size_t i = 0; i < result->leftover_count; i++) {
+		const struct hp_leftover_report *leftover = &result->leftovers[i];
+
+		printf("%s %s%s%s at 0x%" PRIx64 ": %s\n",
+		       leftover->reclaimed ? "reclaimed" : "leftover", leftover->kind,
+		       leftover->name[0] ? " " : "", one_line(leftover->name, name, sizeof(name)),
+		       leftover->address, one_line(leftover->reason, reason, sizeof(reason)));
+	}
+}
+
 static void print_human(const struct output *output, const struct hp_result *result)
 {
+	print_leftovers_human(result);
 	if (strcmp(output->command, "list") == 0) {
 		if (result->patch_count == 0)
 			printf("no patches applied\n");
@@ -172,6 +193,30 @@ static void print_human(const struct output *output, const struct hp_result *res
 		       result->patches[0].name, output->pid, result->thread_count,
 		       result->thread_count == 1 ? "" : "s", result->blackout_seconds * 1e6);
 	print_patch_human(&result->patches[0]);
+}
+
+static json_t *leftovers_json(const struct hp_result *result)
+{
+	json_t *leftovers = json_array();
+
+	for (size_t i = 0; i < result->leftover_count; i++) {
+		const struct hp_leftover_report *leftover = &result->leftovers[i];
+
+		json_array_append_new(leftovers,
+				      json_pack("{s:s, s:o, s:o, s:b, s:o}", "kind", leftover->kind,
+						"name", text(leftover->name), "address",
+						address(leftover->address), "reclaimed",
+						leftover->reclaimed, "reason", text(leftover->reason)));
+	}
+	return leftovers;
+}
+
+static json_t *interrupted_json(const struct hp_interrupted_command *killed)
+{
+	if (!killed->command[0])
+		return json_null();
+	return json_pack("{s:o, s:i, s:I}", "command", text(killed->command), "hotpatch_pid",
+			 (int)killed->pid, "started", (json_int_t)killed->started);
 }
 
 void print_success(const struct output *output, const struct hp_result *result)
@@ -203,6 +248,8 @@ void print_success(const struct output *output, const struct hp_result *result)
 			json_object_set_new(document, "patch_file",
 					    identity_json(&result->patch_file));
 	}
+	json_object_set_new(document, "leftovers", leftovers_json(result));
+	json_object_set_new(document, "interrupted", interrupted_json(&result->interrupted));
 	json_object_set_new(document, "elapsed_ms", json_real(result->elapsed_seconds * 1e3));
 	emit(document);
 }

@@ -3,6 +3,7 @@
  * every thread only to check stacks and write the jumps; on any failure undo
  * each completed step in reverse, so the target is left as it was. */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,13 @@ struct apply_work {
 	unsigned attempts;
 	double blackout;
 };
+
+/* This apply's record: its own until appended, then the state's. */
+static struct hp_state_patch *own_record(struct apply_work *work)
+{
+	return work->record_index >= 0 ? work->session.state.patches[work->record_index]
+				       : work->record;
+}
 
 static int plan_one(struct apply_work *work, size_t index, struct hp_error *error)
 {
@@ -134,9 +142,13 @@ static int plan_all(struct apply_work *work, struct hp_error *error)
 	return status;
 }
 
+/* The page is named in the recorded state before it is mapped, so that a
+ * hotpatch killed in between leaves nothing that the next command cannot
+ * find (leftovers.c checks that a named page is really ours). */
 static int map_trampoline_page(struct apply_work *work, struct hp_remote *remote,
-			       uint64_t near, uint64_t *page, struct hp_error *error)
+			       uint64_t near, struct hp_error *error)
 {
+	struct hp_state_patch *record = own_record(work);
 	struct hp_maps maps = { 0 };
 	int64_t mapped = 0;
 	uint64_t candidate = 0;
@@ -147,6 +159,10 @@ static int map_trampoline_page(struct apply_work *work, struct hp_remote *remote
 						   " in pid %d for a trampoline",
 				 near, (int)work->session.pid);
 	proc_maps_release(&maps);
+	if (status != HP_OK)
+		return status;
+	record->pages[record->page_count++] = candidate;
+	status = patch_state_write(&work->session.state, &work->session.memory, error);
 	if (status == HP_OK)
 		status = remote_syscall(remote, SYS_mmap,
 					(uint64_t[6]){ candidate, HP_PAGE_SIZE, PROT_READ | PROT_EXEC,
@@ -159,11 +175,13 @@ static int map_trampoline_page(struct apply_work *work, struct hp_remote *remote
 			status = remote_syscall(remote, SYS_munmap,
 						(uint64_t[6]){ (uint64_t)mapped, HP_PAGE_SIZE },
 						&mapped, error);
-		return hp_fail(error, HP_FAILED, "cannot map a trampoline page in pid %d",
-			       (int)work->session.pid);
+		status = hp_fail(error, HP_FAILED, "cannot map a trampoline page in pid %d",
+				 (int)work->session.pid);
 	}
-	if (status == HP_OK)
-		*page = candidate;
+	if (status != HP_OK)
+		record->page_count--;	/* not ours: never to be unmapped by us */
+	else if (hp_fault("kill-after-trampoline"))
+		raise(SIGKILL);	/* the test build's way to die with a page mapped */
 	return status;
 }
 
@@ -171,7 +189,7 @@ static int map_trampoline_page(struct apply_work *work, struct hp_remote *remote
 static int trampoline_slot(struct apply_work *work, struct hp_remote *remote, uint64_t from,
 			   uint64_t *slot, struct hp_error *error)
 {
-	struct hp_state_patch *record = work->record;
+	struct hp_state_patch *record = own_record(work);
 	unsigned char probe[HP_JUMP_SIZE];
 	int status;
 
@@ -189,10 +207,10 @@ static int trampoline_slot(struct apply_work *work, struct hp_remote *remote, ui
 	if (record->page_count == HP_STATE_MAX_PAGES)
 		return hp_fail(error, HP_MISFIT, "the patch needs more than %d trampoline pages",
 			       HP_STATE_MAX_PAGES);
-	status = map_trampoline_page(work, remote, from, &record->pages[record->page_count], error);
+	status = map_trampoline_page(work, remote, from, error);
 	if (status != HP_OK)
 		return status;
-	*slot = record->pages[record->page_count++];
+	*slot = record->pages[record->page_count - 1];
 	return HP_OK;
 }
 
@@ -209,7 +227,7 @@ static int prepare_jump(struct apply_work *work, struct hp_remote *remote, size_
 			struct hp_error *error)
 {
 	const struct planned *entry = &work->planned[index];
-	struct hp_state_function *function = &work->record->functions[index];
+	struct hp_state_function *function = &own_record(work)->functions[index];
 	uint64_t target = work->loaded_patch.bias + entry->replacement->replacement_vaddr;
 	unsigned char slot[HP_TRAMPOLINE_SLOT];
 	int status = HP_OK;
@@ -273,6 +291,9 @@ static int record_patch(struct apply_work *work, struct hp_error *error)
 	return patch_state_write(state, &work->session.memory, error);
 }
 
+/* The record goes into the target as soon as the object is loaded, before
+ * any page is mapped for it, and again once every jump is planned: a
+ * hotpatch killed at any point leaves a record of all it added. */
 static int load_and_prepare(struct apply_work *work, struct hp_error *error)
 {
 	struct hp_session *session = &work->session;
@@ -286,6 +307,8 @@ static int load_and_prepare(struct apply_work *work, struct hp_error *error)
 		work->loaded = true;
 		if (hp_fault("load"))
 			status = hp_fault_fail(error, "load");
+		if (hp_fault("kill-after-load"))
+			raise(SIGKILL);	/* loaded, not yet recorded */
 	}
 	/* Before any jump: the patch must not run with its references empty. */
 	if (status == HP_OK)
@@ -294,12 +317,14 @@ static int load_and_prepare(struct apply_work *work, struct hp_error *error)
 	work->record = status == HP_OK ? patch_state_new_patch(work->patch.count) : NULL;
 	if (status == HP_OK && !work->record)
 		status = hp_fail(error, HP_FAILED, "out of memory");
+	if (status == HP_OK)
+		status = record_patch(work, error);
 	for (size_t i = 0; status == HP_OK && i < work->patch.count; i++)
 		status = prepare_jump(work, &remote, i, error);
 	if (status == HP_OK && hp_fault("resolve"))
 		status = hp_fault_fail(error, "resolve");
 	if (status == HP_OK)
-		status = record_patch(work, error);
+		status = patch_state_write(&session->state, &session->memory, error);
 	if (status == HP_OK && hp_fault("record-state"))
 		status = hp_fault_fail(error, "record-state");
 	return session_return_thread(session, &remote, status, error);
@@ -499,6 +524,10 @@ static int run(const struct hp_request *request, struct hp_result *result,
 		status = hp_fault_fail(error, "open-patch");
 	if (status == HP_OK)
 		status = session_open(&work.session, request, true, error);
+	if (status == HP_OK) {
+		work.session.command = only_check ? NULL : "apply";
+		status = leftovers_take_back(&work.session, !only_check, result, error);
+	}
 	if (status == HP_OK && hp_fault("map-target"))
 		status = hp_fault_fail(error, "map-target");
 	if (status == HP_OK)
@@ -542,6 +571,7 @@ int hp_check(const struct hp_request *request, struct hp_result *result, struct 
 
 void hp_result_release(struct hp_result *result)
 {
+	free(result->leftovers);
 	for (size_t i = 0; i < result->patch_count; i++) {
 		free(result->patches[i].functions);
 		free(result->patches[i].references);

@@ -86,6 +86,24 @@ struct hp_patch_identity {
 	char signer[17];		/* id of the trusted key that signed it, or "" */
 };
 
+/* Something a killed hotpatch left in the target: taken back by apply and
+ * revert when nothing uses it, shown by list and check. */
+struct hp_leftover_report {
+	char kind[16];			/* "object", "record", "incomplete", "descriptor",
+					 * "stub page", "state mapping" */
+	char name[HP_PATCH_NAME_MAX];	/* the patch concerned, or "" */
+	uint64_t address;		/* where it is mapped; the descriptor's number */
+	bool reclaimed;
+	char reason[HP_TEXT_MAX];	/* what left it, or why it stays */
+};
+
+/* A command that was killed while at work on the process, or command "". */
+struct hp_interrupted_command {
+	char command[16];
+	pid_t pid;			/* of the hotpatch that ran it */
+	uint64_t started;		/* seconds since the epoch */
+};
+
 struct hp_result {
 	struct hp_patch_identity patch_file;	/* apply, check */
 	size_t patch_count;		/* list: newest first; apply/revert/check: one */
@@ -94,6 +112,9 @@ struct hp_result {
 	double blackout_seconds;	/* longest time every thread was stopped */
 	double elapsed_seconds;
 	unsigned thread_count;
+	struct hp_interrupted_command interrupted;
+	size_t leftover_count;
+	struct hp_leftover_report *leftovers;
 };
 
 int hp_apply(const struct hp_request *request, struct hp_result *result,

@@ -579,11 +579,21 @@ struct hp_state_patch {
 	struct hp_state_function functions[];
 };
 
+/* The command at work on the process, written before it changes anything
+ * and cleared when it ends: found set by the next command, it names one
+ * that was killed. */
+struct hp_state_command {
+	uint64_t pid;		/* of the hotpatch that ran it */
+	uint64_t started;	/* CLOCK_REALTIME, seconds */
+	char name[16];		/* "apply", "revert"; "" when none runs */
+};
+
 struct hp_state {
 	uint64_t address;	/* of the state mapping in the target, 0 if none */
 	uint64_t capacity;
 	uint64_t stub_page;
 	uint64_t next_sequence;
+	struct hp_state_command running;
 	size_t patch_count;
 	struct hp_state_patch **patches;	/* oldest first */
 };
@@ -591,6 +601,9 @@ struct hp_state {
 /* Finds and validates the state mapping; an absent one is an empty state. */
 int patch_state_read(struct hp_memory *memory, const struct hp_maps *maps,
 		     struct hp_state *state, struct hp_error *error) HP_MUST_CHECK;
+/* A mapping named like the state that is not it (a killed command's). */
+bool patch_state_is_leftover_mapping(const struct hp_state *state,
+				     const struct hp_mapping *mapping);
 /* The page at `address` is our stub page: a private anonymous R-X mapping
  * that starts there and holds our stub code. */
 bool patch_state_stub_is_ours(struct hp_memory *memory, const struct hp_maps *maps,
@@ -605,6 +618,9 @@ int patch_state_write(const struct hp_state *state, struct hp_memory *memory,
 int patch_state_write_status(const struct hp_state *state, size_t index,
 			     struct hp_memory *memory, pid_t stopped_tid,
 			     struct hp_error *error) HP_MUST_CHECK;
+/* Writes only the header's note of the command at work. */
+int patch_state_write_running(const struct hp_state *state, struct hp_memory *memory,
+			      struct hp_error *error) HP_MUST_CHECK;
 struct hp_state_patch *patch_state_new_patch(size_t function_count);
 int patch_state_append(struct hp_state *state, struct hp_state_patch *patch,
 		       struct hp_error *error) HP_MUST_CHECK;
@@ -651,6 +667,9 @@ struct hp_session {
 	struct hp_state state;
 	struct hp_stack_checker *checker;
 	volatile const int *interrupted;
+	const char *command;	/* "apply", "revert": marked in the state while at work */
+	struct hp_state_command previous;	/* a command killed at work, name "" if none */
+	bool marked;		/* the state says this command is at work */
 	bool allow_unreliable;	/* stacks that cannot be unwound are not in the way */
 	bool stub_checked, stub_ok;	/* the state's stub page holds our code */
 	unsigned thread_count;	/* threads seen at the last stop */
@@ -689,6 +708,55 @@ int session_stop_when_clear(struct hp_session *session, const struct hp_range *r
 int session_unload_patch(struct hp_session *session, uint64_t handle, const uint64_t *pages,
 			 uint32_t page_count, struct hp_error *error) HP_MUST_CHECK;
 void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_report *report);
+
+/* Writes into the state that this session's command is at work (once; it
+ * creates nothing: without a state there is nothing to mark yet). */
+int session_mark_running(struct hp_session *session, struct hp_error *error) HP_MUST_CHECK;
+
+/* ---- leftovers.c: what killed commands left in the target, taken back ---- */
+enum hp_leftover_kind {
+	HP_LEFTOVER_OBJECT,	/* a patch object loaded and never recorded */
+	HP_LEFTOVER_RECORD,	/* a record of a patch half in or out, no jump in place */
+	HP_LEFTOVER_INCOMPLETE,	/* a record with jumps in place: revert decides */
+	HP_LEFTOVER_DESCRIPTOR,	/* a memfd of ours still open */
+	HP_LEFTOVER_STUB,	/* a stub page the state does not name */
+	HP_LEFTOVER_STATE,	/* a mapping named like the state that is not it */
+};
+
+struct hp_leftover {
+	enum hp_leftover_kind kind;
+	char name[HP_PATCH_NAME_MAX];	/* the patch concerned, or "" */
+	uint64_t address;	/* reported: load bias, page, or descriptor number */
+	uint64_t size;		/* pages: bytes mapped */
+	uint64_t start, end;	/* code that must be clear of every stack */
+	uint64_t bias;		/* objects: where the loader put it */
+	long record;		/* index in the state, or -1 */
+	int64_t descriptor;
+	bool loaded;		/* its object is mapped */
+	bool reclaimable, reclaimed;
+	char reason[HP_TEXT_MAX];
+};
+
+struct hp_leftovers {
+	size_t count;
+	struct hp_leftover *items;
+};
+
+/* Finds what killed commands left (reads only; no thread is stopped). */
+int leftovers_find(struct hp_session *session, struct hp_leftovers *found,
+		   struct hp_error *error) HP_MUST_CHECK;
+/* Takes back what provably nothing uses: a short stop checks every stack,
+ * then a borrowed thread unloads, unmaps and closes.  What stays gets its
+ * reason; only a failure that concerns the whole process is returned. */
+int leftovers_reclaim(struct hp_session *session, struct hp_leftovers *found,
+		      struct hp_error *error) HP_MUST_CHECK;
+int leftovers_report(const struct hp_session *session, const struct hp_leftovers *found,
+		     struct hp_result *result, struct hp_error *error) HP_MUST_CHECK;
+void leftovers_release(struct hp_leftovers *found);
+/* What every command does first: find, take back when `reclaim` (apply and
+ * revert), and report in `result` (list and check only report). */
+int leftovers_take_back(struct hp_session *session, bool reclaim, struct hp_result *result,
+			struct hp_error *error) HP_MUST_CHECK;
 
 /* ---- busy_report.c: the error that names every thread in the way ---- */
 void session_describe_blockers(struct hp_session *session, struct hp_error *error);

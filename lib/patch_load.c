@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/memfd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -56,16 +57,27 @@ out:
 	return status;
 }
 
-#define LOAD_PATH_VARIANTS 16
+/* The dynamic loader matches objects by the name they were opened with, so
+ * every load gets a name no object has: variant `number` of the path to the
+ * descriptor, one of 2^16 spellings ("/." or an empty component for each
+ * bit: /proc/self//././/fd/N).  A recorded patch's name is skipped here; an
+ * object a killed hotpatch loaded and nobody reclaimed is caught when the
+ * loader hands it back.  Counting on from the state's sequence number, the
+ * names never run out. */
+#define LOAD_NAME_BITS 16
+#define LOAD_NAME_TRIES 64
 
-/* The dynamic loader matches objects by the name they were opened with, so a
- * reused descriptor number must not look like an earlier patch: variant
- * `dots` of the path, or false when a recorded patch has it. */
-static bool load_path_variant(int64_t fd, int dots, const struct hp_state *state, char *path,
-			      size_t size)
+static bool load_path_variant(int64_t fd, uint64_t number, const struct hp_state *state,
+			      char *path, size_t size)
 {
-	snprintf(path, size, "/proc/self/%.*sfd/%lld", dots * 2, "././././././././././././././././",
-		 (long long)fd);
+	size_t used = (size_t)snprintf(path, size, "/proc/self");
+
+	for (int bit = 0; bit < LOAD_NAME_BITS && used < size; bit++)
+		used += (size_t)snprintf(path + used, size - used, "%s",
+					 (number >> bit) & 1 ? "/." : "/");
+	if (used >= size || (size_t)snprintf(path + used, size - used, "/fd/%lld", (long long)fd) >=
+				    size - used)
+		return false;
 	for (size_t i = 0; i < state->patch_count; i++)
 		if (strcmp(state->patches[i]->load_path, path) == 0)
 			return false;
@@ -123,11 +135,10 @@ static int report_dlerror(struct hp_remote *remote, struct hp_target *target,
 		       patch->name, message);
 }
 
-/* dlopens the memfd, by a name no loaded object has.  A hotpatch killed
- * between loading a patch and recording it leaves that object loaded under
- * its name, and the loader would hand it back for the same name: then our
- * reference to it is let go and another name tried.  A failed dlopen leaves
- * loaded->handle 0 for the caller to explain. */
+/* dlopens the memfd, by a name no loaded object has.  When the loader hands
+ * back an object it has under that name (one a killed hotpatch loaded), our
+ * reference to it is let go and the next name tried.  A failed dlopen
+ * leaves loaded->handle 0 for the caller to explain. */
 static int open_in_target(struct hp_remote *remote, struct hp_target *target,
 			  struct hp_memory *memory, uint64_t dlopen_address, int64_t fd,
 			  const struct hp_state *state, struct hp_loaded_patch *loaded,
@@ -136,10 +147,11 @@ static int open_in_target(struct hp_remote *remote, struct hp_target *target,
 	uint64_t data = remote->stub_page + HP_STUB_DATA, inode = loaded->inode;
 	int status = HP_OK;
 
-	for (int dots = 0; status == HP_OK && dots < LOAD_PATH_VARIANTS; dots++) {
+	for (uint64_t try = 0; status == HP_OK && try < LOAD_NAME_TRIES; try++) {
 		struct hp_error not_ours = { 0 };
 
-		if (!load_path_variant(fd, dots, state, loaded->load_path, sizeof(loaded->load_path)))
+		if (!load_path_variant(fd, state->next_sequence + try, state, loaded->load_path,
+				       sizeof(loaded->load_path)))
 			continue;
 		status = target_memory_write(memory, remote->tid, data, loaded->load_path,
 					     strlen(loaded->load_path) + 1, error);
@@ -155,6 +167,7 @@ static int open_in_target(struct hp_remote *remote, struct hp_target *target,
 		memset(loaded, 0, sizeof(*loaded));
 		loaded->inode = inode;
 	}
+	hp_hint(error, "see the leftovers with: hotpatch list --pid %d", (int)remote->pid);
 	return status == HP_OK ? hp_fail(error, HP_FAILED, "no free name to load the patch by in pid %d",
 					 (int)remote->pid)
 			       : status;
@@ -184,6 +197,8 @@ int patch_load(struct hp_remote *remote, struct hp_target *target,
 					"memfd_create", &fd, error);
 	if (status == HP_OK)
 		status = fill_memfd(remote->pid, fd, patch, &loaded->inode, error);
+	if (status == HP_OK && hp_fault("kill-in-load"))
+		raise(SIGKILL);	/* the test build's way to die with the memfd open */
 	if (status == HP_OK)
 		status = open_in_target(remote, target, &memory, dlopen_address, fd, state, loaded,
 					error);

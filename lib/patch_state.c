@@ -7,6 +7,7 @@
  * and bounded like any other untrusted input. */
 #include <inttypes.h>
 #include <linux/memfd.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@
 #define STATE_MAPPING_NAME "/memfd:hotpatch-state (deleted)"
 #define STATE_MEMFD_NAME "hotpatch-state"
 #define STATE_MAGIC "HPSTATE\x01"
-#define STATE_VERSION 2
+#define STATE_VERSION 3
 #define STATE_CAPACITY (16u << 20)
 #define STATE_FUNCTIONS_MAX 100000u
 
@@ -33,6 +34,7 @@ struct state_header {
 	uint64_t stub_page;
 	uint64_t next_sequence;
 	uint64_t patch_count;
+	struct hp_state_command running;	/* the command at work, or name "" */
 };
 
 static size_t record_size(size_t function_count)
@@ -51,13 +53,60 @@ struct hp_state_patch *patch_state_new_patch(size_t function_count)
 	return patch;
 }
 
-static const struct hp_mapping *find_state_mapping(const struct hp_maps *maps)
+static bool is_state_mapping(const struct hp_mapping *mapping)
 {
+	return strcmp(mapping->path, STATE_MAPPING_NAME) == 0 && mapping->offset == 0;
+}
+
+static bool all_zero(const void *bytes, size_t length)
+{
+	const unsigned char *byte = bytes;
+
+	for (size_t i = 0; i < length; i++)
+		if (byte[i])
+			return false;
+	return true;
+}
+
+/* The state is the first mapping of that name with a header; failing that,
+ * one never written (a hotpatch killed while creating it) is taken over as
+ * an empty state, so a killed command can never leave a process that no
+ * later command can patch.  Other mappings of the name are leftovers. */
+static const struct hp_mapping *find_state_mapping(struct hp_memory *memory,
+						   const struct hp_maps *maps,
+						   struct state_header *header)
+{
+	const struct hp_mapping *blank = NULL;
+	struct hp_error ignored = { 0 };
+
+	for (size_t i = 0; i < maps->count; i++) {
+		const struct hp_mapping *mapping = &maps->items[i];
+
+		if (!is_state_mapping(mapping) || mapping->end - mapping->start < sizeof(*header) ||
+		    target_memory_read(memory, mapping->start, header, sizeof(*header), &ignored) !=
+			    HP_OK)
+			continue;
+		if (memcmp(header->magic, STATE_MAGIC, sizeof(header->magic)) == 0)
+			return mapping;
+		if (!blank && all_zero(header, sizeof(*header)))
+			blank = mapping;
+	}
+	if (blank) {
+		memset(header, 0, sizeof(*header));
+		return blank;
+	}
+	/* Only damaged ones (or unreadable): the first is refused by the caller. */
+	memset(header, 0xff, sizeof(*header));
 	for (size_t i = 0; i < maps->count; i++)
-		if (strcmp(maps->items[i].path, STATE_MAPPING_NAME) == 0 &&
-		    maps->items[i].offset == 0)
+		if (is_state_mapping(&maps->items[i]))
 			return &maps->items[i];
 	return NULL;
+}
+
+bool patch_state_is_leftover_mapping(const struct hp_state *state,
+				     const struct hp_mapping *mapping)
+{
+	return is_state_mapping(mapping) && mapping->start != state->address;
 }
 
 static void terminate_strings(struct hp_state_patch *patch)
@@ -107,20 +156,31 @@ static int parse_records(struct hp_state *state, const unsigned char *records, u
 	return HP_OK;
 }
 
+static int adopt_blank(struct hp_state *state, const struct hp_mapping *mapping)
+{
+	uint64_t size = mapping->end - mapping->start;
+
+	state->address = mapping->start;
+	state->capacity = size < STATE_CAPACITY ? size : STATE_CAPACITY;
+	state->patches = calloc(1, sizeof(*state->patches));
+	return state->patches ? HP_OK : HP_FAILED;
+}
+
 int patch_state_read(struct hp_memory *memory, const struct hp_maps *maps,
 		     struct hp_state *state, struct hp_error *error)
 {
-	const struct hp_mapping *mapping = find_state_mapping(maps);
 	struct state_header header;
+	const struct hp_mapping *mapping = find_state_mapping(memory, maps, &header);
 	unsigned char *records = NULL;
-	int status;
+	int status = HP_OK;
 
 	memset(state, 0, sizeof(*state));
 	if (!mapping)
 		return HP_OK;
-	status = target_memory_read(memory, mapping->start, &header, sizeof(header), error);
-	if (status != HP_OK)
-		return status;
+	if (all_zero(&header, sizeof(header)))
+		return adopt_blank(state, mapping) == HP_OK
+			       ? HP_OK
+			       : hp_fail(error, HP_FAILED, "out of memory reading the patch state");
 	if (memcmp(header.magic, STATE_MAGIC, sizeof(header.magic)) != 0 ||
 	    header.version != STATE_VERSION || header.header_size != sizeof(header) ||
 	    header.patch_record_size != sizeof(struct hp_state_patch) ||
@@ -135,6 +195,8 @@ int patch_state_read(struct hp_memory *memory, const struct hp_maps *maps,
 	state->capacity = header.capacity;
 	state->stub_page = header.stub_page;
 	state->next_sequence = header.next_sequence;
+	state->running = header.running;
+	state->running.name[sizeof(state->running.name) - 1] = '\0';
 	records = malloc(header.used ? header.used : 1);
 	if (!records)
 		return hp_fail(error, HP_FAILED, "out of memory reading the patch state");
@@ -162,6 +224,7 @@ int patch_state_write(const struct hp_state *state, struct hp_memory *memory,
 		.stub_page = state->stub_page,
 		.next_sequence = state->next_sequence,
 		.patch_count = state->patch_count,
+		.running = state->running,
 	};
 	unsigned char *buffer;
 	size_t used = 0;
@@ -205,6 +268,13 @@ int patch_state_write_status(const struct hp_state *state, size_t index,
 	return target_memory_write(memory, stopped_tid, state->address + offset,
 				   &state->patches[index]->status,
 				   sizeof(state->patches[index]->status), error);
+}
+
+int patch_state_write_running(const struct hp_state *state, struct hp_memory *memory,
+			      struct hp_error *error)
+{
+	return target_memory_write(memory, 0, state->address + offsetof(struct state_header, running),
+				   &state->running, sizeof(state->running), error);
 }
 
 int patch_state_append(struct hp_state *state, struct hp_state_patch *patch,
@@ -298,6 +368,8 @@ static int create_state_mapping(struct hp_state *state, struct hp_remote *remote
 					 (uint64_t[6]){ 0, STATE_CAPACITY, PROT_READ, MAP_PRIVATE,
 							(uint64_t)fd, 0 },
 					 "mmap", &address, error);
+	if (status == HP_OK && hp_fault("kill-in-state"))
+		raise(SIGKILL);	/* the test build's way to die with the state blank */
 	if (fd >= 0) {
 		int closed = remote_syscall_checked(remote, SYS_close, (uint64_t[6]){ (uint64_t)fd },
 					     "close", &ignored, error);

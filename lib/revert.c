@@ -2,6 +2,7 @@
  * what is applied.  Revert checks stacks against the patch's own code and
  * trampolines, puts the saved bytes back while every thread is stopped, and
  * only then unloads the patch. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,12 +131,18 @@ int hp_revert(const struct hp_request *request, struct hp_result *result,
 
 	memset(result, 0, sizeof(*result));
 	status = session_open(&session, request, true, error);
+	if (status == HP_OK) {
+		session.command = "revert";
+		status = leftovers_take_back(&session, true, result, error);
+	}
 	if (status == HP_OK)
 		status = choose(&session, request->patch_name, &index, error);
 	if (status == HP_OK)
 		status = build_ranges(session.state.patches[index], &ranges, &range_count, error);
 	if (status == HP_OK)
 		status = check_bytes_are_ours(&session, index, error);
+	if (status == HP_OK)
+		status = session_mark_running(&session, error);
 	if (status == HP_OK)
 		status = session_stop_when_clear(&session, ranges, range_count, &result->attempts,
 						 &stopped_at, error);
@@ -157,6 +164,8 @@ int hp_revert(const struct hp_request *request, struct hp_result *result,
 		hp_copy_string(result->patches[0].state, sizeof(result->patches[0].state),
 			       "reverted");
 	}
+	if (status == HP_OK && hp_fault("kill-after-restore"))
+		raise(SIGKILL);	/* the test build's way to die between restore and unload */
 	if (status == HP_OK)
 		status = session_unload_patch(&session, session.state.patches[index]->handle,
 					      session.state.patches[index]->pages,
@@ -172,13 +181,27 @@ int hp_revert(const struct hp_request *request, struct hp_result *result,
 	return status;
 }
 
+/* A record that leftovers.c counts as a leftover is no applied patch. */
+static bool is_leftover_record(const struct hp_leftovers *found, size_t index)
+{
+	for (size_t i = 0; i < found->count; i++)
+		if (found->items[i].kind == HP_LEFTOVER_RECORD && found->items[i].record == (long)index)
+			return true;
+	return false;
+}
+
 int hp_list(const struct hp_request *request, struct hp_result *result, struct hp_error *error)
 {
 	struct hp_session session;
+	struct hp_leftovers found = { 0 };
 	int status;
 
 	memset(result, 0, sizeof(*result));
 	status = session_open(&session, request, false, error);
+	if (status == HP_OK)
+		status = leftovers_find(&session, &found, error);
+	if (status == HP_OK)
+		status = leftovers_report(&session, &found, result, error);
 	if (status == HP_OK && session.state.patch_count) {
 		result->patches = calloc(session.state.patch_count, sizeof(*result->patches));
 		if (!result->patches)
@@ -187,11 +210,12 @@ int hp_list(const struct hp_request *request, struct hp_result *result, struct h
 	for (size_t i = session.state.patch_count; status == HP_OK && i-- > 0;) {
 		const struct hp_state_patch *patch = session.state.patches[i];
 
-		if (patch->status == HP_STATE_REMOVED)
+		if (patch->status == HP_STATE_REMOVED || is_leftover_record(&found, i))
 			continue;
 		status = fill_one(patch, &result->patches[result->patch_count++], error);
 	}
 	result->elapsed_seconds = hp_now() - session.start;
+	leftovers_release(&found);
 	session_close(&session);
 	return status;
 }

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -77,13 +78,44 @@ int session_open(struct hp_session *session, const struct hp_request *request,
 	if (status == HP_OK)
 		status = patch_state_read(&session->memory, &session->target.maps, &session->state,
 					  error);
+	/* We hold the lock: a command the state says is at work was killed. */
+	if (status == HP_OK)
+		session->previous = session->state.running;
 	if (status == HP_OK && needs_ptrace)
 		status = stack_checker_create(request->pid, &session->checker, error);
 	return status;
 }
 
+int session_mark_running(struct hp_session *session, struct hp_error *error)
+{
+	struct hp_state_command *running = &session->state.running;
+
+	if (session->marked || !session->command || !session->state.address)
+		return HP_OK;
+	memset(running, 0, sizeof(*running));
+	running->pid = (uint64_t)getpid();
+	running->started = (uint64_t)time(NULL);
+	hp_copy_string(running->name, sizeof(running->name), session->command);
+	session->marked = true;
+	return patch_state_write_running(&session->state, &session->memory, error);
+}
+
+/* The command ends, done or rolled back: only a killed one leaves its mark. */
+static void clear_mark(struct hp_session *session)
+{
+	struct hp_error ignored = { 0 };
+
+	if (!session->marked)
+		return;
+	memset(&session->state.running, 0, sizeof(session->state.running));
+	if (patch_state_write_running(&session->state, &session->memory, &ignored) != HP_OK)
+		memset(&ignored, 0, sizeof(ignored));
+	session->marked = false;
+}
+
 void session_close(struct hp_session *session)
 {
+	clear_mark(session);
 	threads_release(&session->threads);
 	stack_checker_release(session->checker);
 	free(session->blockers);
@@ -171,6 +203,8 @@ int session_borrow_thread(struct hp_session *session, struct hp_remote *remote,
 				      session->deadline, error);
 	if (status == HP_OK)
 		status = patch_state_create(&session->state, remote, &session->memory, error);
+	if (status == HP_OK)
+		status = session_mark_running(session, error);
 	return status;
 }
 

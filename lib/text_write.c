@@ -83,6 +83,7 @@ int text_write_functions(struct hp_memory *memory, pid_t stopped_tid,
 			 struct hp_error *error)
 {
 	struct hp_text_piece *pieces = calloc(count ? count : 1, sizeof(*pieces));
+	size_t used = 0;
 	int status;
 
 	if (!pieces)
@@ -90,14 +91,16 @@ int text_write_functions(struct hp_memory *memory, pid_t stopped_tid,
 	for (size_t i = 0; i < count && i < patch->function_count; i++) {
 		const struct hp_state_function *function = &patch->functions[i];
 
-		pieces[i] = (struct hp_text_piece){
+		/* A record is written before its jumps are planned: skip the unplanned. */
+		if (!function->jump_address || !function->length)
+			continue;
+		pieces[used++] = (struct hp_text_piece){
 			function->jump_address,
 			which == HP_TEXT_WRITTEN ? function->written : function->saved,
 			function->length,
 		};
 	}
-	status = text_write(memory, stopped_tid, pieces,
-			    count < patch->function_count ? count : patch->function_count, error);
+	status = text_write(memory, stopped_tid, pieces, used, error);
 	free(pieces);
 	return status;
 }

@@ -344,7 +344,7 @@ with open(sys.argv[1], "r+b") as f:
 	assert_error_line "sign needs --key"
 }
 
-@test "every apply and revert leaves one audit record, failures too" {
+@test "every apply and revert leaves a started record and a result record, failures too" {
 	local patch unsigned sha record
 	start_audit_receiver
 	start_target simple
@@ -357,26 +357,49 @@ with open(sys.argv[1], "r+b") as f:
 
 	apply_and_wait "$TARGET_PID" "$patch" "$TARGET_LOG" compute '*3'
 	record=$(audit_record 1)
+	assert_audit "$record" command=apply result=started uid=0 pid="$TARGET_PID" comm=simple \
+		patch="$patch"
+	audit_value "$record" hotpatch_pid >/dev/null
+	record=$(audit_record 2)
 	assert_audit "$record" command=apply result=ok exit=0 uid=0 pid="$TARGET_PID" comm=simple \
 		patch="$patch" name=compute_v1 sha256="$sha" signer="$(key_id release)" \
 		message="applied compute_v1 in pid $TARGET_PID"
 	audit_value "$record" loginuid >/dev/null
 
 	run -4 --separate-stderr hp apply --pid "$TARGET_PID" --require-signature "$unsigned"
-	record=$(audit_record 2)
+	record=$(audit_record 4)
+	assert_audit "$(audit_record 3)" command=apply result=started patch="$unsigned"
 	assert_audit "$record" command=apply result=refused exit=4 pid="$TARGET_PID" comm=simple \
 		patch="$unsigned" sha256="$(sha256sum "$unsigned" | cut -c1-64)" signer=none
 	[[ $(audit_value "$record" message) == "patch $unsigned is not signed by a trusted key"* ]] ||
 		fail "the record's message is not the error: $record"
 
 	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
-	record=$(audit_record 3)
+	record=$(audit_record 6)
+	assert_audit "$(audit_record 5)" command=revert result=started pid="$TARGET_PID"
 	assert_audit "$record" command=revert result=ok exit=0 pid="$TARGET_PID" comm=simple \
 		name=compute_v1 patch="$patch"
 
 	run -0 --separate-stderr hp list --pid "$TARGET_PID"
 	sleep 0.2
-	[[ $(line_count "$AUDIT_LOG") == 3 ]] || fail "list left a record:"$'\n'"$(cat "$AUDIT_LOG")"
+	[[ $(line_count "$AUDIT_LOG") == 6 ]] || fail "list left a record:"$'\n'"$(cat "$AUDIT_LOG")"
+}
+
+@test "the command after a killed one names it in its audit record, with what it took back" {
+	local patch record killed
+	start_audit_receiver
+	start_target simple
+	patch=$(patch_copy compute_v1.so)
+	HOTPATCH_FAULT=kill-after-load run -137 --separate-stderr hp apply --pid "$TARGET_PID" "$patch"
+	record=$(audit_record 1)
+	assert_audit "$record" command=apply result=started pid="$TARGET_PID" patch="$patch"
+	killed=$(audit_value "$record" hotpatch_pid)
+	sleep 0.2
+	[[ $(line_count "$AUDIT_LOG") == 1 ]] || fail "a killed command sent a result:"$'\n'"$(cat "$AUDIT_LOG")"
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" "$patch"
+	record=$(audit_record 3)
+	assert_audit "$record" command=apply result=ok interrupted=apply interrupted_pid="$killed" \
+		reclaimed=1 leftovers=0
 }
 
 @test "an audit record escapes what it quotes: one line whatever the file name" {
@@ -386,8 +409,9 @@ with open(sys.argv[1], "r+b") as f:
 	patch=$(patch_copy compute_v1.so $'odd "name"\nwith=newline.so')
 	chmod g+w "$patch"
 	run -4 --separate-stderr hp apply --pid "$TARGET_PID" "$patch"
-	record=$(audit_record 1)
-	[[ $(line_count "$AUDIT_LOG") == 1 ]] || fail "the record is not one line:"$'\n'"$(cat "$AUDIT_LOG")"
+	record=$(audit_record 2)
+	[[ $(line_count "$AUDIT_LOG") == 2 ]] || fail "a record is not one line:"$'\n'"$(cat "$AUDIT_LOG")"
+	assert_audit "$(audit_record 1)" command=apply result=started patch="$patch"
 	assert_audit "$record" command=apply result=refused exit=4 patch="$patch" sha256=""
 	assert_refused_untouched
 }
