@@ -6,6 +6,7 @@
 #   make bench      print timing figures
 #   make soak       the long soak: SOAK_CYCLES (3000) apply/revert cycles with
 #                   SOAK_KILLS (600) random SIGKILLs of hotpatch
+#   make soak-long  the same with 10000 cycles and 1500 kills
 #   make install    PREFIX=/usr/local DESTDIR=
 VERSION := 0.1.0
 PREFIX ?= /usr/local
@@ -26,7 +27,8 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-om
 LIB_SOURCES := $(sort $(wildcard lib/*.c))
 CMD_SOURCES := $(sort $(wildcard cmd/*.c))
 
-.PHONY: all check unit bats fuzz fuzz-short testdata demo bench soak install uninstall clean deps
+.PHONY: all check unit bats fuzz fuzz-short testdata demo bench soak soak-long install uninstall \
+	clean deps
 
 all: $(BUILD)/hotpatch
 
@@ -109,6 +111,9 @@ soak: deps $(BUILD)/hotpatch testdata
 	HOTPATCH=$(abspath $(BUILD))/hotpatch HP_TESTDATA=$(abspath $(BUILD))/testdata \
 		HP_PATCHES="$$patches" SOAK_CYCLES=$${SOAK_CYCLES:-3000} SOAK_KILLS=$${SOAK_KILLS:-600} \
 		tests/soak/soak.sh; status=$$?; rm -rf "$$patches"; exit $$status
+
+soak-long:
+	SOAK_CYCLES=10000 SOAK_KILLS=1500 $(MAKE) soak
 
 bench: deps $(BUILD)/hotpatch testdata
 	$(MAKE) -C bench OUT=$(abspath $(BUILD))/bench HOTPATCH=$(abspath $(BUILD))/hotpatch \

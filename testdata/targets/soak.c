@@ -25,6 +25,13 @@ static atomic_ulong bad, sequence_seen, sleeps, rt_count, rt_sum, usr1_count;
 static atomic_int report_wanted;
 static int pipe_fds[2];
 
+/* Counts a failed check and says which, so a soak failure names its cause. */
+static void found_bad(const char *what, long got, long wanted)
+{
+	atomic_fetch_add(&bad, 1);
+	printf("ERROR %s: got %ld, wanted %ld\n", what, got, wanted);
+}
+
 __attribute__((noipa)) int hot(unsigned long *calls)
 {
 	__atomic_fetch_add(calls, 1, __ATOMIC_RELAXED);
@@ -40,7 +47,7 @@ static void *work(void *argument)
 		int version = hot(&calls);
 
 		if (version != 1 && version != 2)
-			atomic_fetch_add(&bad, 1);
+			found_bad("hot() returned", version, 1);
 		atomic_store(last, version);
 	}
 	return NULL;
@@ -56,8 +63,11 @@ static void *read_sequence(void *argument)
 
 		if (length == -1 && errno == EINTR)
 			continue;	/* a handler ran; SA_RESTART should make this rare */
-		if (length != sizeof(got) || got != expected)
-			atomic_fetch_add(&bad, 1);
+		if (length != sizeof(got))
+			found_bad(length < 0 ? strerror(errno) : "read() of the pipe", (long)length,
+				  (long)sizeof(got));
+		else if (got != expected)
+			found_bad("sequence number", (long)got, (long)expected);
 		expected = got + 1;
 		atomic_store(&sequence_seen, got);
 	}
@@ -72,7 +82,7 @@ static void *sleep_checked(void *argument)
 
 		sleep_ms(2);
 		if (now_ms() - before < 2)
-			atomic_fetch_add(&bad, 1);
+			found_bad("milliseconds slept", now_ms() - before, 2);
 		atomic_fetch_add(&sleeps, 1);
 	}
 	return NULL;
@@ -122,7 +132,7 @@ static void report(void)
 		versions[last == 1 ? 0 : last == 2 ? 1 : 2]++;
 	}
 	if (versions[2])
-		atomic_fetch_add(&bad, 1);
+		found_bad("workers on no known version", versions[2], 0);
 	printf("soak v1=%d v2=%d bad=%lu seq=%lu sleeps=%lu rt=%lu sum=%lu usr1=%lu\n",
 	       versions[0], versions[1], atomic_load(&bad), atomic_load(&sequence_seen),
 	       atomic_load(&sleeps), atomic_load(&rt_count), atomic_load(&rt_sum),

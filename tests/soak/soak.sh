@@ -27,6 +27,7 @@ trap cleanup EXIT
 
 fail() {
 	echo "soak: FAILED: $*" >&2
+	grep '^ERROR' "$log" | head -n 5 >&2
 	tail -n 5 "$log" >&2
 	exit 1
 }
@@ -47,12 +48,29 @@ report() {
 
 field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$2"; }
 
+# What the target holds: mappings, those that hotpatch makes (patch objects,
+# the state, anonymous code pages: stub and trampolines), open descriptors,
+# resident KiB.
+footprint() {
+	local maps=/proc/$target_pid/maps
+	echo "$(wc -l <"$maps") $(awk '/hotpatch/ || ($2 ~ /x/ && NF == 5)' "$maps" | wc -l)" \
+		"$(find "/proc/$target_pid/fd" -mindepth 1 -maxdepth 1 | wc -l)" \
+		"$(awk '/^VmRSS:/ {print $2}' "/proc/$target_pid/status")"
+}
+
 HP_TARGET_LIFETIME=$((cycles / 2 + 600)) "$testdata/targets/soak" </dev/null >"$log" 2>&1 &
 target_pid=$!
 for _ in $(seq 200); do grep -q '^ready' "$log" && break; sleep 0.02; done
 grep -q '^ready' "$log" || fail "the target did not start"
 "$testdata/tools/signal_sender" "$target_pid" "$work/stop" >"$work/sender.log" 2>&1 &
 sender_pid=$!
+
+# The footprint to return to: after one clean apply and revert (the state
+# mapping and stub page stay for the life of the process).
+"$hotpatch" apply --pid "$target_pid" "$patch" >/dev/null 2>"$work/err" || fail "first apply: $(cat "$work/err")"
+"$hotpatch" revert --pid "$target_pid" >/dev/null 2>"$work/err" || fail "first revert: $(cat "$work/err")"
+read -r start_maps start_ours start_fds start_rss < <(footprint)
+cp "/proc/$target_pid/maps" "$work/maps.start"
 
 applied=0 killed=0 busy=0
 for ((cycle = 1; cycle <= cycles; cycle++)); do
@@ -69,7 +87,8 @@ for ((cycle = 1; cycle <= cycles; cycle++)); do
 		kill -KILL "$victim" 2>/dev/null && killed=$((killed + 1))
 		wait "$victim" 2>/dev/null
 		alive || fail "the target died after hotpatch $command was killed (cycle $cycle)"
-		# Whatever state that left, list tells it and revert repairs it.
+		# Whatever state that left, list tells it and revert repairs it;
+		# anything else the next command takes back.
 		if "$hotpatch" list --pid "$target_pid" | grep -q '(applied\|(incomplete'; then
 			"$hotpatch" revert --pid "$target_pid" >/dev/null 2>"$work/err" ||
 				fail "revert after a kill: $(cat "$work/err")"
@@ -115,4 +134,25 @@ else
 	grep -q 'no patches applied' <<<"$listing" || fail "list shows a patch: $listing"
 	[[ $(field v1 "$line") == 4 ]] || fail "not patched, but a worker runs the patch: $line"
 fi
+# Nothing piles up: unpatched again, after one more apply and revert that
+# take back whatever the last kills left, the footprint is where it started
+# (RSS within 8 MiB); then patched as before.
+if ((applied)); then
+	"$hotpatch" revert --pid "$target_pid" >/dev/null 2>"$work/err" || fail "last revert: $(cat "$work/err")"
+fi
+"$hotpatch" apply --pid "$target_pid" "$patch" >/dev/null 2>"$work/err" || fail "last apply: $(cat "$work/err")"
+"$hotpatch" revert --pid "$target_pid" >/dev/null 2>"$work/err" || fail "last revert: $(cat "$work/err")"
+read -r end_maps end_ours end_fds end_rss < <(footprint)
+leftovers=$("$hotpatch" list --pid "$target_pid" | grep -c '^leftover' || true)
+# Mappings of ours and descriptors exactly as before; a few more mappings in
+# all are glibc's per-thread malloc arenas (two each, at most eight per
+# core), made once by dlopen on a thread that had none.
+((end_ours == start_ours && end_fds == start_fds && end_maps - start_maps <= 32 &&
+	end_rss - start_rss < 8192 && leftovers == 0)) ||
+	fail "the target kept what killed commands left: mappings $start_maps -> $end_maps (of hotpatch's $start_ours -> $end_ours), descriptors $start_fds -> $end_fds, RSS $start_rss -> $end_rss KiB, $leftovers leftovers"$'\n'"$(diff "$work/maps.start" "/proc/$target_pid/maps")"$'\n'"$("$hotpatch" list --pid "$target_pid" --json)"
+if ((applied)); then
+	"$hotpatch" apply --pid "$target_pid" "$patch" >/dev/null 2>"$work/err" || fail "last apply: $(cat "$work/err")"
+	sleep 0.2
+fi
+echo "soak: footprint mappings $start_maps -> $end_maps (of hotpatch's $start_ours -> $end_ours), descriptors $start_fds -> $end_fds, RSS $start_rss -> $end_rss KiB"
 echo "soak: $cycles cycles, $killed hotpatch processes killed with SIGKILL, $busy busy; target alive, untraced, bad=0, signals $sent"
