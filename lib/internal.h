@@ -503,6 +503,10 @@ void stack_checker_release(struct hp_stack_checker *checker);
 /* The ranges every later check looks for (copied, sorted, merged). */
 int stack_checker_set_ranges(struct hp_stack_checker *checker, const struct hp_range *ranges,
 			     size_t count, struct hp_error *error) HP_MUST_CHECK;
+/* Notes, over the checks of one stop, which of `count` return trampolines
+ * from `start` some thread runs in or will return through. */
+void stack_checker_watch(struct hp_stack_checker *checker, uint64_t start, uint32_t count);
+uint32_t stack_checker_watched(const struct hp_stack_checker *checker);
 /* Call once per stop, before checking: stacks may have changed. */
 void stack_checker_new_stop(struct hp_stack_checker *checker);
 /* Before a stop: memory for unwinding `threads` threads. */
@@ -521,11 +525,12 @@ bool stack_check_thread(struct hp_stack_checker *checker, const struct hp_thread
 /* ---- thread_move.c: letting busy threads alone leave replaced code ---- */
 /* Runs the blockers' threads, every other thread staying stopped, each until
  * its outermost frame in replaced code returns (through a trampoline of our
- * stub page) or `deadline` passes.  HP_OK: every one is out (or exited) and
- * stopped again; HP_BUSY: some are not, all are stopped and as they were. */
+ * stub page, none of those marked in `trampolines_held`) or `deadline`
+ * passes.  HP_OK: every one is out (or exited) and stopped again; HP_BUSY:
+ * some are not, all are stopped and as they were. */
 int thread_move_out(struct hp_threads *threads, struct hp_memory *memory, uint64_t stub_page,
-		    const struct hp_blocker *blockers, size_t count, double deadline,
-		    struct hp_error *error) HP_MUST_CHECK;
+		    const struct hp_blocker *blockers, size_t count, uint32_t trampolines_held,
+		    double deadline, struct hp_error *error) HP_MUST_CHECK;
 
 /* ---- trampoline.c: near pages for jumps that cannot reach the patch ---- */
 /* Finds a free page-aligned gap of `size` bytes whose every byte is within
@@ -859,10 +864,21 @@ int patch_file_read(const struct hp_request *request, struct hp_patch_file *patc
 		    struct hp_patch_identity *identity, struct hp_error *error) HP_MUST_CHECK;
 
 /* ---- debug_file.c: a stripped object's symbols from its debug file ---- */
-/* Where the debug file of the object `info` describes would be. */
-void debug_file_path(const struct hp_elf_info *info, char *path, size_t size);
-/* Adds its symbols when `info` has no .symtab and the debug file is there,
- * trusted by `owners` and of the same build-id; true when it did. */
+/* Where Debian installs the debug file of the object `info` describes. */
+void debug_file_default_path(const struct hp_elf_info *info, char *path, size_t size);
+/* Adds its symbols when `info` has no .symtab and a local debug file
+ * (--debug-file, --debug-dir, /etc/hotpatch/debug-dirs, /usr/lib/debug) is
+ * trusted by `owners` and of the same build-id; `name` is the object's file
+ * name for DIR/NAME.debug, or NULL.  True when it did. */
+bool debug_file_find(struct hp_elf_info *info, const char *name,
+		     const struct trust_owners *owners);
+/* The same from the debuginfod servers of DEBUGINFOD_URLS, once per
+ * build-id and command, bounded by the command's timeout. */
+bool debug_file_fetch(struct hp_elf_info *info, const struct trust_owners *owners);
+/* debug_file_find, then debug_file_fetch. */
 bool debug_file_take_symbols(struct hp_elf_info *info, const struct trust_owners *owners);
+/* Appends to error->detail every place looked at and why each was not used. */
+void debug_file_describe_search(const struct hp_elf_info *info, const char *name,
+				const struct trust_owners *owners, struct hp_error *error);
 
 #endif /* HOTPATCH_INTERNAL_H */

@@ -283,7 +283,8 @@ static int move_blockers(struct hp_session *session, const struct hp_blocker *bl
 	if (deadline > session->deadline)
 		deadline = session->deadline;
 	status = thread_move_out(&session->threads, &session->memory, stub_for_moves(session),
-				 blockers, count, deadline, error);
+				 blockers, count, stack_checker_watched(session->checker), deadline,
+				 error);
 	if (status != HP_OK)
 		return status;
 	/* Threads that exited are out of every function; a process that did
@@ -332,7 +333,12 @@ static int attempt(struct hp_session *session, double *stopped_at, struct hp_err
 	if (status != HP_OK)
 		return status;
 	stack_checker_reserve(session->checker, session->blocker_capacity);
-	stub_for_moves(session);	/* its check reads /proc: not in the stop */
+	/* Its check reads /proc: not in the stop.  The stack check notes which
+	 * of its return trampolines threads still hold. */
+	if (stub_for_moves(session))
+		stack_checker_watch(session->checker,
+				    session->state.stub_page + HP_STUB_TRAMPOLINES,
+				    HP_STUB_TRAMPOLINE_COUNT);
 	*stopped_at = hp_now();
 	status = threads_stop_all(&session->threads, session->deadline + 1, error);
 	session->thread_count = (unsigned)session->threads.count;

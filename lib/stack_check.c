@@ -14,6 +14,8 @@ struct hp_stack_checker {
 	size_t range_count;
 	struct hp_range *ranges;	/* sorted by start, not overlapping */
 	struct hp_stack stack;		/* scratch: one unwind at a time */
+	uint64_t watch_start;		/* return trampolines whose use is noted */
+	uint32_t watch_count, watched;	/* how many; a bit for each seen in use */
 };
 
 int stack_checker_create(pid_t pid, struct hp_stack_checker **checker, struct hp_error *error)
@@ -78,6 +80,29 @@ int stack_checker_set_ranges(struct hp_stack_checker *checker, const struct hp_r
 void stack_checker_new_stop(struct hp_stack_checker *checker)
 {
 	unwinder_forget_volatile(checker->unwinder);
+	checker->watched = 0;
+}
+
+void stack_checker_watch(struct hp_stack_checker *checker, uint64_t start, uint32_t count)
+{
+	checker->watch_start = start;
+	checker->watch_count = count < 32 ? count : 32;
+	checker->watched = 0;
+}
+
+uint32_t stack_checker_watched(const struct hp_stack_checker *checker)
+{
+	return checker->watched;
+}
+
+/* A thread that runs in a return trampoline, or will return through one
+ * (a killed hotpatch left it on its way out), holds that trampoline. */
+static void note_watched(struct hp_stack_checker *checker, uint64_t address)
+{
+	uint64_t end = checker->watch_start + (uint64_t)checker->watch_count * HP_STUB_TRAMPOLINE_SIZE;
+
+	if (checker->watch_start && address >= checker->watch_start && address < end)
+		checker->watched |= 1u << ((address - checker->watch_start) / HP_STUB_TRAMPOLINE_SIZE);
 }
 
 void stack_checker_reserve(struct hp_stack_checker *checker, size_t threads)
@@ -138,6 +163,9 @@ bool stack_check_thread(struct hp_stack_checker *checker, const struct hp_thread
 
 	unwinder_unwind(checker->unwinder, &thread->regs, stack);
 	fill_blocker(stack, thread->tid, blocker);
+	note_watched(checker, stack->unknown_ip);
+	for (size_t i = 0; i < stack->count; i++)
+		note_watched(checker, stack->frames[i].ip);
 	for (size_t i = 0; i < stack->count; i++) {
 		const struct hp_range *range =
 			stack_checker_range_at(checker, executing_address(stack, i));

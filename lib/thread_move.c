@@ -217,12 +217,30 @@ static enum move_state follow(struct mover *mover, double deadline, struct hp_er
 	return state;
 }
 
+/* The trampolines for `count` moves, taken in turn from `next` and skipping
+ * those a thread still holds; false when too few are free. */
+static bool choose_trampolines(uint64_t next, size_t count, uint32_t held,
+			       size_t chosen[HP_STUB_TRAMPOLINE_COUNT], uint64_t *after)
+{
+	size_t found = 0;
+
+	for (size_t step = 0; step < HP_STUB_TRAMPOLINE_COUNT && found < count; step++) {
+		size_t k = (size_t)((next + step) % HP_STUB_TRAMPOLINE_COUNT);
+
+		if (!(held & (1u << k)))
+			chosen[found++] = k;
+		*after = next + step + 1;
+	}
+	return found == count;
+}
+
 int thread_move_out(struct hp_threads *threads, struct hp_memory *memory, uint64_t stub_page,
-		    const struct hp_blocker *blockers, size_t count, double deadline,
-		    struct hp_error *error)
+		    const struct hp_blocker *blockers, size_t count, uint32_t trampolines_held,
+		    double deadline, struct hp_error *error)
 {
 	struct mover movers[HP_STUB_TRAMPOLINE_COUNT];
-	uint64_t next = 0;
+	size_t chosen[HP_STUB_TRAMPOLINE_COUNT];
+	uint64_t next = 0, after = 0;
 	size_t started = 0;
 	bool all_out = true, killed = false;
 	int status = HP_OK;
@@ -236,23 +254,24 @@ int thread_move_out(struct hp_threads *threads, struct hp_memory *memory, uint64
 		    !blockers[i].range || !blockers[i].return_sp || !blockers[i].return_ip)
 			return HP_BUSY;
 	}
-	/* Trampolines are taken in turn, from a counter kept in the stub page:
-	 * a thread a killed hotpatch left on its way out of a function still
-	 * returns through its own for the next HP_STUB_TRAMPOLINE_COUNT moves. */
+	/* Trampolines are taken in turn, from a counter kept in the stub page,
+	 * and never one that a thread a killed hotpatch left on its way out of
+	 * a function will still return through (the stack check saw it). */
 	status = target_memory_read(memory, stub_page + HP_STUB_NEXT_TRAMPOLINE, &next,
 				    sizeof(next), error);
+	if (status == HP_OK && !choose_trampolines(next, count, trampolines_held, chosen, &after))
+		return HP_BUSY;
 	if (status == HP_OK)
 		status = target_memory_write(memory, blockers[0].tid,
-					     stub_page + HP_STUB_NEXT_TRAMPOLINE,
-					     &(uint64_t){ next + count }, sizeof(next), error);
+					     stub_page + HP_STUB_NEXT_TRAMPOLINE, &after,
+					     sizeof(after), error);
 	/* All at once: on two cores, eight threads leave faster together. */
 	for (; status == HP_OK && started < count; started++) {
 		struct mover *mover = &movers[started];
 		pid_t tid = blockers[started].tid;
 
 		*mover = (struct mover){ threads, memory, &blockers[started], 0, 0, false };
-		status = hijack(mover, (size_t)((next + started) % HP_STUB_TRAMPOLINE_COUNT),
-				stub_page, error);
+		status = hijack(mover, chosen[started], stub_page, error);
 		if (status == HP_OK && ptrace(PTRACE_SYSCALL, tid, NULL, NULL) != 0)
 			status = hp_fail_errno(error, HP_FAILED, "cannot resume thread %d of pid %d",
 					       (int)tid, (int)threads->pid);
