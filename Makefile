@@ -14,7 +14,7 @@ DESTDIR ?=
 BUILD ?= build
 CC ?= cc
 
-PKGS := libunwind-ptrace libelf libdw capstone jansson libsodium
+PKGS := libunwind-ptrace libelf libdw capstone jansson libsodium libdebuginfod
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cmd.h"
 
@@ -19,14 +20,14 @@ static const char usage_text[] =
 	"\n"
 	"commands:\n"
 	"  apply   --pid PID [--timeout SECONDS] [--allow-unreliable-stacks] [--require-signature]"
-	" [--json] PATCH.so\n"
+	" [--debug-dir DIR]... [--debug-file FILE]... [--json] PATCH.so\n"
 	"          load PATCH.so into the process and redirect the functions it replaces\n"
 	"  revert  --pid PID [--timeout SECONDS] [--allow-unreliable-stacks] [--json] [PATCH]\n"
 	"          take back PATCH (default: the most recently applied patch)\n"
 	"  list    --pid PID [--json]\n"
 	"          show the applied patches, newest first\n"
 	"  check   --pid PID [--timeout SECONDS] [--allow-unreliable-stacks] [--require-signature]"
-	" [--json] PATCH.so\n"
+	" [--debug-dir DIR]... [--debug-file FILE]... [--json] PATCH.so\n"
 	"          run every check of apply without changing the process\n"
 	"  keygen  --out PREFIX [--json]\n"
 	"          make a signing key pair: PREFIX.key (secret) and PREFIX.pub\n"
@@ -48,6 +49,10 @@ static const char usage_text[] =
 	"      --require-signature\n"
 	"                         refuse a patch without a signature by a trusted key\n"
 	"                         (/etc/hotpatch/keys); a bad signature is always refused\n"
+	"      --debug-dir DIR    also look for a stripped object's debug file in DIR, laid\n"
+	"                         out like /usr/lib/debug (DIR/.build-id/xx/rest.debug) or\n"
+	"                         named after the object (DIR/NAME.debug); repeats\n"
+	"      --debug-file FILE  a debug file, used for the object of its build-id; repeats\n"
 	"      --out PREFIX       where keygen writes PREFIX.key and PREFIX.pub\n"
 	"      --key PREFIX.key   the secret key sign signs with\n"
 	"      --source DIR       build: the tree PROGRAM was built from (only read)\n"
@@ -76,9 +81,16 @@ enum option_bit {
 	OPTION_REQUIRE_SIGNATURE = 1u << 3,
 	OPTION_OUT = 1u << 4,
 	OPTION_KEY = 1u << 5,
+	OPTION_DEBUG_DIR = 1u << 6,
+	OPTION_DEBUG_FILE = 1u << 7,
 };
 
+/* The most --debug-dir and --debug-file options, each. */
+#define DEBUG_PLACES_MAX 16
+
 #define STACK_OPTIONS (OPTION_PID | OPTION_TIMEOUT | OPTION_UNRELIABLE)
+/* Where the commands that read a stripped target's symbols find them. */
+#define DEBUG_OPTIONS (OPTION_DEBUG_DIR | OPTION_DEBUG_FILE)
 
 static const struct {
 	unsigned bit;
@@ -90,6 +102,8 @@ static const struct {
 	{ OPTION_REQUIRE_SIGNATURE, "--require-signature", "--require-signature" },
 	{ OPTION_OUT, "--out", "--out PREFIX" },
 	{ OPTION_KEY, "--key", "--key PREFIX.key" },
+	{ OPTION_DEBUG_DIR, "--debug-dir", "--debug-dir DIR" },
+	{ OPTION_DEBUG_FILE, "--debug-file", "--debug-file FILE" },
 };
 
 struct command;
@@ -100,6 +114,8 @@ struct invocation {
 	struct hp_request request;
 	const char *out, *key;
 	const char *argument;		/* the positional argument, or NULL */
+	const char *debug_directories[DEBUG_PLACES_MAX], *debug_files[DEBUG_PLACES_MAX];
+	struct hp_debug_search debug;
 };
 
 typedef int (*engine_function)(const struct hp_request *, struct hp_result *,
@@ -120,12 +136,12 @@ static int run_keygen(const struct invocation *invocation, struct output *output
 static int run_sign(const struct invocation *invocation, struct output *output);
 
 static const struct command commands[] = {
-	{ "apply", run_engine, hp_apply, STACK_OPTIONS | OPTION_REQUIRE_SIGNATURE, OPTION_PID,
-	  true, 1, 1 },
+	{ "apply", run_engine, hp_apply, STACK_OPTIONS | OPTION_REQUIRE_SIGNATURE | DEBUG_OPTIONS,
+	  OPTION_PID, true, 1, 1 },
 	{ "revert", run_engine, hp_revert, STACK_OPTIONS, OPTION_PID, true, 0, 1 },
 	{ "list", run_engine, hp_list, OPTION_PID, OPTION_PID, false, 0, 0 },
-	{ "check", run_engine, hp_check, STACK_OPTIONS | OPTION_REQUIRE_SIGNATURE, OPTION_PID,
-	  false, 1, 1 },
+	{ "check", run_engine, hp_check, STACK_OPTIONS | OPTION_REQUIRE_SIGNATURE | DEBUG_OPTIONS,
+	  OPTION_PID, false, 1, 1 },
 	{ "keygen", run_keygen, NULL, OPTION_OUT, OPTION_OUT, false, 0, 0 },
 	{ "sign", run_sign, NULL, OPTION_KEY, OPTION_KEY, false, 1, 1 },
 };
@@ -194,6 +210,34 @@ static bool parse_timeout(const char *text, double *seconds)
 	return true;
 }
 
+/* Keeps a --debug-dir or --debug-file; false when it is not an existing
+ * directory or file, or one too many. */
+static bool add_debug_place(struct invocation *invocation, bool directory, const char *path)
+{
+	size_t *count = directory ? &invocation->debug.directory_count
+				  : &invocation->debug.file_count;
+	const char **places = directory ? invocation->debug_directories : invocation->debug_files;
+	struct stat info;
+
+	if (*count >= DEBUG_PLACES_MAX || !path[0] || stat(path, &info) != 0 ||
+	    (directory ? !S_ISDIR(info.st_mode) : !S_ISREG(info.st_mode)))
+		return false;
+	places[(*count)++] = path;
+	return true;
+}
+
+static int debug_place_error(struct output *output, const struct invocation *invocation,
+			     bool directory, const char *path)
+{
+	const char *name = directory ? "--debug-dir" : "--debug-file";
+
+	if ((directory ? invocation->debug.directory_count : invocation->debug.file_count) >=
+	    DEBUG_PLACES_MAX)
+		return usage_error(output, "%s repeats at most %d times", name, DEBUG_PLACES_MAX);
+	return usage_error(output, "%s wants an existing %s, not '%s'", name,
+			   directory ? "directory" : "file", path);
+}
+
 static int run_engine(const struct invocation *invocation, struct output *output)
 {
 	const struct command *command = invocation->command;
@@ -250,20 +294,23 @@ static int run_sign(const struct invocation *invocation, struct output *output)
 static int run_command(const struct command *command, int argc, char **argv,
 		       struct output *output)
 {
-	enum { LONG_ONLY = 256, REQUIRE_SIGNATURE, OUT, KEY };
+	enum { LONG_ONLY = 256, REQUIRE_SIGNATURE, OUT, KEY, DEBUG_DIR, DEBUG_FILE };
 	static const struct option options[] = {
 		{ "pid", required_argument, NULL, 'p' },   { "timeout", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },	   { "help", no_argument, NULL, 'h' },
 		{ "allow-unreliable-stacks", no_argument, NULL, 'u' },
 		{ "require-signature", no_argument, NULL, REQUIRE_SIGNATURE },
 		{ "out", required_argument, NULL, OUT },   { "key", required_argument, NULL, KEY },
+		{ "debug-dir", required_argument, NULL, DEBUG_DIR },
+		{ "debug-file", required_argument, NULL, DEBUG_FILE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct invocation invocation = {
 		.command = command,
 		.request = { .timeout_seconds = 10, .interrupted = &interrupted },
 	};
-	const char *bad_pid = NULL, *bad_timeout = NULL;
+	const char *bad_pid = NULL, *bad_timeout = NULL, *bad_debug = NULL;
+	bool bad_debug_directory = false;
 	unsigned given = 0;
 	int option, positional;
 
@@ -303,6 +350,14 @@ static int run_command(const struct command *command, int argc, char **argv,
 			given |= OPTION_KEY;
 			invocation.key = optarg;
 			break;
+		case DEBUG_DIR:
+		case DEBUG_FILE:
+			given |= option == DEBUG_DIR ? OPTION_DEBUG_DIR : OPTION_DEBUG_FILE;
+			if (!bad_debug && !add_debug_place(&invocation, option == DEBUG_DIR, optarg)) {
+				bad_debug = optarg;
+				bad_debug_directory = option == DEBUG_DIR;
+			}
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return 0;
@@ -324,6 +379,8 @@ static int run_command(const struct command *command, int argc, char **argv,
 		if ((command->needs & option_names[i].bit) && !(given & option_names[i].bit))
 			return usage_error(output, "%s needs %s", command->name,
 					   option_names[i].needed);
+	if (bad_debug)
+		return debug_place_error(output, &invocation, bad_debug_directory, bad_debug);
 	if ((invocation.out && !invocation.out[0]) || (invocation.key && !invocation.key[0]))
 		return usage_error(output, "%s wants a path, not an empty string",
 				   invocation.out ? "--out" : "--key");
@@ -340,6 +397,11 @@ static int run_command(const struct command *command, int argc, char **argv,
 		invocation.request.patch_name = invocation.argument;
 	else if (positional > 0)
 		invocation.request.patch_path = invocation.argument;
+	invocation.debug.directories = invocation.debug_directories;
+	invocation.debug.files = invocation.debug_files;
+	invocation.debug.timeout_seconds = invocation.request.timeout_seconds;
+	invocation.debug.interrupted = &interrupted;
+	hp_debug_search_set(&invocation.debug);
 	return command->run(&invocation, output);
 }
 

@@ -44,6 +44,21 @@ struct hp_request {
 	volatile const int *interrupted;	/* set by the front end on SIGINT/SIGTERM */
 };
 
+/* Where apply, check and build look for the debug file of a stripped
+ * object besides /etc/hotpatch/debug-dirs and /usr/lib/debug, and how long
+ * a debuginfod download (DEBUGINFOD_URLS) may take.  The front end sets it
+ * once, before the command; the strings must outlive the command. */
+struct hp_debug_search {
+	const char *const *directories;	/* laid out like /usr/lib/debug */
+	size_t directory_count;
+	const char *const *files;	/* each used for the object of its build-id */
+	size_t file_count;
+	double timeout_seconds;		/* 0: debuginfod's own (DEBUGINFOD_TIMEOUT) */
+	volatile const int *interrupted;
+};
+
+void hp_debug_search_set(const struct hp_debug_search *search);
+
 /* One replaced function, as applied or as planned. */
 struct hp_function_report {
 	char object[HP_TEXT_MAX];	/* "" for the main executable */

@@ -12,13 +12,26 @@
 
 /* A stripped object's file-local symbols come from its debug file, trusted
  * like a patch and only by the target's owner or root: its addresses
- * decide where we write. */
+ * decide where we write.  Only local places here: every object is loaded
+ * (libc for dlopen too), and most never need more than their exports. */
 void target_load_debug_symbols(struct hp_target *target, struct hp_object *object)
 {
 	struct trust_owners owners;
 
 	trust_owners_of_target(target->pid, &owners);
-	object->debug_file = debug_file_take_symbols(&object->elf, &owners);
+	object->debug_file = debug_file_find(&object->elf, hp_base_name(object->path), &owners);
+}
+
+/* A name the stripped object lacks: now debuginfod is worth a wait. */
+static bool fetch_debug_symbols(struct hp_target *target, struct hp_object *object)
+{
+	struct trust_owners owners;
+
+	if (object->elf.has_symtab)
+		return false;
+	trust_owners_of_target(target->pid, &owners);
+	object->debug_file = debug_file_fetch(&object->elf, &owners);
+	return object->debug_file;
 }
 
 static bool symbol_is_function(const struct hp_symbol *symbol)
@@ -58,17 +71,25 @@ static int choose_symbol(struct hp_target *target, struct hp_object *object, con
 	size_t distinct = elf_symbol_choose(&object->elf, name, file, functions, chosen);
 	char where[HP_TEXT_MAX];
 
+	if (!*chosen && fetch_debug_symbols(target, object))
+		distinct = elf_symbol_choose(&object->elf, name, file, functions, chosen);
 	hp_error_function(error, name);
 	hp_error_file(error, object->path);
 	if (!*chosen) {
 		char debug[HP_PATH_MAX];
+		struct trust_owners owners;
 
-		debug_file_path(&object->elf, debug, sizeof(debug));
-		if (!object->elf.has_symtab)
-			hp_hint(error, "%s is stripped: install its debug file (%s)",
+		if (!object->elf.has_symtab) {
+			debug_file_default_path(&object->elf, debug, sizeof(debug));
+			hp_hint(error,
+				"%s is stripped: install its debug file (%s) or name it with --debug-file or --debug-dir",
 				hp_base_name(object->path), debug);
-		else
+			trust_owners_of_target(target->pid, &owners);
+			debug_file_describe_search(&object->elf, hp_base_name(object->path),
+						   &owners, error);
+		} else {
 			hp_hint(error, "check the name%s", file[0] ? " and the source file" : "");
+		}
 		return hp_fail(error, HP_MISFIT, "no %s %s%s%s in %s of pid %d",
 			       functions ? "function" : "symbol", name, file[0] ? " of " : "", file,
 			       object->path, (int)target->pid);
