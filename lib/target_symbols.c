@@ -79,7 +79,10 @@ static int choose_symbol(struct hp_target *target, struct hp_object *object, con
 		char debug[HP_PATH_MAX];
 		struct trust_owners owners;
 
-		if (!object->elf.has_symtab) {
+		if (!object->elf.has_symtab && object->elf.build_id_size < 2) {
+			hp_hint(error, "%s is stripped and has no build-id to match a debug file: run an unstripped build",
+				hp_base_name(object->path));
+		} else if (!object->elf.has_symtab) {
 			debug_file_default_path(&object->elf, debug, sizeof(debug));
 			hp_hint(error,
 				"%s is stripped: install its debug file (%s) or name it with --debug-file or --debug-dir",
