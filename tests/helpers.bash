@@ -9,6 +9,10 @@
 #   HP_TESTDATA  what `make -C testdata OUT=...` built
 #   HP_SOURCE    the repository root
 
+# Debug files come from the tests' own places, never from a debuginfod
+# server the machine's profile may name.
+unset DEBUGINFOD_URLS
+
 HP_SOURCE=${HP_SOURCE:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)}
 HOTPATCH=${HOTPATCH:-$HP_SOURCE/build/test/hotpatch}
 HP_TESTDATA=${HP_TESTDATA:-$HP_SOURCE/build/testdata}
