@@ -93,6 +93,7 @@ static json_t *patch_json(const struct hp_patch_report *patch, bool with_referen
 			     "description", text(patch->description), "ids", id_list(patch->ids),
 			     "load_address", address(patch->load_address), "sequence",
 			     (json_int_t)patch->sequence, "functions", functions);
+	json_object_set_new(document, "warning", text(patch->warning));
 	if (with_references)
 		json_object_set_new(document, "references", references_json(patch));
 	return document;
@@ -122,6 +123,8 @@ static void print_patch_human(const struct hp_patch_report *patch)
 		printf("    description: %s\n", one_line(patch->description, clean, sizeof(clean)));
 	if (patch->ids[0])
 		printf("    fixes: %s\n", one_line(patch->ids, clean, sizeof(clean)));
+	if (patch->warning[0])
+		printf("    warning: %s\n", one_line(patch->warning, clean, sizeof(clean)));
 	for (size_t i = 0; i < patch->function_count; i++) {
 		const struct hp_function_report *f = &patch->functions[i];
 

@@ -547,6 +547,8 @@ static int run(const struct hp_request *request, struct hp_result *result,
 	}
 	if (status == HP_OK)
 		status = report(&work, result, error);
+	if (status == HP_OK && !only_check)
+		family_note_patches(work.session.pid, result);
 	result->attempts = work.attempts;
 	result->blackout_seconds = work.blackout;
 	result->thread_count = work.session.thread_count;

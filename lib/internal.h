@@ -763,6 +763,11 @@ void leftovers_release(struct hp_leftovers *found);
 int leftovers_take_back(struct hp_session *session, bool reclaim, struct hp_result *result,
 			struct hp_error *error) HP_MUST_CHECK;
 
+/* ---- process_family.c: whether a parent's later children get a patch ---- */
+/* Warns on each reported patch that the target's parent, the same program,
+ * does not have (its later children start without it). */
+void family_note_patches(pid_t pid, struct hp_result *result);
+
 /* ---- busy_report.c: the error that names every thread in the way ---- */
 void session_describe_blockers(struct hp_session *session, struct hp_error *error);
 

@@ -214,6 +214,8 @@ int hp_list(const struct hp_request *request, struct hp_result *result, struct h
 			continue;
 		status = fill_one(patch, &result->patches[result->patch_count++], error);
 	}
+	if (status == HP_OK)
+		family_note_patches(session.pid, result);
 	result->elapsed_seconds = hp_now() - session.start;
 	leftovers_release(&found);
 	session_close(&session);

@@ -63,3 +63,19 @@ teardown() { hp_teardown; }
 	run -1 --separate-stderr hp list --pid "$pid"
 	assert_error_line "$pid"
 }
+
+@test "list warns that a worker's patch will not reach workers its master forks later, until the master has it" {
+	local worker
+	start_target forks
+	worker=$(grep -m1 '^ready pid=' "$TARGET_LOG" | sed 's/.* worker=//')
+	HP_STARTED_PIDS+=("$worker")
+	run -0 --separate-stderr hp apply --pid "$worker" "$HP_PATCHES/compute_v1.so"
+	[[ $output == *"warning: its parent pid $TARGET_PID, the same program, does not have it"* ]] ||
+		fail "apply did not warn: $output"
+	run -0 --separate-stderr hp list --pid "$worker" --json
+	json_is ".patches[0].warning | test(\"parent pid $TARGET_PID\")"
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" "$HP_PATCHES/compute_v1.so"
+	[[ $output != *warning:* ]] || fail "the master has no parent of its program, yet: $output"
+	run -0 --separate-stderr hp list --pid "$worker" --json
+	json_is '.patches[0].warning == ""'
+}
