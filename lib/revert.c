@@ -3,10 +3,15 @@
  * trampolines, puts the saved bytes back while every thread is stopped, and
  * only then unloads the patch. */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+
+/* Threads unwound before the stop, one of each kind (see warm_unwinder). */
+#define WARM_KINDS_MAX 8
+#define WARM_STOP_SECONDS 0.2
 
 static long find_patch(const struct hp_state *state, const char *name)
 {
@@ -70,29 +75,103 @@ static int build_ranges(const struct hp_state_patch *patch, struct hp_range **ra
 	return HP_OK;
 }
 
-/* Read while the target runs: only we write its code, under our lock. */
+/* Read while the target runs: only we write its code, under our lock.
+ * Then every site is rewritten with the bytes it holds now (a jump, or the
+ * original bytes where a half-applied patch never wrote one), as apply's
+ * prefault_jump_sites does: whatever a site's first write costs (a page made
+ * private, the write buffer's first allocation) is paid here, not while
+ * every thread is stopped. */
 static int check_bytes_are_ours(struct hp_session *session, size_t index, struct hp_error *error)
 {
 	const struct hp_state_patch *patch = session->state.patches[index];
+	struct hp_text_piece *pieces = calloc(patch->function_count ? patch->function_count : 1,
+					      sizeof(*pieces));
+	size_t used = 0;
+	int status = pieces ? HP_OK : hp_fail(error, HP_FAILED, "out of memory");
 
-	for (uint32_t f = 0; f < patch->function_count; f++) {
+	for (uint32_t f = 0; status == HP_OK && f < patch->function_count; f++) {
 		const struct hp_state_function *function = &patch->functions[f];
 		unsigned char current[HP_SAVED_MAX];
-		int status = target_memory_read(&session->memory, function->jump_address, current,
-						function->length, error);
 
+		/* A record is written before its jumps are planned: skip the unplanned. */
+		if (!function->jump_address || !function->length)
+			continue;
+		status = target_memory_read(&session->memory, function->jump_address, current,
+					    function->length, error);
 		if (status != HP_OK)
-			return status;
+			break;
 		/* A half-applied patch may not have written this one yet. */
-		if (memcmp(current, function->written, function->length) != 0 &&
-		    memcmp(current, function->saved, function->length) != 0) {
+		if (memcmp(current, function->written, function->length) == 0)
+			pieces[used++] = (struct hp_text_piece){ function->jump_address,
+								 function->written, function->length };
+		else if (memcmp(current, function->saved, function->length) == 0)
+			pieces[used++] = (struct hp_text_piece){ function->jump_address,
+								 function->saved, function->length };
+		else {
 			hp_error_function(error, function->function);
-			return hp_fail(error, HP_FAILED,
-				       "the code of %s in pid %d was changed by something else; not reverting",
-				       function->function, (int)session->pid);
+			status = hp_fail(error, HP_FAILED,
+					 "the code of %s in pid %d was changed by something else; not reverting",
+					 function->function, (int)session->pid);
 		}
 	}
-	return HP_OK;
+	if (status == HP_OK)
+		status = text_write(&session->memory, 0, pieces, used, error);
+	free(pieces);
+	return status;
+}
+
+/* What a thread is doing, as /proc tells without stopping it: the number of
+ * the system call it is blocked in, or -1 while it runs. */
+static long thread_kind(pid_t pid, pid_t tid)
+{
+	char path[80], text[128];
+	long number = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
+	if (proc_read_small(path, text, sizeof(text)) <= 0 || sscanf(text, "%ld", &number) != 1)
+		return -1;
+	return number;
+}
+
+/* The first unwind of a stack costs far more than the next ones: the code's
+ * unwind tables are read from the target, the unwinder's cache and
+ * libunwind's own state are touched for the first time (each a page fault
+ * here).  Apply pays that for one thread while choosing the thread it
+ * borrows, before its stop; revert borrows no thread before its stop, so it
+ * paid all of it inside, 0.5-1 ms more than apply.  So one thread of each
+ * kind (blocked in one system call, or running) is stopped alone, unwound
+ * and let go, while the others run.  Only a cost is at stake: whatever goes
+ * wrong here is left to the real stop to find. */
+static void warm_unwinder(struct hp_session *session)
+{
+	long kinds[WARM_KINDS_MAX];
+	size_t kind_count = 0, count = 0;
+	pid_t *tids = NULL;
+	struct hp_error ignored = { 0 };
+
+	if (threads_list(session->pid, &tids, &count, &ignored) != HP_OK)
+		return;
+	stack_checker_reserve(session->checker, count + 64);
+	for (size_t i = 0; i < count && kind_count < WARM_KINDS_MAX; i++) {
+		long kind = thread_kind(session->pid, tids[i]);
+		const struct hp_thread *thread;
+		size_t k = 0;
+
+		while (k < kind_count && kinds[k] != kind)
+			k++;
+		if (k < kind_count)
+			continue;
+		kinds[kind_count++] = kind;
+		memset(&ignored, 0, sizeof(ignored));
+		if (threads_stop_one(&session->threads, tids[i], hp_now() + WARM_STOP_SECONDS,
+				     &ignored) == HP_OK &&
+		    (thread = threads_find(&session->threads, tids[i]))) {
+			stack_checker_new_stop(session->checker);
+			stack_checker_unwind(session->checker, thread);
+		}
+		threads_resume_all(&session->threads);
+	}
+	free(tids);
 }
 
 static int restore_bytes(struct hp_session *session, size_t index, struct hp_error *error)
@@ -143,6 +222,8 @@ int hp_revert(const struct hp_request *request, struct hp_result *result,
 		status = check_bytes_are_ours(&session, index, error);
 	if (status == HP_OK)
 		status = session_mark_running(&session, error);
+	if (status == HP_OK)
+		warm_unwinder(&session);
 	if (status == HP_OK)
 		status = session_stop_when_clear(&session, ranges, range_count, &result->attempts,
 						 &stopped_at, error);

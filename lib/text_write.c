@@ -11,6 +11,12 @@
 #define SPAN_GAP_MAX HP_PAGE_SIZE
 #define SPAN_MAX (256u << 10)
 
+/* Kept from one call to the next: the first call, made before a stop to
+ * fault the code pages in, also pays for this buffer (an mmap or a heap
+ * that grows, and its pages faulted in), so a write inside the stop
+ * allocates nothing of that size. */
+static unsigned char *span_buffer;
+
 static int by_address(const void *a, const void *b)
 {
 	const struct hp_text_piece *left = a, *right = b;
@@ -55,12 +61,11 @@ int text_write(struct hp_memory *memory, pid_t stopped_tid, const struct hp_text
 	       size_t count, struct hp_error *error)
 {
 	struct hp_text_piece *sorted = count ? malloc(count * sizeof(*sorted)) : NULL;
-	unsigned char *buffer = malloc(SPAN_MAX);
+	unsigned char *buffer = span_buffer ? span_buffer : (span_buffer = malloc(SPAN_MAX));
 	int status = HP_OK;
 
 	if ((count && !sorted) || !buffer) {
 		free(sorted);
-		free(buffer);
 		return hp_fail(error, HP_FAILED, "out of memory");
 	}
 	if (count)
@@ -74,7 +79,6 @@ int text_write(struct hp_memory *memory, pid_t stopped_tid, const struct hp_text
 		first += taken;
 	}
 	free(sorted);
-	free(buffer);
 	return status;
 }
 
