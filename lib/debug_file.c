@@ -141,33 +141,14 @@ static void read_configured(void)
  * passed over without reading its symbols. */
 static bool read_build_id(int fd, unsigned char *id, size_t capacity, size_t *size)
 {
-	Elf_Scn *section = NULL;
 	Elf *elf;
 
 	*size = 0;
 	if (elf_version(EV_CURRENT) == EV_NONE)
 		return false;
 	elf = elf_begin(fd, ELF_C_READ, NULL);
-	while (elf && elf_kind(elf) == ELF_K_ELF && !*size &&
-	       (section = elf_nextscn(elf, section)) != NULL) {
-		GElf_Shdr header;
-		Elf_Data *data;
-		GElf_Nhdr note;
-		size_t offset = 0, name_offset, descriptor_offset;
-
-		if (!gelf_getshdr(section, &header) || header.sh_type != SHT_NOTE)
-			continue;
-		data = elf_getdata(section, NULL);
-		while (data && !*size &&
-		       (offset = gelf_getnote(data, offset, &note, &name_offset,
-					      &descriptor_offset)) > 0)
-			if (note.n_type == NT_GNU_BUILD_ID && note.n_namesz == 4 &&
-			    memcmp((char *)data->d_buf + name_offset, "GNU", 4) == 0 &&
-			    note.n_descsz > 0 && note.n_descsz <= capacity) {
-				memcpy(id, (char *)data->d_buf + descriptor_offset, note.n_descsz);
-				*size = note.n_descsz;
-			}
-	}
+	if (elf && elf_kind(elf) == ELF_K_ELF)
+		*size = elf_build_id(elf, id, capacity);
 	elf_end(elf);
 	return *size > 0;
 }

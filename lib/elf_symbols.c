@@ -19,7 +19,7 @@ static int libelf_ready(struct hp_error *error)
 	return HP_OK;
 }
 
-static void read_build_id(Elf *elf, struct hp_elf_info *info)
+size_t elf_build_id(Elf *elf, unsigned char *id, size_t capacity)
 {
 	Elf_Scn *section = NULL;
 
@@ -36,14 +36,18 @@ static void read_build_id(Elf *elf, struct hp_elf_info *info)
 						       &descriptor_offset)) > 0) {
 			if (note.n_type == NT_GNU_BUILD_ID && note.n_namesz == 4 &&
 			    memcmp((char *)data->d_buf + name_offset, "GNU", 4) == 0 &&
-			    note.n_descsz > 0 && note.n_descsz <= sizeof(info->build_id)) {
-				memcpy(info->build_id, (char *)data->d_buf + descriptor_offset,
-				       note.n_descsz);
-				info->build_id_size = note.n_descsz;
-				return;
+			    note.n_descsz > 0 && note.n_descsz <= capacity) {
+				memcpy(id, (char *)data->d_buf + descriptor_offset, note.n_descsz);
+				return note.n_descsz;
 			}
 		}
 	}
+	return 0;
+}
+
+static void read_build_id(Elf *elf, struct hp_elf_info *info)
+{
+	info->build_id_size = elf_build_id(elf, info->build_id, sizeof(info->build_id));
 }
 
 static void read_first_load(Elf *elf, struct hp_elf_info *info)

@@ -112,6 +112,9 @@ int elf_info_read_fd(int fd, const char *label, struct hp_elf_info *info,
 		     struct hp_error *error) HP_MUST_CHECK;
 int elf_info_read_memory(const void *bytes, size_t size, const char *label,
 			 struct hp_elf_info *info, struct hp_error *error) HP_MUST_CHECK;
+/* The GNU build-id note's bytes (at most `capacity`) into `id`; its size,
+ * or 0 when there is none. */
+size_t elf_build_id(Elf *elf, unsigned char *id, size_t capacity);
 /* Moves every symbol (and source file name) of `from` into `info`. */
 int elf_info_take_symbols(struct hp_elf_info *info, struct hp_elf_info *from,
 			  struct hp_error *error) HP_MUST_CHECK;
