@@ -111,3 +111,39 @@ revert_and_wait() {
 	run -1 --separate-stderr hp revert --pid "$pid"
 	assert_error_line "$pid"
 }
+
+# mem_bytes PID ADDRESS COUNT: COUNT bytes of PID's memory at ADDRESS, in hex.
+mem_bytes() {
+	dd if="/proc/$1/mem" bs=1 count="$3" skip=$(($2)) iflag=skip_bytes status=none |
+		od -An -tx1 | tr -d ' \n'
+}
+
+# Revert rewrites every jump site with the bytes it holds before it stops the
+# target (so that the stop pays no first write): only bytes that are its own.
+@test "revert refuses, writing nothing, when a jump was overwritten by something else" {
+	local jump foreign=cccccccccc original escaped='' i
+	start_target simple
+	apply_and_wait "$TARGET_PID" "$HP_PATCHES/compute_v1.so" "$TARGET_LOG" compute '*3'
+	run -0 --separate-stderr hp list --json --pid "$TARGET_PID"
+	jump=$(jq -r '.patches[0].functions[0].jump_address' <<<"$output")
+	# Stopped, the target runs none of the foreign bytes while they are there.
+	kill -STOP "$TARGET_PID"
+	original=$(mem_bytes "$TARGET_PID" "$jump" 5)
+	printf '\xcc\xcc\xcc\xcc\xcc' |
+		dd of="/proc/$TARGET_PID/mem" bs=1 seek=$((jump)) oflag=seek_bytes conv=notrunc status=none
+	run -1 --separate-stderr hp revert --pid "$TARGET_PID"
+	assert_error_line compute "changed by something else"
+	[[ $(mem_bytes "$TARGET_PID" "$jump" 5) == "$foreign" ]] ||
+		fail "revert wrote over the foreign bytes: $(mem_bytes "$TARGET_PID" "$jump" 5)"
+	# Put our jump back: the patch is still applied and reverts as usual.
+	for ((i = 0; i < ${#original}; i += 2)); do
+		escaped+="\\x${original:i:2}"
+	done
+	printf '%b' "$escaped" |
+		dd of="/proc/$TARGET_PID/mem" bs=1 seek=$((jump)) oflag=seek_bytes conv=notrunc status=none
+	kill -CONT "$TARGET_PID"
+	assert_not_traced "$TARGET_PID"
+	assert_patch_mapped "$TARGET_PID" compute_v1
+	revert_and_wait "$TARGET_PID" "$TARGET_LOG" compute '*2'
+	assert_no_patches "$TARGET_PID"
+}
