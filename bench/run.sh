@@ -3,8 +3,10 @@
 # how long `hotpatch apply` takes, how long the target is stopped as hotpatch
 # reports it and as a spinning thread inside the target sees it, and the same
 # observation for the floor (floor.c: only the ptrace work any tool must do)
-# on the same target in the same run; then what a call through a patched
-# function costs.  Medians over RUNS runs.  It only prints: no figure fails.
+# on the same target in the same run; the same two figures for the `hotpatch
+# revert` that follows each apply, against the same floor; then what a call
+# through a patched function costs.  Medians over RUNS runs.  It only prints:
+# no figure fails.
 #
 #   OUT=build/bench HOTPATCH=build/hotpatch bench/run.sh
 #
@@ -107,14 +109,16 @@ apply_patch() {
 	apply_exit=$?
 }
 
-# revert_patch: takes the newest patch back out; fails with a note.
+# revert_patch: takes the newest patch back out; sets revert_json, fails
+# with a note.
 revert_patch() {
-	local json status message
+	local status message
 
-	json=$("$HOTPATCH" revert --json --timeout "$timeout" --pid "$target_pid" 2>"$work/stderr")
+	revert_json=$("$HOTPATCH" revert --json --timeout "$timeout" --pid "$target_pid" \
+		2>"$work/stderr")
 	status=$?
 	((status == 0)) && return 0
-	message=$(jq -r '.error.message // empty' <<<"$json" 2>/dev/null)
+	message=$(jq -r '.error.message // empty' <<<"$revert_json" 2>/dev/null)
 	note "threads=$threads: hotpatch revert failed (exit $status): ${message:-$(head -1 "$work/stderr")}"
 	return 1
 }
@@ -163,6 +167,7 @@ call_cost() {
 one_shape() {
 	local count=$1 sites=$work/sites_$1 run failed=0
 	local applies=() blackouts=() observed=() floors=() floor_selves=() idles=() attempts=()
+	local revert_blackouts=() revert_observed=()
 	local line start end wall fields elapsed blackout tries seen
 
 	write_sites "$count" "$sites" || { note "threads=$threads: cannot find the target's load address"; return 1; }
@@ -195,7 +200,12 @@ one_shape() {
 			if [[ $seen != "$threads" ]]; then
 				note "threads=$threads functions=$count run $run: hotpatch saw $seen threads"
 			fi
+			# The revert, observed the same way as the apply.
+			ask reset || return 1
 			revert_patch || return 1
+			ask gap || return 1
+			revert_observed+=("$reply")
+			revert_blackouts+=("$(jq -r '.blackout_us' <<<"$revert_json")")
 		else
 			failed=$((failed + 1))
 			note "threads=$threads functions=$count run $run: hotpatch apply failed (exit $apply_exit): $(failure_message)"
@@ -210,6 +220,7 @@ one_shape() {
 	done
 
 	local apply_ms blackout_us observed_us floor_us floor_self_us idle_us tries_median
+	local revert_blackout_us revert_observed_us
 	apply_ms=$(printf '%s\n' "${applies[@]}" | median)
 	blackout_us=$(printf '%s\n' "${blackouts[@]}" | median)
 	observed_us=$(printf '%s\n' "${observed[@]}" | median)
@@ -217,16 +228,20 @@ one_shape() {
 	floor_self_us=$(printf '%s\n' "${floor_selves[@]}" | median)
 	idle_us=$(printf '%s\n' "${idles[@]}" | median)
 	tries_median=$(printf '%s\n' "${attempts[@]}" | median)
+	revert_blackout_us=$(printf '%s\n' "${revert_blackouts[@]}" | median)
+	revert_observed_us=$(printf '%s\n' "${revert_observed[@]}" | median)
 	awk -v t="$threads" -v f="$count" -v a="$apply_ms" -v b="$blackout_us" -v o="$observed_us" \
 		-v fl="$floor_us" -v fs="$floor_self_us" -v i="$idle_us" -v at="$tries_median" \
+		-v rb="$revert_blackout_us" -v ro="$revert_observed_us" \
 		-v failed="$failed" -v runs="$runs" '
 		function num(v, scale, format) { return v == "-" ? "-" : sprintf(format, v / scale) }
+		function ratio_of(v) { return (v == "-" || fl == "-" || fl == 0) ? "-" : sprintf("%.1f", v / fl) }
 		BEGIN {
-			ratio = (o == "-" || fl == "-" || fl == 0) ? "-" : sprintf("%.1f", o / fl)
-			printf "%7s %9s %9s %20s %20s %9s %13s %6s %11s %8s %6s\n", t, f,
+			printf "%7s %9s %9s %20s %20s %9s %13s %6s %11s %8s %6s %18s %18s %12s\n", t, f,
 				num(a, 1, "%.2f"), num(b, 1, "%.0f"), num(o, 1000, "%.0f"),
-				num(fl, 1000, "%.0f"), num(fs, 1, "%.0f"), ratio,
-				num(i, 1000, "%.0f"), num(at, 1, "%g"), failed "/" runs
+				num(fl, 1000, "%.0f"), num(fs, 1, "%.0f"), ratio_of(o),
+				num(i, 1000, "%.0f"), num(at, 1, "%g"), failed "/" runs,
+				num(rb, 1, "%.0f"), num(ro, 1000, "%.0f"), ratio_of(ro)
 		}'
 }
 
@@ -242,10 +257,13 @@ hotpatch bench: medians over $runs runs
   idle_gap_us           the spinner's longest pause over an idle window as long
                         as the apply: the machine's noise
   attempts              hotpatch's stop-and-check attempts;  failed: failed applies / runs
+  revert_blackout_us    the stop the hotpatch revert after each apply reports
+  revert_observed_us    the longest pause the spinner saw during that revert
+  revert_ratio          revert_observed_us / floor_us (the same floor as ratio)
 The spinner is one thread (the second): the pause it sees is its own, from
 its stop to its resume, not necessarily the whole of the stopping.
 
-threads functions  apply_ms hotpatch_blackout_us observed_blackout_us  floor_us floor_self_us  ratio idle_gap_us attempts failed
+threads functions  apply_ms hotpatch_blackout_us observed_blackout_us  floor_us floor_self_us  ratio idle_gap_us attempts failed revert_blackout_us revert_observed_us revert_ratio
 EOF
 
 mapfile -t symbol_offsets < <(nm --defined-only "$target_binary" |
