@@ -99,11 +99,12 @@ static json_t *patch_json(const struct hp_patch_report *patch, bool with_referen
 	return document;
 }
 
-/* What apply, check and sign read: the hash of its bytes and who signed. */
+/* What apply, check and sign read: the hash of its bytes and who signed
+ * ("none", the audit record's word, when nobody did). */
 static json_t *identity_json(const struct hp_patch_identity *identity)
 {
 	return json_pack("{s:o, s:s, s:s}", "name", text(identity->name), "sha256",
-			 identity->sha256, "signer", identity->signer);
+			 identity->sha256, "signer", identity->signer[0] ? identity->signer : "none");
 }
 
 static void emit(json_t *document)

@@ -226,6 +226,8 @@ assert_audit() {
 	run -4 --separate-stderr hp check --pid "$TARGET_PID" --require-signature "$patch"
 	assert_error_line "$patch" "is not signed by a trusted key"
 	assert_refused_untouched
+	run -0 --separate-stderr hp check --pid "$TARGET_PID" --json "$patch"
+	json_is '.patch_file.signer == "none"'
 	apply_and_wait "$TARGET_PID" "$patch" "$TARGET_LOG" compute '*3'
 }
 
