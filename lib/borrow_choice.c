@@ -31,21 +31,9 @@ static const char *const libc_prefixes[] = {
 	"arena_", "_dl_", "dl", "__dl", "__libc_dl", "fork", "_Fork", "__libc_fork",
 };
 
-/* The system call a thread is blocked in, or -1 when it is running. */
-static long blocked_syscall(pid_t pid, pid_t tid)
-{
-	char path[80], text[128];
-	long number = -1;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
-	if (proc_read_small(path, text, sizeof(text)) <= 0 || sscanf(text, "%ld", &number) != 1)
-		return -1;
-	return number;
-}
-
 static int rank(pid_t pid, pid_t tid)
 {
-	long number = blocked_syscall(pid, tid);
+	long number = thread_blocked_syscall(pid, tid);
 	char step[32];
 
 	/* The test build can name the thread to try first (HOTPATCH_FAULT=

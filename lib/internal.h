@@ -378,6 +378,9 @@ pid_t thread_wait(pid_t tid, double deadline, int *status, struct hp_error *erro
 /* Lists /proc/PID/task (bounded); *tids is malloc'd. */
 int threads_list(pid_t pid, pid_t **tids, size_t *count, struct hp_error *error) HP_MUST_CHECK;
 pid_t threads_first_stopped(const struct hp_threads *threads);
+/* The system call a thread is blocked in, from /proc without stopping it;
+ * -1 while it runs. */
+long thread_blocked_syscall(pid_t pid, pid_t tid);
 /* The thread exists and is not a zombie (read from /proc). */
 bool thread_is_alive(pid_t pid, pid_t tid);
 /* Every thread of the process has exited (a zombie or nothing is left). */

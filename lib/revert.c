@@ -120,19 +120,6 @@ static int check_bytes_are_ours(struct hp_session *session, size_t index, struct
 	return status;
 }
 
-/* What a thread is doing, as /proc tells without stopping it: the number of
- * the system call it is blocked in, or -1 while it runs. */
-static long thread_kind(pid_t pid, pid_t tid)
-{
-	char path[80], text[128];
-	long number = -1;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
-	if (proc_read_small(path, text, sizeof(text)) <= 0 || sscanf(text, "%ld", &number) != 1)
-		return -1;
-	return number;
-}
-
 /* The first unwind of a stack costs far more than the next ones: the code's
  * unwind tables are read from the target, the unwinder's cache and
  * libunwind's own state are touched for the first time (each a page fault
@@ -153,7 +140,7 @@ static void warm_unwinder(struct hp_session *session)
 		return;
 	stack_checker_reserve(session->checker, count + 64);
 	for (size_t i = 0; i < count && kind_count < WARM_KINDS_MAX; i++) {
-		long kind = thread_kind(session->pid, tids[i]);
+		long kind = thread_blocked_syscall(session->pid, tids[i]);
 		const struct hp_thread *thread;
 		size_t k = 0;
 

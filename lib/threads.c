@@ -696,3 +696,15 @@ pid_t threads_first_stopped(const struct hp_threads *threads)
 			return threads->items[i].tid;
 	return 0;
 }
+
+/* The system call a thread is blocked in, or -1 when it is running. */
+long thread_blocked_syscall(pid_t pid, pid_t tid)
+{
+	char path[80], text[128];
+	long number = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
+	if (proc_read_small(path, text, sizeof(text)) <= 0 || sscanf(text, "%ld", &number) != 1)
+		return -1;
+	return number;
+}
