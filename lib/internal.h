@@ -649,6 +649,12 @@ struct hp_loaded_patch {
 	char load_path[64];
 };
 
+/* How /proc/PID/maps names a patch's memfd: "/memfd:hotpatch:NAME (deleted)". */
+#define PATCH_MEMFD_PATH "/memfd:hotpatch:"
+/* Where the patch object whose memfd has `inode` is mapped: its load bias
+ * (the mapping at offset 0) and the span of its code; false if unmapped. */
+bool patch_mapped_span(const struct hp_maps *maps, uint64_t inode, uint64_t *bias,
+		       uint64_t *text_start, uint64_t *text_end);
 int patch_load(struct hp_remote *remote, struct hp_target *target,
 	       const struct hp_patch_file *patch, const struct hp_state *state,
 	       struct hp_loaded_patch *loaded, struct hp_error *error) HP_MUST_CHECK;

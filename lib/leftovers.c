@@ -19,7 +19,6 @@
 
 #include "internal.h"
 
-#define PATCH_MEMFD_PREFIX "/memfd:hotpatch:"
 #define STATE_MEMFD_PREFIX "/memfd:hotpatch-state"
 #define DELETED_SUFFIX " (deleted)"
 #define DESCRIPTORS_MAX 65536
@@ -62,34 +61,11 @@ static void memfd_patch_name(const char *path, char *name, size_t size)
 {
 	size_t length;
 
-	hp_copy_string(name, size, path + strlen(PATCH_MEMFD_PREFIX));
+	hp_copy_string(name, size, path + strlen(PATCH_MEMFD_PATH));
 	length = strlen(name);
 	if (length >= strlen(DELETED_SUFFIX) &&
 	    strcmp(name + length - strlen(DELETED_SUFFIX), DELETED_SUFFIX) == 0)
 		name[length - strlen(DELETED_SUFFIX)] = '\0';
-}
-
-/* Where the patch object whose file has `inode` is mapped: its load bias
- * (the start of the mapping at offset 0) and the span of its code.  False
- * when it is not mapped. */
-static bool object_span(const struct hp_maps *maps, uint64_t inode, uint64_t *bias,
-			uint64_t *text_start, uint64_t *text_end)
-{
-	*bias = *text_start = *text_end = 0;
-	for (size_t i = 0; i < maps->count; i++) {
-		const struct hp_mapping *mapping = &maps->items[i];
-
-		if (mapping->inode != inode ||
-		    strncmp(mapping->path, PATCH_MEMFD_PREFIX, strlen(PATCH_MEMFD_PREFIX)) != 0)
-			continue;
-		if (mapping->offset == 0 && (!*bias || mapping->start < *bias))
-			*bias = mapping->start;
-		if (mapping->executable && (!*text_start || mapping->start < *text_start))
-			*text_start = mapping->start;
-		if (mapping->executable && mapping->end > *text_end)
-			*text_end = mapping->end;
-	}
-	return *bias != 0;
 }
 
 /* Whether some function of the record has its jump in place, and whether
@@ -142,8 +118,8 @@ static int find_records(struct hp_session *session, struct hp_leftovers *found,
 		leftover->record = (long)i;
 		leftover->start = record->text_start;
 		leftover->end = record->text_end;
-		leftover->loaded = object_span(&session->target.maps, record->memfd_inode, &bias,
-					       &text_start, &text_end) &&
+		leftover->loaded = patch_mapped_span(&session->target.maps, record->memfd_inode,
+						     &bias, &text_start, &text_end) &&
 				   bias == record->load_bias;
 		leftover->bias = record->load_bias;
 		leftover->address = record->load_bias;
@@ -210,8 +186,8 @@ static int find_objects(struct hp_session *session, struct hp_leftovers *found,
 		char name[HP_PATCH_NAME_MAX];
 		const char *user;
 
-		if (strncmp(mapping->path, PATCH_MEMFD_PREFIX, strlen(PATCH_MEMFD_PREFIX)) != 0 ||
-		    !object_span(maps, mapping->inode, &bias, &text_start, &text_end) ||
+		if (strncmp(mapping->path, PATCH_MEMFD_PATH, strlen(PATCH_MEMFD_PATH)) != 0 ||
+		    !patch_mapped_span(maps, mapping->inode, &bias, &text_start, &text_end) ||
 		    named_by_record(&session->state, mapping->inode, bias) ||
 		    already_found(found, HP_LEFTOVER_OBJECT, bias))
 			continue;
@@ -283,7 +259,7 @@ static bool descriptor_is_ours(pid_t pid, long entry)
 	if (length <= 0)
 		return false;
 	link[length] = '\0';
-	if (strncmp(link, PATCH_MEMFD_PREFIX, strlen(PATCH_MEMFD_PREFIX)) != 0 &&
+	if (strncmp(link, PATCH_MEMFD_PATH, strlen(PATCH_MEMFD_PATH)) != 0 &&
 	    strncmp(link, STATE_MEMFD_PREFIX, strlen(STATE_MEMFD_PREFIX)) != 0)
 		return false;
 	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%ld", (int)pid, entry);
@@ -472,10 +448,12 @@ static bool still_mapped(pid_t pid, uint64_t bias)
 	struct hp_error ignored = { 0 };
 	bool mapped = true;
 
-	if (proc_maps_read(pid, &maps, &ignored) == HP_OK)
-		mapped = proc_maps_find(&maps, bias) &&
-			 strncmp(proc_maps_find(&maps, bias)->path, PATCH_MEMFD_PREFIX,
-				 strlen(PATCH_MEMFD_PREFIX)) == 0;
+	if (proc_maps_read(pid, &maps, &ignored) == HP_OK) {
+		const struct hp_mapping *mapping = proc_maps_find(&maps, bias);
+
+		mapped = mapping &&
+			 strncmp(mapping->path, PATCH_MEMFD_PATH, strlen(PATCH_MEMFD_PATH)) == 0;
+	}
 	proc_maps_release(&maps);
 	return mapped;
 }

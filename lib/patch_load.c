@@ -84,25 +84,34 @@ static bool load_path_variant(int64_t fd, uint64_t number, const struct hp_state
 	return true;
 }
 
+bool patch_mapped_span(const struct hp_maps *maps, uint64_t inode, uint64_t *bias,
+		       uint64_t *text_start, uint64_t *text_end)
+{
+	*bias = *text_start = *text_end = 0;
+	for (size_t i = 0; i < maps->count; i++) {
+		const struct hp_mapping *mapping = &maps->items[i];
+
+		if (mapping->inode != inode ||
+		    strncmp(mapping->path, PATCH_MEMFD_PATH, strlen(PATCH_MEMFD_PATH)) != 0)
+			continue;
+		if (mapping->offset == 0 && (!*bias || mapping->start < *bias))
+			*bias = mapping->start;
+		if (mapping->executable && (!*text_start || mapping->start < *text_start))
+			*text_start = mapping->start;
+		if (mapping->executable && mapping->end > *text_end)
+			*text_end = mapping->end;
+	}
+	return *bias != 0;
+}
+
 static int locate_loaded(pid_t pid, struct hp_loaded_patch *loaded, struct hp_error *error)
 {
 	struct hp_maps maps = { 0 };
 	int status = proc_maps_read(pid, &maps, error);
 
-	for (size_t i = 0; status == HP_OK && i < maps.count; i++) {
-		const struct hp_mapping *mapping = &maps.items[i];
-
-		if (mapping->inode != loaded->inode || strncmp(mapping->path, "/memfd:", 7) != 0)
-			continue;
-		if (mapping->offset == 0 && (!loaded->bias || mapping->start < loaded->bias))
-			loaded->bias = mapping->start;
-		if (mapping->executable) {
-			if (!loaded->text_start || mapping->start < loaded->text_start)
-				loaded->text_start = mapping->start;
-			if (mapping->end > loaded->text_end)
-				loaded->text_end = mapping->end;
-		}
-	}
+	if (status == HP_OK)
+		patch_mapped_span(&maps, loaded->inode, &loaded->bias, &loaded->text_start,
+				  &loaded->text_end);
 	proc_maps_release(&maps);
 	if (status == HP_OK && (!loaded->bias || !loaded->text_start))
 		status = hp_fail(error, HP_FAILED, "the loaded patch is not mapped in pid %d",
