@@ -76,20 +76,13 @@ static int record_jumps(struct hp_session *session, const struct hp_state_patch 
 	*any_written = false;
 	*all_ours = true;
 	for (uint32_t f = 0; f < record->function_count; f++) {
-		const struct hp_state_function *function = &record->functions[f];
-		unsigned char current[HP_SAVED_MAX];
-		int status;
+		enum hp_text_site site;
+		int status = text_site_read(&session->memory, &record->functions[f], &site, error);
 
-		if (!function->jump_address || !function->length)
-			continue;	/* never filled: the apply died before planning it */
-		status = target_memory_read(&session->memory, function->jump_address, current,
-					    function->length, error);
 		if (status != HP_OK)
 			return status;
-		if (memcmp(current, function->written, function->length) == 0)
-			*any_written = true;
-		else if (memcmp(current, function->saved, function->length) != 0)
-			*all_ours = false;
+		*any_written |= site == HP_SITE_JUMP;
+		*all_ours &= site != HP_SITE_FOREIGN;
 	}
 	return HP_OK;
 }

@@ -91,23 +91,17 @@ static int check_bytes_are_ours(struct hp_session *session, size_t index, struct
 
 	for (uint32_t f = 0; status == HP_OK && f < patch->function_count; f++) {
 		const struct hp_state_function *function = &patch->functions[f];
-		unsigned char current[HP_SAVED_MAX];
+		enum hp_text_site site;
 
-		/* A record is written before its jumps are planned: skip the unplanned. */
-		if (!function->jump_address || !function->length)
-			continue;
-		status = target_memory_read(&session->memory, function->jump_address, current,
-					    function->length, error);
-		if (status != HP_OK)
-			break;
+		status = text_site_read(&session->memory, function, &site, error);
 		/* A half-applied patch may not have written this one yet. */
-		if (memcmp(current, function->written, function->length) == 0)
-			pieces[used++] = (struct hp_text_piece){ function->jump_address,
-								 function->written, function->length };
-		else if (memcmp(current, function->saved, function->length) == 0)
-			pieces[used++] = (struct hp_text_piece){ function->jump_address,
-								 function->saved, function->length };
-		else {
+		if (status == HP_OK && (site == HP_SITE_JUMP || site == HP_SITE_ORIGINAL))
+			pieces[used++] = (struct hp_text_piece){
+				function->jump_address,
+				site == HP_SITE_JUMP ? function->written : function->saved,
+				function->length
+			};
+		if (status == HP_OK && site == HP_SITE_FOREIGN) {
 			hp_error_function(error, function->function);
 			status = hp_fail(error, HP_FAILED,
 					 "the code of %s in pid %d was changed by something else; not reverting",

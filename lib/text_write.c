@@ -108,3 +108,22 @@ int text_write_functions(struct hp_memory *memory, pid_t stopped_tid,
 	free(pieces);
 	return status;
 }
+
+int text_site_read(struct hp_memory *memory, const struct hp_state_function *function,
+		   enum hp_text_site *site, struct hp_error *error)
+{
+	unsigned char current[HP_SAVED_MAX];
+	int status;
+
+	*site = HP_SITE_UNPLANNED;
+	if (!function->jump_address || !function->length || function->length > HP_SAVED_MAX)
+		return HP_OK;	/* recorded before its jump was planned */
+	status = target_memory_read(memory, function->jump_address, current, function->length,
+				    error);
+	if (status != HP_OK)
+		return status;
+	*site = memcmp(current, function->written, function->length) == 0 ? HP_SITE_JUMP
+		: memcmp(current, function->saved, function->length) == 0 ? HP_SITE_ORIGINAL
+									 : HP_SITE_FOREIGN;
+	return HP_OK;
+}
