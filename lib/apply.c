@@ -90,6 +90,7 @@ static int plan_one(struct apply_work *work, size_t index, struct hp_error *erro
 			hp_error_file(error, object->path);
 			status = hp_fail(error, status, "cannot patch %s in %s: %s",
 					 replacement->function, object->path, why);
+			hp_error_classify(error, HP_KIND_CANNOT_PATCH);
 		}
 	}
 	if (status == HP_OK)
@@ -155,7 +156,7 @@ static int map_trampoline_page(struct apply_work *work, struct hp_remote *remote
 	int status = proc_maps_read(work->session.pid, &maps, error);
 
 	if (status == HP_OK && !trampoline_find_gap(&maps, near, near + 1, HP_PAGE_SIZE, &candidate))
-		status = hp_fail(error, HP_MISFIT, "no free address space within 2 GiB of 0x%" PRIx64
+		status = hp_fail_as(error, HP_KIND_CANNOT_PATCH, "no free address space within 2 GiB of 0x%" PRIx64
 						   " in pid %d for a trampoline",
 				 near, (int)work->session.pid);
 	proc_maps_release(&maps);
@@ -205,7 +206,7 @@ static int trampoline_slot(struct apply_work *work, struct hp_remote *remote, ui
 			return HP_OK;
 	}
 	if (record->page_count == HP_STATE_MAX_PAGES)
-		return hp_fail(error, HP_MISFIT, "the patch needs more than %d trampoline pages",
+		return hp_fail_as(error, HP_KIND_CANNOT_PATCH, "the patch needs more than %d trampoline pages",
 			       HP_STATE_MAX_PAGES);
 	status = map_trampoline_page(work, remote, from, error);
 	if (status != HP_OK)
@@ -381,7 +382,7 @@ static int check_and_write(struct apply_work *work, struct hp_error *error)
 	int status = prefault_jump_sites(work, error);
 
 	if (status == HP_OK && session_interrupted(session))
-		status = hp_fail(error, HP_FAILED, "interrupted; pid %d was left unchanged",
+		status = hp_fail_as(error, HP_KIND_INTERRUPTED, "interrupted; pid %d was left unchanged",
 				 (int)session->pid);
 	if (status == HP_OK && hp_fault("stop-threads"))
 		status = hp_fault_fail(error, "stop-threads");
@@ -398,7 +399,7 @@ static int check_and_write(struct apply_work *work, struct hp_error *error)
 	work->blackout = hp_now() - stopped_at;
 	/* Writing into a process that was killed meanwhile may still succeed. */
 	if (status == HP_OK && process_has_exited(session->pid))
-		status = hp_fail(error, HP_FAILED, "pid %d exited during apply", (int)session->pid);
+		status = hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d exited during apply", (int)session->pid);
 	if (session->longest_stop > work->blackout)
 		work->blackout = session->longest_stop;
 	return status;

@@ -33,10 +33,10 @@ static int check_pin(struct hp_target *target, const struct hp_patch_file *patch
 	hp_error_file(error, object->path);
 	hp_hint(error, "build the patch against the binary pid %d runs", (int)target->pid);
 	if (!actual[0])
-		return hp_fail(error, HP_MISFIT,
+		return hp_fail_as(error, HP_KIND_BUILD_ID_MISMATCH,
 			       "patch %s was built for build-id %s, but %s of pid %d has no build-id",
 			       patch->path, pin->build_id, object->path, (int)target->pid);
-	return hp_fail(error, HP_MISFIT,
+	return hp_fail_as(error, HP_KIND_BUILD_ID_MISMATCH,
 		       "patch %s was built for build-id %s, but %s of pid %d has build-id %s",
 		       patch->path, pin->build_id, object->path, (int)target->pid, actual);
 }

@@ -3,12 +3,18 @@
  * operator can tell a hot loop from a thread that never leaves. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
 #define THREADS_IN_MESSAGE 4
 #define THREADS_IN_DETAIL 12
+
+/* The prose detail is never cut: every line fits. */
+_Static_assert(THREADS_IN_DETAIL * 2 * HP_TEXT_MAX + HP_TEXT_MAX <=
+		       sizeof(((struct hp_error *)0)->detail),
+	       "the detail holds every backtrace line");
 
 static void describe_one(const struct hp_blocker *blocker, char *text, size_t size)
 {
@@ -43,6 +49,41 @@ static void describe_backtrace(struct hp_session *session, const struct hp_block
 	hp_detail(error, "%s", line);
 }
 
+/* Every blocker, for the JSON array; the prose names only the first few. */
+static void report_blockers(struct hp_session *session, struct hp_error *error)
+{
+	struct hp_blocker_report *reports = calloc(session->blocker_count, sizeof(*reports));
+
+	_Static_assert(HP_BACKTRACE_SHORT <= sizeof(reports->frames) / sizeof(reports->frames[0]),
+		       "a report holds every frame a blocker keeps");
+	if (!reports)
+		return;		/* the prose still names them */
+	for (size_t i = 0; i < session->blocker_count; i++) {
+		const struct hp_blocker *blocker = &session->blockers[i];
+		struct hp_blocker_report *report = &reports[i];
+
+		report->tid = blocker->tid;
+		hp_copy_string(report->reason, sizeof(report->reason),
+			       !blocker->range	    ? "unwinding"
+			       : blocker->frame == 0 ? "running"
+						     : "returning");
+		if (blocker->range)
+			hp_copy_string(report->function, sizeof(report->function),
+				       blocker->range->label);
+		report->frame = blocker->frame;
+		report->unknown_ip = blocker->unknown_ip;
+		report->unwind_error = blocker->unwind_error;
+		report->frame_count = blocker->frame_count < HP_BACKTRACE_SHORT ? blocker->frame_count
+										 : HP_BACKTRACE_SHORT;
+		for (size_t f = 0; f < report->frame_count; f++)
+			target_describe_address(&session->target, blocker->frames[f],
+						report->frames[f], sizeof(report->frames[f]));
+	}
+	hp_error_release(error);
+	error->blockers = reports;
+	error->blocker_count = session->blocker_count;
+}
+
 void session_describe_blockers(struct hp_session *session, struct hp_error *error)
 {
 	const struct hp_blocker *blockers = session->blockers;
@@ -67,6 +108,7 @@ void session_describe_blockers(struct hp_session *session, struct hp_error *erro
 	}
 	if (count > THREADS_IN_DETAIL)
 		hp_detail(error, "(and %zu more threads)", count - THREADS_IN_DETAIL);
+	report_blockers(session, error);
 	error->tid = blockers[0].tid;
 	if (blockers[0].range)
 		hp_error_function(error, blockers[0].range->label);

@@ -29,7 +29,14 @@
 /* ---- error.c: filling struct hp_error ---- */
 int hp_fail(struct hp_error *error, enum hp_status status, const char *format, ...)
 	HP_PRINTF(3, 4);
-/* Like hp_fail, appending ": strerror(errno)". */
+/* Like hp_fail, for a kind more precise than the status (which follows
+ * from the kind). */
+int hp_fail_as(struct hp_error *error, enum hp_error_kind kind, const char *format, ...)
+	HP_PRINTF(3, 4);
+/* Names the kind of a failure already made, unless a step nearer to the
+ * cause named one; a kind of another exit code is ignored. */
+void hp_error_classify(struct hp_error *error, enum hp_error_kind kind);
+/* Like hp_fail, appending ": strerror(errno)" and keeping errno. */
 int hp_fail_errno(struct hp_error *error, enum hp_status status, const char *format, ...)
 	HP_PRINTF(3, 4);
 void hp_hint(struct hp_error *error, const char *format, ...) HP_PRINTF(2, 3);

@@ -390,6 +390,7 @@ static int check_stacks(struct hp_session *session, struct hp_leftovers *found,
 			found->items[i].reclaimable = false;
 			set_reason(&found->items[i], "not taken back yet: %s", busy.message);
 		}
+	hp_error_release(&busy);
 	return HP_OK;
 }
 

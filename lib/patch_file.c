@@ -367,6 +367,8 @@ int patch_file_parse(struct hp_patch_file *patch, struct hp_error *error)
 		status = patch_references_read(elf, patch, error);
 	elf_info_release(&info);
 	elf_end(elf);
+	if (status != HP_OK)
+		hp_error_classify(error, HP_KIND_BAD_PATCH);
 	return status;
 }
 

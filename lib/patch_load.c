@@ -140,7 +140,7 @@ static int report_dlerror(struct hp_remote *remote, struct hp_target *target,
 			       "exported) must be named with HOTPATCH_SYMBOL in the patch");
 	else
 		hp_hint(error, "check the patch's library dependencies and symbols");
-	return hp_fail(error, HP_MISFIT, "pid %d cannot load patch %s: %s", (int)remote->pid,
+	return hp_fail_as(error, HP_KIND_LOAD_FAILED, "pid %d cannot load patch %s: %s", (int)remote->pid,
 		       patch->name, message);
 }
 

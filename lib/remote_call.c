@@ -190,7 +190,7 @@ static int wait_for_call(struct hp_remote *remote, int *status, struct hp_error 
 	}
 	if (WIFEXITED(*status) || WIFSIGNALED(*status)) {
 		remote->active = false;
-		return hp_fail(error, HP_FAILED, "pid %d exited during a remote call",
+		return hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d exited during a remote call",
 			       (int)remote->pid);
 	}
 	return HP_OK;
@@ -520,7 +520,7 @@ static int return_to_signal_path(struct hp_remote *remote, struct hp_error *erro
 		if (result < 0)
 			return result;
 		if (WIFEXITED(status) || WIFSIGNALED(status))
-			return hp_fail(error, HP_FAILED, "pid %d exited", (int)remote->pid);
+			return hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d exited", (int)remote->pid);
 		if (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP)
 			return HP_OK;
 		if (WIFSTOPPED(status) &&

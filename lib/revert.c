@@ -45,14 +45,14 @@ static int choose(struct hp_session *session, const char *name, size_t *index,
 	if (found < 0) {
 		hp_hint(error, "see what is applied with: hotpatch list --pid %d", (int)session->pid);
 		if (name)
-			return hp_fail(error, HP_MISFIT, "no patch named %s is applied to pid %d", name,
+			return hp_fail_as(error, HP_KIND_NOT_APPLIED, "no patch named %s is applied to pid %d", name,
 				       (int)session->pid);
-		return hp_fail(error, HP_MISFIT, "no patch is applied to pid %d", (int)session->pid);
+		return hp_fail_as(error, HP_KIND_NOT_APPLIED, "no patch is applied to pid %d", (int)session->pid);
 	}
 	dependent = later_dependent(&session->state, (size_t)found);
 	if (dependent >= 0) {
 		hp_hint(error, "revert %s first", session->state.patches[dependent]->name);
-		return hp_fail(error, HP_MISFIT, "patch %s cannot be reverted while %s replaces the same function",
+		return hp_fail_as(error, HP_KIND_DEPENDS, "patch %s cannot be reverted while %s replaces the same function",
 			       session->state.patches[found]->name,
 			       session->state.patches[dependent]->name);
 	}
@@ -212,7 +212,7 @@ int hp_revert(const struct hp_request *request, struct hp_result *result,
 		status = restore_bytes(&session, index, error);
 		threads_resume_all(&session.threads);
 		if (status == HP_OK && process_has_exited(session.pid))
-			status = hp_fail(error, HP_FAILED, "pid %d exited during revert",
+			status = hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d exited during revert",
 					 (int)session.pid);
 		result->blackout_seconds = hp_now() - stopped_at;
 		if (session.longest_stop > result->blackout_seconds)

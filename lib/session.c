@@ -37,7 +37,7 @@ static int take_lock(pid_t pid, struct hp_error *error)
 		close(fd);
 		if (errno == EADDRINUSE) {
 			hp_hint(error, "wait for the other hotpatch command to finish");
-			return hp_fail(error, HP_FAILED, "another hotpatch is working on pid %d",
+			return hp_fail_as(error, HP_KIND_LOCKED, "another hotpatch is working on pid %d",
 				       (int)pid);
 		}
 		return hp_fail_errno(error, HP_FAILED, "cannot take the lock for pid %d", (int)pid);
@@ -64,7 +64,7 @@ int session_open(struct hp_session *session, const struct hp_request *request,
 	snprintf(path, sizeof(path), "/proc/%d", (int)request->pid);
 	if (request->pid <= 0 || access(path, F_OK) != 0) {
 		hp_hint(error, "check the pid");
-		return hp_fail(error, HP_FAILED, "no process %d", (int)request->pid);
+		return hp_fail_as(error, HP_KIND_NO_PROCESS, "no process %d", (int)request->pid);
 	}
 	session->lock_fd = take_lock(request->pid, error);
 	if (session->lock_fd < 0)
@@ -72,6 +72,10 @@ int session_open(struct hp_session *session, const struct hp_request *request,
 	status = target_memory_open(request->pid, &session->memory, error);
 	if (status != HP_OK) {
 		hp_hint(error, "run as root or with CAP_SYS_PTRACE");
+		if (error->error_number == EACCES || error->error_number == EPERM)
+			hp_error_classify(error, HP_KIND_NOT_PERMITTED);
+		else if (error->error_number == ENOENT || error->error_number == ESRCH)
+			hp_error_classify(error, HP_KIND_NO_PROCESS);
 		return status;
 	}
 	status = target_map_open(request->pid, &session->target, error);
@@ -291,7 +295,7 @@ static int move_blockers(struct hp_session *session, const struct hp_blocker *bl
 	 * has nothing left to patch. */
 	if (session->threads.count == 0) {
 		hp_hint(error, "check the pid; the process may have exited");
-		return hp_fail(error, HP_FAILED, "pid %d exited", (int)session->pid);
+		return hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d exited", (int)session->pid);
 	}
 	/* A thread was born meanwhile (stopped at birth): check everyone. */
 	if (session->threads.count != known) {
@@ -364,7 +368,7 @@ int session_stop_when_clear(struct hp_session *session, const struct hp_range *r
 
 	while (status == HP_OK) {
 		if (session_interrupted(session)) {
-			status = hp_fail(error, HP_FAILED, "interrupted; pid %d was left unchanged",
+			status = hp_fail_as(error, HP_KIND_INTERRUPTED, "interrupted; pid %d was left unchanged",
 					 (int)session->pid);
 			break;
 		}

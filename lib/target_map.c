@@ -251,7 +251,7 @@ int target_find_object(struct hp_target *target, const char *name, struct hp_obj
 				       (int)target->pid);
 		hp_hint(error, "check the library name in the patch against /proc/%d/maps",
 			(int)target->pid);
-		return hp_fail(error, HP_MISFIT, "pid %d has not loaded %s", (int)target->pid, name);
+		return hp_fail_as(error, HP_KIND_MISSING_OBJECT, "pid %d has not loaded %s", (int)target->pid, name);
 	}
 	return target_load_object(target, *found, error);
 }

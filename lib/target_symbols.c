@@ -93,7 +93,7 @@ static int choose_symbol(struct hp_target *target, struct hp_object *object, con
 		} else {
 			hp_hint(error, "check the name%s", file[0] ? " and the source file" : "");
 		}
-		return hp_fail(error, HP_MISFIT, "no %s %s%s%s in %s of pid %d",
+		return hp_fail_as(error, HP_KIND_MISSING_SYMBOL, "no %s %s%s%s in %s of pid %d",
 			       functions ? "function" : "symbol", name, file[0] ? " of " : "", file,
 			       object->path, (int)target->pid);
 	}
@@ -108,6 +108,9 @@ static int choose_symbol(struct hp_target *target, struct hp_object *object, con
 		return hp_fail(error, HP_MISFIT,
 			       "%s in %s is an indirect function (ifunc); %s the implementation it selects",
 			       name, object->path, functions ? "patch" : "use");
+	/* Found: the names were for a failure, which later steps must not inherit. */
+	error->function[0] = '\0';
+	error->file[0] = '\0';
 	return HP_OK;
 }
 

@@ -213,10 +213,12 @@ static int seize(struct hp_threads *threads, struct hp_thread *thread, struct hp
 	}
 	if (errno == ESRCH) {
 		hp_hint(error, "check the pid; the process may have exited");
-		return hp_fail(error, HP_FAILED, "no process %d", (int)threads->pid);
+		return hp_fail_as(error, HP_KIND_NO_PROCESS, "no process %d", (int)threads->pid);
 	}
 	hp_fail_errno(error, HP_FAILED, "cannot attach to pid %d (thread %d)", (int)threads->pid,
 		      (int)thread->tid);
+	if (error->error_number == EPERM)
+		error->kind = HP_KIND_NOT_PERMITTED;
 	explain_seize_failure(threads->pid, error);
 	return HP_FAILED;
 }
@@ -588,7 +590,7 @@ int threads_stop_all(struct hp_threads *threads, double deadline, struct hp_erro
 		status = threads_seize_all(threads, error);
 	}
 	if (status == HP_OK && threads->count == 0)
-		return hp_fail(error, HP_FAILED, "pid %d has no threads left", (int)threads->pid);
+		return hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d has no threads left", (int)threads->pid);
 	return status;
 }
 

@@ -49,7 +49,7 @@ int patch_file_read(const struct hp_request *request, struct hp_patch_file *patc
 	if (status == HP_OK)
 		status = trust_open(request->patch_path, "patch", &owners, &file, error);
 	if (status == HP_OK && (file.size == 0 || file.size > HP_PATCH_SIZE_MAX))
-		status = hp_fail(error, HP_MISFIT, "patch %s is %s", patch->path,
+		status = hp_fail_as(error, HP_KIND_BAD_PATCH, "patch %s is %s", patch->path,
 				 file.size == 0 ? "empty" : "larger than 256 MiB");
 	if (status == HP_OK)
 		status = trust_read(&file, "patch", HP_PATCH_SIZE_MAX, &patch->bytes, &patch->size,
@@ -69,8 +69,13 @@ int patch_file_read(const struct hp_request *request, struct hp_patch_file *patc
 	}
 	if (status == HP_OK) {
 		hp_copy_string(identity->name, sizeof(identity->name), patch->name);
+		/* Named for a failure of this step only: later ones concern others. */
 		memset(error->function, 0, sizeof(error->function));
+		memset(error->file, 0, sizeof(error->file));
 	}
+	/* What the reading and parsing did not name is about trusting the file. */
+	if (status != HP_OK)
+		hp_error_classify(error, HP_KIND_UNTRUSTED);
 	trust_close(&file);
 	return status;
 }
