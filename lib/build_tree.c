@@ -545,12 +545,14 @@ int build_tree_compile(const struct build_tree *tree, const char *compile, size_
 	 * movabs: the patch can then point any of them at the binary, wherever
 	 * it is loaded.  The patch's calls assume nothing about which registers
 	 * the binary's functions leave alone (-fno-ipa-ra): its copies may
-	 * differ from ours.  As built, the command alone: code as the binary
+	 * differ from ours.  A variable the fix adds is a definition of the
+	 * patch's own, never a common symbol left for the dynamic linker
+	 * (-fno-common).  As built, the command alone: code as the binary
 	 * has it, to compare with (even -ffunction-sections changes sizes: a
 	 * jump to a function of another section cannot be made short). */
 	const char *flags = kind == BUILD_AS_BUILT ? ""
 						    : "-ffunction-sections -fdata-sections -fno-pic "
-						      "-mcmodel=large -fno-ipa-ra -g";
+						      "-mcmodel=large -fno-ipa-ra -fno-common -g";
 
 	if (!tree->commands &&
 	    (size_t)snprintf(command, sizeof(command), "%s %s -c \"$1\" -o \"$2\"", compile,
