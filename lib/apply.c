@@ -137,7 +137,8 @@ static int plan_all(struct apply_work *work, struct hp_error *error)
 	for (size_t i = 0; status == HP_OK && i < work->patch.count; i++)
 		status = plan_one(work, i, error);
 	if (status == HP_OK)
-		status = references_resolve(&work->session.target, &work->patch, error);
+		status = references_resolve(&work->session.target, &work->session.memory,
+					    &work->patch, error);
 	if (status == HP_OK)
 		status = build_ranges(work, error);
 	return status;

@@ -51,8 +51,51 @@ int references_check_pins(struct hp_target *target, const struct hp_patch_file *
 	return status;
 }
 
-int references_resolve(struct hp_target *target, struct hp_patch_file *patch,
-		       struct hp_error *error)
+static bool thread_local_site(const struct hp_reference_site *site)
+{
+	return site->type == R_X86_64_DTPMOD64 || site->type == R_X86_64_DTPOFF64 ||
+	       site->type == R_X86_64_TPOFF64;
+}
+
+/* A thread-local variable: its offset in its module's block, and the
+ * module's id and static offset, with which every site of the patch is
+ * checked now, before anything is loaded.  An address of one (a site of
+ * another kind) would be one thread's, and none for threads to come. */
+static int resolve_thread_local(struct hp_target *target, struct hp_memory *memory,
+				struct hp_object *object, struct hp_patch_reference *reference,
+				struct hp_error *error)
+{
+	int status = target_tls_module(target, memory, object, &reference->module, error);
+
+	for (size_t s = 0; status == HP_OK && s < reference->site_count; s++) {
+		const struct hp_reference_site *site = &reference->sites[s];
+
+		if (!thread_local_site(site) ||
+		    (site->type == R_X86_64_TPOFF64 && !reference->module.in_static_block)) {
+			hp_error_function(error, reference->symbol);
+			hp_error_file(error, object->path);
+		}
+		if (!thread_local_site(site)) {
+			hp_hint(error, "refer to it as a thread-local variable (extern __thread), built "
+				       "with -fPIC");
+			return hp_fail(error, HP_MISFIT,
+				       "%s in %s is thread-local, and the patch uses it by address",
+				       reference->symbol, object->path);
+		}
+		if (site->type == R_X86_64_TPOFF64 && !reference->module.in_static_block) {
+			hp_hint(error, "build the patch with the default -fPIC model (global-dynamic), "
+				       "which reaches it in every thread");
+			return hp_fail(error, HP_MISFIT,
+				       "%s in %s is thread-local in storage the dynamic linker "
+				       "allocates per thread, which the initial-exec model of the "
+				       "patch cannot reach", reference->symbol, object->path);
+		}
+	}
+	return status;
+}
+
+int references_resolve(struct hp_target *target, struct hp_memory *memory,
+		       struct hp_patch_file *patch, struct hp_error *error)
 {
 	int status = HP_OK;
 
@@ -62,10 +105,40 @@ int references_resolve(struct hp_target *target, struct hp_patch_file *patch,
 
 		status = target_find_object(target, reference->object, &object, error);
 		if (status == HP_OK)
+			status = target_find_thread_local(target, object, reference->symbol,
+							  reference->file, &reference->thread_local,
+							  &reference->address, error);
+		if (status == HP_OK && reference->thread_local)
+			status = resolve_thread_local(target, memory, object, reference, error);
+		else if (status == HP_OK)
 			status = target_find_symbol(target, object, reference->symbol,
 						    reference->file, &reference->address, error);
+		for (size_t s = 0; status == HP_OK && !reference->thread_local &&
+				   s < reference->site_count; s++)
+			if (thread_local_site(&reference->sites[s])) {
+				hp_error_function(error, reference->symbol);
+				hp_error_file(error, object->path);
+				status = hp_fail(error, HP_MISFIT,
+						 "the patch uses %s of %s as a thread-local variable, "
+						 "which it is not", reference->symbol, object->path);
+			}
 	}
 	return status;
+}
+
+/* What one site of a reference holds. */
+static uint64_t site_value(const struct hp_patch_reference *reference,
+			   const struct hp_reference_site *site)
+{
+	switch (site->type) {
+	case R_X86_64_DTPMOD64:
+		return reference->module.id;
+	case R_X86_64_TPOFF64:
+		/* Variant II (x86-64): the block lies below the thread pointer. */
+		return reference->address + (uint64_t)site->addend - reference->module.static_offset;
+	default:	/* DTPOFF64, and addresses */
+		return reference->address + (uint64_t)site->addend;
+	}
 }
 
 int references_fill(struct hp_memory *memory, pid_t stopped_tid,
@@ -78,7 +151,7 @@ int references_fill(struct hp_memory *memory, pid_t stopped_tid,
 
 		for (size_t s = 0; status == HP_OK && s < reference->site_count; s++) {
 			const struct hp_reference_site *site = &reference->sites[s];
-			uint64_t value = reference->address + (uint64_t)site->addend;
+			uint64_t value = site_value(reference, site);
 
 			status = target_memory_write(memory, stopped_tid, bias + site->vaddr, &value,
 						     sizeof(value), error);

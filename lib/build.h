@@ -81,7 +81,10 @@ struct build_tree {
 	struct build_commands *commands;	/* NULL: one --compile for all */
 };
 
-/* Copies `source` twice and applies `diff` to the `fixed` copy. */
+/* Copies `source` twice and applies `diff` to the `fixed` copy.  Each copy
+ * sits at the tree's own absolute path under root/orig and root/fixed,
+ * beside links to everything around the tree, so relative paths that lead
+ * out of it (#include "../common/x.h", -I../include) reach the real files. */
 int build_tree_prepare(struct build_tree *tree, const char *source, const char *diff,
 		       struct hp_error *error) HP_MUST_CHECK;
 /* The .c files that differ; when anything else differs, every .c file of

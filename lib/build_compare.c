@@ -343,12 +343,18 @@ static int compare_variable(const struct build_object *orig, const struct build_
 	int status = HP_OK;
 
 	if (before < 0) {
-		/* New constants are copied into the patch; new state cannot be. */
-		if (build_section_writable(&fixed->sections[s->sym.st_shndx]))
+		/* A new variable has no old state to keep: the patch holds it, as
+		 * initialised, from its load on (build_plan.c checks that the
+		 * binary has no variable of that name, moved state).  A new
+		 * thread-local one would need a TLS block of the patch's own,
+		 * which code compiled for an executable cannot reach. */
+		if (fixed->sections[s->sym.st_shndx].header.sh_flags & SHF_TLS)
 			status = refuse_variable(fixed, symbol,
-						 is_static_local(s) ? "the fix adds a new "
-								    : "the fix adds a new variable ",
-						 ", state the running process does not have", error);
+						 is_static_local(s) ? "the fix adds a new thread-local "
+								    : "the fix adds a new thread-local "
+								      "variable ",
+						 ", which a patch cannot allocate for every thread",
+						 error);
 		return status;
 	}
 	describe_variable(orig, (size_t)before, &one);

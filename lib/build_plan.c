@@ -123,7 +123,7 @@ static bool is_new_variable(const struct build_unit *unit, size_t symbol)
 
 /* A kept function or variable of another unit that defines `name`. */
 static bool defined_elsewhere(struct build_plan *plan, const char *name, size_t *unit,
-			      size_t *section)
+			      size_t *symbol)
 {
 	for (size_t u = 0; u < plan->unit_count; u++) {
 		const struct build_object *object = &plan->units[u].fixed;
@@ -140,11 +140,53 @@ static bool defined_elsewhere(struct build_plan *plan, const char *name, size_t 
 							: !is_new_variable(&plan->units[u], i))
 				continue;
 			*unit = u;
-			*section = s->sym.st_shndx;
+			*symbol = i;
 			return true;
 		}
 	}
 	return false;
+}
+
+/* A variable the fix adds goes into the patch, initialised as the source
+ * says, when the patch is loaded: said once, since its value starts afresh
+ * in each process and goes with a revert.  A global of that name in the
+ * binary is state the fix moved from another file, not new state. */
+static int keep_new_variable(struct build_plan *plan, struct worklist *work,
+			     const struct build_binary *binary, size_t unit_index, size_t symbol,
+			     struct hp_error *error)
+{
+	struct build_unit *unit = &plan->units[unit_index];
+	const struct build_symbol *variable = &unit->fixed.symbols[symbol];
+	size_t section = variable->sym.st_shndx;
+	const struct hp_symbol *found = NULL;
+	char base[HP_TEXT_MAX], text[2 * HP_TEXT_MAX];
+	const char *why;
+
+	if (section < unit->fixed.section_count && unit->kept[section])
+		return HP_OK;
+	build_base_name(variable->name, base, sizeof(base));
+	if (!is_local(variable))
+		found = build_binary_find_global(binary, variable->name, &why);
+	if (build_section_writable(&unit->fixed.sections[section]) && found &&
+	    found->type != STT_FUNC && found->type != STT_GNU_IFUNC) {
+		hp_error_function(error, variable->name);
+		hp_error_file(error, unit->fixed.source);
+		hp_hint(error, "a patch cannot move a variable between files: its state stays "
+			       "where the running program has it");
+		return hp_fail(error, HP_MISFIT,
+			       "the fix defines '%s' in %s, but %s already has a variable '%s': "
+			       "moved state, not a new variable",
+			       variable->name, unit->fixed.source, binary->path, variable->name);
+	}
+	if (build_section_writable(&unit->fixed.sections[section])) {
+		snprintf(text, sizeof(text),
+			 "%.96s (%.96s) is a new variable: the patch holds it, as initialised, from "
+			 "when it is applied; its value is lost when the patch is reverted",
+			 base, unit->fixed.source);
+		if (build_result_line(plan->result, HP_BUILD_WARNING, base, unit->fixed.source, text))
+			return hp_fail(error, HP_FAILED, "out of memory planning the patch");
+	}
+	return keep(plan, work, unit_index, section, error);
 }
 
 static int refuse_unresolved(const struct build_binary *binary, const struct build_unit *unit,
@@ -171,7 +213,7 @@ static int follow(struct build_plan *plan, struct worklist *work, const struct b
 	const struct build_symbol *symbol;
 	struct build_target target;
 	const char *file = "", *why = "";
-	size_t other_unit, other_section;
+	size_t other_unit, other_symbol;
 
 	build_object_target(object, reloc->symbol, reloc->addend, &target);
 	if (target.symbol < 0)
@@ -185,7 +227,8 @@ static int follow(struct build_plan *plan, struct worklist *work, const struct b
 				 unit->fate[target.symbol] != BUILD_UNCHANGED))
 			return keep(plan, work, unit_index, symbol->sym.st_shndx, error);
 		if (!function && is_new_variable(unit, (size_t)target.symbol))
-			return keep(plan, work, unit_index, symbol->sym.st_shndx, error);
+			return keep_new_variable(plan, work, binary, unit_index,
+						 (size_t)target.symbol, error);
 		found = resolve(binary, unit, symbol, &file, &why);
 		/* Code and constants the binary lacks (inlined, folded) are copied:
 		 * the same bytes do the same thing.  State cannot be. */
@@ -194,8 +237,13 @@ static int follow(struct build_plan *plan, struct worklist *work, const struct b
 		if (!found)
 			return refuse_unresolved(binary, unit, symbol, why, error);
 	} else {
-		if (defined_elsewhere(plan, symbol->name, &other_unit, &other_section))
-			return keep(plan, work, other_unit, other_section, error);
+		if (defined_elsewhere(plan, symbol->name, &other_unit, &other_symbol)) {
+			const struct build_symbol *other = &plan->units[other_unit].fixed.symbols[other_symbol];
+
+			if (build_symbol_is_function(other))
+				return keep(plan, work, other_unit, other->sym.st_shndx, error);
+			return keep_new_variable(plan, work, binary, other_unit, other_symbol, error);
+		}
 		found = resolve(binary, unit, symbol, &file, &why);
 		if (!found)
 			return HP_OK;	/* a library's: the dynamic linker binds it */

@@ -197,6 +197,89 @@ static int copy_tree(const char *source, const char *destination, struct hp_erro
 	return result;
 }
 
+/* The places around the tree as the compiler sees them from a copy: the
+ * copy sits at the tree's own absolute path under `mirror`, and every
+ * other entry of each directory above it is a link to the real one, so a
+ * relative path that leaves the tree (#include "../common/log.h",
+ * -I../include) reaches what it reaches from the tree itself, while one
+ * that comes back in (../src/x.h) reaches the copy.  Makes every directory
+ * down to the tree's parent; the copy itself is copy_tree's. */
+static int mirror_ancestry(const char *tree, const char *mirror, struct hp_error *error)
+{
+	char real[PATH_MAX], made[PATH_MAX], link_path[PATH_MAX];
+	const char *next = tree;
+	int status = HP_OK;
+
+	hp_copy_string(made, sizeof(made), mirror);
+	while (status == HP_OK && *next == '/') {
+		const char *end = strchr(next + 1, '/');
+		size_t length = end ? (size_t)(end - next) : strlen(next);
+		size_t real_length = (size_t)(next - tree);
+		DIR *directory;
+		struct dirent *entry;
+		unsigned entries = 0;
+
+		/* `real` is the directory above the component at `next`. */
+		memcpy(real, tree, real_length);
+		real[real_length] = '\0';
+		if (real_length == 0)
+			hp_copy_string(real, sizeof(real), "/");
+		directory = opendir(real);
+		while (directory && status == HP_OK && (entry = readdir(directory)) != NULL) {
+			/* A huge directory (a home of thousands) is not worth it. */
+			if (++entries > TREE_FILES_MAX)
+				break;
+			if (!strcmp(entry->d_name, ".") || !strcmp(entry->d_name, "..") ||
+			    (strlen(entry->d_name) == length - 1 &&
+			     !strncmp(entry->d_name, next + 1, length - 1)))
+				continue;
+			if ((size_t)snprintf(link_path, sizeof(link_path), "%s/%s", made,
+					     entry->d_name) >= sizeof(link_path))
+				continue;
+			snprintf(real + real_length, sizeof(real) - real_length, "/%s", entry->d_name);
+			if (symlink(real, link_path) != 0)
+				status = hp_fail_errno(error, HP_FAILED, "cannot make %s", link_path);
+			real[real_length] = '\0';
+			if (real_length == 0)
+				hp_copy_string(real, sizeof(real), "/");
+		}
+		if (directory)
+			closedir(directory);
+		if (!end)
+			break;
+		/* Down one level: the mirror's directory of that component. */
+		if (strlen(made) + length >= sizeof(made))
+			return hp_fail(error, HP_USAGE, "the source tree's path is too long");
+		strncat(made, next, length);
+		if (status == HP_OK && mkdir(made, 0700) != 0)
+			status = hp_fail_errno(error, HP_FAILED, "cannot make %s", made);
+		next = end;
+	}
+	return status;
+}
+
+/* A copy of the tree at its own path under `mirror` (see mirror_ancestry);
+ * `copy` receives where. */
+static int copy_tree_mirrored(const char *source, const char *mirror, char *copy, size_t size,
+			      struct hp_error *error)
+{
+	char tree[PATH_MAX];
+	int status;
+
+	if (!realpath(source, tree))
+		return hp_fail_errno(error, HP_USAGE, "cannot read the source tree %s", source);
+	if (strcmp(tree, "/") == 0)
+		return hp_fail(error, HP_USAGE, "the source tree cannot be /");
+	if ((size_t)snprintf(copy, size, "%s%s", mirror, tree) >= size)
+		return hp_fail(error, HP_USAGE, "the source tree's path %s is too long", tree);
+	if (mkdir(mirror, 0700) != 0)
+		return hp_fail_errno(error, HP_FAILED, "cannot make %s", mirror);
+	status = mirror_ancestry(tree, mirror, error);
+	if (status == HP_OK)
+		status = copy_tree(tree, copy, error);
+	return status;
+}
+
 /* How far one patch attempt got: files it could not find, and the first
  * thing that went wrong ("slots.c: Hunk #1 FAILED at 43."). */
 struct attempt {
@@ -293,6 +376,7 @@ int build_tree_prepare(struct build_tree *tree, const char *source, const char *
 		       struct hp_error *error)
 {
 	const char *temporary = getenv("TMPDIR");
+	char mirror[PATH_MAX], fixed_mirror[PATH_MAX];
 	int status;
 
 	if (!temporary || !*temporary)
@@ -304,14 +388,15 @@ int build_tree_prepare(struct build_tree *tree, const char *source, const char *
 		tree->root[0] = '\0';
 		return hp_fail_errno(error, HP_FAILED, "cannot make a directory in %s", temporary);
 	}
-	snprintf(tree->orig, sizeof(tree->orig), "%s/orig", tree->root);
-	snprintf(tree->fixed, sizeof(tree->fixed), "%s/fixed", tree->root);
+	snprintf(mirror, sizeof(mirror), "%s/orig", tree->root);
+	snprintf(fixed_mirror, sizeof(fixed_mirror), "%s/fixed", tree->root);
 	snprintf(tree->objects, sizeof(tree->objects), "%s/objects", tree->root);
 	if (mkdir(tree->objects, 0700) != 0)
 		return hp_fail_errno(error, HP_FAILED, "cannot make %s", tree->objects);
-	status = copy_tree(source, tree->orig, error);
+	status = copy_tree_mirrored(source, mirror, tree->orig, sizeof(tree->orig), error);
 	if (status == HP_OK)
-		status = copy_tree(source, tree->fixed, error);
+		status = copy_tree_mirrored(source, fixed_mirror, tree->fixed, sizeof(tree->fixed),
+					    error);
 	if (status == HP_OK)
 		status = apply_diff(tree, diff, error);
 	return status;
@@ -531,12 +616,47 @@ int build_tree_changed_sources(struct build_tree *tree, struct build_binary *bin
 	return status == HP_OK ? walk_fixed(tree, binary, true, &other_changed, error) : status;
 }
 
+/* The file a compiler's output says it could not include: GCC's
+ * "x.c:3:10: fatal error: ../common/log.h: No such file or directory",
+ * Clang's "fatal error: '../common/log.h' file not found". */
+static bool missing_include(const char *output, char *file, size_t size)
+{
+	static const char marker[] = "fatal error: ";
+	const char *at = strstr(output, marker), *start, *end;
+
+	if (!at)
+		return false;
+	start = at + strlen(marker);
+	if (*start == '\'' && (end = strstr(start + 1, "' file not found")) != NULL)
+		start++;
+	else if ((end = strstr(start, ": No such file or directory")) == NULL)
+		return false;
+	if (memchr(start, '\n', (size_t)(end - start)) || end == start)
+		return false;
+	snprintf(file, size, "%.*s", (int)(end - start), start);
+	return true;
+}
+
+/* Names the missing file: a header outside --source that the compile
+ * command does not reach, not a wrong --compile. */
+static int refuse_missing_include(const struct build_tree *tree, const char *source, bool fixed,
+				  const char *missing, const char *output, struct hp_error *error)
+{
+	hp_error_file(error, source);
+	hp_detail(error, "%s", output);
+	hp_hint(error, "a file outside --source is read where it is; give its directory with -I "
+		       "(an absolute path) in %s, or make --source the directory that holds both",
+		tree->commands ? "the entry of --compile-commands" : "--compile");
+	return hp_fail(error, HP_FAILED, "compiling %s%s failed: %s includes %s, which was not found",
+		       source, fixed ? " with the fix" : " (the original)", source, missing);
+}
+
 int build_tree_compile(const struct build_tree *tree, const char *compile, size_t index,
 		       enum build_compile kind, char *object, size_t object_size,
 		       struct hp_error *error)
 {
 	static const char *const names[] = { "orig", "fixed", "as-built" };
-	char command[8192], output[TOOL_OUTPUT_MAX];
+	char command[8192], output[TOOL_OUTPUT_MAX], missing[HP_TEXT_MAX];
 	const char *source = tree->sources[index];
 	bool fixed = kind == BUILD_FIXED;
 	int exit_status = 0, status;
@@ -545,12 +665,14 @@ int build_tree_compile(const struct build_tree *tree, const char *compile, size_
 	 * movabs: the patch can then point any of them at the binary, wherever
 	 * it is loaded.  The patch's calls assume nothing about which registers
 	 * the binary's functions leave alone (-fno-ipa-ra): its copies may
-	 * differ from ours.  As built, the command alone: code as the binary
+	 * differ from ours.  A variable the fix adds is a definition of the
+	 * patch's own, never a common symbol left for the dynamic linker
+	 * (-fno-common).  As built, the command alone: code as the binary
 	 * has it, to compare with (even -ffunction-sections changes sizes: a
 	 * jump to a function of another section cannot be made short). */
 	const char *flags = kind == BUILD_AS_BUILT ? ""
 						    : "-ffunction-sections -fdata-sections -fno-pic "
-						      "-mcmodel=large -fno-ipa-ra -g";
+						      "-mcmodel=large -fno-ipa-ra -fno-common -g";
 
 	if (!tree->commands &&
 	    (size_t)snprintf(command, sizeof(command), "%s %s -c \"$1\" -o \"$2\"", compile,
@@ -577,6 +699,8 @@ int build_tree_compile(const struct build_tree *tree, const char *compile, size_
 	}
 	if (status != HP_OK || exit_status == 0)
 		return status;
+	if (missing_include(output, missing, sizeof(missing)))
+		return refuse_missing_include(tree, source, fixed, missing, output, error);
 	hp_error_file(error, source);
 	hp_detail(error, "%s", output);
 	hp_hint(error, tree->commands ? "check its entry in --compile-commands"

@@ -186,6 +186,27 @@ int target_find_function(struct hp_target *target, struct hp_object *object,
 int target_find_symbol(struct hp_target *target, struct hp_object *object, const char *name,
 		       const char *file, uint64_t *address, struct hp_error *error) HP_MUST_CHECK;
 
+/* Whether that variable is thread-local and, if so, its offset in the
+ * object's TLS block (st_value): what target_find_symbol refuses. */
+int target_find_thread_local(struct hp_target *target, struct hp_object *object, const char *name,
+			     const char *file, bool *thread_local, uint64_t *offset,
+			     struct hp_error *error) HP_MUST_CHECK;
+
+/* ---- target_tls.c: the thread-local storage of an object of the target ---- */
+struct hp_tls_module {
+	uint64_t id;		/* the dynamic linker's module id (l_tls_modid) */
+	bool in_static_block;	/* at a fixed offset from every thread's pointer */
+	uint64_t static_offset;	/* then: thread pointer - block start (l_tls_offset) */
+};
+
+/* Reads the object's module id and static TLS offset from the target's
+ * link_map (the fields' offsets from libc's _thread_db descriptors, as
+ * libthread_db reads them).  HP_MISFIT when the object has no TLS. */
+struct hp_memory;
+int target_tls_module(struct hp_target *target, struct hp_memory *memory,
+		      struct hp_object *object, struct hp_tls_module *module,
+		      struct hp_error *error) HP_MUST_CHECK;
+
 /* An exported function of any loaded object, libc first: dlopen and friends. */
 int target_find_export(struct hp_target *target, const char *name, uint64_t *address,
 		       struct hp_error *error) HP_MUST_CHECK;
@@ -214,6 +235,10 @@ struct hp_patch_replacement {
 struct hp_reference_site {
 	uint64_t vaddr;		/* file address in the patch, 8 bytes */
 	int64_t addend;
+	/* R_X86_64_64, GLOB_DAT, JUMP_SLOT: an address; for a thread-local
+	 * variable DTPMOD64 (its module id), DTPOFF64 (its offset in the
+	 * module's block) or TPOFF64 (its offset from the thread pointer). */
+	unsigned type;
 };
 
 /* A variable or function of the target the patch uses (HOTPATCH_SYMBOL). */
@@ -225,6 +250,8 @@ struct hp_patch_reference {
 	size_t site_count;
 	struct hp_reference_site *sites;
 	uint64_t address;	/* resolved in the target; 0 until then */
+	bool thread_local;	/* then `address` is its offset in the TLS block */
+	struct hp_tls_module module;	/* and these its module's facts */
 };
 
 /* The build-id an object of the target must have (HOTPATCH_BUILD_ID). */
@@ -684,8 +711,8 @@ int patch_unload(struct hp_remote *remote, struct hp_target *target, uint64_t ha
 int references_check_pins(struct hp_target *target, const struct hp_patch_file *patch,
 			  struct hp_error *error) HP_MUST_CHECK;
 /* Finds the address of every symbol of the target the patch uses. */
-int references_resolve(struct hp_target *target, struct hp_patch_file *patch,
-		       struct hp_error *error) HP_MUST_CHECK;
+int references_resolve(struct hp_target *target, struct hp_memory *memory,
+		       struct hp_patch_file *patch, struct hp_error *error) HP_MUST_CHECK;
 /* Writes those addresses into the patch loaded at `bias`. */
 int references_fill(struct hp_memory *memory, pid_t stopped_tid,
 		    const struct hp_patch_file *patch, uint64_t bias,

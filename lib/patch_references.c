@@ -138,7 +138,7 @@ static int read_reference_records(Elf *elf, struct hp_patch_file *patch, struct 
 }
 
 static int add_site(struct hp_patch_reference *reference, uint64_t vaddr, int64_t addend,
-		    size_t *total, struct hp_error *error)
+		    unsigned type, size_t *total, struct hp_error *error)
 {
 	struct hp_reference_site *larger;
 
@@ -149,13 +149,22 @@ static int add_site(struct hp_patch_reference *reference, uint64_t vaddr, int64_
 	if (!larger)
 		return hp_fail(error, HP_FAILED, "out of memory reading the patch");
 	reference->sites = larger;
-	reference->sites[reference->site_count++] = (struct hp_reference_site){ vaddr, addend };
+	reference->sites[reference->site_count++] = (struct hp_reference_site){ vaddr, addend, type };
 	return HP_OK;
 }
 
+/* Addresses, and the three words of thread-local references: a module id
+ * and an offset for __tls_get_addr (the general-dynamic model of -fPIC), an
+ * offset from the thread pointer (initial-exec). */
 static bool fillable_type(unsigned type)
 {
-	return type == R_X86_64_64 || type == R_X86_64_GLOB_DAT || type == R_X86_64_JUMP_SLOT;
+	return type == R_X86_64_64 || type == R_X86_64_GLOB_DAT || type == R_X86_64_JUMP_SLOT ||
+	       type == R_X86_64_DTPMOD64 || type == R_X86_64_DTPOFF64 || type == R_X86_64_TPOFF64;
+}
+
+static bool has_addend(unsigned type)
+{
+	return type == R_X86_64_64 || type == R_X86_64_DTPOFF64 || type == R_X86_64_TPOFF64;
 }
 
 /* One dynamic relocation: a place for a declared symbol, or not ours. */
@@ -175,7 +184,8 @@ static int note_relocation(Elf *elf, const GElf_Rela *rela, const GElf_Sym *symb
 	if (symbol->st_shndx != SHN_UNDEF)
 		why = "defines it itself and also declares it as the target's";
 	else if (!fillable_type(type))
-		why = "uses it through a relocation hotpatch cannot fill (build with -fPIC)";
+		why = "uses it through a relocation hotpatch cannot fill (build with -fPIC, "
+		      "and for a thread-local variable without -mtls-dialect=gnu2)";
 	else if (!patch_in_segment(elf, rela->r_offset, 8, false))
 		why = "has a reference to it outside its image";
 	if (why) {
@@ -183,8 +193,8 @@ static int note_relocation(Elf *elf, const GElf_Rela *rela, const GElf_Sym *symb
 		return hp_fail(error, HP_MISFIT, "patch %s cannot use %s: the patch %s",
 			       patch->path, name, why);
 	}
-	return add_site(reference, rela->r_offset, type == R_X86_64_64 ? rela->r_addend : 0, total,
-			error);
+	return add_site(reference, rela->r_offset, has_addend(type) ? rela->r_addend : 0, type,
+			total, error);
 }
 
 static int scan_relocations(Elf *elf, Elf_Scn *section, const GElf_Shdr *header,

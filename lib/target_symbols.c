@@ -154,6 +154,22 @@ int target_find_symbol(struct hp_target *target, struct hp_object *object, const
 	return HP_OK;
 }
 
+int target_find_thread_local(struct hp_target *target, struct hp_object *object, const char *name,
+			     const char *file, bool *thread_local, uint64_t *offset,
+			     struct hp_error *error)
+{
+	const struct hp_symbol *chosen = NULL;
+	int status = target_load_object(target, object, error);
+
+	if (status == HP_OK)
+		status = choose_symbol(target, object, name, file, false, &chosen, error);
+	if (status != HP_OK)
+		return status;
+	*thread_local = chosen->type == STT_TLS;
+	*offset = chosen->value;
+	return HP_OK;
+}
+
 static bool find_export_in(struct hp_target *target, struct hp_object *object,
 			   const char *name, uint64_t *address, struct hp_error *error)
 {
