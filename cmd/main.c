@@ -22,10 +22,13 @@ static const char usage_text[] =
 	"  apply   --pid PID [--timeout SECONDS] [--allow-unreliable-stacks] [--require-signature]"
 	" [--debug-dir DIR]... [--debug-file FILE]... [--json] PATCH.so\n"
 	"          load PATCH.so into the process and redirect the functions it replaces\n"
-	"  revert  --pid PID [--timeout SECONDS] [--allow-unreliable-stacks] [--json] [PATCH]\n"
-	"          take back PATCH (default: the most recently applied patch)\n"
+	"  revert  --pid PID [--timeout SECONDS] [--allow-unreliable-stacks] [--sequence N] [--json]"
+	" [PATCH]\n"
+	"          take back PATCH (default: the most recently applied patch), or the\n"
+	"          patch of sequence number N (as list shows it: one copy of a patch)\n"
 	"  list    --pid PID [--json]\n"
-	"          show the applied patches, newest first\n"
+	"          show the applied patches, newest first, also while another command\n"
+	"          is at work on the process\n"
 	"  check   --pid PID [--timeout SECONDS] [--allow-unreliable-stacks] [--require-signature]"
 	" [--debug-dir DIR]... [--debug-file FILE]... [--json] PATCH.so\n"
 	"          run every check of apply without changing the process\n"
@@ -53,6 +56,7 @@ static const char usage_text[] =
 	"                         out like /usr/lib/debug (DIR/.build-id/xx/rest.debug) or\n"
 	"                         named after the object (DIR/NAME.debug); repeats\n"
 	"      --debug-file FILE  a debug file, used for the object of its build-id; repeats\n"
+	"      --sequence N       revert: the patch list shows with sequence number N\n"
 	"      --out PREFIX       where keygen writes PREFIX.key and PREFIX.pub\n"
 	"      --key PREFIX.key   the secret key sign signs with\n"
 	"      --source DIR       build: the tree PROGRAM was built from (only read)\n"
@@ -83,6 +87,7 @@ enum option_bit {
 	OPTION_KEY = 1u << 5,
 	OPTION_DEBUG_DIR = 1u << 6,
 	OPTION_DEBUG_FILE = 1u << 7,
+	OPTION_SEQUENCE = 1u << 8,
 };
 
 /* The most --debug-dir and --debug-file options, each. */
@@ -104,6 +109,7 @@ static const struct {
 	{ OPTION_KEY, "--key", "--key PREFIX.key" },
 	{ OPTION_DEBUG_DIR, "--debug-dir", "--debug-dir DIR" },
 	{ OPTION_DEBUG_FILE, "--debug-file", "--debug-file FILE" },
+	{ OPTION_SEQUENCE, "--sequence", "--sequence N" },
 };
 
 struct command;
@@ -138,7 +144,7 @@ static int run_sign(const struct invocation *invocation, struct output *output);
 static const struct command commands[] = {
 	{ "apply", run_engine, hp_apply, STACK_OPTIONS | OPTION_REQUIRE_SIGNATURE | DEBUG_OPTIONS,
 	  OPTION_PID, true, 1, 1 },
-	{ "revert", run_engine, hp_revert, STACK_OPTIONS, OPTION_PID, true, 0, 1 },
+	{ "revert", run_engine, hp_revert, STACK_OPTIONS | OPTION_SEQUENCE, OPTION_PID, true, 0, 1 },
 	{ "list", run_engine, hp_list, OPTION_PID, OPTION_PID, false, 0, 0 },
 	{ "check", run_engine, hp_check, STACK_OPTIONS | OPTION_REQUIRE_SIGNATURE | DEBUG_OPTIONS,
 	  OPTION_PID, false, 1, 1 },
@@ -194,6 +200,20 @@ static bool parse_pid(const char *text, int *pid)
 	if (errno || *end || end == text || value <= 0 || value > 0x3fffffff)
 		return false;
 	*pid = (int)value;
+	return true;
+}
+
+/* A patch's sequence number: 1 for the first patch ever applied. */
+static bool parse_sequence(const char *text, uint64_t *sequence)
+{
+	char *end;
+	unsigned long long value;
+
+	errno = 0;
+	value = strtoull(text, &end, 10);
+	if (errno || *end || end == text || text[0] == '-' || text[0] == '+' || value == 0)
+		return false;
+	*sequence = value;
 	return true;
 }
 
@@ -294,7 +314,7 @@ static int run_sign(const struct invocation *invocation, struct output *output)
 static int run_command(const struct command *command, int argc, char **argv,
 		       struct output *output)
 {
-	enum { LONG_ONLY = 256, REQUIRE_SIGNATURE, OUT, KEY, DEBUG_DIR, DEBUG_FILE };
+	enum { LONG_ONLY = 256, REQUIRE_SIGNATURE, OUT, KEY, DEBUG_DIR, DEBUG_FILE, SEQUENCE };
 	static const struct option options[] = {
 		{ "pid", required_argument, NULL, 'p' },   { "timeout", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },	   { "help", no_argument, NULL, 'h' },
@@ -303,13 +323,14 @@ static int run_command(const struct command *command, int argc, char **argv,
 		{ "out", required_argument, NULL, OUT },   { "key", required_argument, NULL, KEY },
 		{ "debug-dir", required_argument, NULL, DEBUG_DIR },
 		{ "debug-file", required_argument, NULL, DEBUG_FILE },
+		{ "sequence", required_argument, NULL, SEQUENCE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct invocation invocation = {
 		.command = command,
 		.request = { .timeout_seconds = 10, .interrupted = &interrupted },
 	};
-	const char *bad_pid = NULL, *bad_timeout = NULL, *bad_debug = NULL;
+	const char *bad_pid = NULL, *bad_timeout = NULL, *bad_debug = NULL, *bad_sequence = NULL;
 	bool bad_debug_directory = false;
 	unsigned given = 0;
 	int option, positional;
@@ -342,6 +363,11 @@ static int run_command(const struct command *command, int argc, char **argv,
 			given |= OPTION_REQUIRE_SIGNATURE;
 			invocation.request.require_signature = true;
 			break;
+		case SEQUENCE:
+			given |= OPTION_SEQUENCE;
+			if (!parse_sequence(optarg, &invocation.request.patch_sequence))
+				bad_sequence = optarg;
+			break;
 		case OUT:
 			given |= OPTION_OUT;
 			invocation.out = optarg;
@@ -371,6 +397,9 @@ static int run_command(const struct command *command, int argc, char **argv,
 	if (bad_timeout)
 		return usage_error(output, "--timeout wants a number of seconds, not '%s'",
 				   bad_timeout);
+	if (bad_sequence)
+		return usage_error(output, "--sequence wants a sequence number as list shows it, "
+				   "not '%s'", bad_sequence);
 	for (size_t i = 0; i < sizeof(option_names) / sizeof(option_names[0]); i++)
 		if ((given & option_names[i].bit) && !(command->takes & option_names[i].bit))
 			return usage_error(output, "%s takes no %s", command->name,
@@ -390,6 +419,8 @@ static int run_command(const struct command *command, int argc, char **argv,
 	if (positional > command->max_arguments)
 		return usage_error(output, "unexpected argument '%s'",
 				   argv[optind + command->max_arguments]);
+	if ((given & OPTION_SEQUENCE) && positional > 0)
+		return usage_error(output, "revert takes a patch name or --sequence, not both");
 	invocation.request.pid = output->pid;
 	if (positional > 0)
 		invocation.argument = argv[optind];

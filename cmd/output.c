@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cmd.h"
 
@@ -57,6 +58,27 @@ static json_t *address(uint64_t value)
 	return json_string(buffer);
 }
 
+/* "2026-05-01T12:00:00Z"; false for 0, which means unknown. */
+static bool utc_time(uint64_t seconds, char *buffer, size_t size)
+{
+	time_t value = (time_t)seconds;
+	struct tm parts;
+
+	return seconds && gmtime_r(&value, &parts) &&
+	       strftime(buffer, size, "%Y-%m-%dT%H:%M:%SZ", &parts) > 0;
+}
+
+/* A string, or null when "" means unknown. */
+static json_t *text_or_null(const char *value)
+{
+	return value[0] ? text(value) : json_null();
+}
+
+static json_t *number_or_null(uint64_t value)
+{
+	return value ? json_integer((json_int_t)value) : json_null();
+}
+
 static json_t *references_json(const struct hp_patch_report *patch)
 {
 	json_t *references = json_array();
@@ -75,6 +97,7 @@ static json_t *references_json(const struct hp_patch_report *patch)
 static json_t *patch_json(const struct hp_patch_report *patch, bool with_references)
 {
 	json_t *functions = json_array(), *document;
+	char applied[32];
 
 	for (size_t i = 0; i < patch->function_count; i++) {
 		const struct hp_function_report *f = &patch->functions[i];
@@ -88,11 +111,18 @@ static json_t *patch_json(const struct hp_patch_report *patch, bool with_referen
 						f->jump_kind[0] ? f->jump_kind : "none", "over",
 						text(f->over)));
 	}
-	document = json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:I, s:o}", "name",
-			     text(patch->name), "state", patch->state, "path", text(patch->path),
-			     "description", text(patch->description), "ids", id_list(patch->ids),
-			     "load_address", address(patch->load_address), "sequence",
-			     (json_int_t)patch->sequence, "functions", functions);
+	document = json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "name",
+			     text(patch->name), "state", patch->state, "path",
+			     text_or_null(patch->path), "description", text(patch->description),
+			     "ids", id_list(patch->ids), "load_address",
+			     address(patch->load_address), "sequence",
+			     number_or_null(patch->sequence), "functions", functions);
+	/* Unknown (check, or a record an older hotpatch wrote): null. */
+	json_object_set_new(document, "sha256", text_or_null(patch->sha256));
+	json_object_set_new(document, "applied", utc_time(patch->applied, applied, sizeof(applied))
+							 ? json_string(applied)
+							 : json_null());
+	json_object_set_new(document, "applied_epoch", number_or_null(patch->applied));
 	json_object_set_new(document, "warning", text(patch->warning));
 	if (with_references)
 		json_object_set_new(document, "references", references_json(patch));
@@ -114,12 +144,28 @@ static void emit(json_t *document)
 	json_decref(document);
 }
 
+/* "sequence 3, applied 2026-05-01T12:00:00Z, from /srv/fix.so, sha256 ...":
+ * what tells two copies of a patch apart.  check has no sequence or time. */
+static void print_origin_human(const struct hp_patch_report *patch)
+{
+	char when[32], path[sizeof(patch->path)];
+
+	if (patch->sequence)
+		printf("sequence %" PRIu64 ", applied %s, ", patch->sequence,
+		       utc_time(patch->applied, when, sizeof(when)) ? when : "at an unknown time");
+	printf("from %s, sha256 %s",
+	       patch->path[0] ? one_line(patch->path, path, sizeof(path)) : "an unknown path",
+	       patch->sha256[0] ? patch->sha256 : "unknown");
+}
+
 static void print_patch_human(const struct hp_patch_report *patch)
 {
 	char clean[HP_TEXT_MAX];
 
-	printf("%s  (%s, %zu function%s)\n", one_line(patch->name, clean, sizeof(clean)),
+	printf("%s  (%s, %zu function%s)  ", one_line(patch->name, clean, sizeof(clean)),
 	       patch->state, patch->function_count, patch->function_count == 1 ? "" : "s");
+	print_origin_human(patch);
+	putchar('\n');
 	if (patch->description[0])
 		printf("    description: %s\n", one_line(patch->description, clean, sizeof(clean)));
 	if (patch->ids[0])
@@ -177,10 +223,31 @@ static void print_leftovers_human(const struct hp_result *result)
 	}
 }
 
+/* list while another command works on the process: what is shown is the
+ * state before that command ends ("in progress": what it has begun). */
+static void print_at_work_human(const struct hp_result *result)
+{
+	const struct hp_interrupted_command *working = &result->working;
+	char name[HP_PATCH_NAME_MAX], since[32];
+
+	if (!result->at_work)
+		return;
+	if (!working->command[0]) {
+		printf("another hotpatch command is at work on this process; this is the state "
+		       "before it ends\n");
+		return;
+	}
+	printf("%s (hotpatch pid %d) is at work on this process since %s; this is the state "
+	       "before it ends\n",
+	       one_line(working->command, name, sizeof(name)), (int)working->pid,
+	       utc_time(working->started, since, sizeof(since)) ? since : "an unknown time");
+}
+
 static void print_human(const struct output *output, const struct hp_result *result)
 {
 	print_leftovers_human(result);
 	if (strcmp(output->command, "list") == 0) {
+		print_at_work_human(result);
 		if (result->patch_count == 0)
 			printf("no patches applied\n");
 		for (size_t i = 0; i < result->patch_count; i++)
@@ -223,6 +290,18 @@ static json_t *interrupted_json(const struct hp_interrupted_command *killed)
 			 (int)killed->pid, "started", (json_int_t)killed->started);
 }
 
+/* list: the command at work now, its fields null until it has noted itself. */
+static json_t *at_work_json(const struct hp_result *result)
+{
+	const struct hp_interrupted_command *working = &result->working;
+
+	if (!result->at_work)
+		return json_null();
+	return json_pack("{s:o, s:o, s:o}", "command", text_or_null(working->command),
+			 "hotpatch_pid", number_or_null((uint64_t)working->pid), "started",
+			 number_or_null(working->started));
+}
+
 void print_success(const struct output *output, const struct hp_result *result)
 {
 	json_t *document;
@@ -239,6 +318,7 @@ void print_success(const struct output *output, const struct hp_result *result)
 		for (size_t i = 0; i < result->patch_count; i++)
 			json_array_append_new(patches, patch_json(&result->patches[i], false));
 		json_object_set_new(document, "patches", patches);
+		json_object_set_new(document, "at_work", at_work_json(result));
 	} else {
 		if (result->patch_count)
 			json_object_set_new(document, "patch",
