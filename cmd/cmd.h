@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "engine.h"
 
@@ -18,6 +19,7 @@ enum option_id {
 	OPTION_REQUIRE_SIGNATURE,
 	OPTION_DEBUG_DIR,
 	OPTION_DEBUG_FILE,
+	OPTION_SEQUENCE,
 	OPTION_OUT,
 	OPTION_KEY,
 	OPTION_SOURCE,
@@ -130,6 +132,8 @@ void print_signing_json(const struct output *, const struct invocation *, const 
 void print_build_json(const struct output *, const struct invocation *, const struct outcome *);
 void print_failure(const struct output *output, const struct hp_error *error, int exit_code);
 void print_failure_text(const struct hp_error *error);
+/* "2026-05-01T12:00:00Z" for seconds since the epoch; false for 0 (unknown). */
+bool utc_time(uint64_t seconds, char *buffer, size_t size);
 /* A copy of `value` on one line without control characters, for prose. */
 const char *one_line(const char *value, char *clean, size_t size);
 

@@ -77,21 +77,25 @@ const struct command commands[] = {
 	  .min_arguments = 1, .max_arguments = 1, .argument = "a patch file", .audited = true,
 	  .run = run_engine, .print_text = print_change_text, .print_json = print_change_json },
 	{ .name = "revert", .engine = hp_revert,
-	  .synopsis = "--pid PID [--timeout SECONDS] [--allow-unreliable-stacks] [--json] "
-		     "[PATCH]",
-	  .summary = "take back PATCH (default: the most recently applied patch)",
+	  .synopsis = "--pid PID [--timeout SECONDS] [--allow-unreliable-stacks] [--sequence N] "
+		     "[--json] [PATCH]",
+	  .summary = "take back PATCH (default: the most recently applied patch), or the "
+		     "patch of sequence number N (as list shows it: one copy of a patch)",
 	  .description = "Restores the original code of the functions PATCH replaced, once no "
 			 "thread is in them, and unloads the patch.  PATCH is a name as list "
 			 "shows it; without one, the most recently applied patch.",
-	  .takes = PATCH_TARGET_OPTIONS,
+	  .takes = PATCH_TARGET_OPTIONS | OPTION_BIT(OPTION_SEQUENCE),
 	  .needs = OPTION_BIT(OPTION_PID),
 	  .min_arguments = 0, .max_arguments = 1, .argument_is_name = true, .audited = true,
 	  .run = run_engine, .print_text = print_change_text, .print_json = print_change_json },
 	{ .name = "list", .engine = hp_list,
 	  .synopsis = "--pid PID [--json]",
-	  .summary = "show the applied patches, newest first",
+	  .summary = "show the applied patches, newest first, also while another command is "
+		     "at work on the process",
 	  .description = "Shows the patches applied to the process, newest first, and what "
-			 "killed hotpatch commands left in it.  Stops nothing.",
+			 "killed hotpatch commands left in it.  Stops nothing and takes no "
+			 "lock: while another command is at work, it shows the state as it "
+			 "was before that command and says which command it is.",
 	  .takes = OPTION_BIT(OPTION_PID),
 	  .needs = OPTION_BIT(OPTION_PID),
 	  .run = run_engine, .print_text = print_list_text, .print_json = print_list_json },

@@ -36,6 +36,9 @@ static const struct option_spec specs[OPTION_COUNT] = {
 			       "the object (DIR/NAME.debug); repeats" },
 	[OPTION_DEBUG_FILE] = { "debug-file", 0, "FILE", true,
 				"a debug file, used for the object of its build-id; repeats" },
+	[OPTION_SEQUENCE] = { "sequence", 0, "N", false,
+			      "the patch list shows with sequence number N (one copy of a "
+			      "patch applied twice)" },
 	[OPTION_OUT] = { "out", 0, "PREFIX", false, "where keygen writes PREFIX.key and PREFIX.pub" },
 	[OPTION_KEY] = { "key", 0, "PREFIX.key", false, "the secret key to sign with" },
 	[OPTION_SOURCE] = { "source", 0, "DIR", false, "the tree PROGRAM was built from (only read)" },
@@ -110,6 +113,20 @@ static bool parse_pid(const char *text, int *pid)
 	return true;
 }
 
+/* A patch's sequence number: 1 for the first patch ever applied. */
+static bool parse_sequence(const char *text, uint64_t *sequence)
+{
+	char *end;
+	unsigned long long value;
+
+	errno = 0;
+	value = strtoull(text, &end, 10);
+	if (errno || *end || end == text || text[0] == '-' || text[0] == '+' || value == 0)
+		return false;
+	*sequence = value;
+	return true;
+}
+
 static bool parse_timeout(const char *text, double *seconds)
 {
 	char *end;
@@ -157,6 +174,11 @@ static int store(enum option_id id, const char *value, struct invocation *invoca
 		if (!parse_timeout(value, &invocation->request.timeout_seconds))
 			return usage_error(output, "--timeout wants a number of seconds, not '%s'",
 					   value);
+		break;
+	case OPTION_SEQUENCE:
+		if (!parse_sequence(value, &invocation->request.patch_sequence))
+			return usage_error(output, "--sequence wants a sequence number as list shows "
+					   "it, not '%s'", value);
 		break;
 	case OPTION_UNRELIABLE: invocation->request.allow_unreliable_stacks = true; break;
 	case OPTION_REQUIRE_SIGNATURE: invocation->request.require_signature = true; break;
@@ -265,6 +287,9 @@ static int check_complete(const struct command *command, int positional,
 	}
 	if (positional < command->min_arguments)
 		return usage_error(output, "%s needs %s", command->name, command->argument);
+	if ((invocation->given & OPTION_BIT(OPTION_SEQUENCE)) && positional > 0)
+		return usage_error(output, "%s takes a patch name or --sequence, not both",
+				   command->name);
 	return 0;
 }
 

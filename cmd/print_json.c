@@ -84,6 +84,11 @@ static json_t *address(uint64_t value)
 	return json_string(buffer);
 }
 
+static json_t *maybe_number(uint64_t value)
+{
+	return value ? json_integer((json_int_t)value) : json_null();
+}
+
 static json_t *maybe_address(uint64_t value)
 {
 	return value ? address(value) : json_null();
@@ -136,6 +141,7 @@ static json_t *references_json(const struct hp_patch_report *patch)
 static json_t *patch_json(const struct hp_patch_report *patch, bool with_references)
 {
 	json_t *functions = json_array(), *document;
+	char applied[32];
 
 	for (size_t i = 0; i < patch->function_count; i++) {
 		const struct hp_function_report *f = &patch->functions[i];
@@ -152,12 +158,18 @@ static json_t *patch_json(const struct hp_patch_report *patch, bool with_referen
 	}
 	document = json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "name",
 			     json_text(patch->name), "state", patch->state, "path",
-			     json_text(patch->path), "description", json_text(patch->description),
+			     maybe_text(patch->path), "description", json_text(patch->description),
 			     "ids", id_list(patch->ids), "load_address",
 			     maybe_address(patch->load_address), "sequence",
 			     patch->sequence ? json_integer((json_int_t)patch->sequence)
 					     : json_null(),
 			     "functions", functions);
+	/* Unknown (check, or a record an older hotpatch wrote): null. */
+	json_object_set_new(document, "sha256", maybe_text(patch->sha256));
+	json_object_set_new(document, "applied", utc_time(patch->applied, applied, sizeof(applied))
+							 ? json_string(applied)
+							 : json_null());
+	json_object_set_new(document, "applied_epoch", maybe_number(patch->applied));
 	json_object_set_new(document, "warning", maybe_text(patch->warning));
 	if (with_references)
 		json_object_set_new(document, "references", references_json(patch));
@@ -197,6 +209,18 @@ static json_t *interrupted_json(const struct hp_interrupted_command *killed)
 			 "hotpatch_pid", (int)killed->pid, "started", (json_int_t)killed->started);
 }
 
+/* list: the command at work now, its fields null until it has noted itself. */
+static json_t *at_work_json(const struct hp_result *result)
+{
+	const struct hp_interrupted_command *working = &result->working;
+
+	if (!result->at_work)
+		return json_null();
+	return json_pack("{s:o, s:o, s:o}", "command", maybe_text(working->command),
+			 "hotpatch_pid", maybe_number((uint64_t)working->pid), "started",
+			 maybe_number(working->started));
+}
+
 static json_t *pid_json(const struct output *output)
 {
 	return output->pid > 0 ? json_integer(output->pid) : json_null();
@@ -226,6 +250,7 @@ void print_list_json(const struct output *output, const struct invocation *invoc
 	for (size_t i = 0; i < result->patch_count; i++)
 		json_array_append_new(patches, patch_json(&result->patches[i], false));
 	json_object_set_new(document, "patches", patches);
+	json_object_set_new(document, "at_work", at_work_json(result));
 	add_common(document, result);
 	json_emit(document);
 }

@@ -5,8 +5,19 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cmd.h"
+
+/* "2026-05-01T12:00:00Z"; false for 0, which means unknown. */
+bool utc_time(uint64_t seconds, char *buffer, size_t size)
+{
+	time_t value = (time_t)seconds;
+	struct tm parts;
+
+	return seconds && gmtime_r(&value, &parts) &&
+	       strftime(buffer, size, "%Y-%m-%dT%H:%M:%SZ", &parts) > 0;
+}
 
 /* A copy of `value` on one line: control characters (from a file name,
  * say) become '?', so the error stays one line and cannot drive a terminal. */
@@ -20,12 +31,28 @@ const char *one_line(const char *value, char *clean, size_t size)
 	return clean;
 }
 
+/* "sequence 3, applied 2026-05-01T12:00:00Z, from /srv/fix.so, sha256 ...":
+ * what tells two copies of a patch apart.  check has no sequence or time. */
+static void print_origin_human(const struct hp_patch_report *patch)
+{
+	char when[32], path[sizeof(patch->path)];
+
+	if (patch->sequence)
+		printf("sequence %" PRIu64 ", applied %s, ", patch->sequence,
+		       utc_time(patch->applied, when, sizeof(when)) ? when : "at an unknown time");
+	printf("from %s, sha256 %s",
+	       patch->path[0] ? one_line(patch->path, path, sizeof(path)) : "an unknown path",
+	       patch->sha256[0] ? patch->sha256 : "unknown");
+}
+
 static void print_patch_human(const struct hp_patch_report *patch)
 {
 	char clean[HP_TEXT_MAX];
 
-	printf("%s  (%s, %zu function%s)\n", one_line(patch->name, clean, sizeof(clean)),
+	printf("%s  (%s, %zu function%s)  ", one_line(patch->name, clean, sizeof(clean)),
 	       patch->state, patch->function_count, patch->function_count == 1 ? "" : "s");
+	print_origin_human(patch);
+	putchar('\n');
 	if (patch->description[0])
 		printf("    description: %s\n", one_line(patch->description, clean, sizeof(clean)));
 	if (patch->ids[0])
@@ -83,6 +110,26 @@ static void print_leftovers_human(const struct hp_result *result)
 	}
 }
 
+/* list while another command works on the process: what is shown is the
+ * state before that command ends ("in progress": what it has begun). */
+static void print_at_work_human(const struct hp_result *result)
+{
+	const struct hp_interrupted_command *working = &result->working;
+	char name[HP_PATCH_NAME_MAX], since[32];
+
+	if (!result->at_work)
+		return;
+	if (!working->command[0]) {
+		printf("another hotpatch command is at work on this process; this is the state "
+		       "before it ends\n");
+		return;
+	}
+	printf("%s (hotpatch pid %d) is at work on this process since %s; this is the state "
+	       "before it ends\n",
+	       one_line(working->command, name, sizeof(name)), (int)working->pid,
+	       utc_time(working->started, since, sizeof(since)) ? since : "an unknown time");
+}
+
 void print_list_text(const struct output *output, const struct invocation *invocation,
 		     const struct outcome *outcome)
 {
@@ -91,6 +138,7 @@ void print_list_text(const struct output *output, const struct invocation *invoc
 	(void)output;
 	(void)invocation;
 	print_leftovers_human(result);
+	print_at_work_human(result);
 	if (result->patch_count == 0)
 		printf("no patches applied\n");
 	for (size_t i = 0; i < result->patch_count; i++)

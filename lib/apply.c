@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -273,7 +274,10 @@ static int record_patch(struct apply_work *work, struct hp_error *error)
 	int status;
 
 	hp_copy_string(record->name, sizeof(record->name), work->patch.name);
-	hp_copy_string(record->path, sizeof(record->path), work->patch.path);
+	hp_copy_string(record->path, sizeof(record->path), work->patch.absolute_path);
+	memcpy(record->sha256, work->patch.sha256, sizeof(record->sha256));
+	record->applied = (uint64_t)time(NULL);
+	record->known = HP_KNOWN_APPLIED | HP_KNOWN_SHA256 | HP_KNOWN_ABSOLUTE_PATH;
 	hp_copy_string(record->description, sizeof(record->description),
 		       work->patch.description);
 	hp_copy_string(record->ids, sizeof(record->ids), work->patch.ids);
@@ -491,7 +495,8 @@ static int report(struct apply_work *work, struct hp_result *result, struct hp_e
 	}
 	/* check: what apply would do, without load addresses. */
 	hp_copy_string(patch->name, sizeof(patch->name), work->patch.name);
-	hp_copy_string(patch->path, sizeof(patch->path), work->patch.path);
+	hp_copy_string(patch->path, sizeof(patch->path), work->patch.absolute_path);
+	hp_copy_string(patch->sha256, sizeof(patch->sha256), result->patch_file.sha256);
 	hp_copy_string(patch->description, sizeof(patch->description), work->patch.description);
 	hp_copy_string(patch->ids, sizeof(patch->ids), work->patch.ids);
 	hp_copy_string(patch->state, sizeof(patch->state), "checked");
@@ -542,6 +547,10 @@ static int run(const struct hp_request *request, struct hp_result *result,
 		threads_resume_all(&work.session.threads);
 	} else if (status == HP_OK) {
 		status = load_and_prepare(&work, error);
+		/* The test build's way to be caught at work: loaded and recorded,
+		 * no jump written, the borrowed thread given back. */
+		if (status == HP_OK && hp_fault("stop-before-jumps"))
+			raise(SIGSTOP);
 		if (status == HP_OK)
 			status = check_and_write(&work, error);
 		if (status != HP_OK)

@@ -91,6 +91,7 @@ struct hp_request {
 	pid_t pid;
 	const char *patch_path;		/* apply, check */
 	const char *patch_name;		/* revert: NULL means the newest */
+	uint64_t patch_sequence;	/* revert: the patch of this sequence number, 0: by name */
 	double timeout_seconds;		/* bounds the whole command */
 	bool allow_unreliable_stacks;	/* a stack that cannot be unwound is not in the way */
 	bool require_signature;		/* apply, check: only a patch signed by a trusted key */
@@ -136,7 +137,10 @@ struct hp_patch_report {
 	char name[HP_PATCH_NAME_MAX];
 	char state[16];			/* "applied" or "incomplete" */
 	char warning[HP_TEXT_MAX];	/* list, apply: what the operator should know, or "" */
-	char path[HP_TEXT_MAX];		/* the file it was applied from */
+	char path[4096];		/* the file it was applied from, absolute as
+					 * hotpatch resolved it; "" when unknown */
+	char sha256[65];		/* hex, of the bytes loaded; "" when unknown */
+	uint64_t applied;		/* seconds since the epoch; 0 when unknown */
 	char description[HP_TEXT_MAX];	/* HOTPATCH_DESCRIPTION, may be empty */
 	char ids[HP_TEXT_MAX];		/* HOTPATCH_ID values, space separated */
 	uint64_t load_address;
@@ -182,6 +186,10 @@ struct hp_result {
 	double elapsed_seconds;
 	unsigned thread_count;
 	struct hp_interrupted_command interrupted;
+	/* list: another command at work on the process now (what its note in
+	 * the state says; command "" when it wrote none yet), else at_work false */
+	bool at_work;
+	struct hp_interrupted_command working;
 	size_t leftover_count;
 	struct hp_leftover_report *leftovers;
 };

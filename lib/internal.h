@@ -263,8 +263,13 @@ struct hp_patch_pin {
 #define HP_DESCRIPTION_MAX 224
 #define HP_IDS_MAX 256
 
+/* A patch's path as resolved, in the file and in its record. */
+#define HP_STATE_PATH_MAX 4096
+
 struct hp_patch_file {
-	char path[HP_TEXT_MAX];
+	char path[HP_TEXT_MAX];	/* as given */
+	char absolute_path[HP_STATE_PATH_MAX];	/* as resolved when opened */
+	uint8_t sha256[32];	/* of bytes */
 	char name[HP_PATCH_NAME_MAX];
 	char description[HP_DESCRIPTION_MAX];
 	char ids[HP_IDS_MAX];	/* HOTPATCH_ID values, space separated */
@@ -616,14 +621,25 @@ struct hp_state_function {
 	uint32_t reserved;
 };
 
+/* What a record knows that an older hotpatch's record does not. */
+enum hp_state_known {
+	HP_KNOWN_APPLIED = 1u << 0,	/* applied holds the time */
+	HP_KNOWN_SHA256 = 1u << 1,	/* sha256 holds the loaded bytes' hash */
+	HP_KNOWN_ABSOLUTE_PATH = 1u << 2,	/* path is as resolved, not as typed */
+};
+
 struct hp_state_patch {
 	uint32_t record_size;
 	uint32_t function_count;
 	uint32_t status;
 	uint32_t page_count;
-	uint64_t sequence;
+	uint64_t sequence;	/* 1 for the first patch ever applied to the process */
+	uint64_t applied;	/* CLOCK_REALTIME, seconds */
+	uint32_t known;		/* enum hp_state_known bits */
+	uint32_t reserved;
+	uint8_t sha256[32];
 	char name[HP_PATCH_NAME_MAX];
-	char path[HP_TEXT_MAX];
+	char path[HP_STATE_PATH_MAX];
 	char description[HP_DESCRIPTION_MAX];
 	char ids[HP_IDS_MAX];
 	char load_path[64];
@@ -647,6 +663,9 @@ struct hp_state_command {
 struct hp_state {
 	uint64_t address;	/* of the state mapping in the target, 0 if none */
 	uint64_t capacity;
+	uint64_t generation;	/* of the header last read or written */
+	uint64_t records_offset;	/* of the records in the mapping, 0 if none yet */
+	uint32_t layout;	/* the version of what the target holds now */
 	uint64_t stub_page;
 	uint64_t next_sequence;
 	struct hp_state_command running;
@@ -654,7 +673,9 @@ struct hp_state {
 	struct hp_state_patch **patches;	/* oldest first */
 };
 
-/* Finds and validates the state mapping; an absent one is an empty state. */
+/* Finds and validates the state mapping; an absent one is an empty state.
+ * Needs no lock: a state changed while read is read again (a writer never
+ * touches the records the header names, and bumps its generation). */
 int patch_state_read(struct hp_memory *memory, const struct hp_maps *maps,
 		     struct hp_state *state, struct hp_error *error) HP_MUST_CHECK;
 /* A mapping named like the state that is not it (a killed command's). */
@@ -668,20 +689,24 @@ bool patch_state_stub_is_ours(struct hp_memory *memory, const struct hp_maps *ma
 int patch_state_create(struct hp_state *state, struct hp_remote *remote,
 		       struct hp_memory *memory, struct hp_error *error) HP_MUST_CHECK;
 /* Writes header and every record (outside the blackout). */
-int patch_state_write(const struct hp_state *state, struct hp_memory *memory,
+int patch_state_write(struct hp_state *state, struct hp_memory *memory,
 		      struct hp_error *error) HP_MUST_CHECK;
 /* Writes one record's status word only (inside the blackout). */
-int patch_state_write_status(const struct hp_state *state, size_t index,
+int patch_state_write_status(struct hp_state *state, size_t index,
 			     struct hp_memory *memory, pid_t stopped_tid,
 			     struct hp_error *error) HP_MUST_CHECK;
 /* Writes only the header's note of the command at work. */
-int patch_state_write_running(const struct hp_state *state, struct hp_memory *memory,
+int patch_state_write_running(struct hp_state *state, struct hp_memory *memory,
 			      struct hp_error *error) HP_MUST_CHECK;
 struct hp_state_patch *patch_state_new_patch(size_t function_count);
 int patch_state_append(struct hp_state *state, struct hp_state_patch *patch,
 		       struct hp_error *error) HP_MUST_CHECK;
 void patch_state_remove(struct hp_state *state, size_t index);
 void patch_state_release(struct hp_state *state);
+/* The generation the target's state header holds now (0 without a state);
+ * false when it cannot be read. */
+bool patch_state_generation(struct hp_memory *memory, const struct hp_state *state,
+			    uint64_t *generation);
 /* The applied record that last replaced the function at `address`, or -1. */
 long patch_state_latest_for(const struct hp_state *state, uint64_t address, size_t before);
 
@@ -742,6 +767,12 @@ struct hp_session {
 
 int session_open(struct hp_session *session, const struct hp_request *request,
 		 bool needs_ptrace, struct hp_error *error) HP_MUST_CHECK;
+/* The same; a reader (needs_lock false) takes no lock and reads the state as
+ * it is, with any command at work on it. */
+int session_open_as(struct hp_session *session, const struct hp_request *request,
+		    bool needs_ptrace, bool needs_lock, struct hp_error *error) HP_MUST_CHECK;
+/* Some hotpatch command holds the lock for `pid` now. */
+bool session_lock_held(pid_t pid);
 void session_close(struct hp_session *session);
 bool session_interrupted(const struct hp_session *session);
 /* ---- borrow_choice.c: which thread runs the remote calls ---- */

@@ -19,9 +19,19 @@
 #define STATE_MAPPING_NAME "/memfd:hotpatch-state (deleted)"
 #define STATE_MEMFD_NAME "hotpatch-state"
 #define STATE_MAGIC "HPSTATE\x01"
-#define STATE_VERSION 3
+/* 4: records say where the patch came from (absolute path), its sha256 and
+ * when it was applied; two record areas, so that a reader without the lock
+ * never sees records half written.  3: the previous version, still read
+ * (processes patched by an older hotpatch), rewritten as 4 on first write. */
+#define STATE_VERSION 4
+#define STATE_VERSION_OLD 3
 #define STATE_CAPACITY (16u << 20)
 #define STATE_FUNCTIONS_MAX 100000u
+#define STATE_PATCHES_MAX 100000u
+/* A reader racing a writer reads again; a writer that stays in the middle
+ * (stopped) for longer than this makes the reader give up. */
+#define STATE_READ_TRIES 200
+#define STATE_READ_PAUSE 0.0005
 
 struct state_header {
 	char magic[8];
@@ -30,11 +40,40 @@ struct state_header {
 	uint32_t patch_record_size;
 	uint32_t function_record_size;
 	uint64_t capacity;
-	uint64_t used;		/* bytes of records after the header */
+	uint64_t used;		/* bytes of records at records_offset */
 	uint64_t stub_page;
 	uint64_t next_sequence;
 	uint64_t patch_count;
 	struct hp_state_command running;	/* the command at work, or name "" */
+	/* Version 3 ends here, its records right after. */
+	uint64_t generation;	/* changes with every write but a status word's */
+	uint64_t records_offset;	/* from the mapping's start: one of two areas */
+};
+
+#define STATE_HEADER_OLD_SIZE offsetof(struct state_header, generation)
+
+/* Where each of the two record areas starts: a writer fills the one the
+ * header does not name, then writes the header. */
+#define STATE_AREA_ALIGN 64u
+
+/* A version 3 record, as older hotpatch versions wrote it. */
+struct state_patch_old {
+	uint32_t record_size;
+	uint32_t function_count;
+	uint32_t status;
+	uint32_t page_count;
+	uint64_t sequence;
+	char name[HP_PATCH_NAME_MAX];
+	char path[HP_TEXT_MAX];		/* as typed */
+	char description[HP_DESCRIPTION_MAX];
+	char ids[HP_IDS_MAX];
+	char load_path[64];
+	uint64_t handle;
+	uint64_t load_bias;
+	uint64_t text_start, text_end;
+	uint64_t memfd_inode;
+	uint64_t pages[HP_STATE_MAX_PAGES];
+	struct hp_state_function functions[];
 };
 
 static size_t record_size(size_t function_count)
@@ -124,8 +163,78 @@ static void terminate_strings(struct hp_state_patch *patch)
 	}
 }
 
+static size_t old_record_size(size_t function_count)
+{
+	return sizeof(struct state_patch_old) + function_count * sizeof(struct hp_state_function);
+}
+
+/* A version 3 record as this version's: what it never recorded (time,
+ * sha256, the resolved path) is marked unknown. */
+static struct hp_state_patch *convert_old_record(const unsigned char *bytes,
+						 const struct state_patch_old *old)
+{
+	struct hp_state_patch *patch = patch_state_new_patch(old->function_count);
+
+	if (!patch)
+		return NULL;
+	patch->status = old->status;
+	patch->page_count = old->page_count;
+	patch->sequence = old->sequence;
+	memcpy(patch->name, old->name, sizeof(patch->name));
+	memcpy(patch->path, old->path, sizeof(old->path));
+	patch->path[sizeof(old->path) - 1] = '\0';
+	memcpy(patch->description, old->description, sizeof(patch->description));
+	memcpy(patch->ids, old->ids, sizeof(patch->ids));
+	memcpy(patch->load_path, old->load_path, sizeof(patch->load_path));
+	patch->handle = old->handle;
+	patch->load_bias = old->load_bias;
+	patch->text_start = old->text_start;
+	patch->text_end = old->text_end;
+	patch->memfd_inode = old->memfd_inode;
+	memcpy(patch->pages, old->pages, sizeof(patch->pages));
+	memcpy(patch->functions, bytes + sizeof(*old),
+	       old->function_count * sizeof(struct hp_state_function));
+	return patch;
+}
+
+/* One record at `bytes`, `left` bytes long at most; NULL if damaged (or
+ * out of memory: *damaged says which). */
+static struct hp_state_patch *parse_record(const unsigned char *bytes, uint64_t left,
+					   uint32_t version, size_t *size, bool *damaged)
+{
+	struct state_patch_old old;
+	struct hp_state_patch header, *patch;
+
+	*damaged = true;
+	if (version == STATE_VERSION_OLD) {
+		if (left < sizeof(old))
+			return NULL;
+		memcpy(&old, bytes, sizeof(old));
+		if (old.function_count > STATE_FUNCTIONS_MAX ||
+		    old.record_size != old_record_size(old.function_count) ||
+		    old.record_size > left || old.page_count > HP_STATE_MAX_PAGES)
+			return NULL;
+		*damaged = false;
+		*size = old.record_size;
+		return convert_old_record(bytes, &old);
+	}
+	if (left < sizeof(header))
+		return NULL;
+	memcpy(&header, bytes, sizeof(header));
+	if (header.function_count > STATE_FUNCTIONS_MAX ||
+	    header.record_size != record_size(header.function_count) ||
+	    header.record_size > left || header.page_count > HP_STATE_MAX_PAGES)
+		return NULL;
+	*damaged = false;
+	*size = header.record_size;
+	patch = malloc(header.record_size);
+	if (patch)
+		memcpy(patch, bytes, header.record_size);
+	return patch;
+}
+
 static int parse_records(struct hp_state *state, const unsigned char *records, uint64_t used,
-			 uint64_t count, struct hp_error *error)
+			 uint64_t count, uint32_t version, struct hp_error *error)
 {
 	uint64_t offset = 0;
 
@@ -133,25 +242,19 @@ static int parse_records(struct hp_state *state, const unsigned char *records, u
 	if (!state->patches)
 		return hp_fail(error, HP_FAILED, "out of memory reading the patch state");
 	for (uint64_t i = 0; i < count; i++) {
-		struct hp_state_patch header;
-		struct hp_state_patch *patch;
+		size_t size = 0;
+		bool damaged = false;
+		struct hp_state_patch *patch =
+			parse_record(records + offset, used - offset, version, &size, &damaged);
 
-		if (used - offset < sizeof(header))
+		if (!patch && damaged)
 			return hp_fail(error, HP_FAILED, "the patch state of pid %d is damaged",
 				       (int)error->pid);
-		memcpy(&header, records + offset, sizeof(header));
-		if (header.function_count > STATE_FUNCTIONS_MAX ||
-		    header.record_size != record_size(header.function_count) ||
-		    header.record_size > used - offset)
-			return hp_fail(error, HP_FAILED, "the patch state of pid %d is damaged",
-				       (int)error->pid);
-		patch = malloc(header.record_size);
 		if (!patch)
 			return hp_fail(error, HP_FAILED, "out of memory reading the patch state");
-		memcpy(patch, records + offset, header.record_size);
 		terminate_strings(patch);
 		state->patches[state->patch_count++] = patch;
-		offset += header.record_size;
+		offset += size;
 	}
 	return HP_OK;
 }
@@ -166,54 +269,218 @@ static int adopt_blank(struct hp_state *state, const struct hp_mapping *mapping)
 	return state->patches ? HP_OK : HP_FAILED;
 }
 
-int patch_state_read(struct hp_memory *memory, const struct hp_maps *maps,
-		     struct hp_state *state, struct hp_error *error)
+/* The first record area: after this version's header. */
+static uint64_t first_area(void)
 {
-	struct state_header header;
-	const struct hp_mapping *mapping = find_state_mapping(memory, maps, &header);
+	return (sizeof(struct state_header) + STATE_AREA_ALIGN - 1) / STATE_AREA_ALIGN *
+	       STATE_AREA_ALIGN;
+}
+
+static uint64_t second_area(uint64_t capacity)
+{
+	return first_area() + (capacity - first_area()) / 2 / STATE_AREA_ALIGN * STATE_AREA_ALIGN;
+}
+
+/* Where the records are and how many bytes, as the header says; false when
+ * it says what no hotpatch writes. */
+static bool records_span(const struct state_header *header, uint64_t mapping_size,
+			 uint64_t *offset)
+{
+	uint32_t patch_record = header->version == STATE_VERSION_OLD
+					? (uint32_t)sizeof(struct state_patch_old)
+					: (uint32_t)sizeof(struct hp_state_patch);
+	uint32_t header_size = header->version == STATE_VERSION_OLD
+				       ? (uint32_t)STATE_HEADER_OLD_SIZE
+				       : (uint32_t)sizeof(*header);
+
+	if (memcmp(header->magic, STATE_MAGIC, sizeof(header->magic)) != 0 ||
+	    (header->version != STATE_VERSION && header->version != STATE_VERSION_OLD) ||
+	    header->header_size != header_size || header->patch_record_size != patch_record ||
+	    header->function_record_size != sizeof(struct hp_state_function) ||
+	    header->capacity > mapping_size || header->capacity < first_area() * 2 ||
+	    header->patch_count > STATE_PATCHES_MAX)
+		return false;
+	*offset = header->version == STATE_VERSION_OLD ? header_size : header->records_offset;
+	if (header->version == STATE_VERSION && *offset != first_area() &&
+	    *offset != second_area(header->capacity))
+		return false;
+	return *offset >= header_size && *offset <= header->capacity &&
+	       header->used <= header->capacity - *offset;
+}
+
+/* One reading of the state; `header` is what it was read under. */
+static int read_once(struct hp_memory *memory, const struct hp_maps *maps, struct hp_state *state,
+		     struct state_header *header, const struct hp_mapping **found,
+		     struct hp_error *error)
+{
+	const struct hp_mapping *mapping = find_state_mapping(memory, maps, header);
 	unsigned char *records = NULL;
+	uint64_t offset = 0;
 	int status = HP_OK;
 
 	memset(state, 0, sizeof(*state));
+	*found = mapping;
 	if (!mapping)
 		return HP_OK;
-	if (all_zero(&header, sizeof(header)))
+	if (all_zero(header, sizeof(*header)))
 		return adopt_blank(state, mapping) == HP_OK
 			       ? HP_OK
 			       : hp_fail(error, HP_FAILED, "out of memory reading the patch state");
-	if (memcmp(header.magic, STATE_MAGIC, sizeof(header.magic)) != 0 ||
-	    header.version != STATE_VERSION || header.header_size != sizeof(header) ||
-	    header.patch_record_size != sizeof(struct hp_state_patch) ||
-	    header.function_record_size != sizeof(struct hp_state_function) ||
-	    header.capacity > mapping->end - mapping->start ||
-	    header.used > header.capacity - sizeof(header) || header.patch_count > 100000) {
+	if (!records_span(header, mapping->end - mapping->start, &offset)) {
 		hp_hint(error, "the state was written by another hotpatch version, or damaged");
 		return hp_fail(error, HP_FAILED, "pid %d has a patch state this hotpatch cannot read",
 			       (int)memory->pid);
 	}
 	state->address = mapping->start;
-	state->capacity = header.capacity;
-	state->stub_page = header.stub_page;
-	state->next_sequence = header.next_sequence;
-	state->running = header.running;
+	state->capacity = header->capacity;
+	state->layout = header->version;
+	state->generation = header->version == STATE_VERSION ? header->generation : 0;
+	state->records_offset = offset;
+	state->stub_page = header->stub_page;
+	state->next_sequence = header->next_sequence;
+	state->running = header->running;
 	state->running.name[sizeof(state->running.name) - 1] = '\0';
-	records = malloc(header.used ? header.used : 1);
+	records = malloc(header->used ? header->used : 1);
 	if (!records)
 		return hp_fail(error, HP_FAILED, "out of memory reading the patch state");
-	status = target_memory_read(memory, mapping->start + sizeof(header), records, header.used,
-				    error);
+	status = target_memory_read(memory, mapping->start + offset, records, header->used, error);
 	if (status == HP_OK) {
 		error->pid = memory->pid;
-		status = parse_records(state, records, header.used, header.patch_count, error);
+		status = parse_records(state, records, header->used, header->patch_count,
+				       header->version, error);
 	}
 	free(records);
-	if (status != HP_OK)
-		patch_state_release(state);
 	return status;
 }
 
-int patch_state_write(const struct hp_state *state, struct hp_memory *memory,
-		      struct hp_error *error)
+/* The header is read again after the records: unchanged, what was read is
+ * one state; changed, a writer was at work and it is read again. */
+int patch_state_read(struct hp_memory *memory, const struct hp_maps *maps,
+		     struct hp_state *state, struct hp_error *error)
+{
+	for (int attempt = 0;; attempt++) {
+		struct state_header before, after;
+		const struct hp_mapping *mapping = NULL;
+		struct hp_error read_error = *error;
+		struct hp_error ignored = { 0 };
+		int status = read_once(memory, maps, state, &before, &mapping, &read_error);
+
+		/* Only a header of ours can be in the middle of a change. */
+		if (!mapping || memcmp(before.magic, STATE_MAGIC, sizeof(before.magic)) != 0 ||
+		    (target_memory_read(memory, mapping->start, &after, sizeof(after), &ignored) ==
+			     HP_OK &&
+		     memcmp(&before, &after, sizeof(after)) == 0)) {
+			*error = read_error;
+			if (status != HP_OK)
+				patch_state_release(state);
+			return status;
+		}
+		patch_state_release(state);
+		if (attempt + 1 >= STATE_READ_TRIES) {
+			hp_hint(error, "try again when the other hotpatch command has ended");
+			return hp_fail(error, HP_FAILED,
+				       "the patch state of pid %d kept changing while read",
+				       (int)memory->pid);
+		}
+		hp_sleep(STATE_READ_PAUSE);
+	}
+}
+
+bool patch_state_generation(struct hp_memory *memory, const struct hp_state *state,
+			    uint64_t *generation)
+{
+	struct state_header header;
+	struct hp_error ignored = { 0 };
+
+	*generation = 0;
+	if (!state->address)
+		return true;
+	if (target_memory_read(memory, state->address, &header, sizeof(header), &ignored) != HP_OK)
+		return false;
+	/* A blank state, or one an older hotpatch wrote, counts no generations. */
+	if (memcmp(header.magic, STATE_MAGIC, sizeof(header.magic)) == 0 &&
+	    header.version == STATE_VERSION)
+		*generation = header.generation;
+	return true;
+}
+
+/* The test build can write the state as version 3 did, to show that
+ * processes patched by an older hotpatch are read and taken over. */
+static unsigned char *old_layout(const struct hp_state *state, struct state_header *header,
+				 size_t *length)
+{
+	size_t used = 0;
+	unsigned char *buffer;
+
+	for (size_t i = 0; i < state->patch_count; i++)
+		used += old_record_size(state->patches[i]->function_count);
+	buffer = calloc(1, STATE_HEADER_OLD_SIZE + used);
+	if (!buffer)
+		return NULL;
+	header->version = STATE_VERSION_OLD;
+	header->header_size = STATE_HEADER_OLD_SIZE;
+	header->patch_record_size = sizeof(struct state_patch_old);
+	header->used = used;
+	memcpy(buffer, header, STATE_HEADER_OLD_SIZE);
+	used = STATE_HEADER_OLD_SIZE;
+	for (size_t i = 0; i < state->patch_count; i++) {
+		const struct hp_state_patch *patch = state->patches[i];
+		struct state_patch_old old = {
+			.record_size = (uint32_t)old_record_size(patch->function_count),
+			.function_count = patch->function_count,
+			.status = patch->status,
+			.page_count = patch->page_count,
+			.sequence = patch->sequence,
+			.handle = patch->handle,
+			.load_bias = patch->load_bias,
+			.text_start = patch->text_start,
+			.text_end = patch->text_end,
+			.memfd_inode = patch->memfd_inode,
+		};
+
+		hp_copy_string(old.name, sizeof(old.name), patch->name);
+		hp_copy_string(old.path, sizeof(old.path), hp_base_name(patch->path));
+		hp_copy_string(old.description, sizeof(old.description), patch->description);
+		hp_copy_string(old.ids, sizeof(old.ids), patch->ids);
+		hp_copy_string(old.load_path, sizeof(old.load_path), patch->load_path);
+		memcpy(old.pages, patch->pages, sizeof(old.pages));
+		memcpy(buffer + used, &old, sizeof(old));
+		memcpy(buffer + used + sizeof(old), patch->functions,
+		       patch->function_count * sizeof(struct hp_state_function));
+		used += old.record_size;
+	}
+	*length = used;
+	return buffer;
+}
+
+static int write_old_layout(struct hp_state *state, struct state_header *header,
+			    struct hp_memory *memory, struct hp_error *error)
+{
+	size_t length = 0;
+	unsigned char *buffer = old_layout(state, header, &length);
+	int status;
+
+	if (!buffer)
+		return hp_fail(error, HP_FAILED, "out of memory writing the patch state");
+	status = target_memory_write(memory, 0, state->address + STATE_HEADER_OLD_SIZE,
+				     buffer + STATE_HEADER_OLD_SIZE, length - STATE_HEADER_OLD_SIZE,
+				     error);
+	if (status == HP_OK)
+		status = target_memory_write(memory, 0, state->address, buffer,
+					     STATE_HEADER_OLD_SIZE, error);
+	if (status == HP_OK) {
+		state->layout = STATE_VERSION_OLD;
+		state->records_offset = STATE_HEADER_OLD_SIZE;
+	}
+	free(buffer);
+	return status;
+}
+
+/* The records go into the area the header does not name, then the header
+ * names them: a reader (list takes no lock) never finds the records it is
+ * told of half written, and a hotpatch killed in between leaves the state
+ * as it was. */
+int patch_state_write(struct hp_state *state, struct hp_memory *memory, struct hp_error *error)
 {
 	struct state_header header = {
 		.version = STATE_VERSION,
@@ -225,43 +492,58 @@ int patch_state_write(const struct hp_state *state, struct hp_memory *memory,
 		.next_sequence = state->next_sequence,
 		.patch_count = state->patch_count,
 		.running = state->running,
+		.generation = state->generation + 1,
 	};
+	uint64_t area = state->records_offset >= second_area(state->capacity)
+				? first_area()
+				: second_area(state->capacity);
 	unsigned char *buffer;
 	size_t used = 0;
 	int status;
 
+	memcpy(header.magic, STATE_MAGIC, sizeof(header.magic));
+	if (hp_fault("state-old-layout"))
+		return write_old_layout(state, &header, memory, error);
 	for (size_t i = 0; i < state->patch_count; i++)
 		used += state->patches[i]->record_size;
-	if (used > state->capacity - sizeof(header))
+	if (used > state->capacity - second_area(state->capacity))
 		return hp_fail(error, HP_FAILED, "the patch state of pid %d is full",
 			       (int)memory->pid);
-	memcpy(header.magic, STATE_MAGIC, sizeof(header.magic));
 	header.used = used;
-	buffer = malloc(sizeof(header) + used);
+	header.records_offset = area;
+	buffer = malloc(used ? used : 1);
 	if (!buffer)
 		return hp_fail(error, HP_FAILED, "out of memory writing the patch state");
-	memcpy(buffer, &header, sizeof(header));
-	used = sizeof(header);
+	used = 0;
 	for (size_t i = 0; i < state->patch_count; i++) {
 		memcpy(buffer + used, state->patches[i], state->patches[i]->record_size);
 		used += state->patches[i]->record_size;
 	}
-	/* Records first, header last: a reader never sees a count that is ahead
-	 * of the records it counts. */
-	status = target_memory_write(memory, 0, state->address + sizeof(header),
-				     buffer + sizeof(header), used - sizeof(header), error);
+	status = target_memory_write(memory, 0, state->address + area, buffer, used, error);
+	if (status == HP_OK && hp_fault("stop-in-state-write"))
+		raise(SIGSTOP);	/* the test build's way to be caught in the middle */
 	if (status == HP_OK)
-		status = target_memory_write(memory, 0, state->address, buffer, sizeof(header),
+		status = target_memory_write(memory, 0, state->address, &header, sizeof(header),
 					     error);
+	if (status == HP_OK) {
+		state->layout = STATE_VERSION;
+		state->generation = header.generation;
+		state->records_offset = area;
+	}
 	free(buffer);
 	return status;
 }
 
-int patch_state_write_status(const struct hp_state *state, size_t index,
-			     struct hp_memory *memory, pid_t stopped_tid, struct hp_error *error)
+/* Inside the blackout: one aligned word in the records the header names,
+ * which a reader sees whole, before or after. */
+int patch_state_write_status(struct hp_state *state, size_t index, struct hp_memory *memory,
+			     pid_t stopped_tid, struct hp_error *error)
 {
-	uint64_t offset = sizeof(struct state_header);
+	uint64_t offset = state->records_offset;
 
+	/* What the target holds is still laid out as an older version. */
+	if (state->layout != STATE_VERSION)
+		return patch_state_write(state, memory, error);
 	for (size_t i = 0; i < index; i++)
 		offset += state->patches[i]->record_size;
 	offset += offsetof(struct hp_state_patch, status);
@@ -270,11 +552,28 @@ int patch_state_write_status(const struct hp_state *state, size_t index,
 				   sizeof(state->patches[index]->status), error);
 }
 
-int patch_state_write_running(const struct hp_state *state, struct hp_memory *memory,
+/* The note and the next generation in one write, so that a reader sees
+ * the change. */
+int patch_state_write_running(struct hp_state *state, struct hp_memory *memory,
 			      struct hp_error *error)
 {
-	return target_memory_write(memory, 0, state->address + offsetof(struct state_header, running),
-				   &state->running, sizeof(state->running), error);
+	struct {
+		struct hp_state_command running;
+		uint64_t generation;
+	} note = { state->running, state->generation + 1 };
+	int status;
+
+	_Static_assert(offsetof(struct state_header, generation) ==
+			       offsetof(struct state_header, running) + sizeof(note.running),
+		       "the note and the generation are written at once");
+	if (state->layout != STATE_VERSION)
+		return patch_state_write(state, memory, error);
+	status = target_memory_write(memory, 0,
+				     state->address + offsetof(struct state_header, running), &note,
+				     sizeof(note), error);
+	if (status == HP_OK)
+		state->generation = note.generation;
+	return status;
 }
 
 int patch_state_append(struct hp_state *state, struct hp_state_patch *patch,

@@ -2,6 +2,7 @@
  * what is applied.  Revert checks stacks against the patch's own code and
  * trampolines, puts the saved bytes back while every thread is stopped, and
  * only then unloads the patch. */
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,11 +14,14 @@
 #define WARM_KINDS_MAX 8
 #define WARM_STOP_SECONDS 0.2
 
-static long find_patch(const struct hp_state *state, const char *name)
+/* By sequence number when one is given (it tells copies of one patch
+ * apart), else by name, else the newest. */
+static long find_patch(const struct hp_state *state, const char *name, uint64_t sequence)
 {
 	for (size_t i = state->patch_count; i-- > 0;)
 		if (state->patches[i]->status != HP_STATE_REMOVED &&
-		    (!name || strcmp(state->patches[i]->name, name) == 0))
+		    (sequence ? state->patches[i]->sequence == sequence
+			      : !name || strcmp(state->patches[i]->name, name) == 0))
 			return (long)i;
 	return -1;
 }
@@ -37,13 +41,18 @@ static long later_dependent(const struct hp_state *state, size_t index)
 	return -1;
 }
 
-static int choose(struct hp_session *session, const char *name, size_t *index,
+static int choose(struct hp_session *session, const struct hp_request *request, size_t *index,
 		  struct hp_error *error)
 {
-	long found = find_patch(&session->state, name), dependent;
+	const char *name = request->patch_name;
+	long found = find_patch(&session->state, name, request->patch_sequence), dependent;
 
 	if (found < 0) {
 		hp_hint(error, "see what is applied with: hotpatch list --pid %d", (int)session->pid);
+		if (request->patch_sequence)
+			return hp_fail(error, HP_MISFIT,
+				       "no patch of sequence number %" PRIu64 " is applied to pid %d",
+				       request->patch_sequence, (int)session->pid);
 		if (name)
 			return hp_fail_as(error, HP_KIND_NOT_APPLIED, "no patch named %s is applied to pid %d", name,
 				       (int)session->pid);
@@ -196,7 +205,7 @@ int hp_revert(const struct hp_request *request, struct hp_result *result,
 		status = leftovers_take_back(&session, true, result, error);
 	}
 	if (status == HP_OK)
-		status = choose(&session, request->patch_name, &index, error);
+		status = choose(&session, request, &index, error);
 	if (status == HP_OK)
 		status = build_ranges(session.state.patches[index], &ranges, &range_count, error);
 	if (status == HP_OK)
@@ -252,30 +261,108 @@ static bool is_leftover_record(const struct hp_leftovers *found, size_t index)
 	return false;
 }
 
+/* How often list looks again when a command came and went while it read. */
+#define LIST_TRIES 5
+
+/* The records while another command is at work: the state as it was before
+ * that command, plus what it has recorded but not finished ("in progress");
+ * nothing is taken for a killed command's leftover meanwhile. */
+static int list_patches(struct hp_session *session, const struct hp_leftovers *found,
+			bool at_work, struct hp_result *result, struct hp_error *error)
+{
+	const struct hp_state *state = &session->state;
+	int status = HP_OK;
+
+	if (state->patch_count) {
+		result->patches = calloc(state->patch_count, sizeof(*result->patches));
+		if (!result->patches)
+			return hp_fail(error, HP_FAILED, "out of memory");
+	}
+	for (size_t i = state->patch_count; status == HP_OK && i-- > 0;) {
+		const struct hp_state_patch *patch = state->patches[i];
+		struct hp_patch_report *report;
+
+		if (patch->status == HP_STATE_REMOVED || is_leftover_record(found, i))
+			continue;
+		report = &result->patches[result->patch_count++];
+		status = fill_one(patch, report, error);
+		if (at_work && patch->status != HP_STATE_APPLIED)
+			hp_copy_string(report->state, sizeof(report->state), "in progress");
+	}
+	return status;
+}
+
+static void note_at_work(const struct hp_session *session, struct hp_result *result)
+{
+	const struct hp_state_command *running = &session->state.running;
+
+	result->at_work = true;
+	memset(&result->working, 0, sizeof(result->working));
+	if (!running->name[0])
+		return;
+	hp_copy_string(result->working.command, sizeof(result->working.command), running->name);
+	result->working.pid = (pid_t)running->pid;
+	result->working.started = running->started;
+}
+
+/* One look: the state, then (when no command holds the lock) what killed
+ * commands left.  *again when a command came and went meanwhile. */
+static int list_once(const struct hp_request *request, struct hp_session *session,
+		     struct hp_leftovers *found, bool *at_work, bool *again,
+		     struct hp_error *error)
+{
+	bool held = session_lock_held(request->pid);
+	uint64_t generation = 0;
+	int status = session_open_as(session, request, false, false, error);
+
+	*again = false;
+	if (status == HP_OK && !held)
+		status = leftovers_find(session, found, error);
+	if (status != HP_OK)
+		return status;
+	*at_work = held || session_lock_held(request->pid);
+	if (*at_work)
+		return HP_OK;
+	if (!patch_state_generation(&session->memory, &session->state, &generation) ||
+	    generation != session->state.generation) {
+		*again = true;
+		return HP_OK;
+	}
+	/* No command held the lock before or after, and none wrote meanwhile:
+	 * a command the state says is at work was killed. */
+	session->previous = session->state.running;
+	return HP_OK;
+}
+
 int hp_list(const struct hp_request *request, struct hp_result *result, struct hp_error *error)
 {
 	struct hp_session session;
 	struct hp_leftovers found = { 0 };
-	int status;
+	bool at_work = false, again = true;
+	int status = HP_OK;
 
 	memset(result, 0, sizeof(*result));
-	status = session_open(&session, request, false, error);
-	if (status == HP_OK)
-		status = leftovers_find(&session, &found, error);
+	memset(&session, 0, sizeof(session));
+	session.lock_fd = -1;
+	session.memory.mem_fd = -1;
+	for (int tries = 0; status == HP_OK && again; tries++) {
+		session_close(&session);
+		leftovers_release(&found);
+		memset(&found, 0, sizeof(found));
+		status = list_once(request, &session, &found, &at_work, &again, error);
+		/* Commands keep coming: show the last reading as one at work. */
+		if (again && tries + 1 >= LIST_TRIES)
+			again = false, at_work = true;
+	}
+	if (status == HP_OK && at_work) {
+		leftovers_release(&found);
+		memset(&found, 0, sizeof(found));
+		note_at_work(&session, result);
+	}
 	if (status == HP_OK)
 		status = leftovers_report(&session, &found, result, error);
-	if (status == HP_OK && session.state.patch_count) {
-		result->patches = calloc(session.state.patch_count, sizeof(*result->patches));
-		if (!result->patches)
-			status = hp_fail(error, HP_FAILED, "out of memory");
-	}
-	for (size_t i = session.state.patch_count; status == HP_OK && i-- > 0;) {
-		const struct hp_state_patch *patch = session.state.patches[i];
-
-		if (patch->status == HP_STATE_REMOVED || is_leftover_record(&found, i))
-			continue;
-		status = fill_one(patch, &result->patches[result->patch_count++], error);
-	}
+	if (status == HP_OK)
+		status = list_patches(&session, &found, at_work, result, error);
 	if (status == HP_OK)
 		family_note_patches(session.pid, result);
 	result->elapsed_seconds = hp_now() - session.start;

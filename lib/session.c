@@ -45,8 +45,36 @@ static int take_lock(pid_t pid, struct hp_error *error)
 	return fd;
 }
 
+/* Whether some hotpatch holds the lock for `pid`, seen in the socket table
+ * (binding the name, even for a moment, could make that command fail). */
+bool session_lock_held(pid_t pid)
+{
+	char wanted[64], line[512];
+	FILE *table = fopen("/proc/net/unix", "re");
+	bool held = false;
+	size_t length;
+
+	snprintf(wanted, sizeof(wanted), " @hotpatch-%d\n", (int)pid);
+	length = strlen(wanted);
+	if (!table)
+		return false;
+	while (!held && fgets(line, sizeof(line), table)) {
+		size_t size = strlen(line);
+
+		held = size >= length && strcmp(line + size - length, wanted) == 0;
+	}
+	fclose(table);
+	return held;
+}
+
 int session_open(struct hp_session *session, const struct hp_request *request,
 		 bool needs_ptrace, struct hp_error *error)
+{
+	return session_open_as(session, request, needs_ptrace, true, error);
+}
+
+int session_open_as(struct hp_session *session, const struct hp_request *request,
+		    bool needs_ptrace, bool needs_lock, struct hp_error *error)
 {
 	char path[64];
 	int status;
@@ -66,8 +94,10 @@ int session_open(struct hp_session *session, const struct hp_request *request,
 		hp_hint(error, "check the pid");
 		return hp_fail_as(error, HP_KIND_NO_PROCESS, "no process %d", (int)request->pid);
 	}
-	session->lock_fd = take_lock(request->pid, error);
-	if (session->lock_fd < 0)
+	/* A reader takes no lock: the state can be read while a command is at
+	 * work (patch_state_read), and list must not make that command fail. */
+	session->lock_fd = needs_lock ? take_lock(request->pid, error) : -1;
+	if (session->lock_fd < 0 && needs_lock)
 		return session->lock_fd;
 	status = target_memory_open(request->pid, &session->memory, error);
 	if (status != HP_OK) {
@@ -82,8 +112,9 @@ int session_open(struct hp_session *session, const struct hp_request *request,
 	if (status == HP_OK)
 		status = patch_state_read(&session->memory, &session->target.maps, &session->state,
 					  error);
-	/* We hold the lock: a command the state says is at work was killed. */
-	if (status == HP_OK)
+	/* We hold the lock: a command the state says is at work was killed.
+	 * A reader must find out for itself (see hp_list). */
+	if (status == HP_OK && needs_lock)
 		session->previous = session->state.running;
 	if (status == HP_OK && needs_ptrace)
 		status = stack_checker_create(request->pid, &session->checker, error);
@@ -419,7 +450,15 @@ int session_unload_patch(struct hp_session *session, uint64_t handle, const uint
 void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_report *report)
 {
 	hp_copy_string(report->name, sizeof(report->name), patch->name);
-	hp_copy_string(report->path, sizeof(report->path), patch->path);
+	/* An older hotpatch recorded the path as typed: where it led is unknown. */
+	if ((patch->known & HP_KNOWN_ABSOLUTE_PATH) || patch->path[0] == '/')
+		hp_copy_string(report->path, sizeof(report->path), patch->path);
+	else
+		report->path[0] = '\0';
+	report->sha256[0] = '\0';
+	for (size_t i = 0; (patch->known & HP_KNOWN_SHA256) && i < sizeof(patch->sha256); i++)
+		snprintf(report->sha256 + 2 * i, 3, "%02x", patch->sha256[i]);
+	report->applied = (patch->known & HP_KNOWN_APPLIED) ? patch->applied : 0;
 	hp_copy_string(report->description, sizeof(report->description), patch->description);
 	hp_copy_string(report->ids, sizeof(report->ids), patch->ids);
 	hp_copy_string(report->state, sizeof(report->state),

@@ -48,6 +48,10 @@ int patch_file_read(const struct hp_request *request, struct hp_patch_file *patc
 	status = trust_crypto_init(error);
 	if (status == HP_OK)
 		status = trust_open(request->patch_path, "patch", &owners, &file, error);
+	/* Where the file really is, as opened (no link, "." or ".."): what
+	 * list shows, whatever directory the command was run from. */
+	if (status == HP_OK)
+		hp_copy_string(patch->absolute_path, sizeof(patch->absolute_path), file.path);
 	if (status == HP_OK && (file.size == 0 || file.size > HP_PATCH_SIZE_MAX))
 		status = hp_fail_as(error, HP_KIND_BAD_PATCH, "patch %s is %s", patch->path,
 				 file.size == 0 ? "empty" : "larger than 256 MiB");
@@ -56,6 +60,7 @@ int patch_file_read(const struct hp_request *request, struct hp_patch_file *patc
 				    error);
 	if (status == HP_OK) {
 		crypto_hash_sha256(digest, patch->bytes, patch->size);
+		memcpy(patch->sha256, digest, sizeof(patch->sha256));
 		sodium_bin2hex(identity->sha256, sizeof(identity->sha256), digest, sizeof(digest));
 		status = signature_policy(request, policy, sizeof(policy), &required_by, error);
 	}
