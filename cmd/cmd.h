@@ -14,6 +14,8 @@
  * takes.  The values follow the table in options.c. */
 enum option_id {
 	OPTION_PID,
+	OPTION_EXE,
+	OPTION_PROCESS_OBJECT,
 	OPTION_TIMEOUT,
 	OPTION_UNRELIABLE,
 	OPTION_REQUIRE_SIGNATURE,
@@ -37,8 +39,13 @@ enum option_id {
 
 #define OPTION_BIT(id) (1u << (id))
 
-/* The most times a repeatable option (--debug-dir, --id, ...) may be given. */
+/* The most times a repeatable option (--debug-dir, --id, ...) may be given,
+ * and the most --pid options. */
 #define REPEAT_MAX 32
+#define PIDS_MAX 4096
+/* The options that choose processes: one --pid, or several, or a file. */
+#define PROCESS_OPTIONS                                                               \
+	(OPTION_BIT(OPTION_PID) | OPTION_BIT(OPTION_EXE) | OPTION_BIT(OPTION_PROCESS_OBJECT))
 
 /* What the command line asked for. */
 struct invocation {
@@ -51,6 +58,8 @@ struct invocation {
 	const char *debug_directories[REPEAT_MAX], *debug_files[REPEAT_MAX];
 	const char *ids[REPEAT_MAX];
 	struct hp_debug_search debug;
+	pid_t pids[PIDS_MAX];		/* every --pid, in order */
+	struct hp_selector selector;	/* what --pid, --exe and --object chose */
 };
 
 /* What a command produced, for its printers. */
@@ -106,6 +115,16 @@ const char *option_synopsis(enum option_id id);
 const char *option_help(enum option_id id);
 char option_short_name(enum option_id id);	/* or 0 */
 bool option_has_long_name(enum option_id id);
+
+/* Whether the command works on several processes (several --pid, --exe or
+ * --object): one document per process, in "processes". */
+bool invocation_is_many(const struct invocation *invocation);
+
+/* fanout.c: runs the command on each chosen process, a few at a time, each
+ * in a child of its own; prints the "processes" document (or a line per
+ * process) and returns the exit code. */
+int fanout_run(const struct invocation *invocation, struct output *output,
+	       volatile const int *interrupted);
 
 /* help.c */
 int help_print(const struct output *output, const struct command *command);

@@ -7,7 +7,7 @@
 #include "cmd.h"
 
 #define PATCH_TARGET_OPTIONS                                                          \
-	(OPTION_BIT(OPTION_PID) | OPTION_BIT(OPTION_TIMEOUT) | OPTION_BIT(OPTION_UNRELIABLE))
+	(PROCESS_OPTIONS | OPTION_BIT(OPTION_TIMEOUT) | OPTION_BIT(OPTION_UNRELIABLE))
 #define PATCH_FILE_OPTIONS                                                            \
 	(OPTION_BIT(OPTION_REQUIRE_SIGNATURE) | OPTION_BIT(OPTION_DEBUG_DIR) |             \
 	 OPTION_BIT(OPTION_DEBUG_FILE))
@@ -65,7 +65,7 @@ static int run_build(const struct invocation *invocation, struct outcome *outcom
 
 const struct command commands[] = {
 	{ .name = "apply", .engine = hp_apply,
-	  .synopsis = "--pid PID [--timeout SECONDS] [--allow-unreliable-stacks] "
+	  .synopsis = "(--pid PID... | --exe PATH | --object PATH) [--timeout SECONDS] [--allow-unreliable-stacks] "
 		     "[--require-signature] [--debug-dir DIR]... [--debug-file FILE]... "
 		     "[--json] PATCH.so",
 	  .summary = "load PATCH.so into the process and redirect the functions it replaces",
@@ -77,7 +77,7 @@ const struct command commands[] = {
 	  .min_arguments = 1, .max_arguments = 1, .argument = "a patch file", .audited = true,
 	  .run = run_engine, .print_text = print_change_text, .print_json = print_change_json },
 	{ .name = "revert", .engine = hp_revert,
-	  .synopsis = "--pid PID [--timeout SECONDS] [--allow-unreliable-stacks] [--sequence N] "
+	  .synopsis = "(--pid PID... | --exe PATH | --object PATH) [--timeout SECONDS] [--allow-unreliable-stacks] [--sequence N] "
 		     "[--json] [PATCH]",
 	  .summary = "take back PATCH (default: the most recently applied patch), or the "
 		     "patch of sequence number N (as list shows it: one copy of a patch)",
@@ -89,18 +89,18 @@ const struct command commands[] = {
 	  .min_arguments = 0, .max_arguments = 1, .argument_is_name = true, .audited = true,
 	  .run = run_engine, .print_text = print_change_text, .print_json = print_change_json },
 	{ .name = "list", .engine = hp_list,
-	  .synopsis = "--pid PID [--json]",
+	  .synopsis = "(--pid PID... | --exe PATH | --object PATH) [--json]",
 	  .summary = "show the applied patches, newest first, also while another command is "
 		     "at work on the process",
 	  .description = "Shows the patches applied to the process, newest first, and what "
 			 "killed hotpatch commands left in it.  Stops nothing and takes no "
 			 "lock: while another command is at work, it shows the state as it "
 			 "was before that command and says which command it is.",
-	  .takes = OPTION_BIT(OPTION_PID),
+	  .takes = PROCESS_OPTIONS,
 	  .needs = OPTION_BIT(OPTION_PID),
 	  .run = run_engine, .print_text = print_list_text, .print_json = print_list_json },
 	{ .name = "check", .engine = hp_check,
-	  .synopsis = "--pid PID [--timeout SECONDS] [--allow-unreliable-stacks] "
+	  .synopsis = "(--pid PID... | --exe PATH | --object PATH) [--timeout SECONDS] [--allow-unreliable-stacks] "
 		     "[--require-signature] [--debug-dir DIR]... [--debug-file FILE]... "
 		     "[--json] PATCH.so",
 	  .summary = "run every check of apply without changing the process",

@@ -90,6 +90,10 @@ static int run_command(const struct command *command, int argc, char **argv,
 		return exit_code;
 	if (help)
 		return finish_output(output, help_print(output, command), false);
+	if (invocation_is_many(&invocation)) {
+		hp_debug_search_set(&invocation.debug);
+		return finish_output(output, fanout_run(&invocation, output, &interrupted), false);
+	}
 	hp_debug_search_set(&invocation.debug);
 	error.pid = invocation.request.pid;
 	status = command->run(&invocation, &outcome, &error);

@@ -20,7 +20,13 @@ struct option_spec {
 };
 
 static const struct option_spec specs[OPTION_COUNT] = {
-	[OPTION_PID] = { "pid", 'p', "PID", false, "the target process" },
+	[OPTION_PID] = { "pid", 'p', "PID", true,
+			 "the target process; repeats, for several processes" },
+	[OPTION_EXE] = { "exe", 0, "PATH", false,
+			 "every process whose executable is PATH (also one started from an "
+			 "older copy replaced on disk since, when the build-id is the same)" },
+	[OPTION_PROCESS_OBJECT] = { "object", 0, "PATH", false,
+				    "every process that maps the shared object PATH" },
 	[OPTION_TIMEOUT] = { "timeout", 't', "SECONDS", false,
 			     "bounds the whole command (default 10); threads busy in a "
 			     "replaced function are waited for until then" },
@@ -168,8 +174,13 @@ static int store(enum option_id id, const char *value, struct invocation *invoca
 	case OPTION_PID:
 		if (!parse_pid(value, &output->pid))
 			return usage_error(output, "--pid wants a process id, not '%s'", value);
+		if (invocation->selector.pid_count == PIDS_MAX)
+			return usage_error(output, "--pid repeats at most %d times", PIDS_MAX);
+		invocation->pids[invocation->selector.pid_count++] = output->pid;
 		invocation->request.pid = output->pid;
 		break;
+	case OPTION_EXE: invocation->selector.exe = value; break;
+	case OPTION_PROCESS_OBJECT: invocation->selector.object = value; break;
 	case OPTION_TIMEOUT:
 		if (!parse_timeout(value, &invocation->request.timeout_seconds))
 			return usage_error(output, "--timeout wants a number of seconds, not '%s'",
@@ -222,24 +233,37 @@ static int take(const struct command *command, enum option_id id, const char *va
 {
 	if (!(command->takes & OPTION_BIT(id)))
 		return usage_error(output, "%s takes no %s", command->name, option_label(id));
-	if ((invocation->given & OPTION_BIT(id)) && !specs[id].repeats) {
-		if (id == OPTION_PID)
-			return usage_error(output, "--pid given twice (%d and %s): %s works on "
-					   "one process", output->pid, value, command->name);
+	if ((invocation->given & OPTION_BIT(id)) && !specs[id].repeats)
 		return usage_error(output, "%s given twice", option_label(id));
-	}
 	invocation->given |= OPTION_BIT(id);
 	return store(id, value, invocation, output);
 }
 
+/* Two options may share a name in different commands (build's --object
+ * LIBNAME, apply's --object PATH): the one the command takes wins, else the
+ * first. */
+static bool shadowed(const struct command *command, enum option_id id)
+{
+	for (int other = 0; other < OPTION_COUNT; other++) {
+		if (other == (int)id || !specs[other].name || strcmp(specs[other].name, specs[id].name))
+			continue;
+		if (command->takes & OPTION_BIT(other))
+			return !(command->takes & OPTION_BIT(id)) || other < (int)id;
+		if (!(command->takes & OPTION_BIT(id)) && other < (int)id)
+			return true;
+	}
+	return false;
+}
+
 /* What getopt_long needs: every option (so that one of another command is
  * named as such, not as unknown), --json and --help. */
-static void getopt_tables(struct option *longs, char *shorts, size_t shorts_size)
+static void getopt_tables(const struct command *command, struct option *longs, char *shorts,
+			  size_t shorts_size)
 {
 	size_t used = 0, count = 0;
 
 	for (int id = 0; id < OPTION_COUNT; id++) {
-		if (specs[id].name)
+		if (specs[id].name && !shadowed(command, (enum option_id)id))
 			longs[count++] = (struct option){ specs[id].name,
 							  specs[id].argument ? required_argument
 									     : no_argument,
@@ -254,6 +278,12 @@ static void getopt_tables(struct option *longs, char *shorts, size_t shorts_size
 	longs[count++] = (struct option){ "help", no_argument, NULL, HELP_VALUE };
 	longs[count] = (struct option){ NULL, 0, NULL, 0 };
 	snprintf(shorts + used, shorts_size - used, "jh");
+}
+
+bool invocation_is_many(const struct invocation *invocation)
+{
+	return invocation->selector.pid_count > 1 || invocation->selector.exe ||
+	       invocation->selector.object;
 }
 
 /* The option id of a value getopt_long returned, or -1. */
@@ -273,8 +303,15 @@ static int check_complete(const struct command *command, int positional,
 {
 	const struct hp_build_request *build = &invocation->build;
 
+	/* --pid is needed where --exe or --object would do as well. */
+	if ((command->needs & OPTION_BIT(OPTION_PID)) && !(invocation->given & PROCESS_OPTIONS))
+		return usage_error(output, "%s needs %s", command->name,
+				   (command->takes & OPTION_BIT(OPTION_EXE))
+					   ? "--pid PID (or --exe PATH or --object PATH)"
+					   : "--pid PID");
 	for (int id = 0; id < OPTION_COUNT; id++)
-		if ((command->needs & OPTION_BIT(id)) && !(invocation->given & OPTION_BIT(id)))
+		if (id != OPTION_PID && (command->needs & OPTION_BIT(id)) &&
+		    !(invocation->given & OPTION_BIT(id)))
 			return usage_error(output, "%s needs %s", command->name,
 					   option_synopsis((enum option_id)id));
 	if (command->takes & OPTION_BIT(OPTION_COMPILE)) {
@@ -301,7 +338,7 @@ int options_parse(const struct command *command, int argc, char **argv,
 	char shorts[2 * OPTION_COUNT + 3];
 	int option, positional, code;
 
-	getopt_tables(longs, shorts, sizeof(shorts));
+	getopt_tables(command, longs, shorts, sizeof(shorts));
 	invocation->command = command;
 	invocation->request.timeout_seconds = 10;
 	invocation->request.interrupted = interrupted;
@@ -339,6 +376,9 @@ int options_parse(const struct command *command, int argc, char **argv,
 		invocation->request.patch_name = invocation->argument;
 	else
 		invocation->request.patch_path = invocation->argument;
+	invocation->selector.pids = invocation->pids;
+	if (invocation_is_many(invocation))
+		output->pid = 0;
 	invocation->debug.directories = invocation->debug_directories;
 	invocation->debug.files = invocation->debug_files;
 	invocation->debug.timeout_seconds = invocation->request.timeout_seconds;

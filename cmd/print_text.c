@@ -155,11 +155,15 @@ void print_change_text(const struct output *output, const struct invocation *inv
 	print_leftovers_human(result);
 	if (result->patch_count == 0)
 		return;
-	printf("%s %s in pid %d (%u thread%s, stopped %.0f us)\n",
-	       invocation->command->engine == hp_apply ? "applied" : "reverted",
-	       one_line(result->patches[0].name, name, sizeof(name)), output->pid,
-	       result->thread_count, result->thread_count == 1 ? "" : "s",
-	       result->blackout_seconds * 1e6);
+	if (strcmp(result->patches[0].state, "already applied") == 0)
+		printf("%s is already applied in pid %d; nothing changed\n",
+		       one_line(result->patches[0].name, name, sizeof(name)), output->pid);
+	else
+		printf("%s %s in pid %d (%u thread%s, stopped %.0f us)\n",
+		       invocation->command->engine == hp_apply ? "applied" : "reverted",
+		       one_line(result->patches[0].name, name, sizeof(name)), output->pid,
+		       result->thread_count, result->thread_count == 1 ? "" : "s",
+		       result->blackout_seconds * 1e6);
 	print_patch_human(&result->patches[0]);
 }
 

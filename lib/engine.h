@@ -46,6 +46,7 @@ enum hp_error_kind {
 	HP_KIND_LOAD_FAILED,		/* 4: the target's dlopen refused the patch */
 	HP_KIND_NOT_APPLIED,		/* 4: revert: no such patch applied */
 	HP_KIND_DEPENDS,		/* 4: revert: a later patch depends on it */
+	HP_KIND_NAME_CONFLICT,		/* 4: apply: another patch has that name */
 	HP_KIND_COUNT
 };
 
@@ -97,6 +98,21 @@ struct hp_request {
 	bool require_signature;		/* apply, check: only a patch signed by a trusted key */
 	volatile const int *interrupted;	/* set by the front end on SIGINT/SIGTERM */
 };
+
+/* Which processes a command works on: the pids given, every process whose
+ * executable is `exe` (also one started from an older copy of it, replaced
+ * on disk since, with the same build-id), and every process that maps
+ * `object`; NULL for none.  *pids (malloc'd) is in the order given, then by
+ * pid; ourselves never. */
+struct hp_selector {
+	const pid_t *pids;
+	size_t pid_count;
+	const char *exe;
+	const char *object;
+};
+
+int hp_select_processes(const struct hp_selector *selector, pid_t **pids, size_t *count,
+			struct hp_error *error) __attribute__((warn_unused_result));
 
 /* Where apply, check and build look for the debug file of a stripped
  * object besides /etc/hotpatch/debug-dirs and /usr/lib/debug, and how long

@@ -114,8 +114,6 @@ teardown() { hp_teardown; }
 
 @test "an option given twice is a usage error naming it, never silently the last" {
 	start_target simple
-	run -2 --separate-stderr hp list --pid "$TARGET_PID" --pid 1
-	assert_error_line "--pid given twice" "$TARGET_PID" "1"
 	run -2 --separate-stderr hp apply --pid "$TARGET_PID" --timeout 5 --timeout 6 "$HP_PATCHES/compute_v1.so"
 	assert_error_line "--timeout given twice"
 	assert_target_untouched "$TARGET_PID"
@@ -124,7 +122,8 @@ teardown() { hp_teardown; }
 
 @test "COMMAND --help and help COMMAND show that command's own options only" {
 	run -0 --separate-stderr hp list --help
-	[[ ${lines[0]} == "usage: hotpatch list --pid PID [--json]" ]] || fail "list --help says: $output"
+	[[ ${lines[0]} == "usage: hotpatch list (--pid PID... | --exe PATH | --object PATH) [--json]" ]] ||
+		fail "list --help says: $output"
 	[[ $output != *--timeout* && $output != *--out* ]] || fail "list --help shows options list does not take"
 	run -0 --separate-stderr hp help sign
 	[[ ${lines[0]} == "usage: hotpatch sign "* && $output == *--key* && $output != *--pid* ]] ||
@@ -152,7 +151,7 @@ teardown() { hp_teardown; }
 	local command synopsis_options help_options
 	for command in apply revert list check keygen sign build; do
 		run -0 --separate-stderr hp "$command" --help --json
-		synopsis_options=$(jq -r '.commands[0].synopsis' <<<"$output" | grep -oE -- '(--[a-z-]+|-o)' |
+		synopsis_options=$(jq -r '.commands[0].synopsis' <<<"$output" | grep -oE -- '(--[a-z-]+|-o\b)' |
 			grep -vx -- --json | sort -u)
 		help_options=$(jq -r '.commands[0].options[].option' <<<"$output" | awk '{ print $1 }' | sort -u)
 		[[ $synopsis_options == "$help_options" ]] ||

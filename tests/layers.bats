@@ -19,6 +19,7 @@ allowed() {
 	patch) echo "common symbols" ;;
 	trust) echo "common symbols patch" ;;
 	runtime) echo "common symbols patch trust arch" ;;
+	machine) echo "common symbols patch trust arch runtime" ;;
 	build) echo "common symbols patch arch" ;;
 	*) echo "UNKNOWN" ;;
 	esac

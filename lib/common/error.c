@@ -45,6 +45,7 @@ static const struct {
 	[HP_KIND_LOAD_FAILED] = { "load_failed", HP_MISFIT },
 	[HP_KIND_NOT_APPLIED] = { "not_applied", HP_MISFIT },
 	[HP_KIND_DEPENDS] = { "depends", HP_MISFIT },
+	[HP_KIND_NAME_CONFLICT] = { "name_conflict", HP_MISFIT },
 };
 
 const char *hp_error_kind_name(enum hp_error_kind kind)

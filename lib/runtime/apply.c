@@ -473,7 +473,8 @@ static void report_references(const struct hp_patch_file *file, struct hp_patch_
  * this patch carries it too, so the operator is told whose. */
 static void report_takeovers(const struct apply_work *work, struct hp_patch_report *patch)
 {
-	for (size_t i = 0; i < work->patch.count && i < patch->function_count; i++)
+	/* Nothing was planned for a patch found applied already. */
+	for (size_t i = 0; work->planned && i < work->patch.count && i < patch->function_count; i++)
 		if (work->planned[i].previous >= 0)
 			hp_copy_string(patch->functions[i].over, sizeof(patch->functions[i].over),
 				       work->session.state.patches[work->planned[i].previous]->name);
@@ -495,7 +496,8 @@ static int report(struct apply_work *work, struct hp_result *result, struct hp_e
 	}
 	result->patches = patch;
 	result->patch_count = 1;
-	report_references(&work->patch, patch);
+	if (work->planned)	/* resolved: planned and loaded, or checked */
+		report_references(&work->patch, patch);
 	if (work->record_index >= 0) {
 		session_fill_report(work->session.state.patches[work->record_index], patch);
 		report_takeovers(work, patch);
@@ -526,9 +528,45 @@ static int report(struct apply_work *work, struct hp_result *result, struct hp_e
 	return HP_OK;
 }
 
+/* The same patch again is done already: a success that changes nothing,
+ * so that a runbook (or install) may apply it as often as it likes.  Another
+ * patch under the same name is refused, naming both. */
+static int check_not_applied(struct apply_work *work, const struct hp_patch_identity *identity,
+			     bool *already, struct hp_error *error)
+{
+	const struct hp_state *state = &work->session.state;
+
+	*already = false;
+	for (size_t i = 0; i < state->patch_count; i++) {
+		const struct hp_state_patch *record = state->patches[i];
+		char sha256[65] = "";
+
+		if (record->status != HP_STATE_APPLIED ||
+		    strncmp(record->name, work->patch.name, sizeof(record->name)) != 0)
+			continue;
+		if (record->known & HP_KNOWN_SHA256)
+			for (size_t b = 0; b < sizeof(record->sha256); b++)
+				snprintf(sha256 + 2 * b, 3, "%02x", record->sha256[b]);
+		if (sha256[0] && strcmp(sha256, identity->sha256) == 0) {
+			work->record_index = (long)i;
+			*already = true;
+			return HP_OK;
+		}
+		hp_hint(error, "revert it first (hotpatch revert --pid %d %s), or give the new "
+			       "patch another name", (int)work->session.pid, record->name);
+		return hp_fail_as(error, HP_KIND_NAME_CONFLICT,
+				  "pid %d has another patch named %s applied (sequence %" PRIu64
+				  ", sha256 %s) than %s (sha256 %s)",
+				  (int)work->session.pid, record->name, record->sequence,
+				  sha256[0] ? sha256 : "unknown", work->patch.path, identity->sha256);
+	}
+	return HP_OK;
+}
+
 static int run(const struct hp_request *request, struct hp_result *result,
 	       struct hp_error *error, bool only_check)
 {
+	bool already = false;
 	struct apply_work work = { .record_index = -1 };
 	double stopped_at = 0;
 	int status;
@@ -542,6 +580,15 @@ static int run(const struct hp_request *request, struct hp_result *result,
 	if (status == HP_OK) {
 		work.session.command = only_check ? NULL : "apply";
 		status = leftovers_take_back(&work.session, !only_check, result, error);
+	}
+	if (status == HP_OK && !only_check)
+		status = check_not_applied(&work, &result->patch_file, &already, error);
+	if (status == HP_OK && already) {
+		status = report(&work, result, error);
+		if (status == HP_OK)
+			hp_copy_string(result->patches[0].state, sizeof(result->patches[0].state),
+				       "already applied");
+		goto done;
 	}
 	if (status == HP_OK && hp_fault("map-target"))
 		status = hp_fault_fail(error, "map-target");
@@ -568,6 +615,7 @@ static int run(const struct hp_request *request, struct hp_result *result,
 		status = report(&work, result, error);
 	if (status == HP_OK && !only_check)
 		family_note_patches(work.session.pid, result);
+done:
 	result->attempts = work.attempts;
 	result->blackout_seconds = work.blackout;
 	result->thread_count = work.session.thread_count;

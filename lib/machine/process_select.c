@@ -1,0 +1,231 @@
+/* process_select.c - every process whose executable is a file (--exe), or
+ * that maps a shared object (--object).  A process is matched by what the
+ * kernel says it runs or maps (device and inode, through /proc/PID/exe and
+ * /proc/PID/maps), never by following a path inside its mount namespace; a
+ * process started from a file that was replaced on disk since (the old
+ * inode shows as "PATH (deleted)") matches when the old file's build-id,
+ * read through the kernel's own handle on it, is the new one's. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <gelf.h>
+
+#include "machine/machine.h"
+
+/* At most this many processes are chosen; a machine has fewer. */
+#define PROCESSES_MAX 65536
+#define DELETED_SUFFIX " (deleted)"
+
+/* The build-id of the ELF file open on `fd`; 0 when it has none. */
+static size_t read_build_id(int fd, unsigned char *id, size_t capacity)
+{
+	Elf *elf;
+	size_t size = 0;
+
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return 0;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (elf && elf_kind(elf) == ELF_K_ELF)
+		size = elf_build_id(elf, id, capacity);
+	elf_end(elf);
+	return size;
+}
+
+int selected_file_open(const char *path, const char *option, struct hp_selected_file *file,
+		       struct hp_error *error)
+{
+	struct stat info;
+	int fd;
+
+	memset(file, 0, sizeof(*file));
+	if (!realpath(path, file->path)) {
+		hp_hint(error, "name the file the processes run or load");
+		return hp_fail_errno(error, HP_USAGE, "%s %s", option, path);
+	}
+	fd = open(file->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		hp_hint(error, "name the file the processes run or load");
+		return hp_fail(error, HP_USAGE, "%s %s is not a regular file that can be read",
+			       option, path);
+	}
+	file->device = info.st_dev;
+	file->inode = info.st_ino;
+	file->build_id_size = read_build_id(fd, file->build_id, sizeof(file->build_id));
+	close(fd);
+	return HP_OK;
+}
+
+/* An old copy of the file, open through the kernel's handle `handle`
+ * (/proc/PID/exe or /proc/PID/map_files/RANGE), whose link text is
+ * "PATH (deleted)": the same program when the build-ids agree. */
+static bool replaced_copy_matches(const char *handle, const struct hp_selected_file *file)
+{
+	char link[HP_PATH_MAX + sizeof(DELETED_SUFFIX)];
+	unsigned char id[64];
+	ssize_t length = readlink(handle, link, sizeof(link) - 1);
+	size_t path_length = strlen(file->path), size;
+	int fd;
+
+	if (length <= 0 || file->build_id_size == 0)
+		return false;
+	link[length] = '\0';
+	if ((size_t)length != path_length + strlen(DELETED_SUFFIX) ||
+	    strncmp(link, file->path, path_length) != 0 ||
+	    strcmp(link + path_length, DELETED_SUFFIX) != 0)
+		return false;
+	fd = open(handle, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	size = read_build_id(fd, id, sizeof(id));
+	close(fd);
+	return size == file->build_id_size && memcmp(id, file->build_id, size) == 0;
+}
+
+bool process_runs(pid_t pid, const struct hp_selected_file *file)
+{
+	char handle[64];
+	struct stat info;
+
+	snprintf(handle, sizeof(handle), "/proc/%d/exe", (int)pid);
+	/* stat follows the magic link to the kernel's file, not a path. */
+	if (stat(handle, &info) != 0)
+		return false;
+	if (info.st_dev == file->device && info.st_ino == file->inode)
+		return true;
+	return replaced_copy_matches(handle, file);
+}
+
+bool process_maps(pid_t pid, const struct hp_selected_file *file)
+{
+	struct hp_maps maps = { 0 };
+	struct hp_error ignored = { 0 };
+	bool found = false;
+
+	if (proc_maps_read(pid, &maps, &ignored) != HP_OK)
+		return false;
+	for (size_t i = 0; i < maps.count && !found; i++) {
+		const struct hp_mapping *mapping = &maps.items[i];
+		char handle[96];
+
+		if (!mapping->path[0] || mapping->path[0] != '/')
+			continue;
+		if (mapping->inode == file->inode &&
+		    makedev(mapping->dev_major, mapping->dev_minor) == file->device) {
+			found = true;
+			continue;
+		}
+		snprintf(handle, sizeof(handle), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
+			 (int)pid, mapping->start, mapping->end);
+		if (strstr(mapping->path, DELETED_SUFFIX))
+			found = replaced_copy_matches(handle, file);
+	}
+	proc_maps_release(&maps);
+	return found;
+}
+
+static int compare_pids(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static bool all_digits(const char *name)
+{
+	if (!name[0])
+		return false;
+	for (; *name; name++)
+		if (!isdigit((unsigned char)*name))
+			return false;
+	return true;
+}
+
+/* Appends `pid` unless it is there already. */
+static int add_pid(pid_t pid, pid_t **pids, size_t *count, size_t *capacity,
+		   struct hp_error *error)
+{
+	pid_t *larger;
+
+	for (size_t i = 0; i < *count; i++)
+		if ((*pids)[i] == pid)
+			return HP_OK;
+	if (*count == PROCESSES_MAX)
+		return hp_fail(error, HP_FAILED, "more than %d processes match", PROCESSES_MAX);
+	if (*count == *capacity) {
+		*capacity = *capacity ? 2 * *capacity : 64;
+		larger = realloc(*pids, *capacity * sizeof(**pids));
+		if (!larger)
+			return hp_fail(error, HP_FAILED, "out of memory choosing processes");
+		*pids = larger;
+	}
+	(*pids)[(*count)++] = pid;
+	return HP_OK;
+}
+
+/* Every process (not ourselves) that runs or maps `file`. */
+static int scan_processes(const struct hp_selected_file *file, bool executable, pid_t **pids,
+			  size_t *count, size_t *capacity, struct hp_error *error)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *entry;
+	int status = HP_OK;
+
+	if (!proc)
+		return hp_fail_errno(error, HP_FAILED, "cannot list /proc");
+	while (status == HP_OK && (entry = readdir(proc)) != NULL) {
+		pid_t pid;
+
+		if (!all_digits(entry->d_name))
+			continue;
+		pid = (pid_t)strtol(entry->d_name, NULL, 10);
+		if (pid <= 0 || pid == getpid())
+			continue;
+		if (executable ? process_runs(pid, file) : process_maps(pid, file))
+			status = add_pid(pid, pids, count, capacity, error);
+	}
+	closedir(proc);
+	return status;
+}
+
+int hp_select_processes(const struct hp_selector *selector, pid_t **pids, size_t *count,
+			struct hp_error *error)
+{
+	struct hp_selected_file file;
+	size_t capacity = 0;
+	int status = HP_OK;
+
+	*pids = NULL;
+	*count = 0;
+	for (size_t i = 0; status == HP_OK && i < selector->pid_count; i++)
+		status = add_pid(selector->pids[i], pids, count, &capacity, error);
+	if (status == HP_OK && selector->exe) {
+		status = selected_file_open(selector->exe, "--exe", &file, error);
+		if (status == HP_OK)
+			status = scan_processes(&file, true, pids, count, &capacity, error);
+	}
+	if (status == HP_OK && selector->object) {
+		status = selected_file_open(selector->object, "--object", &file, error);
+		if (status == HP_OK)
+			status = scan_processes(&file, false, pids, count, &capacity, error);
+	}
+	if (status != HP_OK) {
+		free(*pids);
+		*pids = NULL;
+		*count = 0;
+		return status;
+	}
+	if (*count > 1 && selector->pid_count == 0)
+		qsort(*pids, *count, sizeof(**pids), compare_pids);
+	return HP_OK;
+}
