@@ -40,8 +40,6 @@ int target_load_object(struct hp_target *target, struct hp_object *object,
 		       struct hp_error *error) HP_MUST_CHECK;
 
 /* ---- target_symbols.c: what names mean in the target's objects ---- */
-/* Adds a stripped object's symbols from its trusted debug file, if any. */
-void target_load_debug_symbols(struct hp_target *target, struct hp_object *object);
 /* The one function of that name in the object (refuses ambiguous names);
  * `file` ("" when not needed) names the source file of a file-local one. */
 int target_find_function(struct hp_target *target, struct hp_object *object,
