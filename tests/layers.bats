@@ -56,3 +56,39 @@ allowed() {
 	bad=$(grep -vE '"(engine|cmd)\.h"' <<<"$output" || true)
 	[[ -z $bad ]] || { echo "cmd/ includes: $bad"; false; }
 }
+
+# lib/runtime/'s headers stack: each file's functions are declared in one of
+# them (a "---- FILE.c: ... ----" section) and it includes none above that.
+@test "inside lib/runtime/, no file includes a header above the one that declares it" {
+	local layers=(target threads state session) bad="" file level above header
+	for level in "${!layers[@]}"; do
+		for file in $(sed -nE 's/^\/\* ---- ([a-z_0-9]+\.c):.*/\1/p' \
+			"lib/runtime/${layers[level]}.h"); do
+			[[ -f lib/runtime/$file ]] || { bad+="${layers[level]}.h names $file, not in lib/runtime/"$'\n'; continue; }
+			for above in "${layers[@]:level+1}"; do
+				grep -q "^#include \"runtime/$above.h\"" "lib/runtime/$file" &&
+					bad+="lib/runtime/$file (${layers[level]}.h) includes runtime/$above.h"$'\n'
+			done
+		done
+	done
+	[[ -z $bad ]] || { printf '%s' "$bad"; false; }
+}
+
+# No two files of lib/ call each other, even through others: what both need
+# lives in the lower one or in a file of its own (scripts/check-cycles).
+@test "no file of the engine calls a file that calls it back" {
+	run -0 scripts/check-cycles
+	[[ -z $output ]]
+}
+
+@test "check-cycles finds a call cycle between two files" {
+	local tree=$BATS_TEST_TMPDIR/tree
+	mkdir -p "$tree/lib/one"
+	printf 'int lower(void);\nint upper(void)\n{\n\treturn lower();\n}\n' >"$tree/lib/one/upper.c"
+	printf 'int upper(void);\nint lower(void)\n{\n\treturn 1;\n}\n' >"$tree/lib/one/lower.c"
+	run -0 scripts/check-cycles "$tree"
+	printf 'int upper(void);\nint lower(void)\n{\n\treturn upper() + 1;\n}\n' >"$tree/lib/one/lower.c"
+	run -1 scripts/check-cycles "$tree"
+	[[ $output == *"lib/one/lower.c -> lib/one/upper.c (upper)"* ]]
+	[[ $output == *"lib/one/upper.c -> lib/one/lower.c (lower)"* ]]
+}

@@ -255,9 +255,3 @@ int hp_build(const struct hp_build_request *request, struct hp_build_result *res
 	build_binary_close(&binary);
 	return status;
 }
-
-void hp_build_result_release(struct hp_build_result *result)
-{
-	free(result->lines);
-	memset(result, 0, sizeof(*result));
-}

@@ -301,6 +301,8 @@ struct build_plan {
 int build_plan_make(struct build_plan *plan, const struct build_binary *binary,
 		    struct hp_error *error) HP_MUST_CHECK;
 void build_plan_release(struct build_plan *plan);
+
+/* ---- build_result.c: the lines of the report ---- */
 int build_result_line(struct hp_build_result *result, enum hp_build_line_kind kind,
 		      const char *function, const char *file, const char *text) HP_MUST_CHECK;
 

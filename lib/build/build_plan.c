@@ -19,24 +19,6 @@ struct worklist {
 	size_t (*items)[2];
 };
 
-int build_result_line(struct hp_build_result *result, enum hp_build_line_kind kind,
-		      const char *function, const char *file, const char *text)
-{
-	struct hp_build_line *lines = realloc(result->lines,
-					      (result->line_count + 1) * sizeof(*lines));
-
-	if (!lines)
-		return HP_FAILED;
-	result->lines = lines;
-	memset(&lines[result->line_count], 0, sizeof(*lines));
-	lines[result->line_count].kind = kind;
-	hp_copy_string(lines[result->line_count].function, HP_TEXT_MAX, function);
-	hp_copy_string(lines[result->line_count].file, HP_TEXT_MAX, file);
-	hp_copy_string(lines[result->line_count].text, 2 * HP_TEXT_MAX, text);
-	result->line_count++;
-	return HP_OK;
-}
-
 static int keep(struct build_plan *plan, struct worklist *work, size_t unit, size_t section,
 		struct hp_error *error)
 {

@@ -85,6 +85,8 @@ bool patch_name_is_valid(const char *name);
 /* The name a patch has when it declares none: its file name without ".so",
  * other characters than letters, digits, '.', '_' and '-' made '_'. */
 void patch_default_name(const char *path, char *name, size_t size);
+
+/* ---- patch_elf.c: where things lie in the patch object ---- */
 Elf_Scn *patch_find_section(Elf *elf, const char *name, GElf_Shdr *header);
 /* [address, address + length) lies in one loaded segment of the patch: an
  * executable one's file bytes when `code`, else any one's memory. */

@@ -3,8 +3,8 @@
  * file once, checks who may have written it and its signature); those very
  * bytes are later handed to the target, so nothing can swap the file in
  * between.  The bytes are untrusted: every record is bounds-checked.  It
- * calls nothing outside this file, patch_references.c, elf_symbols.c and
- * error.c (the fuzzer links only those). */
+ * calls nothing outside this file, patch_references.c, patch_elf.c,
+ * elf_symbols.c and error.c (the fuzzer links only those). */
 #include <gelf.h>
 #include <libelf.h>
 #include <stddef.h>
@@ -18,25 +18,6 @@
 #include "symbols/symbols.h"
 
 #define REPLACEMENTS_MAX 100000u
-
-Elf_Scn *patch_find_section(Elf *elf, const char *wanted, GElf_Shdr *header)
-{
-	Elf_Scn *section = NULL;
-	size_t names;
-
-	if (elf_getshdrstrndx(elf, &names) != 0)
-		return NULL;
-	while ((section = elf_nextscn(elf, section)) != NULL) {
-		const char *name;
-
-		if (!gelf_getshdr(section, header))
-			continue;
-		name = elf_strptr(elf, names, header->sh_name);
-		if (name && strcmp(name, wanted) == 0)
-			return section;
-	}
-	return NULL;
-}
 
 /* The value the dynamic linker will store at `where` (a file address). */
 static bool relocated_value(Elf *elf, uint64_t where, uint64_t *value)
@@ -76,28 +57,6 @@ static bool relocated_value(Elf *elf, uint64_t where, uint64_t *value)
 			}
 			return false;
 		}
-	}
-	return false;
-}
-
-bool patch_in_segment(Elf *elf, uint64_t address, uint64_t length, bool code)
-{
-	size_t count = 0;
-
-	if (elf_getphdrnum(elf, &count) != 0)
-		return false;
-	for (size_t i = 0; i < count; i++) {
-		GElf_Phdr header;
-		/* Code must be in the file; data may lie in the zero-filled rest. */
-		uint64_t size;
-
-		if (!gelf_getphdr(elf, (int)i, &header) || header.p_type != PT_LOAD ||
-		    (code && !(header.p_flags & PF_X)))
-			continue;
-		size = code ? header.p_filesz : header.p_memsz;
-		if (address >= header.p_vaddr && address - header.p_vaddr <= size &&
-		    length <= size - (address - header.p_vaddr))
-			return true;
 	}
 	return false;
 }

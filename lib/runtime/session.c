@@ -170,11 +170,6 @@ void session_close(struct hp_session *session)
 	session->checker = NULL;
 }
 
-bool session_interrupted(const struct hp_session *session)
-{
-	return session->interrupted && *session->interrupted;
-}
-
 static int find_libc_syscall(struct hp_session *session, uint64_t *found, struct hp_error *error)
 {
 	unsigned char code[SYSCALL_SCAN];

@@ -35,7 +35,11 @@ int session_open_as(struct hp_session *session, const struct hp_request *request
 /* Some hotpatch command holds the lock for `pid` now. */
 bool session_lock_held(pid_t pid);
 void session_close(struct hp_session *session);
-bool session_interrupted(const struct hp_session *session);
+/* Ctrl-C or SIGTERM came.  Inline: borrow_choice.c, under session.c, asks too. */
+static inline bool session_interrupted(const struct hp_session *session)
+{
+	return session->interrupted && *session->interrupted;
+}
 /* ---- borrow_choice.c: which thread runs the remote calls ---- */
 /* Stops a thread that can run dlopen without deadlocking: none of its frames
  * in the dynamic loader or the allocator (whose locks it could hold),

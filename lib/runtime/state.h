@@ -116,6 +116,24 @@ bool patch_state_generation(struct hp_memory *memory, const struct hp_state *sta
 /* The applied record that last replaced the function at `address`, or -1. */
 long patch_state_latest_for(const struct hp_state *state, uint64_t address, size_t before);
 
+/* ---- state_text.c: a record's code in the target ---- */
+enum hp_text_bytes { HP_TEXT_SAVED, HP_TEXT_WRITTEN };
+/* Writes the saved (original) or written (jump) bytes of the first `count`
+ * functions of a patch's record. */
+int text_write_functions(struct hp_memory *memory, pid_t stopped_tid,
+			 const struct hp_state_patch *patch, enum hp_text_bytes which, size_t count,
+			 struct hp_error *error) HP_MUST_CHECK;
+
+/* What a function's jump site holds now. */
+enum hp_text_site {
+	HP_SITE_UNPLANNED,	/* recorded before its jump was planned: nothing to read */
+	HP_SITE_JUMP,		/* our jump */
+	HP_SITE_ORIGINAL,	/* the bytes the jump replaces */
+	HP_SITE_FOREIGN,	/* anything else: someone else changed the code */
+};
+int text_site_read(struct hp_memory *memory, const struct hp_state_function *function,
+		   enum hp_text_site *site, struct hp_error *error) HP_MUST_CHECK;
+
 /* ---- patch_load.c: getting the patch object into the target and out ---- */
 struct hp_loaded_patch {
 	uint64_t handle;

@@ -40,8 +40,6 @@ int target_load_object(struct hp_target *target, struct hp_object *object,
 		       struct hp_error *error) HP_MUST_CHECK;
 
 /* ---- target_symbols.c: what names mean in the target's objects ---- */
-/* Adds a stripped object's symbols from its trusted debug file, if any. */
-void target_load_debug_symbols(struct hp_target *target, struct hp_object *object);
 /* The one function of that name in the object (refuses ambiguous names);
  * `file` ("" when not needed) names the source file of a file-local one. */
 int target_find_function(struct hp_target *target, struct hp_object *object,
@@ -109,24 +107,5 @@ struct hp_text_piece {
  * span between them (read afresh first).  Every thread must be stopped. */
 int text_write(struct hp_memory *memory, pid_t stopped_tid, const struct hp_text_piece *pieces,
 	       size_t count, struct hp_error *error) HP_MUST_CHECK;
-
-enum hp_text_bytes { HP_TEXT_SAVED, HP_TEXT_WRITTEN };
-struct hp_state_patch;
-/* Writes the saved (original) or written (jump) bytes of the first `count`
- * functions of a patch's record. */
-int text_write_functions(struct hp_memory *memory, pid_t stopped_tid,
-			 const struct hp_state_patch *patch, enum hp_text_bytes which, size_t count,
-			 struct hp_error *error) HP_MUST_CHECK;
-
-struct hp_state_function;
-/* What a function's jump site holds now. */
-enum hp_text_site {
-	HP_SITE_UNPLANNED,	/* recorded before its jump was planned: nothing to read */
-	HP_SITE_JUMP,		/* our jump */
-	HP_SITE_ORIGINAL,	/* the bytes the jump replaces */
-	HP_SITE_FOREIGN,	/* anything else: someone else changed the code */
-};
-int text_site_read(struct hp_memory *memory, const struct hp_state_function *function,
-		   enum hp_text_site *site, struct hp_error *error) HP_MUST_CHECK;
 
 #endif

@@ -1,6 +1,6 @@
 /* target_map.c - the objects a target process has loaded: which mappings
- * belong together, which one is the main executable, their ELF facts
- * (target_symbols.c says what names in them mean).
+ * belong together, which one is the main executable, their ELF facts and
+ * local debug files (target_symbols.c says what names in them mean).
  * Files are opened through the target's own view (/proc/PID/map_files, else
  * /proc/PID/root checked against the mapped inode), never by a bare path. */
 #include <elf.h>
@@ -17,6 +17,7 @@
 #include "runtime/target.h"
 #include "common/base.h"
 #include "common/proc_maps.h"
+#include "common/trusted_files.h"
 #include "symbols/symbols.h"
 
 static bool same_file(const struct hp_mapping *mapping, const struct hp_object *object)
@@ -181,6 +182,19 @@ static int open_object_file(const struct hp_target *target, const struct hp_obje
 	return fd;
 }
 
+/* A stripped object's file-local symbols come from its debug file, trusted
+ * like a patch and only by the target's owner or root: its addresses
+ * decide where we write.  Only local places here: every object is loaded
+ * (libc for dlopen too), and most never need more than their exports
+ * (target_symbols.c asks debuginfod when a name is missing). */
+static void load_debug_symbols(struct hp_target *target, struct hp_object *object)
+{
+	struct trust_owners owners;
+
+	trust_owners_of_target(target->pid, &owners);
+	object->debug_file = debug_file_find(&object->elf, hp_base_name(object->path), &owners);
+}
+
 int target_load_object(struct hp_target *target, struct hp_object *object,
 		       struct hp_error *error)
 {
@@ -198,7 +212,7 @@ int target_load_object(struct hp_target *target, struct hp_object *object,
 	object->bias = object->base - object->elf.first_load_vaddr;
 	if (object->elf.type == ET_EXEC)
 		object->bias = 0;
-	target_load_debug_symbols(target, object);
+	load_debug_symbols(target, object);
 	object->loaded = true;
 	return HP_OK;
 }

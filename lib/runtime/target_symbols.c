@@ -13,18 +13,6 @@
 #include "common/trusted_files.h"
 #include "symbols/symbols.h"
 
-/* A stripped object's file-local symbols come from its debug file, trusted
- * like a patch and only by the target's owner or root: its addresses
- * decide where we write.  Only local places here: every object is loaded
- * (libc for dlopen too), and most never need more than their exports. */
-void target_load_debug_symbols(struct hp_target *target, struct hp_object *object)
-{
-	struct trust_owners owners;
-
-	trust_owners_of_target(target->pid, &owners);
-	object->debug_file = debug_file_find(&object->elf, hp_base_name(object->path), &owners);
-}
-
 /* A name the stripped object lacks: now debuginfod is worth a wait. */
 static bool fetch_debug_symbols(struct hp_target *target, struct hp_object *object)
 {
