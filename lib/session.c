@@ -83,6 +83,12 @@ int session_open(struct hp_session *session, const struct hp_request *request,
 		session->previous = session->state.running;
 	if (status == HP_OK && needs_ptrace)
 		status = stack_checker_create(request->pid, &session->checker, error);
+	/* Stacks a killed hotpatch left on their way out through our return
+	 * trampolines are unwound through them, from the first unwind on. */
+	if (status == HP_OK && session->checker && session->state.stub_page &&
+	    patch_state_stub_is_ours(&session->memory, &session->target.maps,
+				     session->state.stub_page))
+		stack_checker_know_stub_page(session->checker, session->state.stub_page);
 	return status;
 }
 
@@ -335,10 +341,12 @@ static int attempt(struct hp_session *session, double *stopped_at, struct hp_err
 	stack_checker_reserve(session->checker, session->blocker_capacity);
 	/* Its check reads /proc: not in the stop.  The stack check notes which
 	 * of its return trampolines threads still hold. */
-	if (stub_for_moves(session))
+	if (stub_for_moves(session)) {
+		stack_checker_know_stub_page(session->checker, session->state.stub_page);
 		stack_checker_watch(session->checker,
 				    session->state.stub_page + HP_STUB_TRAMPOLINES,
 				    HP_STUB_TRAMPOLINE_COUNT);
+	}
 	*stopped_at = hp_now();
 	status = threads_stop_all(&session->threads, session->deadline + 1, error);
 	session->thread_count = (unsigned)session->threads.count;

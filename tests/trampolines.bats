@@ -1,0 +1,69 @@
+#!/usr/bin/env bats
+# trampolines.bats - what a killed hotpatch leaves on threads' stacks and in
+# the process's maps: a thread it left on its way out of a function returns
+# through one of our return trampolines, and the stack check unwinds through
+# it to where the thread really returns; an incomplete patch says what puts
+# it right; and once nothing of ours is left, neither is our state, so the
+# maps of a process whose last patch was reverted read as never patched.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+setup() { hp_setup; }
+teardown() { hp_teardown; }
+
+descriptor_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+# Mappings named by us, and anonymous code (our stub and trampoline pages).
+ours_count() { awk '/hotpatch/ || ($2 ~ /x/ && NF == 5)' "/proc/$1/maps" | wc -l; }
+
+# remember_maps PID: the maps and descriptor count to come back to.
+remember_maps() {
+	cp "/proc/$1/maps" "$BATS_TEST_TMPDIR/maps.before"
+	DESCRIPTORS_BEFORE=$(descriptor_count "$1")
+}
+
+assert_maps_as_before() {
+	diff "$BATS_TEST_TMPDIR/maps.before" "/proc/$1/maps" >"$BATS_TEST_TMPDIR/maps.diff" ||
+		{ fail "the maps changed:"$'\n'"$(cat "$BATS_TEST_TMPDIR/maps.diff")"; return 1; }
+	(($(descriptor_count "$1") == DESCRIPTORS_BEFORE)) ||
+		{ fail "descriptors: $(ls -l "/proc/$1/fd")"; return 1; }
+}
+
+# The stuck target's thread never leaves stuck_forever(): an apply of
+# stuck_fix killed while moving it leaves its return address pointing at a
+# return trampoline of our stub page for good.
+kill_while_moving_stuck_thread() {
+	start_target stuck
+	STUCK_TID=$(sed -n 's/^ready .*stuck_tid=\([0-9]*\).*/\1/p' "$TARGET_LOG")
+	HOTPATCH_FAULT=kill-in-move run -137 --separate-stderr \
+		hp apply --pid "$TARGET_PID" --timeout 2 "$HP_PATCHES/stuck_fix.so" || return 1
+	assert_not_traced "$TARGET_PID"
+}
+
+@test "a thread a killed apply left in a return trampoline does not keep other patches out" {
+	local mark
+	kill_while_moving_stuck_thread
+	# tick() is on no stack: it applies and reverts as in a process never
+	# touched, the stuck thread's stack unwound through the trampoline.
+	apply_and_wait "$TARGET_PID" "$HP_PATCHES/tick_fix.so" "$TARGET_LOG" tick '+10'
+	mark=$(line_count "$TARGET_LOG")
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID" tick_fix
+	wait_for_result "$TARGET_LOG" "$mark" tick '+1'
+	assert_results "$TARGET_LOG" tick '+1'
+	assert_not_traced "$TARGET_PID"
+	assert_no_errors "$TARGET_LOG"
+}
+
+@test "a stack through a return trampoline is judged by its real frames" {
+	kill_while_moving_stuck_thread
+	# The thread is still in stuck_forever: in the way, and said so, not
+	# "cannot be unwound".
+	run -3 --separate-stderr hp check --pid "$TARGET_PID" --timeout 1 "$HP_PATCHES/stuck_fix.so"
+	assert_error_line "thread $STUCK_TID will return into stuck_forever"
+	[[ $stderr != *"cannot be unwound"* ]] || fail "the stack was not unwound: $stderr"
+	grep -q "^thread $STUCK_TID: .* stuck_forever+0x[0-9a-f]* (stuck) #3 0x[0-9a-f]* (return trampoline of hotpatch) #4 stay+0x[0-9a-f]* (stuck)" <<<"$stderr" ||
+		fail "no backtrace through the trampoline to stay(): $stderr"
+	run -3 --separate-stderr hp apply --pid "$TARGET_PID" --timeout 1 "$HP_PATCHES/stuck_fix.so"
+	assert_error_line "thread $STUCK_TID will return into stuck_forever"
+	assert_results "$TARGET_LOG" tick '+1'
+}
