@@ -94,6 +94,8 @@ static json_t *patch_json(const struct hp_patch_report *patch, bool with_referen
 			     "load_address", address(patch->load_address), "sequence",
 			     (json_int_t)patch->sequence, "functions", functions);
 	json_object_set_new(document, "warning", text(patch->warning));
+	json_object_set_new(document, "run",
+			    patch->next_step[0] ? text(patch->next_step) : json_null());
 	if (with_references)
 		json_object_set_new(document, "references", references_json(patch));
 	return document;
@@ -126,6 +128,9 @@ static void print_patch_human(const struct hp_patch_report *patch)
 		printf("    fixes: %s\n", one_line(patch->ids, clean, sizeof(clean)));
 	if (patch->warning[0])
 		printf("    warning: %s\n", one_line(patch->warning, clean, sizeof(clean)));
+	if (patch->next_step[0])
+		printf("    run: %s (a killed hotpatch wrote only some of its jumps)\n",
+		       one_line(patch->next_step, clean, sizeof(clean)));
 	for (size_t i = 0; i < patch->function_count; i++) {
 		const struct hp_function_report *f = &patch->functions[i];
 

@@ -346,10 +346,12 @@ static int write_jumps(struct apply_work *work, pid_t tid, struct hp_error *erro
 	int status;
 
 	work->jumps_started = true;
-	if (hp_fault("write-jumps")) {
+	if (hp_fault("write-jumps") || hp_fault("kill-in-write")) {
 		/* Half the jumps, then a failure: the rollback must undo them. */
 		status = text_write_functions(&work->session.memory, tid, record, HP_TEXT_WRITTEN,
 					      (record->function_count + 1) / 2, error);
+		if (status == HP_OK && hp_fault("kill-in-write"))
+			raise(SIGKILL);	/* the test build's way to leave a patch incomplete */
 		return status == HP_OK ? hp_fault_fail(error, "write-jumps") : status;
 	}
 	status = text_write_functions(&work->session.memory, tid, record, HP_TEXT_WRITTEN,

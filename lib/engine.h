@@ -83,6 +83,8 @@ struct hp_patch_report {
 	char name[HP_PATCH_NAME_MAX];
 	char state[16];			/* "applied" or "incomplete" */
 	char warning[HP_TEXT_MAX];	/* list, apply: what the operator should know, or "" */
+	char next_step[HP_TEXT_MAX];	/* list: the command to run, for an incomplete
+					 * patch; "" when there is nothing to do */
 	char path[HP_TEXT_MAX];		/* the file it was applied from */
 	char description[HP_TEXT_MAX];	/* HOTPATCH_DESCRIPTION, may be empty */
 	char ids[HP_TEXT_MAX];		/* HOTPATCH_ID values, space separated */

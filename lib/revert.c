@@ -252,6 +252,15 @@ static bool is_leftover_record(const struct hp_leftovers *found, size_t index)
 	return false;
 }
 
+/* An incomplete patch (some jumps written by a killed hotpatch, not all)
+ * is no state to leave a process in: what puts it right is a revert. */
+static void note_next_step(pid_t pid, const struct hp_state_patch *patch,
+			   struct hp_patch_report *report)
+{
+	snprintf(report->next_step, sizeof(report->next_step), "hotpatch revert --pid %d %s",
+		 (int)pid, patch->name);
+}
+
 int hp_list(const struct hp_request *request, struct hp_result *result, struct hp_error *error)
 {
 	struct hp_session session;
@@ -275,6 +284,8 @@ int hp_list(const struct hp_request *request, struct hp_result *result, struct h
 		if (patch->status == HP_STATE_REMOVED || is_leftover_record(&found, i))
 			continue;
 		status = fill_one(patch, &result->patches[result->patch_count++], error);
+		if (status == HP_OK && patch->status != HP_STATE_APPLIED)
+			note_next_step(session.pid, patch, &result->patches[result->patch_count - 1]);
 	}
 	if (status == HP_OK)
 		family_note_patches(session.pid, result);

@@ -67,3 +67,36 @@ kill_while_moving_stuck_thread() {
 	assert_error_line "thread $STUCK_TID will return into stuck_forever"
 	assert_results "$TARGET_LOG" tick '+1'
 }
+
+@test "list says what to run for a patch a killed apply left incomplete" {
+	local mark
+	start_target simple
+	remember_maps "$TARGET_PID"
+	HOTPATCH_FAULT=kill-in-write run -137 --separate-stderr \
+		hp apply --pid "$TARGET_PID" "$HP_PATCHES/two_functions.so"
+	assert_not_traced "$TARGET_PID"
+	run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
+	json_is '.patches | length == 1' \
+		'.patches[0] | .name == "two_functions" and .state == "incomplete"' \
+		".patches[0].run == \"hotpatch revert --pid $TARGET_PID two_functions\""
+	run -0 --separate-stderr hp list --pid "$TARGET_PID"
+	grep -qx "    run: hotpatch revert --pid $TARGET_PID two_functions (a killed hotpatch wrote only some of its jumps)" <<<"$output" ||
+		fail "list does not say what to run: $output"
+	# What it says to run puts the process right.
+	mark=$(line_count "$TARGET_LOG")
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID" two_functions
+	wait_for_result "$TARGET_LOG" "$mark" adjust '+1'
+	assert_results "$TARGET_LOG" compute '*2'
+	assert_results "$TARGET_LOG" adjust '+1'
+	assert_no_patches "$TARGET_PID"
+}
+
+
+@test "an applied patch has no command to run in list" {
+	start_target simple
+	apply_and_wait "$TARGET_PID" "$HP_PATCHES/compute_v1.so" "$TARGET_LOG" compute '*3'
+	run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
+	json_is '.patches[0] | .state == "applied" and .run == null'
+	run -0 --separate-stderr hp list --pid "$TARGET_PID"
+	[[ $output != *"run:"* ]] || fail "list says to run something: $output"
+}
