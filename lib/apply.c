@@ -513,6 +513,16 @@ static int report(struct apply_work *work, struct hp_result *result, struct hp_e
 	return HP_OK;
 }
 
+/* A failed apply leaves the process as it was: in one never patched, that
+ * is without our state and stub page.  Best effort, as the rollback is. */
+static void remove_state_after_failure(struct hp_session *session)
+{
+	struct hp_error ignored = { .pid = session->pid };
+
+	if (state_remove_if_empty(session, &ignored) != HP_OK)
+		memset(&ignored, 0, sizeof(ignored));
+}
+
 static int run(const struct hp_request *request, struct hp_result *result,
 	       struct hp_error *error, bool only_check)
 {
@@ -546,6 +556,8 @@ static int run(const struct hp_request *request, struct hp_result *result,
 			status = check_and_write(&work, error);
 		if (status != HP_OK)
 			unload_after_failure(&work);
+		if (status != HP_OK)
+			remove_state_after_failure(&work.session);
 	}
 	if (status == HP_OK)
 		status = report(&work, result, error);

@@ -634,6 +634,8 @@ struct hp_state {
 /* Finds and validates the state mapping; an absent one is an empty state. */
 int patch_state_read(struct hp_memory *memory, const struct hp_maps *maps,
 		     struct hp_state *state, struct hp_error *error) HP_MUST_CHECK;
+/* A mapping named like the state (this one, or a leftover). */
+bool patch_state_is_mapping(const struct hp_mapping *mapping);
 /* A mapping named like the state that is not it (a killed command's). */
 bool patch_state_is_leftover_mapping(const struct hp_state *state,
 				     const struct hp_mapping *mapping);
@@ -721,6 +723,14 @@ int session_open(struct hp_session *session, const struct hp_request *request,
 		 bool needs_ptrace, struct hp_error *error) HP_MUST_CHECK;
 void session_close(struct hp_session *session);
 bool session_interrupted(const struct hp_session *session);
+/* ---- state_removal.c: nothing of ours left, no state either ---- */
+/* When the state holds no record and nothing of ours is left in the process
+ * but the state mapping and the stub page, takes both out (after a short
+ * stop shows no thread in or returning into the stub page), so that the
+ * process looks never patched.  Keeps them, with HP_OK, when anything is
+ * in the way. */
+int state_remove_if_empty(struct hp_session *session, struct hp_error *error) HP_MUST_CHECK;
+
 /* ---- borrow_choice.c: which thread runs the remote calls ---- */
 /* Stops a thread that can run dlopen without deadlocking: none of its frames
  * in the dynamic loader or the allocator (whose locks it could hold),
@@ -731,6 +741,12 @@ int borrow_choose_thread(struct hp_session *session, pid_t *chosen,
 /* Borrows the best thread for remote calls: seizes and stops it, begins. */
 int session_borrow_thread(struct hp_session *session, struct hp_remote *remote,
 			  struct hp_error *error) HP_MUST_CHECK;
+/* The same without our stub page: its system calls run through libc's
+ * syscall instruction, with a signal frame to return through if we die (as
+ * the first call in a process does), and nothing is created in the target.
+ * For unmapping the stub page itself. */
+int session_borrow_thread_bare(struct hp_session *session, struct hp_remote *remote,
+			       struct hp_error *error) HP_MUST_CHECK;
 /* Ends the remote work and lets the borrowed thread go; a failure doing so
  * is reported only when `status`, the work's outcome, is HP_OK. */
 int session_return_thread(struct hp_session *session, struct hp_remote *remote, int status,

@@ -180,6 +180,17 @@ static int fill_one(const struct hp_state_patch *patch, struct hp_patch_report *
 	return HP_OK;
 }
 
+/* The last patch out, the state and stub page go as well.  Best effort: the
+ * revert is done whatever happens here, and what stays is taken over by the
+ * next command. */
+static void remove_empty_state(struct hp_session *session)
+{
+	struct hp_error ignored = { .pid = session->pid };
+
+	if (state_remove_if_empty(session, &ignored) != HP_OK)
+		memset(&ignored, 0, sizeof(ignored));
+}
+
 int hp_revert(const struct hp_request *request, struct hp_result *result,
 	      struct hp_error *error)
 {
@@ -195,6 +206,10 @@ int hp_revert(const struct hp_request *request, struct hp_result *result,
 		session.command = "revert";
 		status = leftovers_take_back(&session, true, result, error);
 	}
+	/* Nothing applied, nothing left once leftovers are taken back: the
+	 * state goes too, and revert then says there is nothing to revert. */
+	if (status == HP_OK && find_patch(&session.state, NULL) < 0)
+		remove_empty_state(&session);
 	if (status == HP_OK)
 		status = choose(&session, request->patch_name, &index, error);
 	if (status == HP_OK)
@@ -235,6 +250,12 @@ int hp_revert(const struct hp_request *request, struct hp_result *result,
 	if (status == HP_OK) {
 		patch_state_remove(&session.state, index);
 		status = patch_state_write(&session.state, &session.memory, error);
+	}
+	if (status == HP_OK) {
+		remove_empty_state(&session);
+		/* Its check stopped every thread too: the longest stop counts. */
+		if (session.longest_stop > result->blackout_seconds)
+			result->blackout_seconds = session.longest_stop;
 	}
 	result->thread_count = session.thread_count;
 	result->elapsed_seconds = hp_now() - session.start;

@@ -214,6 +214,23 @@ int session_borrow_thread(struct hp_session *session, struct hp_remote *remote,
 	return status;
 }
 
+int session_borrow_thread_bare(struct hp_session *session, struct hp_remote *remote,
+			       struct hp_error *error)
+{
+	uint64_t libc_syscall = 0;
+	pid_t tid;
+	int status = find_libc_syscall(session, &libc_syscall, error);
+
+	memset(remote, 0, sizeof(*remote));
+	if (status == HP_OK)
+		status = borrow_choose_thread(session, &tid, error);
+	if (status == HP_OK)
+		status = remote_begin(remote, session->pid, tid, libc_syscall,
+				      find_restore_rt(session, libc_syscall), session->deadline,
+				      error);
+	return status;
+}
+
 int session_return_thread(struct hp_session *session, struct hp_remote *remote, int status,
 			  struct hp_error *error)
 {

@@ -68,6 +68,17 @@ kill_while_moving_stuck_thread() {
 	assert_results "$TARGET_LOG" tick '+1'
 }
 
+@test "the state and stub page stay while a thread will still return through a trampoline" {
+	kill_while_moving_stuck_thread
+	apply_and_wait "$TARGET_PID" "$HP_PATCHES/tick_fix.so" "$TARGET_LOG" tick '+10'
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
+	# The stub page holds the trampoline the stuck thread returns through.
+	(($(grep -c 'memfd:hotpatch-state' "/proc/$TARGET_PID/maps") == 1)) ||
+		fail "the state went while a thread returns through its stub page: $(grep hotpatch "/proc/$TARGET_PID/maps")"
+	assert_not_traced "$TARGET_PID"
+	assert_results "$TARGET_LOG" tick '+1'
+}
+
 @test "list says what to run for a patch a killed apply left incomplete" {
 	local mark
 	start_target simple
@@ -89,8 +100,8 @@ kill_while_moving_stuck_thread() {
 	assert_results "$TARGET_LOG" compute '*2'
 	assert_results "$TARGET_LOG" adjust '+1'
 	assert_no_patches "$TARGET_PID"
+	assert_maps_as_before "$TARGET_PID"
 }
-
 
 @test "an applied patch has no command to run in list" {
 	start_target simple
@@ -99,4 +110,90 @@ kill_while_moving_stuck_thread() {
 	json_is '.patches[0] | .state == "applied" and .run == null'
 	run -0 --separate-stderr hp list --pid "$TARGET_PID"
 	[[ $output != *"run:"* ]] || fail "list says to run something: $output"
+}
+
+@test "after the last revert the process's maps read as never patched" {
+	start_target simple
+	remember_maps "$TARGET_PID"
+	apply_and_wait "$TARGET_PID" "$HP_PATCHES/compute_v1.so" "$TARGET_LOG" compute '*3'
+	grep -q 'memfd:hotpatch-state' "/proc/$TARGET_PID/maps" || fail "no state while applied"
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
+	assert_maps_as_before "$TARGET_PID"
+	run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
+	json_is '.patches == []' '.leftovers == []' '.interrupted == null'
+	assert_no_patches "$TARGET_PID"
+	# And patching works again from scratch.
+	apply_and_wait "$TARGET_PID" "$HP_PATCHES/compute_v1.so" "$TARGET_LOG" compute '*3'
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
+	assert_results "$TARGET_LOG" compute '*2'
+	assert_maps_as_before "$TARGET_PID"
+	assert_no_errors "$TARGET_LOG"
+}
+
+@test "while another patch stays applied, reverting one keeps the state" {
+	start_target simple
+	apply_and_wait "$TARGET_PID" "$HP_PATCHES/compute_v1.so" "$TARGET_LOG" compute '*3'
+	apply_and_wait "$TARGET_PID" "$HP_PATCHES/adjust_fix.so" "$TARGET_LOG" adjust '+3'
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID" compute_v1
+	grep -q 'memfd:hotpatch-state' "/proc/$TARGET_PID/maps" || fail "the state went with a patch applied"
+	run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
+	json_is '[.patches[].name] == ["adjust_fix"]'
+	assert_results "$TARGET_LOG" adjust '+3'
+}
+
+@test "an interrupted apply, once taken back, leaves no state either" {
+	start_target simple
+	remember_maps "$TARGET_PID"
+	HOTPATCH_FAULT=kill-after-load run -137 --separate-stderr \
+		hp apply --pid "$TARGET_PID" "$HP_PATCHES/compute_v1.so"
+	# Nothing is applied: revert says so, after taking everything back.
+	run -4 --separate-stderr hp revert --pid "$TARGET_PID"
+	assert_error_line "no patch is applied to pid $TARGET_PID"
+	assert_maps_as_before "$TARGET_PID"
+	assert_no_patches "$TARGET_PID"
+}
+
+@test "a failed apply leaves no state in a process never patched" {
+	start_target stuck
+	remember_maps "$TARGET_PID"
+	run -3 --separate-stderr hp apply --pid "$TARGET_PID" --timeout 1 "$HP_PATCHES/stuck_fix.so"
+	assert_maps_as_before "$TARGET_PID"
+	assert_results "$TARGET_LOG" tick '+1'
+}
+
+@test "killed between removing the state and the stub page: the next command takes the page back" {
+	start_target simple
+	remember_maps "$TARGET_PID"
+	apply_and_wait "$TARGET_PID" "$HP_PATCHES/compute_v1.so" "$TARGET_LOG" compute '*3'
+	HOTPATCH_FAULT=kill-in-remove-state run -137 --separate-stderr hp revert --pid "$TARGET_PID"
+	assert_not_traced "$TARGET_PID"
+	assert_results "$TARGET_LOG" compute '*2'
+	run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
+	json_is '.patches == []' '.leftovers | length == 1' \
+		'.leftovers[0] | .kind == "stub page" and .reclaimed == false'
+	run -4 --separate-stderr hp revert --pid "$TARGET_PID"
+	assert_maps_as_before "$TARGET_PID"
+	apply_and_wait "$TARGET_PID" "$HP_PATCHES/compute_v1.so" "$TARGET_LOG" compute '*3'
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
+	assert_maps_as_before "$TARGET_PID"
+	assert_no_errors "$TARGET_LOG"
+}
+
+@test "eight busy threads: after apply and revert nothing of ours stays mapped" {
+	local mark
+	start_target threads 8 resident
+	remember_maps "$TARGET_PID"
+	OURS_BEFORE=$(ours_count "$TARGET_PID")
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" "$HP_PATCHES/hot_v2.so"
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
+	mark=$(line_count "$TARGET_LOG")
+	hot_line_after "$TARGET_LOG" "$mark" ' v1=8 v2=0 other=0 ' >/dev/null
+	# dlopen on a thread may give it a malloc arena of its own; of ours
+	# (named, or anonymous code: the stub and trampoline pages), nothing.
+	(($(ours_count "$TARGET_PID") == OURS_BEFORE)) ||
+		fail "$(diff "$BATS_TEST_TMPDIR/maps.before" "/proc/$TARGET_PID/maps")"
+	run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
+	json_is '.patches == []' '.leftovers == []'
+	assert_not_traced "$TARGET_PID"
+	assert_no_errors "$TARGET_LOG"
 }
