@@ -24,7 +24,10 @@ ALL_CFLAGS = -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -DHOTPATCH_VERSION='"$(VERSION
 	-Ilib -Ilib/include $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 
-LIB_SOURCES := $(sort $(wildcard lib/*.c))
+# lib/ is one folder per subsystem (docs/ARCHITECTURE.md); the engine's
+# objects go into one archive, so each program links only what it uses.
+LIB_SOURCES := $(sort $(wildcard lib/*/*.c lib/*/*/*.c))
+LIB_HEADERS := $(wildcard lib/*.h lib/*/*.h) lib/include/hotpatch.h
 CMD_SOURCES := $(sort $(wildcard cmd/*.c))
 
 .PHONY: all check unit bats fuzz fuzz-short testdata demo bench soak soak-long install uninstall \
@@ -34,7 +37,7 @@ all: $(BUILD)/hotpatch
 
 # Release and test builds share sources; the test build adds sanitizers and
 # the fault-injection points used by the rollback tests.
-$(BUILD)/hotpatch: $(LIB_SOURCES) $(CMD_SOURCES) lib/*.h lib/include/hotpatch.h cmd/*.h Makefile
+$(BUILD)/hotpatch: $(LIB_SOURCES) $(CMD_SOURCES) $(LIB_HEADERS) cmd/*.h Makefile
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $(LIB_SOURCES) $(CMD_SOURCES) $(PKG_LIBS)
 
@@ -42,9 +45,14 @@ $(BUILD)/hotpatch: $(LIB_SOURCES) $(CMD_SOURCES) lib/*.h lib/include/hotpatch.h 
 # and every unit test.
 TEST_FLAGS = $(ALL_CFLAGS) $(SANITIZE) -DHP_FAULT_INJECTION
 TEST_OBJECTS := $(patsubst lib/%.c,$(BUILD)/test/obj/%.o,$(LIB_SOURCES))
-$(BUILD)/test/obj/%.o: lib/%.c lib/*.h lib/include/hotpatch.h Makefile
+$(BUILD)/test/obj/%.o: lib/%.c $(LIB_HEADERS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(TEST_FLAGS) -c -o $@ $<
+
+TEST_LIBRARY := $(BUILD)/test/libhotpatch.a
+$(TEST_LIBRARY): $(TEST_OBJECTS)
+	rm -f $@
+	ar rcs $@ $(TEST_OBJECTS)
 
 $(BUILD)/test/hotpatch: $(TEST_OBJECTS) $(CMD_SOURCES) cmd/*.h Makefile
 	@mkdir -p $(@D)
@@ -57,9 +65,9 @@ testdata: deps
 	$(MAKE) -C testdata OUT=$(abspath $(BUILD))/testdata HOTPATCH_INCLUDE=$(abspath lib/include)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/test/unit/%,$(wildcard tests/unit/*.c))
-$(BUILD)/test/unit/%: tests/unit/%.c $(TEST_OBJECTS) lib/*.h Makefile
+$(BUILD)/test/unit/%: tests/unit/%.c $(TEST_LIBRARY) $(LIB_HEADERS) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(TEST_FLAGS) -Itests/unit -o $@ $< $(TEST_OBJECTS) $(PKG_LIBS)
+	$(CC) $(TEST_FLAGS) -Itests/unit -o $@ $< $(TEST_LIBRARY) $(PKG_LIBS)
 
 unit: deps $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do echo "== $$t"; $$t || exit 1; done
@@ -71,11 +79,11 @@ FUZZ_CC ?= clang-14
 FUZZ_SECONDS ?= 300
 FUZZ_JOBS ?= 1
 FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_SOURCES_fuzz_proc_maps := lib/proc_maps.c lib/error.c
-FUZZ_SOURCES_fuzz_elf := lib/elf_symbols.c lib/error.c
-FUZZ_SOURCES_fuzz_patch_file := lib/patch_file.c lib/patch_references.c lib/elf_symbols.c lib/error.c
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIB_SOURCES) lib/*.h \
-		lib/include/hotpatch.h Makefile
+FUZZ_SOURCES_fuzz_proc_maps := lib/common/proc_maps.c lib/common/error.c
+FUZZ_SOURCES_fuzz_elf := lib/symbols/elf_symbols.c lib/common/error.c
+FUZZ_SOURCES_fuzz_patch_file := lib/patch/patch_file.c lib/patch/patch_references.c \
+	lib/symbols/elf_symbols.c lib/common/error.c
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIB_SOURCES) $(LIB_HEADERS) Makefile
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(ALL_CFLAGS) -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -g -O1 -o $@ $< \

@@ -199,6 +199,8 @@ void audit_command(const char *command, const struct hp_request *request,
 	field(&record, "command", command);
 	field(&record, "result", result_word(exit_code));
 	number(&record, "exit", exit_code);
+	if (exit_code != 0)
+		field(&record, "kind", hp_error_kind_of(error));
 	number(&record, "uid", (long long)getuid());
 	/* 4294967295: no login session (a daemon, or no pam_loginuid). */
 	field(&record, "loginuid", login[0] && strcmp(login, "4294967295") ? login : "unset");

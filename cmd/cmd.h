@@ -1,33 +1,146 @@
-/* cmd.h - the front end's shared pieces: the printers (output.c) and the
- * audit record (audit.c) used by the command table and option parsing
- * (main.c).  No ptrace or ELF here. */
+/* cmd.h - the front end's shared pieces: the command table (commands.c),
+ * option parsing (options.c), help (help.c), the printers (print_text.c,
+ * print_json.c) and the audit record (audit.c).  No ptrace or ELF here. */
 #ifndef HOTPATCH_CMD_H
 #define HOTPATCH_CMD_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "engine.h"
 
+/* Every option of every command; a command's table entry names the ones it
+ * takes.  The values follow the table in options.c. */
+enum option_id {
+	OPTION_PID,
+	OPTION_TIMEOUT,
+	OPTION_UNRELIABLE,
+	OPTION_REQUIRE_SIGNATURE,
+	OPTION_DEBUG_DIR,
+	OPTION_DEBUG_FILE,
+	OPTION_SEQUENCE,
+	OPTION_OUT,
+	OPTION_KEY,
+	OPTION_SOURCE,
+	OPTION_DIFF,
+	OPTION_COMPILE,
+	OPTION_COMPILE_COMMANDS,
+	OPTION_BINARY,
+	OPTION_OUTPUT,
+	OPTION_OBJECT,
+	OPTION_NAME,
+	OPTION_DESCRIPTION,
+	OPTION_ID,
+	OPTION_COUNT
+};
+
+#define OPTION_BIT(id) (1u << (id))
+
+/* The most times a repeatable option (--debug-dir, --id, ...) may be given. */
+#define REPEAT_MAX 32
+
+/* What the command line asked for. */
+struct invocation {
+	const struct command *command;
+	struct hp_request request;
+	struct hp_build_request build;
+	const char *out, *key;		/* keygen, sign */
+	const char *argument;		/* the positional argument, or NULL */
+	unsigned given;			/* OPTION_BIT()s seen */
+	const char *debug_directories[REPEAT_MAX], *debug_files[REPEAT_MAX];
+	const char *ids[REPEAT_MAX];
+	struct hp_debug_search debug;
+};
+
+/* What a command produced, for its printers. */
+struct outcome {
+	struct hp_result engine;	/* apply, revert, list, check */
+	struct hp_signing signing;	/* keygen, sign */
+	struct hp_build_result build;	/* build */
+};
+
 struct output {
-	const char *command;
+	const char *command;		/* "" before one is known */
 	bool json;
 	int pid;
 };
 
+typedef int (*run_function)(const struct invocation *invocation, struct outcome *outcome,
+			    struct hp_error *error);
+typedef int (*engine_function)(const struct hp_request *request, struct hp_result *result,
+			       struct hp_error *error);
+typedef void (*print_function)(const struct output *output,
+			       const struct invocation *invocation,
+			       const struct outcome *outcome);
+
+/* One subcommand: what it takes, what it says about itself, what runs it
+ * and how its success is printed (a failure is printed alike for all). */
+struct command {
+	const char *name;
+	const char *synopsis;		/* options and arguments, as --help and man show them */
+	const char *summary;		/* one line, for the list of commands */
+	const char *description;	/* a paragraph, for COMMAND --help */
+	unsigned takes, needs;		/* OPTION_BIT()s */
+	int min_arguments, max_arguments;
+	const char *argument;		/* what the positional one is: "a patch file" */
+	bool argument_is_name;		/* a patch's name, not a file */
+	bool audited;			/* changes a target: a record of every run */
+	run_function run;
+	engine_function engine;		/* for the commands about a process */
+	print_function print_text, print_json;
+};
+
+/* commands.c */
+extern const struct command commands[];
+extern const size_t command_count;
+const struct command *command_find(const char *name);
+
+/* options.c: fills the invocation; returns 0, or the exit code of a usage
+ * error already printed.  *help is set for --help. */
+int options_parse(const struct command *command, int argc, char **argv,
+		  struct invocation *invocation, struct output *output, bool *help,
+		  volatile const int *interrupted);
+/* For help.c: an option's spelling ("--pid PID") and its help text. */
+const char *option_synopsis(enum option_id id);
+const char *option_help(enum option_id id);
+char option_short_name(enum option_id id);	/* or 0 */
+bool option_has_long_name(enum option_id id);
+
+/* help.c */
+int help_print(const struct output *output, const struct command *command);
+int help_usage_error(const struct output *output);
+int version_print(const struct output *output);
+
+/* Prints a usage error (exit status 2) and returns 2. */
+int usage_error(struct output *output, const char *format, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* Exit code for an engine status: the one place that maps them. */
 int exit_code_for(int status);
-void print_success(const struct output *output, const struct hp_result *result);
-void print_failure(const struct output *output, const struct hp_error *error, int exit_code);
-/* Prints a usage error (exit status 2) and returns 2. */
-int usage_error(struct output *output, const char *format, ...) __attribute__((format(printf, 2, 3)));
-void print_signing(const struct output *output, const struct hp_signing *result);
-/* build: the replace/new/warning lines and "wrote OUT (...)", or one JSON object. */
-void print_build(const struct output *output, const struct hp_build_request *request,
-		 const struct hp_build_result *result);
 
-/* build.c: `hotpatch build` with its own options (argv[0] is "build"). */
-int cmd_build(int argc, char **argv, struct output *output, volatile const int *interrupted,
-	      const char *help_text);
+/* print_text.c and print_json.c: the success printers of the table, and
+ * the failure of any command (prose on stderr; JSON on stdout as well). */
+void print_list_text(const struct output *, const struct invocation *, const struct outcome *);
+void print_change_text(const struct output *, const struct invocation *, const struct outcome *);
+void print_check_text(const struct output *, const struct invocation *, const struct outcome *);
+void print_signing_text(const struct output *, const struct invocation *, const struct outcome *);
+void print_build_text(const struct output *, const struct invocation *, const struct outcome *);
+void print_list_json(const struct output *, const struct invocation *, const struct outcome *);
+void print_change_json(const struct output *, const struct invocation *, const struct outcome *);
+void print_signing_json(const struct output *, const struct invocation *, const struct outcome *);
+void print_build_json(const struct output *, const struct invocation *, const struct outcome *);
+void print_failure(const struct output *output, const struct hp_error *error, int exit_code);
+void print_failure_text(const struct hp_error *error);
+/* "2026-05-01T12:00:00Z" for seconds since the epoch; false for 0 (unknown). */
+bool utc_time(uint64_t seconds, char *buffer, size_t size);
+/* A copy of `value` on one line without control characters, for prose. */
+const char *one_line(const char *value, char *clean, size_t size);
+
+/* print_json.c: the one writer of JSON documents, and lossless text. */
+struct json_t;
+void json_emit(struct json_t *document);
+struct json_t *json_text(const char *value);
 
 /* audit.c: one line for every apply and revert, to syslog (LOG_AUTHPRIV). */
 struct audit_target {

@@ -21,23 +21,77 @@ enum hp_status {
 #define HP_TEXT_MAX 256
 #define HP_PATCH_NAME_MAX 64
 
+/* Why a command failed, for scripts: each kind belongs to one exit code
+ * (hp_error_kind_status).  HP_KIND_UNSET means "the status says it all":
+ * the kind is then "failed", "usage", "busy" or "misfit".  Documented, one
+ * by one, in hotpatch(1); append new kinds, never renumber or rename. */
+enum hp_error_kind {
+	HP_KIND_UNSET = 0,
+	HP_KIND_FAILED,			/* 1: anything below not more precise */
+	HP_KIND_NO_PROCESS,		/* 1: no such pid */
+	HP_KIND_NOT_PERMITTED,		/* 1: ptrace or /proc/PID/mem refused */
+	HP_KIND_LOCKED,			/* 1: another hotpatch works on the pid */
+	HP_KIND_INTERRUPTED,		/* 1: SIGINT/SIGTERM/SIGHUP to hotpatch */
+	HP_KIND_TARGET_EXITED,		/* 1: the process ended during the command */
+	HP_KIND_OUTPUT,			/* 1: stdout could not be written */
+	HP_KIND_USAGE,			/* 2 */
+	HP_KIND_BUSY,			/* 3 */
+	HP_KIND_MISFIT,			/* 4: the patch does not fit, other reasons */
+	HP_KIND_UNTRUSTED,		/* 4: owner, mode, signature of the file */
+	HP_KIND_BAD_PATCH,		/* 4: not a well-formed patch object */
+	HP_KIND_BUILD_ID_MISMATCH,	/* 4: pinned build-id differs */
+	HP_KIND_MISSING_OBJECT,		/* 4: a library the patch needs is not loaded */
+	HP_KIND_MISSING_SYMBOL,		/* 4: a function or variable is not there */
+	HP_KIND_CANNOT_PATCH,		/* 4: a function cannot hold a jump */
+	HP_KIND_LOAD_FAILED,		/* 4: the target's dlopen refused the patch */
+	HP_KIND_NOT_APPLIED,		/* 4: revert: no such patch applied */
+	HP_KIND_DEPENDS,		/* 4: revert: a later patch depends on it */
+	HP_KIND_COUNT
+};
+
+const char *hp_error_kind_name(enum hp_error_kind kind);
+enum hp_status hp_error_kind_status(enum hp_error_kind kind);
+
+/* A thread that kept a patch out (exit 3), for the structured report. */
+struct hp_blocker_report {
+	pid_t tid;
+	char reason[16];		/* "running", "returning" or "unwinding" */
+	char function[HP_TEXT_MAX];	/* the replaced function; "" when unwinding */
+	size_t frame;			/* its innermost frame there */
+	uint64_t unknown_ip;		/* unwinding: where unwind information was missing */
+	int unwind_error;		/* unwinding: libunwind's error, or 0 */
+	size_t frame_count;
+	char frames[8][HP_TEXT_MAX];	/* the innermost frames, symbolized */
+};
+
 /* What went wrong, for one line of prose or one JSON object.  Empty strings
- * and zero ids mean "not concerned". */
+ * and zero ids mean "not concerned".  The blockers are allocated: release
+ * a filled error with hp_error_release. */
 struct hp_error {
 	enum hp_status status;
+	enum hp_error_kind kind;
+	int error_number;		/* errno of the failed system call, or 0 */
 	pid_t pid;
 	pid_t tid;
 	char function[HP_TEXT_MAX];
 	char file[HP_TEXT_MAX];
 	char message[2 * HP_TEXT_MAX];	/* lower case, no trailing period */
 	char hint[HP_TEXT_MAX];		/* what to do next, may be empty */
-	char detail[16 * HP_TEXT_MAX];	/* more lines (backtraces), may be empty */
+	char detail[32 * HP_TEXT_MAX];	/* more lines (backtraces), may be empty */
+	size_t blocker_count;
+	struct hp_blocker_report *blockers;
 };
+
+/* The kind's name ("no_process", ...), from the status when none was set. */
+const char *hp_error_kind_of(const struct hp_error *error);
+/* Accepts a zeroed error. */
+void hp_error_release(struct hp_error *error);
 
 struct hp_request {
 	pid_t pid;
 	const char *patch_path;		/* apply, check */
 	const char *patch_name;		/* revert: NULL means the newest */
+	uint64_t patch_sequence;	/* revert: the patch of this sequence number, 0: by name */
 	double timeout_seconds;		/* bounds the whole command */
 	bool allow_unreliable_stacks;	/* a stack that cannot be unwound is not in the way */
 	bool require_signature;		/* apply, check: only a patch signed by a trusted key */
@@ -85,7 +139,10 @@ struct hp_patch_report {
 	char warning[HP_TEXT_MAX];	/* list, apply: what the operator should know, or "" */
 	char next_step[HP_TEXT_MAX];	/* list: the command to run, for an incomplete
 					 * patch; "" when there is nothing to do */
-	char path[HP_TEXT_MAX];		/* the file it was applied from */
+	char path[4096];		/* the file it was applied from, absolute as
+					 * hotpatch resolved it; "" when unknown */
+	char sha256[65];		/* hex, of the bytes loaded; "" when unknown */
+	uint64_t applied;		/* seconds since the epoch; 0 when unknown */
 	char description[HP_TEXT_MAX];	/* HOTPATCH_DESCRIPTION, may be empty */
 	char ids[HP_TEXT_MAX];		/* HOTPATCH_ID values, space separated */
 	uint64_t load_address;
@@ -131,6 +188,10 @@ struct hp_result {
 	double elapsed_seconds;
 	unsigned thread_count;
 	struct hp_interrupted_command interrupted;
+	/* list: another command at work on the process now (what its note in
+	 * the state says; command "" when it wrote none yet), else at_work false */
+	bool at_work;
+	struct hp_interrupted_command working;
 	size_t leftover_count;
 	struct hp_leftover_report *leftovers;
 };

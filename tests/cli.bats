@@ -102,3 +102,60 @@ teardown() { hp_teardown; }
 		[[ $output == *--pid* ]] || fail "$command --help says:"$'\n'"$output"
 	done
 }
+
+@test "options may follow the positional argument, as in any GNU tool" {
+	start_target simple
+	run -0 --separate-stderr hp apply "$HP_PATCHES/compute_v1.so" --pid "$TARGET_PID"
+	assert_results "$TARGET_LOG" compute '*3'
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID" compute_v1 --json
+	json_is '.ok == true' '.patch.name == "compute_v1"'
+	assert_results "$TARGET_LOG" compute '*2'
+}
+
+@test "an option given twice is a usage error naming it, never silently the last" {
+	start_target simple
+	run -2 --separate-stderr hp list --pid "$TARGET_PID" --pid 1
+	assert_error_line "--pid given twice" "$TARGET_PID" "1"
+	run -2 --separate-stderr hp apply --pid "$TARGET_PID" --timeout 5 --timeout 6 "$HP_PATCHES/compute_v1.so"
+	assert_error_line "--timeout given twice"
+	assert_target_untouched "$TARGET_PID"
+	assert_results "$TARGET_LOG" compute '*2'
+}
+
+@test "COMMAND --help and help COMMAND show that command's own options only" {
+	run -0 --separate-stderr hp list --help
+	[[ ${lines[0]} == "usage: hotpatch list --pid PID [--json]" ]] || fail "list --help says: $output"
+	[[ $output != *--timeout* && $output != *--out* ]] || fail "list --help shows options list does not take"
+	run -0 --separate-stderr hp help sign
+	[[ ${lines[0]} == "usage: hotpatch sign "* && $output == *--key* && $output != *--pid* ]] ||
+		fail "help sign says: $output"
+}
+
+@test "a bare hotpatch prints the usage on stderr and exits 2" {
+	run -2 --separate-stderr hp
+	[[ $stderr == usage:* && $stderr == *apply* && $stderr == *revert* ]] || fail "stderr: $stderr"
+	[[ -z $output ]]
+}
+
+@test "--json applies to --help and --version too" {
+	run -0 --separate-stderr hp --help --json
+	json_is '.command == "help"' '.ok == true' '[.commands[].name] | index("apply") != null' \
+		'.text | startswith("usage:")'
+	run -0 --separate-stderr hp apply --help --json
+	json_is '.commands | length == 1' '.commands[0].name == "apply"' \
+		'[.commands[0].options[] | select(.required)] | map(.option) == ["--pid PID"]'
+	run -0 --separate-stderr hp --json --version
+	json_is '.command == "version"' '.version | test("^[0-9]+\\.[0-9]+\\.[0-9]+$")'
+}
+
+@test "every option a command's help line shows, the command takes, and no other" {
+	local command synopsis_options help_options
+	for command in apply revert list check keygen sign build; do
+		run -0 --separate-stderr hp "$command" --help --json
+		synopsis_options=$(jq -r '.commands[0].synopsis' <<<"$output" | grep -oE -- '(--[a-z-]+|-o)' |
+			grep -vx -- --json | sort -u)
+		help_options=$(jq -r '.commands[0].options[].option' <<<"$output" | awk '{ print $1 }' | sort -u)
+		[[ $synopsis_options == "$help_options" ]] ||
+			fail "$command: synopsis shows"$'\n'"$synopsis_options"$'\n'"but takes"$'\n'"$help_options"
+	done
+}

@@ -77,5 +77,5 @@ teardown() { hp_teardown; }
 	run -0 --separate-stderr hp apply --pid "$TARGET_PID" "$HP_PATCHES/compute_v1.so"
 	[[ $output != *warning:* ]] || fail "the master has no parent of its program, yet: $output"
 	run -0 --separate-stderr hp list --pid "$worker" --json
-	json_is '.patches[0].warning == ""'
+	json_is '.patches[0].warning == null'
 }

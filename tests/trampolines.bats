@@ -63,8 +63,11 @@ kill_while_moving_stuck_thread() {
 	[[ $stderr != *"cannot be unwound"* ]] || fail "the stack was not unwound: $stderr"
 	grep -q "^thread $STUCK_TID: .* stuck_forever+0x[0-9a-f]* (stuck) #3 0x[0-9a-f]* (return trampoline of hotpatch) #4 stay+0x[0-9a-f]* (stuck)" <<<"$stderr" ||
 		fail "no backtrace through the trampoline to stay(): $stderr"
-	run -3 --separate-stderr hp apply --pid "$TARGET_PID" --timeout 1 "$HP_PATCHES/stuck_fix.so"
+	run -3 --separate-stderr hp apply --pid "$TARGET_PID" --timeout 1 --json "$HP_PATCHES/stuck_fix.so"
 	assert_error_line "thread $STUCK_TID will return into stuck_forever"
+	json_is ".error.blockers[0] | .tid == $STUCK_TID and .reason == \"returning\" and .function == \"stuck_forever\"" \
+		'.error.blockers[0].backtrace | any(test("return trampoline of hotpatch"))' \
+		'.error.blockers[0].backtrace | any(test("^stay\\+"))'
 	assert_results "$TARGET_LOG" tick '+1'
 }
 

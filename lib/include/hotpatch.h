@@ -127,6 +127,19 @@ struct hotpatch_meta {
 	extern __typeof__(symbol) symbol __attribute__((weak));                \
 	HOTPATCH_SYMBOL_ALIAS(object, file, #symbol, "")
 
+/* The same for a thread-local (__thread, _Thread_local) `symbol` of the
+ * target, declared as such (`extern __thread int depth;`): the patch,
+ * built with -fPIC, reads and writes the calling thread's own copy, in
+ * every thread, including threads started after the patch is applied.
+ * hotpatch fills in the module id and offset that __tls_get_addr takes
+ * (and, with -ftls-model=initial-exec, the offset from the thread pointer,
+ * for an object whose storage is in the static TLS block). */
+#define HOTPATCH_THREAD_SYMBOL(symbol) HOTPATCH_THREAD_SYMBOL_FROM("", "", symbol)
+#define HOTPATCH_THREAD_SYMBOL_IN(object, symbol) HOTPATCH_THREAD_SYMBOL_FROM(object, "", symbol)
+#define HOTPATCH_THREAD_SYMBOL_FROM(object, file, symbol)                      \
+	extern __thread __typeof__(symbol) symbol __attribute__((weak));       \
+	HOTPATCH_SYMBOL_ALIAS(object, file, #symbol, "")
+
 /* The record alone, for generated patches: the patch's undefined (weak)
  * symbol `alias` stands for `symbol` of `object` and `file` (all four are
  * string literals). */

@@ -6,7 +6,7 @@
 #include <elf.h>
 
 #include "fuzz.h"
-#include "internal.h"
+#include "symbols/symbols.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "internal.h"
+#include "patch/patch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "build.h"
+#include "build/build.h"
 #include "check.h"
 
 static char tree[] = "/tmp/hotpatch-commands-test.XXXXXX";

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "build.h"
+#include "build/build.h"
 #include "check.h"
 
 static char directory[] = "/tmp/hotpatch-registers-test.XXXXXX";

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "build.h"
+#include "build/build.h"
 #include "check.h"
 
 static char directory[] = "/tmp/hotpatch-source-test.XXXXXX";

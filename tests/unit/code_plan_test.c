@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "internal.h"
+#include "arch/arch.h"
 
 #define BASE ((uint64_t)0x401000)
 

@@ -3,7 +3,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "internal.h"
+#include "common/proc_maps.h"
 
 static const char sample[] =
 	"555555554000-555555556000 r-xp 00001000 08:01 1234567 /usr/bin/my program\n"

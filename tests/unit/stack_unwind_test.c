@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "internal.h"
+#include "runtime/threads.h"
 
 /* Each level calls the next; the last one sleeps for ever.  The volatile
  * counters keep the calls from becoming tail calls. */

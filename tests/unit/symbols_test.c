@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "internal.h"
+#include "runtime/target.h"
 
 static __attribute__((noinline, used)) int unit_local_function(int value)
 {

@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "internal.h"
+#include "arch/arch.h"
 
 #define GIB ((uint64_t)1 << 30)
 

@@ -1,0 +1,152 @@
+/* commands.c - the command table: every subcommand with the options it
+ * takes, its help, the engine call that runs it and its two printers.  A
+ * new command is one entry here (and its printers); main.c, options.c and
+ * help.c read only the table. */
+#include <string.h>
+
+#include "cmd.h"
+
+#define PATCH_TARGET_OPTIONS                                                          \
+	(OPTION_BIT(OPTION_PID) | OPTION_BIT(OPTION_TIMEOUT) | OPTION_BIT(OPTION_UNRELIABLE))
+#define PATCH_FILE_OPTIONS                                                            \
+	(OPTION_BIT(OPTION_REQUIRE_SIGNATURE) | OPTION_BIT(OPTION_DEBUG_DIR) |             \
+	 OPTION_BIT(OPTION_DEBUG_FILE))
+#define BUILD_NEEDS                                                                   \
+	(OPTION_BIT(OPTION_SOURCE) | OPTION_BIT(OPTION_DIFF) | OPTION_BIT(OPTION_BINARY) | \
+	 OPTION_BIT(OPTION_OUTPUT))
+#define BUILD_TAKES                                                                   \
+	(BUILD_NEEDS | OPTION_BIT(OPTION_COMPILE) | OPTION_BIT(OPTION_COMPILE_COMMANDS) |  \
+	 OPTION_BIT(OPTION_OBJECT) | OPTION_BIT(OPTION_NAME) |                             \
+	 OPTION_BIT(OPTION_DESCRIPTION) | OPTION_BIT(OPTION_ID))
+
+int exit_code_for(int status)
+{
+	return status >= HP_MISFIT && status <= HP_OK ? -status : 1;
+}
+
+/* apply, revert, list and check: the audit record around the engine call. */
+static int run_engine(const struct invocation *invocation, struct outcome *outcome,
+		      struct hp_error *error)
+{
+	const struct command *command = invocation->command;
+	struct audit_target target = { 0 };
+	int status;
+
+	/* Before the engine: the process may be gone afterwards. */
+	if (command->audited) {
+		audit_target_read(invocation->request.pid, &target);
+		audit_started(command->name, &invocation->request, &target);
+	}
+	status = command->engine(&invocation->request, &outcome->engine, error);
+	/* The record before any output, so that a closed stdout cannot lose it. */
+	if (command->audited)
+		audit_command(command->name, &invocation->request, &target, &outcome->engine,
+			      error, exit_code_for(status));
+	return status;
+}
+
+static int run_keygen(const struct invocation *invocation, struct outcome *outcome,
+		      struct hp_error *error)
+{
+	return hp_keygen(invocation->out, &outcome->signing, error);
+}
+
+static int run_sign(const struct invocation *invocation, struct outcome *outcome,
+		    struct hp_error *error)
+{
+	return hp_sign(invocation->key, invocation->argument, &outcome->signing, error);
+}
+
+static int run_build(const struct invocation *invocation, struct outcome *outcome,
+		     struct hp_error *error)
+{
+	return hp_build(&invocation->build, &outcome->build, error);
+}
+
+const struct command commands[] = {
+	{ .name = "apply", .engine = hp_apply,
+	  .synopsis = "--pid PID [--timeout SECONDS] [--allow-unreliable-stacks] "
+		     "[--require-signature] [--debug-dir DIR]... [--debug-file FILE]... "
+		     "[--json] PATCH.so",
+	  .summary = "load PATCH.so into the process and redirect the functions it replaces",
+	  .description = "Loads PATCH.so into the process, waits until no thread is in a "
+			 "function it replaces, and redirects those functions to the patch, "
+			 "all at once or not at all.",
+	  .takes = PATCH_TARGET_OPTIONS | PATCH_FILE_OPTIONS,
+	  .needs = OPTION_BIT(OPTION_PID),
+	  .min_arguments = 1, .max_arguments = 1, .argument = "a patch file", .audited = true,
+	  .run = run_engine, .print_text = print_change_text, .print_json = print_change_json },
+	{ .name = "revert", .engine = hp_revert,
+	  .synopsis = "--pid PID [--timeout SECONDS] [--allow-unreliable-stacks] [--sequence N] "
+		     "[--json] [PATCH]",
+	  .summary = "take back PATCH (default: the most recently applied patch), or the "
+		     "patch of sequence number N (as list shows it: one copy of a patch)",
+	  .description = "Restores the original code of the functions PATCH replaced, once no "
+			 "thread is in them, and unloads the patch.  PATCH is a name as list "
+			 "shows it; without one, the most recently applied patch.",
+	  .takes = PATCH_TARGET_OPTIONS | OPTION_BIT(OPTION_SEQUENCE),
+	  .needs = OPTION_BIT(OPTION_PID),
+	  .min_arguments = 0, .max_arguments = 1, .argument_is_name = true, .audited = true,
+	  .run = run_engine, .print_text = print_change_text, .print_json = print_change_json },
+	{ .name = "list", .engine = hp_list,
+	  .synopsis = "--pid PID [--json]",
+	  .summary = "show the applied patches, newest first, also while another command is "
+		     "at work on the process",
+	  .description = "Shows the patches applied to the process, newest first, and what "
+			 "killed hotpatch commands left in it.  Stops nothing and takes no "
+			 "lock: while another command is at work, it shows the state as it "
+			 "was before that command and says which command it is.",
+	  .takes = OPTION_BIT(OPTION_PID),
+	  .needs = OPTION_BIT(OPTION_PID),
+	  .run = run_engine, .print_text = print_list_text, .print_json = print_list_json },
+	{ .name = "check", .engine = hp_check,
+	  .synopsis = "--pid PID [--timeout SECONDS] [--allow-unreliable-stacks] "
+		     "[--require-signature] [--debug-dir DIR]... [--debug-file FILE]... "
+		     "[--json] PATCH.so",
+	  .summary = "run every check of apply without changing the process",
+	  .description = "Does everything apply does short of changing the process: reads and "
+			 "trusts the file, finds every function and symbol, plans every jump "
+			 "and checks every thread's stack once.",
+	  .takes = PATCH_TARGET_OPTIONS | PATCH_FILE_OPTIONS,
+	  .needs = OPTION_BIT(OPTION_PID),
+	  .min_arguments = 1, .max_arguments = 1, .argument = "a patch file",
+	  .run = run_engine, .print_text = print_check_text, .print_json = print_change_json },
+	{ .name = "keygen",
+	  .synopsis = "--out PREFIX [--json]",
+	  .summary = "make a signing key pair: PREFIX.key (secret) and PREFIX.pub",
+	  .description = "Makes an Ed25519 key pair.  Install PREFIX.pub in /etc/hotpatch/keys/ "
+			 "where patches are applied; keep PREFIX.key private.",
+	  .takes = OPTION_BIT(OPTION_OUT),
+	  .needs = OPTION_BIT(OPTION_OUT),
+	  .run = run_keygen, .print_text = print_signing_text, .print_json = print_signing_json },
+	{ .name = "sign",
+	  .synopsis = "--key PREFIX.key [--json] PATCH.so",
+	  .summary = "sign PATCH.so, writing PATCH.so.sig beside it",
+	  .description = "Signs PATCH.so with a secret key made by keygen.",
+	  .takes = OPTION_BIT(OPTION_KEY),
+	  .needs = OPTION_BIT(OPTION_KEY),
+	  .min_arguments = 1, .max_arguments = 1, .argument = "a patch file",
+	  .run = run_sign, .print_text = print_signing_text, .print_json = print_signing_json },
+	{ .name = "build",
+	  .synopsis = "--source DIR --diff FIX.diff (--compile 'CC FLAGS...' | "
+		     "--compile-commands FILE) --binary PROGRAM -o OUT.so [--object "
+		     "LIBNAME] [--name NAME] [--description TEXT] [--id ID]...",
+	  .summary = "make a patch from a source diff",
+	  .description = "Makes a patch object from the source tree PROGRAM was built from and "
+			 "a diff of the fix: the functions whose code the fix changes, "
+			 "referring to PROGRAM's own variables and functions.  Never touches a "
+			 "process.",
+	  .takes = BUILD_TAKES,
+	  .needs = BUILD_NEEDS,
+	  .run = run_build, .print_text = print_build_text, .print_json = print_build_json },
+};
+
+const size_t command_count = sizeof(commands) / sizeof(commands[0]);
+
+const struct command *command_find(const char *name)
+{
+	for (size_t i = 0; i < command_count; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}

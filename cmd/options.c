@@ -1,0 +1,347 @@
+/* options.c - every option of every command, read into an invocation.
+ * Options and the positional argument may come in any order; an option a
+ * command does not take, one given twice that does not repeat, or a value
+ * that is not what the option wants is a usage error naming it. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cmd.h"
+
+struct option_spec {
+	const char *name;		/* long name, without "--"; NULL: short only */
+	char short_name;		/* or 0 */
+	const char *argument;		/* what the value is, or NULL for a flag */
+	bool repeats;
+	const char *help;
+};
+
+static const struct option_spec specs[OPTION_COUNT] = {
+	[OPTION_PID] = { "pid", 'p', "PID", false, "the target process" },
+	[OPTION_TIMEOUT] = { "timeout", 't', "SECONDS", false,
+			     "bounds the whole command (default 10); threads busy in a "
+			     "replaced function are waited for until then" },
+	[OPTION_UNRELIABLE] = { "allow-unreliable-stacks", 0, NULL, false,
+				"count a thread whose stack cannot be unwound (code without "
+				"unwind information, JIT) as safe" },
+	[OPTION_REQUIRE_SIGNATURE] = { "require-signature", 0, NULL, false,
+				       "refuse a patch without a signature by a trusted key "
+				       "(/etc/hotpatch/keys); a bad signature is always refused" },
+	[OPTION_DEBUG_DIR] = { "debug-dir", 0, "DIR", true,
+			       "also look for a stripped object's debug file in DIR, laid out "
+			       "like /usr/lib/debug (DIR/.build-id/xx/rest.debug) or named after "
+			       "the object (DIR/NAME.debug); repeats" },
+	[OPTION_DEBUG_FILE] = { "debug-file", 0, "FILE", true,
+				"a debug file, used for the object of its build-id; repeats" },
+	[OPTION_SEQUENCE] = { "sequence", 0, "N", false,
+			      "the patch list shows with sequence number N (one copy of a "
+			      "patch applied twice)" },
+	[OPTION_OUT] = { "out", 0, "PREFIX", false, "where keygen writes PREFIX.key and PREFIX.pub" },
+	[OPTION_KEY] = { "key", 0, "PREFIX.key", false, "the secret key to sign with" },
+	[OPTION_SOURCE] = { "source", 0, "DIR", false, "the tree PROGRAM was built from (only read)" },
+	[OPTION_DIFF] = { "diff", 0, "FIX.diff", false, "the fix, a unified diff (patch -p1, else -p0)" },
+	[OPTION_COMPILE] = { "compile", 0, "'CC FLAGS...'", false,
+			     "the command PROGRAM's sources were compiled with" },
+	[OPTION_COMPILE_COMMANDS] = { "compile-commands", 0, "FILE", false,
+				      "or a compile_commands.json, one command per file" },
+	[OPTION_BINARY] = { "binary", 0, "PROGRAM", false,
+			    "the executable (or library) the process runs" },
+	[OPTION_OUTPUT] = { NULL, 'o', "OUT.so", false, "where the patch is written" },
+	[OPTION_OBJECT] = { "object", 0, "LIBNAME", false,
+			    "patch this library of the process, not the executable" },
+	[OPTION_NAME] = { "name", 0, "NAME", false, "what list shows (default: OUT without .so)" },
+	[OPTION_DESCRIPTION] = { "description", 0, "TEXT", false, "what list shows under the name" },
+	[OPTION_ID] = { "id", 0, "ID", true, "an identifier of the fix (a CVE, say); repeats" },
+};
+
+/* getopt's values: an option's id plus this; --json and --help below it. */
+#define OPTION_VALUE_BASE 1000
+#define JSON_VALUE 'j'
+#define HELP_VALUE 'h'
+
+/* "--pid" or "-o": how the option is spelled in messages. */
+static const char *option_label(enum option_id id)
+{
+	static char text[OPTION_COUNT][40];
+
+	if (!text[id][0] && specs[id].name)
+		snprintf(text[id], sizeof(text[id]), "--%s", specs[id].name);
+	else if (!text[id][0])
+		snprintf(text[id], sizeof(text[id]), "-%c", specs[id].short_name);
+	return text[id];
+}
+
+const char *option_synopsis(enum option_id id)
+{
+	static char text[OPTION_COUNT][64];
+
+	if (!text[id][0])
+		snprintf(text[id], sizeof(text[id]), "%s%s%s", option_label(id),
+			 specs[id].argument ? " " : "",
+			 specs[id].argument ? specs[id].argument : "");
+	return text[id];
+}
+
+char option_short_name(enum option_id id)
+{
+	return specs[id].short_name;
+}
+
+bool option_has_long_name(enum option_id id)
+{
+	return specs[id].name != NULL;
+}
+
+const char *option_help(enum option_id id)
+{
+	return specs[id].help;
+}
+
+static bool parse_pid(const char *text, int *pid)
+{
+	char *end;
+	long value;
+
+	errno = 0;
+	value = strtol(text, &end, 10);
+	if (errno || *end || end == text || value <= 0 || value > 0x3fffffff)
+		return false;
+	*pid = (int)value;
+	return true;
+}
+
+/* A patch's sequence number: 1 for the first patch ever applied. */
+static bool parse_sequence(const char *text, uint64_t *sequence)
+{
+	char *end;
+	unsigned long long value;
+
+	errno = 0;
+	value = strtoull(text, &end, 10);
+	if (errno || *end || end == text || text[0] == '-' || text[0] == '+' || value == 0)
+		return false;
+	*sequence = value;
+	return true;
+}
+
+static bool parse_timeout(const char *text, double *seconds)
+{
+	char *end;
+	double value;
+
+	errno = 0;
+	value = strtod(text, &end);
+	if (errno || *end || end == text || !(value > 0) || value > 86400)
+		return false;
+	*seconds = value;
+	return true;
+}
+
+static bool is_kind(const char *path, bool directory)
+{
+	struct stat info;
+
+	return path[0] && stat(path, &info) == 0 &&
+	       (directory ? S_ISDIR(info.st_mode) : S_ISREG(info.st_mode));
+}
+
+/* Adds one value of a repeating option; false when there are too many. */
+static bool add_repeated(const char **list, size_t *count, const char *value)
+{
+	if (*count >= REPEAT_MAX)
+		return false;
+	list[(*count)++] = value;
+	return true;
+}
+
+/* Stores one option's value; returns 0 or the exit code of a usage error. */
+static int store(enum option_id id, const char *value, struct invocation *invocation,
+		 struct output *output)
+{
+	struct hp_build_request *build = &invocation->build;
+	bool added = true;
+
+	switch (id) {
+	case OPTION_PID:
+		if (!parse_pid(value, &output->pid))
+			return usage_error(output, "--pid wants a process id, not '%s'", value);
+		invocation->request.pid = output->pid;
+		break;
+	case OPTION_TIMEOUT:
+		if (!parse_timeout(value, &invocation->request.timeout_seconds))
+			return usage_error(output, "--timeout wants a number of seconds, not '%s'",
+					   value);
+		break;
+	case OPTION_SEQUENCE:
+		if (!parse_sequence(value, &invocation->request.patch_sequence))
+			return usage_error(output, "--sequence wants a sequence number as list shows "
+					   "it, not '%s'", value);
+		break;
+	case OPTION_UNRELIABLE: invocation->request.allow_unreliable_stacks = true; break;
+	case OPTION_REQUIRE_SIGNATURE: invocation->request.require_signature = true; break;
+	case OPTION_DEBUG_DIR:
+	case OPTION_DEBUG_FILE:
+		if (!is_kind(value, id == OPTION_DEBUG_DIR))
+			return usage_error(output, "%s wants an existing %s, not '%s'", option_label(id),
+					   id == OPTION_DEBUG_DIR ? "directory" : "file", value);
+		added = id == OPTION_DEBUG_DIR
+				? add_repeated(invocation->debug_directories,
+					       &invocation->debug.directory_count, value)
+				: add_repeated(invocation->debug_files,
+					       &invocation->debug.file_count, value);
+		break;
+	case OPTION_ID: added = add_repeated(invocation->ids, &build->id_count, value); break;
+	case OPTION_OUT: invocation->out = value; break;
+	case OPTION_KEY: invocation->key = value; break;
+	case OPTION_SOURCE: build->source = value; break;
+	case OPTION_DIFF: build->diff = value; break;
+	case OPTION_COMPILE: build->compile = value; break;
+	case OPTION_COMPILE_COMMANDS: build->compile_commands = value; break;
+	case OPTION_BINARY: build->binary = value; break;
+	case OPTION_OUTPUT: build->output = value; break;
+	case OPTION_OBJECT: build->object = value; break;
+	case OPTION_NAME: build->name = value; break;
+	case OPTION_DESCRIPTION: build->description = value; break;
+	case OPTION_COUNT: break;
+	}
+	if (!added)
+		return usage_error(output, "%s repeats at most %d times", option_label(id),
+				   REPEAT_MAX);
+	if (specs[id].argument && !value[0])
+		return usage_error(output, "%s wants %s, not an empty string", option_label(id),
+				   specs[id].argument);
+	return 0;
+}
+
+/* One option as given: checked against the command, then stored. */
+static int take(const struct command *command, enum option_id id, const char *value,
+		struct invocation *invocation, struct output *output)
+{
+	if (!(command->takes & OPTION_BIT(id)))
+		return usage_error(output, "%s takes no %s", command->name, option_label(id));
+	if ((invocation->given & OPTION_BIT(id)) && !specs[id].repeats) {
+		if (id == OPTION_PID)
+			return usage_error(output, "--pid given twice (%d and %s): %s works on "
+					   "one process", output->pid, value, command->name);
+		return usage_error(output, "%s given twice", option_label(id));
+	}
+	invocation->given |= OPTION_BIT(id);
+	return store(id, value, invocation, output);
+}
+
+/* What getopt_long needs: every option (so that one of another command is
+ * named as such, not as unknown), --json and --help. */
+static void getopt_tables(struct option *longs, char *shorts, size_t shorts_size)
+{
+	size_t used = 0, count = 0;
+
+	for (int id = 0; id < OPTION_COUNT; id++) {
+		if (specs[id].name)
+			longs[count++] = (struct option){ specs[id].name,
+							  specs[id].argument ? required_argument
+									     : no_argument,
+							  NULL, OPTION_VALUE_BASE + id };
+		if (specs[id].short_name && used + 3 < shorts_size) {
+			shorts[used++] = specs[id].short_name;
+			if (specs[id].argument)
+				shorts[used++] = ':';
+		}
+	}
+	longs[count++] = (struct option){ "json", no_argument, NULL, JSON_VALUE };
+	longs[count++] = (struct option){ "help", no_argument, NULL, HELP_VALUE };
+	longs[count] = (struct option){ NULL, 0, NULL, 0 };
+	snprintf(shorts + used, shorts_size - used, "jh");
+}
+
+/* The option id of a value getopt_long returned, or -1. */
+static int option_of(int value)
+{
+	if (value >= OPTION_VALUE_BASE && value < OPTION_VALUE_BASE + OPTION_COUNT)
+		return value - OPTION_VALUE_BASE;
+	for (int id = 0; id < OPTION_COUNT; id++)
+		if (specs[id].short_name && specs[id].short_name == value)
+			return id;
+	return -1;
+}
+
+/* The request as a whole: what is missing, or given but contradictory. */
+static int check_complete(const struct command *command, int positional,
+			  struct invocation *invocation, struct output *output)
+{
+	const struct hp_build_request *build = &invocation->build;
+
+	for (int id = 0; id < OPTION_COUNT; id++)
+		if ((command->needs & OPTION_BIT(id)) && !(invocation->given & OPTION_BIT(id)))
+			return usage_error(output, "%s needs %s", command->name,
+					   option_synopsis((enum option_id)id));
+	if (command->takes & OPTION_BIT(OPTION_COMPILE)) {
+		if (build->compile && build->compile_commands)
+			return usage_error(output, "%s takes --compile or --compile-commands, not both",
+					   command->name);
+		if (!build->compile && !build->compile_commands)
+			return usage_error(output, "%s needs --compile 'CC FLAGS...' or "
+					   "--compile-commands FILE", command->name);
+	}
+	if (positional < command->min_arguments)
+		return usage_error(output, "%s needs %s", command->name, command->argument);
+	if ((invocation->given & OPTION_BIT(OPTION_SEQUENCE)) && positional > 0)
+		return usage_error(output, "%s takes a patch name or --sequence, not both",
+				   command->name);
+	return 0;
+}
+
+int options_parse(const struct command *command, int argc, char **argv,
+		  struct invocation *invocation, struct output *output, bool *help,
+		  volatile const int *interrupted)
+{
+	struct option longs[OPTION_COUNT + 3];
+	char shorts[2 * OPTION_COUNT + 3];
+	int option, positional, code;
+
+	getopt_tables(longs, shorts, sizeof(shorts));
+	invocation->command = command;
+	invocation->request.timeout_seconds = 10;
+	invocation->request.interrupted = interrupted;
+	invocation->build.object = "";
+	invocation->build.ids = invocation->ids;
+	invocation->build.interrupted = interrupted;
+	opterr = 0;
+	optind = 1;
+	*help = false;
+	while ((option = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
+		if (option == HELP_VALUE) {
+			*help = true;
+			return 0;
+		}
+		if (option == JSON_VALUE)
+			continue;
+		option = option_of(option);
+		if (option < 0)
+			return usage_error(output, "unknown or incomplete option %s",
+					   argv[optind - 1]);
+		code = take(command, (enum option_id)option, optarg, invocation, output);
+		if (code != 0)
+			return code;
+	}
+	positional = argc - optind;
+	if (positional > command->max_arguments)
+		return usage_error(output, "unexpected argument '%s'",
+				   argv[optind + command->max_arguments]);
+	code = check_complete(command, positional, invocation, output);
+	if (code != 0)
+		return code;
+	if (positional > 0)
+		invocation->argument = argv[optind];
+	if (command->argument_is_name)
+		invocation->request.patch_name = invocation->argument;
+	else
+		invocation->request.patch_path = invocation->argument;
+	invocation->debug.directories = invocation->debug_directories;
+	invocation->debug.files = invocation->debug_files;
+	invocation->debug.timeout_seconds = invocation->request.timeout_seconds;
+	invocation->debug.interrupted = interrupted;
+	return 0;
+}

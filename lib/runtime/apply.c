@@ -1,0 +1,616 @@
+/* apply.c - hp_apply and hp_check: the story of a patch going in.  Read and
+ * plan while the target runs; load the patch on one borrowed thread; stop
+ * every thread only to check stacks and write the jumps; on any failure undo
+ * each completed step in reverse, so the target is left as it was. */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "runtime/session.h"
+#include "arch/arch.h"
+#include "common/base.h"
+#include "common/proc_maps.h"
+#include "patch/patch.h"
+#include "runtime/state.h"
+#include "runtime/target.h"
+#include "runtime/threads.h"
+#include "trust/trust.h"
+
+#define FUNCTION_READ_MAX (64u << 10)
+#define ROLLBACK_SECONDS 5.0
+
+struct planned {
+	const struct hp_patch_replacement *replacement;
+	uint64_t address, size;
+	struct hp_code_plan plan;
+	unsigned char current[HP_SAVED_MAX];	/* bytes now at the jump site */
+	long previous;				/* state record already patching it */
+};
+
+struct apply_work {
+	struct hp_session session;
+	struct hp_patch_file patch;
+	struct planned *planned;
+	struct hp_range *ranges;
+	size_t range_count;
+	struct hp_state_patch *record;	/* owned by the state once appended */
+	long record_index;
+	bool loaded, jumps_started;
+	struct hp_loaded_patch loaded_patch;
+	unsigned attempts;
+	double blackout;
+};
+
+/* This apply's record: its own until appended, then the state's. */
+static struct hp_state_patch *own_record(struct apply_work *work)
+{
+	return work->record_index >= 0 ? work->session.state.patches[work->record_index]
+				       : work->record;
+}
+
+static int plan_one(struct apply_work *work, size_t index, struct hp_error *error)
+{
+	struct hp_session *session = &work->session;
+	struct planned *entry = &work->planned[index];
+	const struct hp_patch_replacement *replacement = &work->patch.replacements[index];
+	struct hp_object *object = NULL;
+	unsigned char *code = NULL;
+	char why[300];
+	size_t length;
+	int status;
+
+	entry->replacement = replacement;
+	status = target_find_object(&session->target, replacement->object, &object, error);
+	if (status == HP_OK)
+		status = target_find_function(&session->target, object, replacement->function,
+					      replacement->file, &entry->address, &entry->size, error);
+	if (status != HP_OK)
+		return status;
+	length = entry->size < FUNCTION_READ_MAX ? entry->size : FUNCTION_READ_MAX;
+	code = malloc(length);
+	if (!code)
+		return hp_fail(error, HP_FAILED, "out of memory");
+	status = target_memory_read(&session->memory, entry->address, code, length, error);
+	entry->previous = patch_state_latest_for(&session->state, entry->address,
+						 session->state.patch_count);
+	if (status == HP_OK && entry->previous >= 0) {
+		/* Already patched: plan on the original bytes, the oldest saved. */
+		const struct hp_state_function *original = NULL;
+
+		for (size_t p = 0; p < session->state.patch_count && !original; p++)
+			for (uint32_t f = 0; f < session->state.patches[p]->function_count; f++)
+				if (session->state.patches[p]->status != HP_STATE_REMOVED &&
+				    session->state.patches[p]->functions[f].address == entry->address)
+					original = &session->state.patches[p]->functions[f];
+		if (original && original->jump_address + original->length <= entry->address + length)
+			memcpy(code + (original->jump_address - entry->address), original->saved,
+			       original->length);
+	}
+	if (status == HP_OK) {
+		status = code_plan_function(code, length, entry->address, &entry->plan, why,
+					    sizeof(why));
+		if (status != HP_OK) {
+			hp_error_function(error, replacement->function);
+			hp_error_file(error, object->path);
+			status = hp_fail(error, status, "cannot patch %s in %s: %s",
+					 replacement->function, object->path, why);
+			hp_error_classify(error, HP_KIND_CANNOT_PATCH);
+		}
+	}
+	if (status == HP_OK)
+		status = target_memory_read(&session->memory, entry->plan.jump_address,
+					    entry->current, entry->plan.length, error);
+	free(code);
+	return status;
+}
+
+/* Functions being replaced, and the replacement code that runs for them now. */
+static int build_ranges(struct apply_work *work, struct hp_error *error)
+{
+	size_t count = work->patch.count;
+
+	work->ranges = calloc(count * 2, sizeof(*work->ranges));
+	if (!work->ranges)
+		return hp_fail(error, HP_FAILED, "out of memory");
+	for (size_t i = 0; i < count; i++) {
+		const struct planned *entry = &work->planned[i];
+
+		work->ranges[work->range_count++] = (struct hp_range){
+			entry->address, entry->address + entry->size, entry->replacement->function
+		};
+		if (entry->previous >= 0) {
+			const struct hp_state_patch *previous =
+				work->session.state.patches[entry->previous];
+
+			work->ranges[work->range_count++] = (struct hp_range){
+				previous->text_start, previous->text_end, entry->replacement->function
+			};
+		}
+	}
+	return HP_OK;
+}
+
+static int plan_all(struct apply_work *work, struct hp_error *error)
+{
+	int status = HP_OK;
+
+	work->planned = calloc(work->patch.count, sizeof(*work->planned));
+	if (!work->planned)
+		return hp_fail(error, HP_FAILED, "out of memory");
+	status = references_check_pins(&work->session.target, &work->patch, error);
+	for (size_t i = 0; status == HP_OK && i < work->patch.count; i++)
+		status = plan_one(work, i, error);
+	if (status == HP_OK)
+		status = references_resolve(&work->session.target, &work->session.memory,
+					    &work->patch, error);
+	if (status == HP_OK)
+		status = build_ranges(work, error);
+	return status;
+}
+
+/* The page is named in the recorded state before it is mapped, so that a
+ * hotpatch killed in between leaves nothing that the next command cannot
+ * find (leftovers.c checks that a named page is really ours). */
+static int map_trampoline_page(struct apply_work *work, struct hp_remote *remote,
+			       uint64_t near, struct hp_error *error)
+{
+	struct hp_state_patch *record = own_record(work);
+	struct hp_maps maps = { 0 };
+	int64_t mapped = 0;
+	uint64_t candidate = 0;
+	int status = proc_maps_read(work->session.pid, &maps, error);
+
+	if (status == HP_OK && !trampoline_find_gap(&maps, near, near + 1, HP_PAGE_SIZE, &candidate))
+		status = hp_fail_as(error, HP_KIND_CANNOT_PATCH, "no free address space within 2 GiB of 0x%" PRIx64
+						   " in pid %d for a trampoline",
+				 near, (int)work->session.pid);
+	proc_maps_release(&maps);
+	if (status != HP_OK)
+		return status;
+	record->pages[record->page_count++] = candidate;
+	status = patch_state_write(&work->session.state, &work->session.memory, error);
+	if (status == HP_OK)
+		status = remote_syscall(remote, SYS_mmap,
+					(uint64_t[6]){ candidate, HP_PAGE_SIZE, PROT_READ | PROT_EXEC,
+						       MAP_PRIVATE | MAP_ANONYMOUS |
+							       MAP_FIXED_NOREPLACE,
+						       (uint64_t)-1, 0 },
+					&mapped, error);
+	if (status == HP_OK && (uint64_t)mapped != candidate) {
+		if (mapped > 0)
+			status = remote_syscall(remote, SYS_munmap,
+						(uint64_t[6]){ (uint64_t)mapped, HP_PAGE_SIZE },
+						&mapped, error);
+		status = hp_fail(error, HP_FAILED, "cannot map a trampoline page in pid %d",
+				 (int)work->session.pid);
+	}
+	if (status != HP_OK)
+		record->page_count--;	/* not ours: never to be unmapped by us */
+	else if (hp_fault("kill-after-trampoline"))
+		raise(SIGKILL);	/* the test build's way to die with a page mapped */
+	return status;
+}
+
+/* A slot in one of this patch's pages that every jump can reach. */
+static int trampoline_slot(struct apply_work *work, struct hp_remote *remote, uint64_t from,
+			   uint64_t *slot, struct hp_error *error)
+{
+	struct hp_state_patch *record = own_record(work);
+	unsigned char probe[HP_JUMP_SIZE];
+	int status;
+
+	for (uint32_t p = 0; p < record->page_count; p++) {
+		uint64_t used = 0;
+
+		for (uint32_t f = 0; f < record->function_count; f++)
+			if (record->functions[f].trampoline >= record->pages[p] &&
+			    record->functions[f].trampoline < record->pages[p] + HP_PAGE_SIZE)
+				used++;
+		*slot = record->pages[p] + used * HP_TRAMPOLINE_SLOT;
+		if (used < HP_PAGE_SIZE / HP_TRAMPOLINE_SLOT && code_encode_jump(from, *slot, probe))
+			return HP_OK;
+	}
+	if (record->page_count == HP_STATE_MAX_PAGES)
+		return hp_fail_as(error, HP_KIND_CANNOT_PATCH, "the patch needs more than %d trampoline pages",
+			       HP_STATE_MAX_PAGES);
+	status = map_trampoline_page(work, remote, from, error);
+	if (status != HP_OK)
+		return status;
+	*slot = record->pages[record->page_count - 1];
+	return HP_OK;
+}
+
+/* The jump for one function, cheapest first: a direct jmp rel32 when the
+ * replacement is within reach; else an indirect jmp reading the address
+ * from a near slot (still one jump); else, when only five bytes may be
+ * overwritten, a jmp rel32 to the slot, which jumps on (two jumps).
+ *
+ *   function:  jmp rel32 -> replacement                        (direct)
+ *   function:  jmp *disp32(%rip) --reads--> slot+6: .quad replacement
+ *   function:  jmp rel32 -> slot: jmp *0(%rip); .quad replacement
+ */
+static int prepare_jump(struct apply_work *work, struct hp_remote *remote, size_t index,
+			struct hp_error *error)
+{
+	const struct planned *entry = &work->planned[index];
+	struct hp_state_function *function = &own_record(work)->functions[index];
+	uint64_t target = work->loaded_patch.bias + entry->replacement->replacement_vaddr;
+	unsigned char slot[HP_TRAMPOLINE_SLOT];
+	int status = HP_OK;
+
+	hp_copy_string(function->object, sizeof(function->object), entry->replacement->object);
+	hp_copy_string(function->function, sizeof(function->function),
+		       entry->replacement->function);
+	function->address = entry->address;
+	function->size = entry->size;
+	function->jump_address = entry->plan.jump_address;
+	function->replacement = target;
+	function->replacement_size = entry->replacement->replacement_size;
+	memcpy(function->saved, entry->current, entry->plan.length);
+	function->length = HP_JUMP_SIZE;
+	if (code_encode_jump(function->jump_address, target, function->written))
+		return HP_OK;
+	status = trampoline_slot(work, remote, function->jump_address, &function->trampoline, error);
+	if (status != HP_OK)
+		return status;
+	trampoline_encode_slot(target, slot);
+	status = target_memory_write(&work->session.memory, remote->tid, function->trampoline, slot,
+				     sizeof(slot), error);
+	if (status != HP_OK)
+		return status;
+	if (entry->plan.length >= HP_INDIRECT_JUMP_SIZE &&
+	    code_encode_indirect_jump(function->jump_address,
+				      function->trampoline + HP_TRAMPOLINE_POINTER,
+				      function->written)) {
+		function->length = HP_INDIRECT_JUMP_SIZE;
+		return HP_OK;
+	}
+	if (!code_encode_jump(function->jump_address, function->trampoline, function->written))
+		return hp_fail(error, HP_FAILED, "trampoline out of reach");
+	return HP_OK;
+}
+
+static int record_patch(struct apply_work *work, struct hp_error *error)
+{
+	struct hp_state_patch *record = work->record;
+	struct hp_state *state = &work->session.state;
+	int status;
+
+	hp_copy_string(record->name, sizeof(record->name), work->patch.name);
+	hp_copy_string(record->path, sizeof(record->path), work->patch.absolute_path);
+	memcpy(record->sha256, work->patch.sha256, sizeof(record->sha256));
+	record->applied = (uint64_t)time(NULL);
+	record->known = HP_KNOWN_APPLIED | HP_KNOWN_SHA256 | HP_KNOWN_ABSOLUTE_PATH;
+	hp_copy_string(record->description, sizeof(record->description),
+		       work->patch.description);
+	hp_copy_string(record->ids, sizeof(record->ids), work->patch.ids);
+	hp_copy_string(record->load_path, sizeof(record->load_path),
+		       work->loaded_patch.load_path);
+	record->status = HP_STATE_PENDING;
+	record->handle = work->loaded_patch.handle;
+	record->load_bias = work->loaded_patch.bias;
+	record->text_start = work->loaded_patch.text_start;
+	record->text_end = work->loaded_patch.text_end;
+	record->memfd_inode = work->loaded_patch.inode;
+	status = patch_state_append(state, record, error);
+	if (status != HP_OK)
+		return status;
+	work->record_index = (long)state->patch_count - 1;
+	work->record = NULL;
+	return patch_state_write(state, &work->session.memory, error);
+}
+
+/* The record goes into the target as soon as the object is loaded, before
+ * any page is mapped for it, and again once every jump is planned: a
+ * hotpatch killed at any point leaves a record of all it added. */
+static int load_and_prepare(struct apply_work *work, struct hp_error *error)
+{
+	struct hp_session *session = &work->session;
+	struct hp_remote remote;
+	int status = session_borrow_thread(session, &remote, error);
+
+	if (status == HP_OK)
+		status = patch_load(&remote, &session->target, &work->patch, &session->state,
+				    &work->loaded_patch, error);
+	if (status == HP_OK) {
+		work->loaded = true;
+		if (hp_fault("load"))
+			status = hp_fault_fail(error, "load");
+		if (hp_fault("kill-after-load"))
+			raise(SIGKILL);	/* loaded, not yet recorded */
+	}
+	/* Before any jump: the patch must not run with its references empty. */
+	if (status == HP_OK)
+		status = references_fill(&session->memory, remote.tid, &work->patch,
+					 work->loaded_patch.bias, error);
+	work->record = status == HP_OK ? patch_state_new_patch(work->patch.count) : NULL;
+	if (status == HP_OK && !work->record)
+		status = hp_fail(error, HP_FAILED, "out of memory");
+	if (status == HP_OK)
+		status = record_patch(work, error);
+	for (size_t i = 0; status == HP_OK && i < work->patch.count; i++)
+		status = prepare_jump(work, &remote, i, error);
+	if (status == HP_OK && hp_fault("resolve"))
+		status = hp_fault_fail(error, "resolve");
+	if (status == HP_OK)
+		status = patch_state_write(&session->state, &session->memory, error);
+	if (status == HP_OK && hp_fault("record-state"))
+		status = hp_fault_fail(error, "record-state");
+	return session_return_thread(session, &remote, status, error);
+}
+
+/* Rewriting bytes with their own values makes the code pages private now,
+ * so that cost stays out of the blackout. */
+static int prefault_jump_sites(struct apply_work *work, struct hp_error *error)
+{
+	const struct hp_state_patch *record = work->session.state.patches[work->record_index];
+
+	return text_write_functions(&work->session.memory, 0, record, HP_TEXT_SAVED,
+				    record->function_count, error);
+}
+
+static int write_jumps(struct apply_work *work, pid_t tid, struct hp_error *error)
+{
+	struct hp_state_patch *record = work->session.state.patches[work->record_index];
+	int status;
+
+	work->jumps_started = true;
+	if (hp_fault("write-jumps") || hp_fault("kill-in-write")) {
+		/* Half the jumps, then a failure: the rollback must undo them. */
+		status = text_write_functions(&work->session.memory, tid, record, HP_TEXT_WRITTEN,
+					      (record->function_count + 1) / 2, error);
+		if (status == HP_OK && hp_fault("kill-in-write"))
+			raise(SIGKILL);	/* the test build's way to leave a patch incomplete */
+		return status == HP_OK ? hp_fault_fail(error, "write-jumps") : status;
+	}
+	status = text_write_functions(&work->session.memory, tid, record, HP_TEXT_WRITTEN,
+				      record->function_count, error);
+	record->status = HP_STATE_APPLIED;
+	if (status == HP_OK)
+		status = patch_state_write_status(&work->session.state, (size_t)work->record_index,
+						  &work->session.memory, tid, error);
+	return status;
+}
+
+/* Called with every thread stopped after a failure while writing. */
+static void restore_written(struct apply_work *work, pid_t tid)
+{
+	struct hp_state_patch *record = work->session.state.patches[work->record_index];
+	struct hp_error ignored = { 0 };
+
+	if (text_write_functions(&work->session.memory, tid, record, HP_TEXT_SAVED,
+				 record->function_count, &ignored) != HP_OK)
+		memset(&ignored, 0, sizeof(ignored));
+	record->status = HP_STATE_PENDING;
+}
+
+static int check_and_write(struct apply_work *work, struct hp_error *error)
+{
+	struct hp_session *session = &work->session;
+	double stopped_at = 0;
+	pid_t tid;
+	int status = prefault_jump_sites(work, error);
+
+	if (status == HP_OK && session_interrupted(session))
+		status = hp_fail_as(error, HP_KIND_INTERRUPTED, "interrupted; pid %d was left unchanged",
+				 (int)session->pid);
+	if (status == HP_OK && hp_fault("stop-threads"))
+		status = hp_fault_fail(error, "stop-threads");
+	if (status == HP_OK)
+		status = session_stop_when_clear(session, work->ranges, work->range_count,
+						 &work->attempts, &stopped_at, error);
+	if (status != HP_OK)
+		return status;
+	tid = threads_first_stopped(&session->threads);
+	status = write_jumps(work, tid, error);
+	if (status != HP_OK)
+		restore_written(work, tid);
+	threads_resume_all(&session->threads);
+	work->blackout = hp_now() - stopped_at;
+	/* Writing into a process that was killed meanwhile may still succeed. */
+	if (status == HP_OK && process_has_exited(session->pid))
+		status = hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d exited during apply", (int)session->pid);
+	if (session->longest_stop > work->blackout)
+		work->blackout = session->longest_stop;
+	return status;
+}
+
+/* Undo of load_and_prepare: unload, unmap trampolines, drop the record. */
+static void unload_after_failure(struct apply_work *work)
+{
+	struct hp_session *session = &work->session;
+	struct hp_error ignored = { 0 };
+	const struct hp_state_patch *record =
+		work->record_index >= 0 ? session->state.patches[work->record_index] : work->record;
+
+	if (!work->loaded)
+		return;
+	/* The command's own deadline may be spent (exit 3): rolling back gets a
+	 * budget of its own, since leaving the patch loaded is worse.  Rollback
+	 * is best effort; the error being reported is the one that caused it. */
+	session->deadline = hp_now() + ROLLBACK_SECONDS;
+	if (session_unload_patch(session, work->loaded_patch.handle, record ? record->pages : NULL,
+				 record ? record->page_count : 0, &ignored) != HP_OK)
+		memset(&ignored, 0, sizeof(ignored));
+	if (work->record_index >= 0) {
+		patch_state_remove(&session->state, (size_t)work->record_index);
+		work->record_index = -1;
+		if (patch_state_write(&session->state, &session->memory, &ignored) != HP_OK)
+			memset(&ignored, 0, sizeof(ignored));
+	}
+}
+
+/* check loads nothing, so it predicts: dlopen maps the patch near the other
+ * shared objects (libc), so code within rel32 reach of libc gets a direct
+ * jump and code farther away (a PIE executable, usually) an indirect one,
+ * or a trampoline when only five bytes may be overwritten. */
+static const char *predicted_jump(uint64_t libc_function, const struct hp_code_plan *plan)
+{
+	unsigned char probe[HP_JUMP_SIZE];
+
+	if (libc_function && code_encode_jump(plan->jump_address, libc_function, probe))
+		return "direct";
+	return plan->length >= HP_INDIRECT_JUMP_SIZE ? "indirect" : "trampoline";
+}
+
+static void report_references(const struct hp_patch_file *file, struct hp_patch_report *patch)
+{
+	for (size_t i = 0; i < file->reference_count; i++) {
+		const struct hp_patch_reference *from = &file->references[i];
+		struct hp_reference_report *to = &patch->references[patch->reference_count++];
+
+		hp_copy_string(to->object, sizeof(to->object), from->object);
+		hp_copy_string(to->file, sizeof(to->file), from->file);
+		hp_copy_string(to->symbol, sizeof(to->symbol), from->symbol);
+		to->address = from->address;
+	}
+}
+
+/* A function another applied patch already replaces: its fix goes, unless
+ * this patch carries it too, so the operator is told whose. */
+static void report_takeovers(const struct apply_work *work, struct hp_patch_report *patch)
+{
+	for (size_t i = 0; i < work->patch.count && i < patch->function_count; i++)
+		if (work->planned[i].previous >= 0)
+			hp_copy_string(patch->functions[i].over, sizeof(patch->functions[i].over),
+				       work->session.state.patches[work->planned[i].previous]->name);
+}
+
+static int report(struct apply_work *work, struct hp_result *result, struct hp_error *error)
+{
+	struct hp_patch_report *patch = calloc(1, sizeof(*patch));
+	struct hp_error ignored = { 0 };
+	uint64_t libc_function = 0;
+
+	if (!patch || !(patch->functions = calloc(work->patch.count, sizeof(*patch->functions))) ||
+	    !(patch->references = calloc(work->patch.reference_count + 1,
+					 sizeof(*patch->references)))) {
+		if (patch)
+			free(patch->functions);
+		free(patch);
+		return hp_fail(error, HP_FAILED, "out of memory");
+	}
+	result->patches = patch;
+	result->patch_count = 1;
+	report_references(&work->patch, patch);
+	if (work->record_index >= 0) {
+		session_fill_report(work->session.state.patches[work->record_index], patch);
+		report_takeovers(work, patch);
+		return HP_OK;
+	}
+	/* check: what apply would do, without load addresses. */
+	hp_copy_string(patch->name, sizeof(patch->name), work->patch.name);
+	hp_copy_string(patch->path, sizeof(patch->path), work->patch.absolute_path);
+	hp_copy_string(patch->sha256, sizeof(patch->sha256), result->patch_file.sha256);
+	hp_copy_string(patch->description, sizeof(patch->description), work->patch.description);
+	hp_copy_string(patch->ids, sizeof(patch->ids), work->patch.ids);
+	hp_copy_string(patch->state, sizeof(patch->state), "checked");
+	if (target_find_export(&work->session.target, "dlopen", &libc_function, &ignored) != HP_OK)
+		libc_function = 0;
+	for (size_t i = 0; i < work->patch.count; i++) {
+		struct hp_function_report *function = &patch->functions[patch->function_count++];
+
+		hp_copy_string(function->object, sizeof(function->object),
+			       work->planned[i].replacement->object);
+		hp_copy_string(function->function, sizeof(function->function),
+			       work->planned[i].replacement->function);
+		function->address = work->planned[i].address;
+		function->jump_address = work->planned[i].plan.jump_address;
+		hp_copy_string(function->jump_kind, sizeof(function->jump_kind),
+			       predicted_jump(libc_function, &work->planned[i].plan));
+	}
+	report_takeovers(work, patch);
+	return HP_OK;
+}
+
+/* A failed apply leaves the process as it was: in one never patched, that
+ * is without our state and stub page.  Best effort, as the rollback is. */
+static void remove_state_after_failure(struct hp_session *session)
+{
+	struct hp_error ignored = { .pid = session->pid };
+
+	if (state_remove_if_empty(session, &ignored) != HP_OK)
+		hp_error_release(&ignored);
+}
+
+static int run(const struct hp_request *request, struct hp_result *result,
+	       struct hp_error *error, bool only_check)
+{
+	struct apply_work work = { .record_index = -1 };
+	double stopped_at = 0;
+	int status;
+
+	memset(result, 0, sizeof(*result));
+	status = patch_file_read(request, &work.patch, &result->patch_file, error);
+	if (status == HP_OK && hp_fault("open-patch"))
+		status = hp_fault_fail(error, "open-patch");
+	if (status == HP_OK)
+		status = session_open(&work.session, request, true, error);
+	if (status == HP_OK) {
+		work.session.command = only_check ? NULL : "apply";
+		status = leftovers_take_back(&work.session, !only_check, result, error);
+	}
+	if (status == HP_OK && hp_fault("map-target"))
+		status = hp_fault_fail(error, "map-target");
+	if (status == HP_OK)
+		status = plan_all(&work, error);
+	if (status == HP_OK && hp_fault("plan"))
+		status = hp_fault_fail(error, "plan");
+	if (status == HP_OK && only_check) {
+		status = session_stop_when_clear(&work.session, work.ranges, work.range_count,
+						 &work.attempts, &stopped_at, error);
+		threads_resume_all(&work.session.threads);
+	} else if (status == HP_OK) {
+		status = load_and_prepare(&work, error);
+		/* The test build's way to be caught at work: loaded and recorded,
+		 * no jump written, the borrowed thread given back. */
+		if (status == HP_OK && hp_fault("stop-before-jumps"))
+			raise(SIGSTOP);
+		if (status == HP_OK)
+			status = check_and_write(&work, error);
+		if (status != HP_OK)
+			unload_after_failure(&work);
+		if (status != HP_OK)
+			remove_state_after_failure(&work.session);
+	}
+	if (status == HP_OK)
+		status = report(&work, result, error);
+	if (status == HP_OK && !only_check)
+		family_note_patches(work.session.pid, result);
+	result->attempts = work.attempts;
+	result->blackout_seconds = work.blackout;
+	result->thread_count = work.session.thread_count;
+	result->elapsed_seconds = hp_now() - work.session.start;
+	free(work.record);
+	free(work.ranges);
+	free(work.planned);
+	session_close(&work.session);
+	patch_file_release(&work.patch);
+	return status;
+}
+
+int hp_apply(const struct hp_request *request, struct hp_result *result, struct hp_error *error)
+{
+	return run(request, result, error, false);
+}
+
+int hp_check(const struct hp_request *request, struct hp_result *result, struct hp_error *error)
+{
+	return run(request, result, error, true);
+}
+
+void hp_result_release(struct hp_result *result)
+{
+	free(result->leftovers);
+	for (size_t i = 0; i < result->patch_count; i++) {
+		free(result->patches[i].functions);
+		free(result->patches[i].references);
+	}
+	free(result->patches);
+	memset(result, 0, sizeof(*result));
+}

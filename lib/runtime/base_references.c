@@ -1,0 +1,163 @@
+/* base_references.c - joining a patch to the image it patches.  Before
+ * anything is loaded: every build-id the patch was built for must be the
+ * target's, and every variable or function of the target the patch uses
+ * must resolve to exactly one address.  After the patch is loaded and
+ * before any jump is written: each place the dynamic linker left for those
+ * symbols gets its address, so the patch reads and writes the target's own
+ * storage and calls its own code. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime/state.h"
+#include "common/base.h"
+#include "runtime/target.h"
+
+static void build_id_text(const struct hp_elf_info *elf, char *text, size_t size)
+{
+	text[0] = '\0';
+	for (size_t i = 0; i < elf->build_id_size && 2 * i + 2 < size; i++)
+		snprintf(text + 2 * i, size - 2 * i, "%02x", elf->build_id[i]);
+}
+
+static int check_pin(struct hp_target *target, const struct hp_patch_file *patch,
+		     const struct hp_patch_pin *pin, struct hp_error *error)
+{
+	struct hp_object *object = NULL;
+	char actual[2 * sizeof(object->elf.build_id) + 1];
+	int status = target_find_object(target, pin->object, &object, error);
+
+	if (status != HP_OK)
+		return status;
+	build_id_text(&object->elf, actual, sizeof(actual));
+	if (strcmp(actual, pin->build_id) == 0)
+		return HP_OK;
+	hp_error_file(error, object->path);
+	hp_hint(error, "build the patch against the binary pid %d runs", (int)target->pid);
+	if (!actual[0])
+		return hp_fail_as(error, HP_KIND_BUILD_ID_MISMATCH,
+			       "patch %s was built for build-id %s, but %s of pid %d has no build-id",
+			       patch->path, pin->build_id, object->path, (int)target->pid);
+	return hp_fail_as(error, HP_KIND_BUILD_ID_MISMATCH,
+		       "patch %s was built for build-id %s, but %s of pid %d has build-id %s",
+		       patch->path, pin->build_id, object->path, (int)target->pid, actual);
+}
+
+int references_check_pins(struct hp_target *target, const struct hp_patch_file *patch,
+			  struct hp_error *error)
+{
+	int status = HP_OK;
+
+	for (size_t i = 0; status == HP_OK && i < patch->pin_count; i++)
+		status = check_pin(target, patch, &patch->pins[i], error);
+	return status;
+}
+
+static bool thread_local_site(const struct hp_reference_site *site)
+{
+	return site->type == R_X86_64_DTPMOD64 || site->type == R_X86_64_DTPOFF64 ||
+	       site->type == R_X86_64_TPOFF64;
+}
+
+/* A thread-local variable: its offset in its module's block, and the
+ * module's id and static offset, with which every site of the patch is
+ * checked now, before anything is loaded.  An address of one (a site of
+ * another kind) would be one thread's, and none for threads to come. */
+static int resolve_thread_local(struct hp_target *target, struct hp_memory *memory,
+				struct hp_object *object, struct hp_patch_reference *reference,
+				struct hp_error *error)
+{
+	int status = target_tls_module(target, memory, object, &reference->module, error);
+
+	for (size_t s = 0; status == HP_OK && s < reference->site_count; s++) {
+		const struct hp_reference_site *site = &reference->sites[s];
+
+		if (!thread_local_site(site) ||
+		    (site->type == R_X86_64_TPOFF64 && !reference->module.in_static_block)) {
+			hp_error_function(error, reference->symbol);
+			hp_error_file(error, object->path);
+		}
+		if (!thread_local_site(site)) {
+			hp_hint(error, "refer to it as a thread-local variable (extern __thread), built "
+				       "with -fPIC");
+			return hp_fail(error, HP_MISFIT,
+				       "%s in %s is thread-local, and the patch uses it by address",
+				       reference->symbol, object->path);
+		}
+		if (site->type == R_X86_64_TPOFF64 && !reference->module.in_static_block) {
+			hp_hint(error, "build the patch with the default -fPIC model (global-dynamic), "
+				       "which reaches it in every thread");
+			return hp_fail(error, HP_MISFIT,
+				       "%s in %s is thread-local in storage the dynamic linker "
+				       "allocates per thread, which the initial-exec model of the "
+				       "patch cannot reach", reference->symbol, object->path);
+		}
+	}
+	return status;
+}
+
+int references_resolve(struct hp_target *target, struct hp_memory *memory,
+		       struct hp_patch_file *patch, struct hp_error *error)
+{
+	int status = HP_OK;
+
+	for (size_t i = 0; status == HP_OK && i < patch->reference_count; i++) {
+		struct hp_patch_reference *reference = &patch->references[i];
+		struct hp_object *object = NULL;
+
+		status = target_find_object(target, reference->object, &object, error);
+		if (status == HP_OK)
+			status = target_find_thread_local(target, object, reference->symbol,
+							  reference->file, &reference->thread_local,
+							  &reference->address, error);
+		if (status == HP_OK && reference->thread_local)
+			status = resolve_thread_local(target, memory, object, reference, error);
+		else if (status == HP_OK)
+			status = target_find_symbol(target, object, reference->symbol,
+						    reference->file, &reference->address, error);
+		for (size_t s = 0; status == HP_OK && !reference->thread_local &&
+				   s < reference->site_count; s++)
+			if (thread_local_site(&reference->sites[s])) {
+				hp_error_function(error, reference->symbol);
+				hp_error_file(error, object->path);
+				status = hp_fail(error, HP_MISFIT,
+						 "the patch uses %s of %s as a thread-local variable, "
+						 "which it is not", reference->symbol, object->path);
+			}
+	}
+	return status;
+}
+
+/* What one site of a reference holds. */
+static uint64_t site_value(const struct hp_patch_reference *reference,
+			   const struct hp_reference_site *site)
+{
+	switch (site->type) {
+	case R_X86_64_DTPMOD64:
+		return reference->module.id;
+	case R_X86_64_TPOFF64:
+		/* Variant II (x86-64): the block lies below the thread pointer. */
+		return reference->address + (uint64_t)site->addend - reference->module.static_offset;
+	default:	/* DTPOFF64, and addresses */
+		return reference->address + (uint64_t)site->addend;
+	}
+}
+
+int references_fill(struct hp_memory *memory, pid_t stopped_tid,
+		    const struct hp_patch_file *patch, uint64_t bias, struct hp_error *error)
+{
+	int status = HP_OK;
+
+	for (size_t i = 0; status == HP_OK && i < patch->reference_count; i++) {
+		const struct hp_patch_reference *reference = &patch->references[i];
+
+		for (size_t s = 0; status == HP_OK && s < reference->site_count; s++) {
+			const struct hp_reference_site *site = &reference->sites[s];
+			uint64_t value = site_value(reference, site);
+
+			status = target_memory_write(memory, stopped_tid, bias + site->vaddr, &value,
+						     sizeof(value), error);
+		}
+	}
+	return status;
+}

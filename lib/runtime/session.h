@@ -1,0 +1,137 @@
+/* runtime/session.h - what every command about a process does around its work. */
+#ifndef HOTPATCH_RUNTIME_SESSION_H
+#define HOTPATCH_RUNTIME_SESSION_H
+
+#include "runtime/state.h"
+
+/* ---- session.c: what every command does around its work ---- */
+struct hp_session {
+	pid_t pid;
+	double start, deadline;
+	int lock_fd;
+	struct hp_memory memory;
+	struct hp_target target;
+	struct hp_threads threads;
+	struct hp_state state;
+	struct hp_stack_checker *checker;
+	volatile const int *interrupted;
+	const char *command;	/* "apply", "revert": marked in the state while at work */
+	struct hp_state_command previous;	/* a command killed at work, name "" if none */
+	bool marked;		/* the state says this command is at work */
+	bool allow_unreliable;	/* stacks that cannot be unwound are not in the way */
+	bool stub_checked, stub_ok;	/* the state's stub page holds our code */
+	unsigned thread_count;	/* threads seen at the last stop */
+	double longest_stop;	/* seconds, over every attempt */
+	size_t blocker_count, blocker_capacity;
+	struct hp_blocker *blockers;	/* threads in the way at the last check */
+};
+
+int session_open(struct hp_session *session, const struct hp_request *request,
+		 bool needs_ptrace, struct hp_error *error) HP_MUST_CHECK;
+/* The same; a reader (needs_lock false) takes no lock and reads the state as
+ * it is, with any command at work on it. */
+int session_open_as(struct hp_session *session, const struct hp_request *request,
+		    bool needs_ptrace, bool needs_lock, struct hp_error *error) HP_MUST_CHECK;
+/* Some hotpatch command holds the lock for `pid` now. */
+bool session_lock_held(pid_t pid);
+void session_close(struct hp_session *session);
+bool session_interrupted(const struct hp_session *session);
+/* ---- borrow_choice.c: which thread runs the remote calls ---- */
+/* Stops a thread that can run dlopen without deadlocking: none of its frames
+ * in the dynamic loader or the allocator (whose locks it could hold),
+ * preferring one blocked in a system call; retries until the deadline. */
+int borrow_choose_thread(struct hp_session *session, pid_t *chosen,
+			 struct hp_error *error) HP_MUST_CHECK;
+
+/* Borrows the best thread for remote calls: seizes and stops it, begins. */
+int session_borrow_thread(struct hp_session *session, struct hp_remote *remote,
+			  struct hp_error *error) HP_MUST_CHECK;
+/* The same without our stub page: its system calls run through libc's
+ * syscall instruction, with a signal frame to return through if we die (as
+ * the first call in a process does), and nothing is created in the target.
+ * For unmapping the stub page itself. */
+int session_borrow_thread_bare(struct hp_session *session, struct hp_remote *remote,
+			       struct hp_error *error) HP_MUST_CHECK;
+/* Ends the remote work and lets the borrowed thread go; a failure doing so
+ * is reported only when `status`, the work's outcome, is HP_OK. */
+int session_return_thread(struct hp_session *session, struct hp_remote *remote, int status,
+			  struct hp_error *error) HP_MUST_CHECK;
+/* Stops every thread and checks their stacks against `ranges`; busy threads
+ * are moved out alone, else everyone is resumed and the check retried until
+ * the deadline.  On HP_OK every thread is left stopped; on HP_BUSY the error
+ * names every thread in the way. */
+int session_stop_when_clear(struct hp_session *session, const struct hp_range *ranges,
+			    size_t range_count, unsigned *attempts, double *stopped_at,
+			    struct hp_error *error) HP_MUST_CHECK;
+/* Takes a patch object out of the target (dlclose) and unmaps its trampoline
+ * pages through a borrowed thread; tries every step, reports the first failure. */
+int session_unload_patch(struct hp_session *session, uint64_t handle, const uint64_t *pages,
+			 uint32_t page_count, struct hp_error *error) HP_MUST_CHECK;
+void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_report *report);
+
+/* Writes into the state that this session's command is at work (once; it
+ * creates nothing: without a state there is nothing to mark yet). */
+int session_mark_running(struct hp_session *session, struct hp_error *error) HP_MUST_CHECK;
+
+/* ---- leftovers.c: what killed commands left in the target, taken back ---- */
+enum hp_leftover_kind {
+	HP_LEFTOVER_OBJECT,	/* a patch object loaded and never recorded */
+	HP_LEFTOVER_RECORD,	/* a record of a patch half in or out, no jump in place */
+	HP_LEFTOVER_INCOMPLETE,	/* a record with jumps in place: revert decides */
+	HP_LEFTOVER_DESCRIPTOR,	/* a memfd of ours still open */
+	HP_LEFTOVER_STUB,	/* a stub page the state does not name */
+	HP_LEFTOVER_STATE,	/* a mapping named like the state that is not it */
+};
+
+struct hp_leftover {
+	enum hp_leftover_kind kind;
+	char name[HP_PATCH_NAME_MAX];	/* the patch concerned, or "" */
+	uint64_t address;	/* reported: load bias, page, or descriptor number */
+	uint64_t size;		/* pages: bytes mapped */
+	uint64_t start, end;	/* code that must be clear of every stack */
+	uint64_t bias;		/* objects: where the loader put it */
+	long record;		/* index in the state, or -1 */
+	int64_t descriptor;
+	bool loaded;		/* its object is mapped */
+	bool reclaimable, reclaimed;
+	char reason[HP_TEXT_MAX];
+};
+
+struct hp_leftovers {
+	size_t count;
+	struct hp_leftover *items;
+};
+
+/* Finds what killed commands left (reads only; no thread is stopped). */
+int leftovers_find(struct hp_session *session, struct hp_leftovers *found,
+		   struct hp_error *error) HP_MUST_CHECK;
+/* Takes back what provably nothing uses: a short stop checks every stack,
+ * then a borrowed thread unloads, unmaps and closes.  What stays gets its
+ * reason; only a failure that concerns the whole process is returned. */
+int leftovers_reclaim(struct hp_session *session, struct hp_leftovers *found,
+		      struct hp_error *error) HP_MUST_CHECK;
+int leftovers_report(const struct hp_session *session, const struct hp_leftovers *found,
+		     struct hp_result *result, struct hp_error *error) HP_MUST_CHECK;
+void leftovers_release(struct hp_leftovers *found);
+/* What every command does first: find, take back when `reclaim` (apply and
+ * revert), and report in `result` (list and check only report). */
+int leftovers_take_back(struct hp_session *session, bool reclaim, struct hp_result *result,
+			struct hp_error *error) HP_MUST_CHECK;
+
+/* ---- process_family.c: whether a parent's later children get a patch ---- */
+/* Warns on each reported patch that the target's parent, the same program,
+ * does not have (its later children start without it). */
+void family_note_patches(pid_t pid, struct hp_result *result);
+
+/* ---- state_removal.c: nothing of ours left, no state either ---- */
+/* When the state holds no record and nothing of ours is left in the process
+ * but the state mapping and the stub page, takes both out (after a short
+ * stop shows no thread in or returning into the stub page), so that the
+ * process looks never patched.  Keeps them, with HP_OK, when anything is
+ * in the way. */
+int state_remove_if_empty(struct hp_session *session, struct hp_error *error) HP_MUST_CHECK;
+
+/* ---- busy_report.c: the error that names every thread in the way ---- */
+void session_describe_blockers(struct hp_session *session, struct hp_error *error);
+
+#endif

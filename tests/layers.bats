@@ -1,0 +1,57 @@
+#!/usr/bin/env bats
+# layers.bats - the engine's subsystems (docs/ARCHITECTURE.md) depend on each
+# other in one direction only: a file includes the headers of its own folder
+# and of the folders below it, never above; cmd/ sees engine.h alone.  It
+# reads the sources; it runs nothing.
+bats_require_minimum_version 1.5.0
+
+setup() {
+	HP_SOURCE=${HP_SOURCE:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)}
+	cd "$HP_SOURCE"
+}
+
+# The folders each folder may include from (besides itself and engine.h).
+allowed() {
+	case $1 in
+	common) echo "" ;;
+	symbols) echo "common" ;;
+	arch) echo "common" ;;
+	patch) echo "common symbols" ;;
+	trust) echo "common symbols patch" ;;
+	runtime) echo "common symbols patch trust arch" ;;
+	build) echo "common symbols patch arch" ;;
+	*) echo "UNKNOWN" ;;
+	esac
+}
+
+@test "every engine file lives in a subsystem folder" {
+	run -0 find lib -maxdepth 1 -name '*.c'
+	[[ -z $output ]] || { echo "files outside the subsystems: $output"; false; }
+	for folder in lib/*/; do
+		folder=$(basename "$folder")
+		[[ $folder == include ]] && continue
+		[[ $(allowed "$folder") != UNKNOWN ]] || { echo "lib/$folder is not in the layer table"; false; }
+	done
+}
+
+@test "no subsystem includes a header of a subsystem above it" {
+	local file folder included target bad=""
+	while IFS= read -r file; do
+		folder=${file#lib/}
+		folder=${folder%%/*}
+		while IFS= read -r included; do
+			target=${included%%/*}
+			[[ $included == */* ]] || continue	# engine.h, hotpatch.h, system headers
+			[[ $target == "$folder" ]] && continue
+			[[ " $(allowed "$folder") " == *" $target "* ]] ||
+				bad+="$file includes $included"$'\n'
+		done < <(sed -nE 's/^#include "([^"]+)".*/\1/p' "$file")
+	done < <(find lib -path lib/include -prune -o \( -name '*.c' -o -name '*.h' \) -print)
+	[[ -z $bad ]] || { printf '%s' "$bad"; false; }
+}
+
+@test "the front end includes engine.h and its own header, nothing of the engine's inside" {
+	run -0 grep -hE '^#include "' cmd/*.c cmd/*.h
+	bad=$(grep -vE '"(engine|cmd)\.h"' <<<"$output" || true)
+	[[ -z $bad ]] || { echo "cmd/ includes: $bad"; false; }
+}
