@@ -171,6 +171,7 @@ static json_t *patch_json(const struct hp_patch_report *patch, bool with_referen
 							 : json_null());
 	json_object_set_new(document, "applied_epoch", maybe_number(patch->applied));
 	json_object_set_new(document, "warning", maybe_text(patch->warning));
+	json_object_set_new(document, "run", maybe_text(patch->next_step));
 	if (with_references)
 		json_object_set_new(document, "references", references_json(patch));
 	return document;

@@ -59,6 +59,9 @@ static void print_patch_human(const struct hp_patch_report *patch)
 		printf("    fixes: %s\n", one_line(patch->ids, clean, sizeof(clean)));
 	if (patch->warning[0])
 		printf("    warning: %s\n", one_line(patch->warning, clean, sizeof(clean)));
+	if (patch->next_step[0])
+		printf("    run: %s (a killed hotpatch wrote only some of its jumps)\n",
+		       one_line(patch->next_step, clean, sizeof(clean)));
 	for (size_t i = 0; i < patch->function_count; i++) {
 		const struct hp_function_report *f = &patch->functions[i];
 

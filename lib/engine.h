@@ -153,6 +153,8 @@ struct hp_patch_report {
 	char name[HP_PATCH_NAME_MAX];
 	char state[16];			/* "applied" or "incomplete" */
 	char warning[HP_TEXT_MAX];	/* list, apply: what the operator should know, or "" */
+	char next_step[HP_TEXT_MAX];	/* list: the command to run, for an incomplete
+					 * patch; "" when there is nothing to do */
 	char path[4096];		/* the file it was applied from, absolute as
 					 * hotpatch resolved it; "" when unknown */
 	char sha256[65];		/* hex, of the bytes loaded; "" when unknown */

@@ -13,8 +13,8 @@ teardown() { hp_teardown; }
 mapping_count() { wc -l <"/proc/$1/maps"; }
 descriptor_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 
-# baseline PID: one clean apply and revert first (the state mapping and the
-# stub page stay for the life of the process), then the counts to return to.
+# baseline PID: one clean apply and revert first (the last revert takes the
+# state mapping and the stub page out again), then the counts to return to.
 baseline() {
 	run -0 --separate-stderr hp apply --pid "$1" "$HP_PATCHES/compute_v1.so" || return 1
 	run -0 --separate-stderr hp revert --pid "$1" || return 1
@@ -147,7 +147,9 @@ assert_apply_revert_clean() {
 	killed_at kill-in-state apply --pid "$TARGET_PID" "$HP_PATCHES/compute_v1.so"
 	grep -q 'memfd:hotpatch-state' "/proc/$TARGET_PID/maps" || fail "no state mapping was left"
 	apply_and_wait "$TARGET_PID" "$HP_PATCHES/compute_v1.so" "$TARGET_LOG" compute '*3'
-	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
 	(($(grep -c 'memfd:hotpatch-state' "/proc/$TARGET_PID/maps") == 1)) ||
 		fail "more than one state mapping:"$'\n'"$(grep hotpatch "/proc/$TARGET_PID/maps")"
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
+	(($(grep -c 'memfd:hotpatch-state' "/proc/$TARGET_PID/maps") == 0)) ||
+		fail "a state mapping stayed:"$'\n'"$(grep hotpatch "/proc/$TARGET_PID/maps")"
 }

@@ -360,10 +360,12 @@ static int write_jumps(struct apply_work *work, pid_t tid, struct hp_error *erro
 	int status;
 
 	work->jumps_started = true;
-	if (hp_fault("write-jumps")) {
+	if (hp_fault("write-jumps") || hp_fault("kill-in-write")) {
 		/* Half the jumps, then a failure: the rollback must undo them. */
 		status = text_write_functions(&work->session.memory, tid, record, HP_TEXT_WRITTEN,
 					      (record->function_count + 1) / 2, error);
+		if (status == HP_OK && hp_fault("kill-in-write"))
+			raise(SIGKILL);	/* the test build's way to leave a patch incomplete */
 		return status == HP_OK ? hp_fault_fail(error, "write-jumps") : status;
 	}
 	status = text_write_functions(&work->session.memory, tid, record, HP_TEXT_WRITTEN,
@@ -563,6 +565,16 @@ static int check_not_applied(struct apply_work *work, const struct hp_patch_iden
 	return HP_OK;
 }
 
+/* A failed apply leaves the process as it was: in one never patched, that
+ * is without our state and stub page.  Best effort, as the rollback is. */
+static void remove_state_after_failure(struct hp_session *session)
+{
+	struct hp_error ignored = { .pid = session->pid };
+
+	if (state_remove_if_empty(session, &ignored) != HP_OK)
+		hp_error_release(&ignored);
+}
+
 static int run(const struct hp_request *request, struct hp_result *result,
 	       struct hp_error *error, bool only_check)
 {
@@ -610,6 +622,8 @@ static int run(const struct hp_request *request, struct hp_result *result,
 			status = check_and_write(&work, error);
 		if (status != HP_OK)
 			unload_after_failure(&work);
+		if (status != HP_OK)
+			remove_state_after_failure(&work.session);
 	}
 	if (status == HP_OK)
 		status = report(&work, result, error);

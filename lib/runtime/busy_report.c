@@ -34,6 +34,20 @@ static void describe_one(const struct hp_blocker *blocker, char *text, size_t si
 			 (int)blocker->tid, blocker->frame_count, blocker->unwind_error);
 }
 
+/* A frame in one of our return trampolines is named as such: a killed
+ * hotpatch left that thread on its way out of a function. */
+static void describe_frame(struct hp_session *session, uint64_t address, char *text,
+			   size_t size)
+{
+	uint64_t first = session->state.stub_page + HP_STUB_TRAMPOLINES;
+
+	if (session->state.stub_page && address >= first &&
+	    address < first + (uint64_t)HP_STUB_TRAMPOLINE_COUNT * HP_STUB_TRAMPOLINE_SIZE)
+		snprintf(text, size, "0x%" PRIx64 " (return trampoline of hotpatch)", address);
+	else
+		target_describe_address(&session->target, address, text, size);
+}
+
 static void describe_backtrace(struct hp_session *session, const struct hp_blocker *blocker,
 			       struct hp_error *error)
 {
@@ -41,7 +55,7 @@ static void describe_backtrace(struct hp_session *session, const struct hp_block
 	size_t used = (size_t)snprintf(line, sizeof(line), "thread %d:", (int)blocker->tid);
 
 	for (size_t i = 0; i < blocker->frame_count && i < HP_BACKTRACE_SHORT; i++) {
-		target_describe_address(&session->target, blocker->frames[i], frame, sizeof(frame));
+		describe_frame(session, blocker->frames[i], frame, sizeof(frame));
 		if (used < sizeof(line))
 			used += (size_t)snprintf(line + used, sizeof(line) - used, " #%zu %s", i,
 						 frame);
@@ -78,8 +92,8 @@ static void report_blockers(struct hp_session *session, struct hp_error *error)
 		report->frame_count = blocker->frame_count < HP_BACKTRACE_SHORT ? blocker->frame_count
 										 : HP_BACKTRACE_SHORT;
 		for (size_t f = 0; f < report->frame_count; f++)
-			target_describe_address(&session->target, blocker->frames[f],
-						report->frames[f], sizeof(report->frames[f]));
+			describe_frame(session, blocker->frames[f], report->frames[f],
+				       sizeof(report->frames[f]));
 	}
 	hp_error_release(error);
 	error->blockers = reports;

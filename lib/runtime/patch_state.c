@@ -721,3 +721,8 @@ int patch_state_create(struct hp_state *state, struct hp_remote *remote,
 					: create_state_mapping(state, remote, memory, error);
 	return status;
 }
+
+bool patch_state_is_mapping(const struct hp_mapping *mapping)
+{
+	return is_state_mapping(mapping);
+}

@@ -193,6 +193,17 @@ static int fill_one(const struct hp_state_patch *patch, struct hp_patch_report *
 	return HP_OK;
 }
 
+/* The last patch out, the state and stub page go as well.  Best effort: the
+ * revert is done whatever happens here, and what stays is taken over by the
+ * next command. */
+static void remove_empty_state(struct hp_session *session)
+{
+	struct hp_error ignored = { .pid = session->pid };
+
+	if (state_remove_if_empty(session, &ignored) != HP_OK)
+		hp_error_release(&ignored);
+}
+
 int hp_revert(const struct hp_request *request, struct hp_result *result,
 	      struct hp_error *error)
 {
@@ -208,6 +219,10 @@ int hp_revert(const struct hp_request *request, struct hp_result *result,
 		session.command = "revert";
 		status = leftovers_take_back(&session, true, result, error);
 	}
+	/* Nothing applied, nothing left once leftovers are taken back: the
+	 * state goes too, and revert then says there is nothing to revert. */
+	if (status == HP_OK && find_patch(&session.state, NULL, 0) < 0)
+		remove_empty_state(&session);
 	if (status == HP_OK)
 		status = choose(&session, request, &index, error);
 	if (status == HP_OK)
@@ -249,6 +264,12 @@ int hp_revert(const struct hp_request *request, struct hp_result *result,
 		patch_state_remove(&session.state, index);
 		status = patch_state_write(&session.state, &session.memory, error);
 	}
+	if (status == HP_OK) {
+		remove_empty_state(&session);
+		/* Its check stopped every thread too: the longest stop counts. */
+		if (session.longest_stop > result->blackout_seconds)
+			result->blackout_seconds = session.longest_stop;
+	}
 	result->thread_count = session.thread_count;
 	result->elapsed_seconds = hp_now() - session.start;
 	free(ranges);
@@ -263,6 +284,15 @@ static bool is_leftover_record(const struct hp_leftovers *found, size_t index)
 		if (found->items[i].kind == HP_LEFTOVER_RECORD && found->items[i].record == (long)index)
 			return true;
 	return false;
+}
+
+/* An incomplete patch (some jumps written by a killed hotpatch, not all)
+ * is no state to leave a process in: what puts it right is a revert. */
+static void note_next_step(pid_t pid, const struct hp_state_patch *patch,
+			   struct hp_patch_report *report)
+{
+	snprintf(report->next_step, sizeof(report->next_step), "hotpatch revert --pid %d %s",
+		 (int)pid, patch->name);
 }
 
 /* How often list looks again when a command came and went while it read. */
@@ -292,6 +322,8 @@ static int list_patches(struct hp_session *session, const struct hp_leftovers *f
 		status = fill_one(patch, report, error);
 		if (at_work && patch->status != HP_STATE_APPLIED)
 			hp_copy_string(report->state, sizeof(report->state), "in progress");
+		else if (status == HP_OK && patch->status != HP_STATE_APPLIED)
+			note_next_step(session->pid, patch, report);
 	}
 	return status;
 }

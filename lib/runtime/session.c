@@ -124,6 +124,12 @@ int session_open_as(struct hp_session *session, const struct hp_request *request
 		session->previous = session->state.running;
 	if (status == HP_OK && needs_ptrace)
 		status = stack_checker_create(request->pid, &session->checker, error);
+	/* Stacks a killed hotpatch left on their way out through our return
+	 * trampolines are unwound through them, from the first unwind on. */
+	if (status == HP_OK && session->checker && session->state.stub_page &&
+	    patch_state_stub_is_ours(&session->memory, &session->target.maps,
+				     session->state.stub_page))
+		stack_checker_know_stub_page(session->checker, session->state.stub_page);
 	return status;
 }
 
@@ -241,6 +247,23 @@ int session_borrow_thread(struct hp_session *session, struct hp_remote *remote,
 		status = patch_state_create(&session->state, remote, &session->memory, error);
 	if (status == HP_OK)
 		status = session_mark_running(session, error);
+	return status;
+}
+
+int session_borrow_thread_bare(struct hp_session *session, struct hp_remote *remote,
+			       struct hp_error *error)
+{
+	uint64_t libc_syscall = 0;
+	pid_t tid;
+	int status = find_libc_syscall(session, &libc_syscall, error);
+
+	memset(remote, 0, sizeof(*remote));
+	if (status == HP_OK)
+		status = borrow_choose_thread(session, &tid, error);
+	if (status == HP_OK)
+		status = remote_begin(remote, session->pid, tid, libc_syscall,
+				      find_restore_rt(session, libc_syscall), session->deadline,
+				      error);
 	return status;
 }
 
@@ -371,10 +394,12 @@ static int attempt(struct hp_session *session, double *stopped_at, struct hp_err
 	stack_checker_reserve(session->checker, session->blocker_capacity);
 	/* Its check reads /proc: not in the stop.  The stack check notes which
 	 * of its return trampolines threads still hold. */
-	if (stub_for_moves(session))
+	if (stub_for_moves(session)) {
+		stack_checker_know_stub_page(session->checker, session->state.stub_page);
 		stack_checker_watch(session->checker,
 				    session->state.stub_page + HP_STUB_TRAMPOLINES,
 				    HP_STUB_TRAMPOLINE_COUNT);
+	}
 	*stopped_at = hp_now();
 	status = threads_stop_all(&session->threads, session->deadline + 1, error);
 	session->thread_count = (unsigned)session->threads.count;

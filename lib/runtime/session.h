@@ -50,6 +50,12 @@ int borrow_choose_thread(struct hp_session *session, pid_t *chosen,
 /* Borrows the best thread for remote calls: seizes and stops it, begins. */
 int session_borrow_thread(struct hp_session *session, struct hp_remote *remote,
 			  struct hp_error *error) HP_MUST_CHECK;
+/* The same without our stub page: its system calls run through libc's
+ * syscall instruction, with a signal frame to return through if we die (as
+ * the first call in a process does), and nothing is created in the target.
+ * For unmapping the stub page itself. */
+int session_borrow_thread_bare(struct hp_session *session, struct hp_remote *remote,
+			       struct hp_error *error) HP_MUST_CHECK;
 /* Ends the remote work and lets the borrowed thread go; a failure doing so
  * is reported only when `status`, the work's outcome, is HP_OK. */
 int session_return_thread(struct hp_session *session, struct hp_remote *remote, int status,
@@ -120,6 +126,14 @@ int leftovers_take_back(struct hp_session *session, bool reclaim, struct hp_resu
 /* Warns on each reported patch that the target's parent, the same program,
  * does not have (its later children start without it). */
 void family_note_patches(pid_t pid, struct hp_result *result);
+
+/* ---- state_removal.c: nothing of ours left, no state either ---- */
+/* When the state holds no record and nothing of ours is left in the process
+ * but the state mapping and the stub page, takes both out (after a short
+ * stop shows no thread in or returning into the stub page), so that the
+ * process looks never patched.  Keeps them, with HP_OK, when anything is
+ * in the way. */
+int state_remove_if_empty(struct hp_session *session, struct hp_error *error) HP_MUST_CHECK;
 
 /* ---- busy_report.c: the error that names every thread in the way ---- */
 void session_describe_blockers(struct hp_session *session, struct hp_error *error);

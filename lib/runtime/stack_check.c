@@ -91,6 +91,11 @@ void stack_checker_watch(struct hp_stack_checker *checker, uint64_t start, uint3
 	checker->watched = 0;
 }
 
+void stack_checker_know_stub_page(struct hp_stack_checker *checker, uint64_t stub_page)
+{
+	unwinder_know_stub_page(checker->unwinder, stub_page);
+}
+
 uint32_t stack_checker_watched(const struct hp_stack_checker *checker)
 {
 	return checker->watched;

@@ -6,10 +6,15 @@
  * file is opened (paths in the target's mount namespace mean nothing here)
  * and nothing is re-read per thread or per retry.  A frame for which no
  * unwind information exists (JIT code, hand-written assembly) is recorded, so
- * the caller can call that stack unreliable. */
+ * the caller can call that stack unreliable.  One kind of code without
+ * unwind information is ours: the return trampolines of our stub page
+ * (thread_move.c), which a thread returns through when a killed hotpatch
+ * left it on its way out of a function.  A frame there stands for the
+ * return address its slot holds, and unwinding goes on from that. */
 #include <elf.h>
 #include <errno.h>
 #include <libunwind.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -68,6 +73,7 @@ struct hp_unwinder {
 	uint64_t generation;
 	struct hp_maps maps;
 	bool maps_fresh;	/* re-read since the last stop */
+	uint64_t stub_page;	/* ours, checked by the caller; 0 if none */
 	size_t table_count;
 	struct unwind_table *tables;
 	struct cached_page cache[CACHE_SLOTS];
@@ -469,6 +475,85 @@ static unw_accessors_t accessors = {
 	.get_proc_name = get_proc_name,
 };
 
+/* ---- our return trampolines ---- */
+
+/* Reads target memory as it is now, bypassing the page cache: a slot and
+ * its trampoline are rewritten by every move, in a page that is read-only
+ * to the program (which the cache would keep for the whole session). */
+static bool read_now(pid_t pid, uint64_t address, void *buffer, size_t length)
+{
+	struct iovec local = { buffer, length };
+	struct iovec remote = { (void *)(uintptr_t)address, length };
+
+	return process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)length;
+}
+
+/* Whether `ip` is in return trampoline k of our stub page, holding code of
+ * ours that jumps on through slot k, and where that slot sends it.  In the
+ * innermost frame the thread may stand anywhere in the trampoline; in an
+ * outer frame `ip` is a return address, the trampoline's first byte. */
+static bool return_trampoline(struct hp_unwinder *unwinder, uint64_t ip, bool innermost,
+			      uint64_t *offset, uint64_t *return_ip)
+{
+	uint64_t first = unwinder->stub_page + HP_STUB_TRAMPOLINES, k, trampoline, slot;
+	unsigned char expected[HP_STUB_TRAMPOLINE_SIZE], actual[HP_STUB_TRAMPOLINE_SIZE];
+	const struct hp_mapping *mapping;
+
+	if (!unwinder->stub_page || ip < first ||
+	    ip >= first + (uint64_t)HP_STUB_TRAMPOLINE_COUNT * HP_STUB_TRAMPOLINE_SIZE)
+		return false;
+	k = (ip - first) / HP_STUB_TRAMPOLINE_SIZE;
+	trampoline = first + k * HP_STUB_TRAMPOLINE_SIZE;
+	slot = unwinder->stub_page + HP_STUB_SLOTS + k * sizeof(uint64_t);
+	*offset = ip - trampoline;
+	if ((!innermost && *offset != 0) || thread_move_pushed_words(*offset) < 0)
+		return false;
+	thread_move_encode_trampoline(trampoline, slot, expected);
+	if (!read_now(unwinder->pid, trampoline, actual, sizeof(actual)) ||
+	    memcmp(actual, expected, sizeof(actual)) != 0 ||
+	    !read_now(unwinder->pid, slot, return_ip, sizeof(*return_ip)))
+		return false;
+	/* The slot is in the target's memory: it must lead into code. */
+	mapping = mapping_at(&unwinder->maps, *return_ip);
+	if (!mapping && !unwinder->maps_fresh && refresh_maps(unwinder) == 0)
+		mapping = mapping_at(&unwinder->maps, *return_ip);
+	return mapping && mapping->executable;
+}
+
+/* The registers the thread will have when the trampoline at the cursor's
+ * frame has jumped on: as unwound to that frame, popped past what it
+ * pushed, at the slot's return address.  Only what unwinding reads (the
+ * stack pointer and the callee-saved registers) matters. */
+static bool past_trampoline(struct hp_unwinder *unwinder, unw_cursor_t *cursor, uint64_t ip,
+			    uint64_t sp, bool innermost, struct user_regs_struct *regs)
+{
+	static const struct {
+		unw_regnum_t number;
+		size_t offset;
+	} kept[] = {
+		{ UNW_X86_64_RBX, offsetof(struct user_regs_struct, rbx) },
+		{ UNW_X86_64_RBP, offsetof(struct user_regs_struct, rbp) },
+		{ UNW_X86_64_R12, offsetof(struct user_regs_struct, r12) },
+		{ UNW_X86_64_R13, offsetof(struct user_regs_struct, r13) },
+		{ UNW_X86_64_R14, offsetof(struct user_regs_struct, r14) },
+		{ UNW_X86_64_R15, offsetof(struct user_regs_struct, r15) },
+	};
+	uint64_t offset = 0, return_ip = 0;
+
+	if (!return_trampoline(unwinder, ip, innermost, &offset, &return_ip))
+		return false;
+	for (size_t i = 0; i < HP_ARRAY_SIZE(kept); i++) {
+		unw_word_t value;
+
+		if (unw_get_reg(cursor, kept[i].number, &value) != 0)
+			return false;
+		memcpy((unsigned char *)regs + kept[i].offset, &value, sizeof(uint64_t));
+	}
+	regs->rsp = sp + (uint64_t)thread_move_pushed_words(offset) * sizeof(uint64_t);
+	regs->rip = return_ip;
+	return true;
+}
+
 /* ---- the unwinder ---- */
 
 int unwinder_create(pid_t pid, struct hp_unwinder **created, struct hp_error *error)
@@ -537,6 +622,11 @@ void unwinder_reserve(struct hp_unwinder *unwinder, size_t threads)
 	pool->left = want;
 }
 
+void unwinder_know_stub_page(struct hp_unwinder *unwinder, uint64_t stub_page)
+{
+	unwinder->stub_page = stub_page;
+}
+
 void unwinder_forget_volatile(struct hp_unwinder *unwinder)
 {
 	unwinder->generation++;
@@ -547,6 +637,7 @@ void unwinder_unwind(struct hp_unwinder *unwinder, const struct user_regs_struct
 		     struct hp_stack *stack)
 {
 	struct unwind_context context = { unwinder, regs, stack };
+	struct user_regs_struct resumed = *regs;
 	unw_cursor_t cursor;
 	int step = -1;
 
@@ -563,6 +654,13 @@ void unwinder_unwind(struct hp_unwinder *unwinder, const struct user_regs_struct
 		    unw_get_reg(&cursor, UNW_REG_SP, &sp) != 0 || stack->count >= HP_FRAMES_MAX)
 			break;
 		stack->frames[stack->count++] = (struct hp_frame){ ip, sp };
+		/* The trampoline's frame stays in the stack (it holds that
+		 * trampoline), and the next one is where it returns to. */
+		if (past_trampoline(unwinder, &cursor, ip, sp, stack->count == 1, &resumed)) {
+			context.regs = &resumed;
+			step = unw_init_remote(&cursor, unwinder->space, &context) == 0 ? 1 : -1;
+			continue;
+		}
 		step = unw_step(&cursor);
 	} while (step > 0);
 	stack->complete = step == 0 && stack->unknown_ip == 0;

@@ -84,6 +84,8 @@ struct hp_state {
  * touches the records the header names, and bumps its generation). */
 int patch_state_read(struct hp_memory *memory, const struct hp_maps *maps,
 		     struct hp_state *state, struct hp_error *error) HP_MUST_CHECK;
+/* A mapping named like the state (this one, or a leftover). */
+bool patch_state_is_mapping(const struct hp_mapping *mapping);
 /* A mapping named like the state that is not it (a killed command's). */
 bool patch_state_is_leftover_mapping(const struct hp_state *state,
 				     const struct hp_mapping *mapping);

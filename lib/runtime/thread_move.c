@@ -44,7 +44,8 @@ struct mover {
 	bool hijacked;		/* the return address points at the trampoline */
 };
 
-static void encode_trampoline(uint64_t trampoline, uint64_t slot, unsigned char code[HP_STUB_TRAMPOLINE_SIZE])
+void thread_move_encode_trampoline(uint64_t trampoline, uint64_t slot,
+				   unsigned char code[HP_STUB_TRAMPOLINE_SIZE])
 {
 	static const unsigned char head[] = {
 		0x50, 0x51, 0x41, 0x53,		/* push %rax; push %rcx; push %r11 */
@@ -58,6 +59,30 @@ static void encode_trampoline(uint64_t trampoline, uint64_t slot, unsigned char 
 	memset(code, 0xcc, HP_STUB_TRAMPOLINE_SIZE);
 	memcpy(code, head, sizeof(head));
 	memcpy(code + sizeof(head), &displacement, sizeof(displacement));
+}
+
+/* rax is pushed at offset 0 and popped at 0x0e, rcx at 0x01 and 0x0d, r11
+ * at 0x02 and 0x0b: a thread stopped at `offset` has these on its stack. */
+static bool rax_pushed(uint64_t offset)
+{
+	return offset >= 1 && offset < 0x0f;
+}
+
+static bool rcx_pushed(uint64_t offset)
+{
+	return offset >= 2 && offset < 0x0e;
+}
+
+static bool r11_pushed(uint64_t offset)
+{
+	return offset >= 4 && offset < 0x0d;
+}
+
+int thread_move_pushed_words(uint64_t offset)
+{
+	if (offset >= TRAMPOLINE_LENGTH)
+		return -1;
+	return rax_pushed(offset) + rcx_pushed(offset) + r11_pushed(offset);
 }
 
 /* Points the frame's return address at trampoline k, after checking that
@@ -75,7 +100,7 @@ static int hijack(struct mover *mover, size_t k, uint64_t stub_page, struct hp_e
 				    error);
 	if (status != HP_OK || found != blocker->return_ip)
 		return status != HP_OK ? status : HP_BUSY;
-	encode_trampoline(mover->trampoline, mover->slot, code);
+	thread_move_encode_trampoline(mover->trampoline, mover->slot, code);
 	status = target_memory_write(mover->memory, blocker->tid, mover->slot, &blocker->return_ip,
 				     sizeof(uint64_t), error);
 	if (status == HP_OK)
@@ -96,8 +121,8 @@ static int land(struct mover *mover, struct hp_thread *thread, struct hp_error *
 	const struct hp_blocker *blocker = mover->blocker;
 	uint64_t offset = thread->regs.rip - mover->trampoline, pushed[PUSHED_WORDS];
 	/* pushed[2] = rax (highest), pushed[1] = rcx, pushed[0] = r11 */
-	bool rax_saved = offset >= 1 && offset < 0x0f, rcx_saved = offset >= 2 && offset < 0x0e,
-	     r11_saved = offset >= 4 && offset < 0x0d;
+	bool rax_saved = rax_pushed(offset), rcx_saved = rcx_pushed(offset),
+	     r11_saved = r11_pushed(offset);
 	int status = target_memory_read(mover->memory, blocker->return_sp - sizeof(pushed), pushed,
 					sizeof(pushed), error);
 

@@ -153,6 +153,9 @@ struct hp_unwinder;
 int unwinder_create(pid_t pid, struct hp_unwinder **unwinder,
 		    struct hp_error *error) HP_MUST_CHECK;
 void unwinder_release(struct hp_unwinder *unwinder);
+/* Our stub page (checked to be ours), whose return trampolines a stack may
+ * pass through: unwinding goes on at the return address each stands for. */
+void unwinder_know_stub_page(struct hp_unwinder *unwinder, uint64_t stub_page);
 /* Forgets memory that can change (stacks, data): at every new stop. */
 void unwinder_forget_volatile(struct hp_unwinder *unwinder);
 /* Makes room for the stacks of `threads` threads before a stop, so that
@@ -194,6 +197,8 @@ int stack_checker_set_ranges(struct hp_stack_checker *checker, const struct hp_r
  * from `start` some thread runs in or will return through. */
 void stack_checker_watch(struct hp_stack_checker *checker, uint64_t start, uint32_t count);
 uint32_t stack_checker_watched(const struct hp_stack_checker *checker);
+/* Our stub page, checked to be ours: see unwinder_know_stub_page. */
+void stack_checker_know_stub_page(struct hp_stack_checker *checker, uint64_t stub_page);
 /* Call once per stop, before checking: stacks may have changed. */
 void stack_checker_new_stop(struct hp_stack_checker *checker);
 /* Before a stop: memory for unwinding `threads` threads. */
@@ -218,5 +223,11 @@ bool stack_check_thread(struct hp_stack_checker *checker, const struct hp_thread
 int thread_move_out(struct hp_threads *threads, struct hp_memory *memory, uint64_t stub_page,
 		    const struct hp_blocker *blockers, size_t count, uint32_t trampolines_held,
 		    double deadline, struct hp_error *error) HP_MUST_CHECK;
+/* The code of return trampoline `trampoline`, jumping on through `slot`. */
+void thread_move_encode_trampoline(uint64_t trampoline, uint64_t slot,
+				   unsigned char code[HP_STUB_TRAMPOLINE_SIZE]);
+/* How many words a thread at `offset` into a return trampoline has pushed
+ * (they sit below the SP it returned with); -1 past the trampoline's end. */
+int thread_move_pushed_words(uint64_t offset);
 
 #endif

@@ -65,8 +65,8 @@ grep -q '^ready' "$log" || fail "the target did not start"
 "$testdata/tools/signal_sender" "$target_pid" "$work/stop" >"$work/sender.log" 2>&1 &
 sender_pid=$!
 
-# The footprint to return to: after one clean apply and revert (the state
-# mapping and stub page stay for the life of the process).
+# The footprint to return to: after one clean apply and revert (which takes
+# the state mapping and stub page out again).
 "$hotpatch" apply --pid "$target_pid" "$patch" >/dev/null 2>"$work/err" || fail "first apply: $(cat "$work/err")"
 "$hotpatch" revert --pid "$target_pid" >/dev/null 2>"$work/err" || fail "first revert: $(cat "$work/err")"
 read -r start_maps start_ours start_fds start_rss < <(footprint)
