@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "build/build.h"
+#include "arch/arch.h"
 
 #define SCAN_DEPTH_MAX 8
 #define SCAN_FUNCTIONS_MAX 64
@@ -177,7 +178,7 @@ int build_registers_left_alone(const struct build_binary *binary,
 	scan.elf = elf_begin(scan.fd, ELF_C_READ, NULL);
 	if (!scan.elf)
 		status = hp_fail(error, HP_FAILED, "cannot read %s: %s", binary->path, elf_errmsg(-1));
-	else if (cs_open(CS_ARCH_X86, CS_MODE_64, &scan.handle) != CS_ERR_OK)
+	else if (code_open_disassembler(&scan.handle) != CS_ERR_OK)
 		status = hp_fail(error, HP_FAILED, "capstone is unusable");
 	if (status == HP_OK) {
 		cs_option(scan.handle, CS_OPT_DETAIL, CS_OPT_ON);

@@ -639,7 +639,7 @@ static int create_stub_page(struct hp_state *state, struct hp_remote *remote,
 	if (address < 0 && address > -4096)
 		return hp_fail(error, HP_FAILED, "cannot map a page in pid %d (error %lld)",
 			       (int)remote->pid, (long long)-address);
-	remote_stub_bytes(stub);
+	stub_code_bytes(stub);
 	status = target_memory_write(memory, remote->tid, (uint64_t)address, stub, sizeof(stub),
 				     error);
 	if (status != HP_OK)
@@ -697,7 +697,7 @@ bool patch_state_stub_is_ours(struct hp_memory *memory, const struct hp_maps *ma
 	if (!mapping || mapping->start != address || mapping->writable || !mapping->executable ||
 	    mapping->path[0] != '\0')
 		return false;
-	remote_stub_bytes(expected);
+	stub_code_bytes(expected);
 	return target_memory_read(memory, address, actual, sizeof(actual), &ignored) == HP_OK &&
 	       memcmp(expected, actual, sizeof(actual)) == 0;
 }

@@ -76,7 +76,7 @@ struct hp_unwinder {
 /* What one unwind works with, handed to every accessor. */
 struct unwind_context {
 	struct hp_unwinder *unwinder;
-	const struct user_regs_struct *regs;
+	const struct hp_registers *regs;
 	struct hp_stack *stack;
 };
 
@@ -412,18 +412,13 @@ static int access_mem(unw_addr_space_t space, unw_word_t address, unw_word_t *va
 static int access_reg(unw_addr_space_t space, unw_regnum_t number, unw_word_t *value, int write,
 		      void *argument)
 {
-	const struct user_regs_struct *regs = ((struct unwind_context *)argument)->regs;
-	/* libunwind's x86-64 numbering: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip. */
-	const unsigned long long *by_number[] = {
-		&regs->rax, &regs->rdx, &regs->rcx, &regs->rbx, &regs->rsi, &regs->rdi,
-		&regs->rbp, &regs->rsp, &regs->r8,  &regs->r9,  &regs->r10, &regs->r11,
-		&regs->r12, &regs->r13, &regs->r14, &regs->r15, &regs->rip,
-	};
+	const struct hp_registers *regs = ((struct unwind_context *)argument)->regs;
+	uint64_t found = 0;
 
 	(void)space;
-	if (write || number < 0 || (size_t)number >= HP_ARRAY_SIZE(by_number))
+	if (write || !registers_unwind_value(regs, number, &found))
 		return -UNW_EBADREG;
-	*value = *by_number[number];
+	*value = found;
 	return 0;
 }
 
@@ -543,7 +538,7 @@ void unwinder_forget_volatile(struct hp_unwinder *unwinder)
 	unwinder->maps_fresh = false;
 }
 
-void unwinder_unwind(struct hp_unwinder *unwinder, const struct user_regs_struct *regs,
+void unwinder_unwind(struct hp_unwinder *unwinder, const struct hp_registers *regs,
 		     struct hp_stack *stack)
 {
 	struct unwind_context context = { unwinder, regs, stack };
