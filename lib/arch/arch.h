@@ -18,8 +18,9 @@
 #error "hotpatch knows only x86-64 so far: see docs/ARCHITECTURE.md, adding an architecture"
 #endif
 
-/* Room kept for saved bytes; a jump never needs more than HP_INDIRECT_JUMP_SIZE. */
-#define HP_SAVED_MAX 8
+/* Room kept for the bytes a jump overwrites, on every architecture (an
+ * arm64 LDR+BR+literal is 16); the in-target record is laid out with it. */
+#define HP_SAVED_MAX 16
 _Static_assert(HP_JUMP_SIZE <= HP_SAVED_MAX && HP_INDIRECT_JUMP_SIZE <= HP_SAVED_MAX,
 	       "a jump fits the saved bytes");
 
