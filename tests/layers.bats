@@ -53,7 +53,7 @@ allowed() {
 # What names one processor: its relocation types, libunwind's and capstone's
 # names for it, its register file and the ptrace requests bound to it.
 @test "only lib/arch/ speaks the processor" {
-	local names='R_X86_64_|UNW_X86_64_|user_regs_struct|CS_ARCH_X86|CS_MODE_64|orig_rax|PTRACE_GETREGS\b|PTRACE_SETREGS\b|EM_X86_64|NT_X86_XSTATE|sys/user\.h'
+	local names='R_X86_64_|UNW_X86_64_|user_regs_struct|CS_ARCH_X86|CS_MODE_64|orig_rax|PTRACE_GETREGS\b|PTRACE_SETREGS\b|EM_X86_64|NT_X86_XSTATE|sys/user\.h|_Ux86_64_|X86_(OP|GRP|INS|REG)_'
 	run grep -rnE "$names" lib --exclude-dir=arch
 	[[ $status -eq 1 ]] || { echo "outside lib/arch/: $output"; false; }
 }

@@ -1,12 +1,13 @@
 /* arch/arch.h - everything that differs between processors, behind
  * neutral names: registers, system calls, the code we write into a target
  * (jumps, trampolines, stubs), relocation kinds, unwinding registers and
- * the disassembler.  The rest of the engine never names a register or an
+ * the disassembler, the build's register analysis.  The rest of the engine never names a register or an
  * opcode; a new architecture implements this header in lib/arch/NAME/. */
 #ifndef HOTPATCH_ARCH_ARCH_H
 #define HOTPATCH_ARCH_ARCH_H
 
 #include <capstone/capstone.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "common/base.h"
@@ -153,6 +154,34 @@ bool restore_frame_build(const struct hp_thread_image *thread, uint64_t below,
  * thread back.  False when it cannot be built. */
 bool signal_frame_build(const struct hp_thread_image *thread, uint64_t restorer,
 			struct hp_frame_image *frame, bool *out_of_memory);
+
+/* ---- clobbers.c: registers an instruction changes, where it goes ---- */
+/* The registers a call may change that `instruction` writes, as bits of
+ * HP_CLOBBERED_ALL (capstone detail on). */
+uint32_t code_clobbered_by(csh handle, const cs_insn *instruction);
+
+enum hp_flow {
+	HP_FLOW_NEXT,		/* on to the next instruction (or a return) */
+	HP_FLOW_JUMP,		/* a jump, conditional or not */
+	HP_FLOW_CALL,
+};
+
+/* Where `instruction` goes; *direct when to an address it names, *target. */
+enum hp_flow code_flow(csh handle, const cs_insn *instruction, bool *direct, uint64_t *target);
+
+/* ---- thunk.c: the build's register-keeping thunk ---- */
+/* Where a function's result comes back, for simple signatures. */
+enum hp_result_register {
+	HP_RESULT_NONE,
+	HP_RESULT_INTEGER,	/* one general register */
+	HP_RESULT_VECTOR,	/* one floating-point/vector register */
+};
+
+/* Writes, as a top-level __asm__ of C source, the function `name` that
+ * calls `code` with the caller's arguments and keeps every register a
+ * call may change, except the one `result` comes back in. */
+void code_write_thunk(FILE *file, const char *name, const char *code,
+		      enum hp_result_register result);
 
 /* ---- relocations.c: the relocation types of this architecture ---- */
 enum hp_relocation_kind {

@@ -21,9 +21,8 @@
 
 /* Exported by libunwind (and used the same way by perf) but not declared in
  * its headers: binary search in an .eh_frame_hdr table living in the target. */
-extern int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t space, unw_word_t ip,
-					      unw_dyn_info_t *info, unw_proc_info_t *proc,
-					      int need_unwind_info, void *argument);
+extern int HP_UNWIND_SEARCH_TABLE(unw_addr_space_t space, unw_word_t ip, unw_dyn_info_t *info,
+				  unw_proc_info_t *proc, int need_unwind_info, void *argument);
 
 #define CACHE_SLOTS 16384u		/* a power of two; room for 4 stack pages of 2048 threads */
 #define CACHE_PROBES 16u
@@ -374,8 +373,7 @@ static int find_proc_info(unw_addr_space_t space, unw_word_t ip, unw_proc_info_t
 	info.u.rti.table_data = table->table;
 	/* In words: each entry is two 4-byte values. */
 	info.u.rti.table_len = table->entries * 8 / sizeof(unw_word_t);
-	result = _Ux86_64_dwarf_search_unwind_table(space, ip, &info, proc, need_unwind_info,
-						    argument);
+	result = HP_UNWIND_SEARCH_TABLE(space, ip, &info, proc, need_unwind_info, argument);
 	if (result == -UNW_ENOINFO && !context->stack->unknown_ip)
 		context->stack->unknown_ip = ip;
 	return result;

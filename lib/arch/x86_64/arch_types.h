@@ -32,6 +32,12 @@
 #define HP_RETURN_TRAMPOLINE_LENGTH 0x15
 #define HP_RETURN_TRAMPOLINE_PUSHED 3
 
+/* Every register a call may change, one bit each (clobbers.c). */
+#define HP_CLOBBERED_ALL ((1u << 25) - 1)
+
+/* libunwind's search of an .eh_frame_hdr table in the target. */
+#define HP_UNWIND_SEARCH_TABLE _Ux86_64_dwarf_search_unwind_table
+
 /* The instruction that enters the kernel, and how long it is. */
 #define HP_SYSCALL_INSTRUCTION_SIZE 2
 
