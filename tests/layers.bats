@@ -14,13 +14,13 @@ setup() {
 allowed() {
 	case $1 in
 	common) echo "" ;;
-	symbols) echo "common" ;;
 	arch) echo "common" ;;
-	patch) echo "common symbols" ;;
-	trust) echo "common symbols patch" ;;
-	runtime) echo "common symbols patch trust arch" ;;
-	machine) echo "common symbols patch trust arch runtime" ;;
-	build) echo "common symbols patch arch" ;;
+	symbols) echo "common arch" ;;
+	patch) echo "common arch symbols" ;;
+	trust) echo "common arch symbols patch" ;;
+	runtime) echo "common arch symbols patch trust" ;;
+	machine) echo "common arch symbols patch trust runtime" ;;
+	build) echo "common arch symbols patch" ;;
 	*) echo "UNKNOWN" ;;
 	esac
 }
@@ -49,6 +49,14 @@ allowed() {
 		done < <(sed -nE 's/^#include "([^"]+)".*/\1/p' "$file")
 	done < <(find lib -path lib/include -prune -o \( -name '*.c' -o -name '*.h' \) -print)
 	[[ -z $bad ]] || { printf '%s' "$bad"; false; }
+}
+
+# What names one processor: its relocation types, libunwind's and capstone's
+# names for it, its register file and the ptrace requests bound to it.
+@test "only lib/arch/ speaks the processor" {
+	local names='R_X86_64_|UNW_X86_64_|user_regs_struct|CS_ARCH_X86|CS_MODE_64|orig_rax|PTRACE_GETREGS\b|PTRACE_SETREGS\b|EM_X86_64|NT_X86_XSTATE|sys/user\.h|_Ux86_64_|X86_(OP|GRP|INS|REG)_'
+	run grep -rnE "$names" lib --exclude-dir=arch
+	[[ $status -eq 1 ]] || { echo "outside lib/arch/: $output"; false; }
 }
 
 @test "the front end includes engine.h and its own header, nothing of the engine's inside" {

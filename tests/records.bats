@@ -119,6 +119,26 @@ let_go() {
 	assert_not_traced "$TARGET_PID"
 }
 
+@test "records of the previous version (8 bytes saved a function) are read whole and reverted" {
+	start_target simple
+	# The test build writes the state as version 4 did.
+	mark=$(line_count "$TARGET_LOG")
+	HOTPATCH_FAULT=state-version-4 run -0 --separate-stderr hp apply --pid "$TARGET_PID" "$HP_PATCHES/compute_v1.so"
+	wait_for_result "$TARGET_LOG" "$mark" compute '*3'
+	run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
+	jq -e '.patches | length == 1 and .[0].name == "compute_v1" and .[0].sequence == 1 and
+		.[0].state == "applied" and .[0].sha256 != null and .[0].path != null' <<<"$output" ||
+		fail "list says:"$'\n'"$output"
+	# The bytes it saved put the function back (the state is rewritten as
+	# this version's).
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID" --sequence 1
+	assert_results "$TARGET_LOG" compute '*2'
+	run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
+	jq -e '.patches == []' <<<"$output" || fail "list says:"$'\n'"$output"
+	apply_and_wait "$TARGET_PID" "$HP_PATCHES/compute_v1.so" "$TARGET_LOG" compute '*3'
+	assert_not_traced "$TARGET_PID"
+}
+
 @test "list succeeds while an apply is at work, showing the state before it ends" {
 	start_target simple
 	apply_and_wait "$TARGET_PID" "$HP_PATCHES/compute_v1.so" "$TARGET_LOG" compute '*3'

@@ -1,47 +1,211 @@
-/* arch/arch.h - what differs between processor architectures: jump planning and encoding, trampolines. */
+/* arch/arch.h - everything that differs between processors, behind
+ * neutral names: registers, system calls, the code we write into a target
+ * (jumps, trampolines, stubs), relocation kinds, unwinding registers and
+ * the disassembler, the build's register analysis.  The rest of the engine never names a register or an
+ * opcode; a new architecture implements this header in lib/arch/NAME/. */
 #ifndef HOTPATCH_ARCH_ARCH_H
 #define HOTPATCH_ARCH_ARCH_H
+
+#include <capstone/capstone.h>
+#include <stdio.h>
+#include <sys/types.h>
 
 #include "common/base.h"
 #include "common/proc_maps.h"
 
-/* The jumps we write: e9 + rel32, or ff 25 + disp32 (jmp *disp32(%rip)). */
-#define HP_JUMP_SIZE 5
-#define HP_INDIRECT_JUMP_SIZE 6
-/* Room kept for saved bytes; a jump never needs more than HP_JUMP_SIZE. */
-#define HP_SAVED_MAX 8
+#if defined(__x86_64__)
+#include "arch/x86_64/arch_types.h"
+#else
+#error "hotpatch knows only x86-64 so far: see docs/ARCHITECTURE.md, adding an architecture"
+#endif
 
-/* ---- code_plan.c: where the jump goes, checked with capstone ---- */
+/* Room kept for the bytes a jump overwrites, on every architecture (an
+ * arm64 LDR+BR+literal is 16); the in-target record is laid out with it. */
+#define HP_SAVED_MAX 16
+_Static_assert(HP_JUMP_SIZE <= HP_SAVED_MAX && HP_INDIRECT_JUMP_SIZE <= HP_SAVED_MAX,
+	       "a jump fits the saved bytes");
+
+/* ---- code_plan.c: where the jump goes, checked with the disassembler ---- */
 struct hp_code_plan {
-	uint64_t jump_address;	/* the function start, or just past endbr64 */
+	uint64_t jump_address;	/* the function start, or past a landing pad (endbr64) */
 	unsigned char saved[HP_SAVED_MAX];	/* bytes the jump may overwrite */
-	size_t length;		/* bytes that may be overwritten: 6, or 5 */
+	size_t length;		/* bytes that may be overwritten */
 };
 
 /* Decides where a jump can go in the function whose bytes are `code`
  * (`size` bytes at `address`); on refusal writes the reason to `why`. */
 int code_plan_function(const unsigned char *code, size_t size, uint64_t address,
 		       struct hp_code_plan *plan, char *why, size_t why_size) HP_MUST_CHECK;
-/* Finds the first syscall instruction in `code` (libc's syscall()). */
+/* Finds the first system-call instruction in `code` (libc's syscall()). */
 int code_find_syscall(const unsigned char *code, size_t size, uint64_t address,
 		      uint64_t *found) HP_MUST_CHECK;
-/* Encodes `jmp rel32` from `from` to `to`; false when out of reach. */
+/* Encodes a direct jump from `from` to `to`; false when out of reach. */
 bool code_encode_jump(uint64_t from, uint64_t to, unsigned char jump[HP_JUMP_SIZE]);
-/* Encodes `jmp *disp32(%rip)` reading its target at `pointer`. */
+/* Encodes a jump reading its target at `pointer`. */
 bool code_encode_indirect_jump(uint64_t from, uint64_t pointer,
 			       unsigned char jump[HP_INDIRECT_JUMP_SIZE]);
-/* Decodes a jmp rel32 at `from`; false when `bytes` are not one. */
+/* Decodes a direct jump at `from`; false when `bytes` are not one. */
 bool code_decode_jump(uint64_t from, const unsigned char bytes[HP_JUMP_SIZE], uint64_t *to);
+/* Opens capstone for this architecture (detail off). */
+cs_err code_open_disassembler(csh *handle);
 
 /* ---- trampoline.c: near pages for jumps that cannot reach the patch ---- */
 /* Finds a free page-aligned gap of `size` bytes whose every byte is within
- * a rel32 jump of every address in [low, high). Pure. */
+ * a direct jump of every address in [low, high). Pure. */
 bool trampoline_find_gap(const struct hp_maps *maps, uint64_t low, uint64_t high,
 			 uint64_t size, uint64_t *address);
-/* Encodes `jmp *0(%rip); .quad to` into a 16-byte slot. */
-void trampoline_encode_slot(uint64_t to, unsigned char slot[16]);
-#define HP_TRAMPOLINE_SLOT 16
-/* Where in a slot the target address is, for an indirect jump reading it. */
-#define HP_TRAMPOLINE_POINTER 6
+/* Encodes a jump to `to` through a 64-bit address at HP_TRAMPOLINE_POINTER
+ * into a slot of HP_TRAMPOLINE_SLOT bytes. */
+void trampoline_encode_slot(uint64_t to, unsigned char slot[HP_TRAMPOLINE_SLOT]);
+
+/* ---- registers.c: a stopped thread's registers (PTRACE_GETREGSET) ---- */
+/* Both return 0, or -1 with errno set, as ptrace does. */
+int registers_read(pid_t tid, struct hp_registers *registers);
+int registers_write(pid_t tid, const struct hp_registers *registers);
+uint64_t registers_pc(const struct hp_registers *registers);
+void registers_set_pc(struct hp_registers *registers, uint64_t pc);
+uint64_t registers_sp(const struct hp_registers *registers);
+void registers_set_sp(struct hp_registers *registers, uint64_t sp);
+/* What a function or a system call returned (at a system-call exit stop). */
+uint64_t registers_return_value(const struct hp_registers *registers);
+/* The system call the thread stopped in (entry or exit), or -1 if none. */
+long registers_syscall(const struct hp_registers *registers);
+/* At a system-call stop: true at the exit, false at the entry. */
+bool registers_syscall_exited(const struct hp_registers *registers);
+/* Forgets the system call the thread stopped in, so that the kernel does
+ * not restart it when the thread runs on. */
+void registers_forget_syscall(struct hp_registers *registers);
+/* Sets the thread, stopped just after a system-call instruction, to run
+ * system call `number` again from that instruction, with the arguments it
+ * had. */
+void registers_restart_syscall(struct hp_registers *registers, long number);
+/* Sets up system call `number` with its arguments, for the stub's (or
+ * libc's) system-call instruction; no single-stepping. */
+void registers_set_syscall(struct hp_registers *registers, long number,
+			   const uint64_t arguments[6]);
+/* Sets up a call of `function` with its arguments, for the call stub. */
+void registers_set_call(struct hp_registers *registers, uint64_t function,
+			const uint64_t arguments[6]);
+/* Makes the registers start a stub with the stack at `frame`: no system
+ * call to restart, flags a called function may rely on cleared. */
+void registers_enter_stub(struct hp_registers *registers, uint64_t frame);
+/* What the call or system call of a stub returned, at its sync point. */
+uint64_t registers_stub_result(const struct hp_registers *registers);
+/* The register libunwind numbers `number`; false if there is none. */
+bool registers_unwind_value(const struct hp_registers *registers, int number, uint64_t *value);
+bool registers_set_unwind_value(struct hp_registers *registers, int number, uint64_t value);
+/* libunwind's numbers of the registers a called function keeps. */
+size_t registers_callee_saved(const int **numbers);
+
+/* ---- syscall_code.c: system-call instructions in the target's code ---- */
+/* The HP_SYSCALL_INSTRUCTION_SIZE bytes before a stopped thread's pc are
+ * a system-call instruction. */
+bool code_is_syscall(const unsigned char bytes[HP_SYSCALL_INSTRUCTION_SIZE]);
+/* libc's signal-return code (rt_sigreturn), searched for in its text. */
+size_t code_signal_return(const unsigned char **bytes);
+/* What libc's syscall() runs after its system-call instruction, when it
+ * returns straight to its caller (then a frame put under its return takes
+ * the thread to rt_sigreturn). */
+size_t code_syscall_return(const unsigned char **bytes);
+
+/* ---- extended_state.c: FPU/vector registers, saved and put back ---- */
+/* Both return 0, or -1 with errno set. */
+int extended_state_save(pid_t tid, struct hp_extended_state *state);
+int extended_state_restore(pid_t tid, const struct hp_extended_state *state);
+void extended_state_release(struct hp_extended_state *state);
+
+/* ---- stub.c: the code of the stub page, and return trampolines ---- */
+/* The system call the stubs and return trampolines stop at (getpid). */
+#define HP_SYNC_SYSCALL 39
+/* The code part of the stub page: the call and system-call stubs, each
+ * ending at the sync system call, and the restore code that puts back the
+ * frame of restore_frame.c. */
+void stub_code_bytes(unsigned char code[HP_STUB_CODE_SIZE]);
+/* A return trampoline at `trampoline`: stops at the sync system call, then
+ * jumps on to the address held at `slot`, registers as they were. */
+void stub_return_trampoline(uint64_t trampoline, uint64_t slot, unsigned char *code,
+			    size_t size);
+/* The thread stopped `offset` bytes into a return trampoline: puts in
+ * *registers what it had pushed (`pushed`, the HP_RETURN_TRAMPOLINE_PUSHED
+ * words below the SP it returned with, lowest first) and had not popped. */
+void stub_return_trampoline_land(struct hp_registers *registers, uint64_t offset,
+				 const uint64_t pushed[HP_RETURN_TRAMPOLINE_PUSHED]);
+/* How many words a thread `offset` bytes into a return trampoline has
+ * pushed (the unwinder pops them); -1 past its code. */
+int stub_return_trampoline_pushed_words(uint64_t offset);
+
+/* ---- restore_frame.c: frames a thread restores itself from ---- */
+/* What a thread had, for it to get back by itself. */
+struct hp_thread_image {
+	const struct hp_registers *registers;
+	const struct hp_extended_state *extended;
+	uint64_t signal_mask;
+};
+
+/* A frame image, to be written at `address` of the thread's stack. */
+struct hp_frame_image {
+	uint64_t address;
+	unsigned char *bytes;	/* malloc'd */
+	size_t length;
+};
+
+/* The frame the stub's restore code reads, below `below` (0: below the
+ * thread's SP and red zone).  False when it cannot be built (no extended
+ * state saved, or out of memory: *out_of_memory). */
+bool restore_frame_build(const struct hp_thread_image *thread, uint64_t below,
+			 struct hp_frame_image *frame, bool *out_of_memory);
+/* A kernel signal frame for rt_sigreturn, under a return address pointing
+ * at libc's signal-return code `restorer`: the frame's address is the SP
+ * for a system call through libc's syscall(), whose return then takes the
+ * thread back.  False when it cannot be built. */
+bool signal_frame_build(const struct hp_thread_image *thread, uint64_t restorer,
+			struct hp_frame_image *frame, bool *out_of_memory);
+
+/* ---- clobbers.c: registers an instruction changes, where it goes ---- */
+/* The registers a call may change that `instruction` writes, as bits of
+ * HP_CLOBBERED_ALL (capstone detail on). */
+uint32_t code_clobbered_by(csh handle, const cs_insn *instruction);
+
+enum hp_flow {
+	HP_FLOW_NEXT,		/* on to the next instruction (or a return) */
+	HP_FLOW_JUMP,		/* a jump, conditional or not */
+	HP_FLOW_CALL,
+};
+
+/* Where `instruction` goes; *direct when to an address it names, *target. */
+enum hp_flow code_flow(csh handle, const cs_insn *instruction, bool *direct, uint64_t *target);
+
+/* ---- thunk.c: the build's register-keeping thunk ---- */
+/* Where a function's result comes back, for simple signatures. */
+enum hp_result_register {
+	HP_RESULT_NONE,
+	HP_RESULT_INTEGER,	/* one general register */
+	HP_RESULT_VECTOR,	/* one floating-point/vector register */
+};
+
+/* Writes, as a top-level __asm__ of C source, the function `name` that
+ * calls `code` with the caller's arguments and keeps every register a
+ * call may change, except the one `result` comes back in. */
+void code_write_thunk(FILE *file, const char *name, const char *code,
+		      enum hp_result_register result);
+
+/* ---- relocations.c: the relocation types of this architecture ---- */
+enum hp_relocation_kind {
+	HP_RELOCATION_OTHER,
+	HP_RELOCATION_RELATIVE,		/* load base + addend */
+	HP_RELOCATION_ABSOLUTE64,	/* symbol + addend, 64 bits */
+	HP_RELOCATION_ABSOLUTE32,	/* symbol + addend, 32 bits (zero or sign extended) */
+	HP_RELOCATION_GLOBAL_DATA,	/* a GOT entry: the symbol's address */
+	HP_RELOCATION_JUMP_SLOT,	/* a PLT's GOT entry: the function's address */
+	HP_RELOCATION_TLS_MODULE,	/* a thread-local variable's module id */
+	HP_RELOCATION_TLS_OFFSET,	/* its offset in the module's block */
+	HP_RELOCATION_TLS_STATIC,	/* its offset from the thread pointer */
+};
+
+enum hp_relocation_kind relocation_kind(unsigned type);
+/* What a TLS_STATIC place holds for a variable `offset` bytes into its
+ * module's block, the block `static_offset` from the thread pointer as the
+ * dynamic linker records it (l_tls_offset). */
+uint64_t relocation_tls_static_value(uint64_t offset, uint64_t static_offset);
 
 #endif

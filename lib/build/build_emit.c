@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "build/build.h"
+#include "arch/arch.h"
 #include "hotpatch.h"
 
 #define LINK_OUTPUT_MAX 8192
@@ -40,49 +41,17 @@ static void write_record(FILE *file, const char *macro, const char *const *value
 }
 
 /* The thunk in front of a replacement whose callers in the binary may keep
- * values in registers the old code left alone (see build_plan.c): it keeps
- * every register the ABI lets a function change, except the result's, and
- * leaves the arguments where they are (no stack arguments: checked).  The
- * CFI lets the stack check unwind through it.
- *
- *   entry (rsp = 8 mod 16): endbr64; push the general registers;
- *   sub: room for xmm0-15 (and 8 more bytes when needed to align);
- *   call the fixed code; restore in reverse; ret */
+ * values in registers the old code left alone (see build_plan.c), drawn in
+ * arch/ARCH/thunk.c. */
 static void write_thunk(FILE *file, const struct build_replace *replace)
 {
-	static const char *const general[] = { "rdi", "rsi", "rdx", "rcx", "r8",
-					       "r9",  "r10", "r11", "rax" };
-	bool keep[HP_ARRAY_SIZE(general)];
-	unsigned pushed = 0, xmm_first = replace->returns == BUILD_RETURNS_SSE ? 1 : 0;
-	unsigned room;
+	enum hp_result_register result = HP_RESULT_NONE;
 
-	/* Simple results are one register: rax or xmm0 (never rdx:rax). */
-	for (size_t i = 0; i < HP_ARRAY_SIZE(general); i++) {
-		keep[i] = strcmp(general[i], "rax") != 0 || replace->returns != BUILD_RETURNS_INTEGER;
-		pushed += keep[i];
-	}
-	room = 16 * (16 - xmm_first) + ((8 + 8 * pushed) % 16 ? 8 : 0);
-	fprintf(file, "__asm__(\"\t.section .text.%s,\\\"ax\\\",@progbits\\n\"\n", replace->name);
-	fprintf(file, "\t\"\t.p2align 4\\n\t.type %s, @function\\n%s:\\n\"\n", replace->name,
-		replace->name);
-	fputs("\t\"\t.cfi_startproc\\n\tendbr64\\n\"\n", file);
-	for (size_t i = 0; i < HP_ARRAY_SIZE(general); i++)
-		if (keep[i])
-			fprintf(file, "\t\"\tpushq %%%s\\n\t.cfi_adjust_cfa_offset 8\\n\"\n",
-				general[i]);
-	fprintf(file, "\t\"\tsubq $%u, %%rsp\\n\t.cfi_adjust_cfa_offset %u\\n\"\n", room, room);
-	for (unsigned x = xmm_first; x < 16; x++)
-		fprintf(file, "\t\"\tmovdqu %%xmm%u, %u(%%rsp)\\n\"\n", x, 16 * (x - xmm_first));
-	fprintf(file, "\t\"\tcall %s\\n\"\n", replace->code);
-	for (unsigned x = xmm_first; x < 16; x++)
-		fprintf(file, "\t\"\tmovdqu %u(%%rsp), %%xmm%u\\n\"\n", 16 * (x - xmm_first), x);
-	fprintf(file, "\t\"\taddq $%u, %%rsp\\n\t.cfi_adjust_cfa_offset -%u\\n\"\n", room, room);
-	for (size_t i = HP_ARRAY_SIZE(general); i-- > 0;)
-		if (keep[i])
-			fprintf(file, "\t\"\tpopq %%%s\\n\t.cfi_adjust_cfa_offset -8\\n\"\n",
-				general[i]);
-	fprintf(file, "\t\"\tret\\n\t.cfi_endproc\\n\t.size %s, .-%s\\n\t.previous\\n\");\n",
-		replace->name, replace->name);
+	if (replace->returns == BUILD_RETURNS_INTEGER)
+		result = HP_RESULT_INTEGER;
+	else if (replace->returns == BUILD_RETURNS_SSE)
+		result = HP_RESULT_VECTOR;
+	code_write_thunk(file, replace->name, replace->code, result);
 }
 
 static void write_records(FILE *file, const struct build_plan *plan,

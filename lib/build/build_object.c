@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "build/build.h"
+#include "arch/arch.h"
 
 #define SECTIONS_MAX (1u << 20)
 #define ENTRIES_MAX (16u << 20)
@@ -75,7 +76,9 @@ static int read_symbols(struct build_object *object, struct hp_error *error)
 
 bool build_reloc_is_absolute(uint32_t type)
 {
-	return type == R_X86_64_64 || type == R_X86_64_32 || type == R_X86_64_32S;
+	enum hp_relocation_kind kind = relocation_kind(type);
+
+	return kind == HP_RELOCATION_ABSOLUTE64 || kind == HP_RELOCATION_ABSOLUTE32;
 }
 
 /* Where an absolute relocation of allocated code or data points, as a
@@ -250,9 +253,10 @@ int build_object_open(struct build_object *object, const char *path, const char 
 		return hp_fail_errno(error, HP_FAILED, "cannot open %s", path);
 	object->elf = elf_begin(object->fd, ELF_C_READ, NULL);
 	if (!object->elf || elf_kind(object->elf) != ELF_K_ELF || !gelf_getehdr(object->elf, &header) ||
-	    header.e_type != ET_REL || header.e_machine != EM_X86_64 ||
+	    header.e_type != ET_REL || header.e_machine != HP_ELF_MACHINE ||
 	    gelf_getclass(object->elf) != ELFCLASS64)
-		return hp_fail(error, HP_FAILED, "%s is not an x86-64 relocatable object", path);
+		return hp_fail(error, HP_FAILED, "%s is not an " HP_ARCH_NAME " relocatable object",
+			       path);
 	return read_sections(object, error);
 }
 

@@ -231,7 +231,8 @@ static int follow(struct build_plan *plan, struct worklist *work, const struct b
 		if (!found)
 			return HP_OK;	/* a library's: the dynamic linker binds it */
 	}
-	if (GELF_ST_TYPE(symbol->sym.st_info) == STT_TLS || found->type == STT_TLS || reloc->type != R_X86_64_64) {
+	if (GELF_ST_TYPE(symbol->sym.st_info) == STT_TLS || found->type == STT_TLS ||
+	    relocation_kind(reloc->type) != HP_RELOCATION_ABSOLUTE64) {
 		hp_error_function(error, from);
 		hp_error_file(error, object->source);
 		hp_hint(error, "hotpatch build compiles with -fno-pic -mcmodel=large; keep such "

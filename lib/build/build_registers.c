@@ -12,14 +12,14 @@
 #include <unistd.h>
 
 #include "build/build.h"
+#include "arch/arch.h"
 
 #define SCAN_DEPTH_MAX 8
 #define SCAN_FUNCTIONS_MAX 64
 #define FUNCTION_BYTES_MAX (1u << 20)
 
-/* rax rcx rdx rsi rdi r8 r9 r10 r11, then xmm0-15. */
-#define GENERAL_COUNT 9
-#define ALL_CLOBBERED ((1u << (GENERAL_COUNT + 16)) - 1)
+/* The registers a call may change, one bit each: arch.h's clobbers. */
+#define ALL_CLOBBERED HP_CLOBBERED_ALL
 
 struct scan {
 	const struct build_binary *binary;
@@ -30,33 +30,6 @@ struct scan {
 	size_t visited_count;
 	uint64_t visited[SCAN_FUNCTIONS_MAX];
 };
-
-/* The bit of a register name ("eax", "r9d", "ymm3"), or 0 if it is not
- * call-clobbered. */
-static uint32_t register_bit(const char *name)
-{
-	static const char *const general[GENERAL_COUNT][4] = {
-		{ "rax", "eax", "ax", "al" }, { "rcx", "ecx", "cx", "cl" },
-		{ "rdx", "edx", "dx", "dl" }, { "rsi", "esi", "si", "sil" },
-		{ "rdi", "edi", "di", "dil" }, { "r8", "r8d", "r8w", "r8b" },
-		{ "r9", "r9d", "r9w", "r9b" }, { "r10", "r10d", "r10w", "r10b" },
-		{ "r11", "r11d", "r11w", "r11b" },
-	};
-	char *end;
-	long index;
-
-	if (!strcmp(name, "ah") || !strcmp(name, "ch") || !strcmp(name, "dh"))
-		return 1u << (name[0] == 'a' ? 0 : name[0] == 'c' ? 1 : 2);
-	for (unsigned i = 0; i < GENERAL_COUNT; i++)
-		for (unsigned j = 0; j < 4; j++)
-			if (!strcmp(name, general[i][j]))
-				return 1u << i;
-	if (strlen(name) < 4 || strncmp(name + 1, "mm", 2) != 0 ||
-	    (name[0] != 'x' && name[0] != 'y' && name[0] != 'z'))
-		return 0;
-	index = strtol(name + 3, &end, 10);
-	return *end == '\0' && index >= 0 && index < 16 ? 1u << (GENERAL_COUNT + index) : 0;
-}
 
 static const struct hp_symbol *function_containing(const struct build_binary *binary,
 							     uint64_t address)
@@ -97,18 +70,18 @@ static unsigned char *read_code(struct scan *scan, uint64_t address, uint64_t si
 
 static void scan_function(struct scan *scan, uint64_t start, uint64_t size, unsigned depth);
 
-/* A call (or a jump out of the function) to `target`. */
-static void scan_call(struct scan *scan, const cs_x86 *x86, unsigned depth)
+/* A call (or a jump out of the function) to `target`, when `direct`. */
+static void scan_call(struct scan *scan, bool direct, uint64_t target, unsigned depth)
 {
 	const struct hp_symbol *callee;
 
-	if (x86->op_count != 1 || x86->operands[0].type != X86_OP_IMM) {
+	if (!direct) {
 		scan->clobbered = ALL_CLOBBERED;	/* through a pointer: anything */
 		return;
 	}
 	/* Into the middle of one (a .cold part, say): the whole of it, as GCC
 	 * counts a function's cold part as its own. */
-	callee = function_containing(scan->binary, (uint64_t)x86->operands[0].imm);
+	callee = function_containing(scan->binary, target);
 	if (!callee)
 		scan->clobbered = ALL_CLOBBERED;	/* the PLT: another object */
 	else
@@ -118,22 +91,16 @@ static void scan_call(struct scan *scan, const cs_x86 *x86, unsigned depth)
 static void scan_instruction(struct scan *scan, const cs_insn *instruction, uint64_t start,
 			     uint64_t end, unsigned depth)
 {
-	cs_regs read, written;
-	uint8_t read_count = 0, written_count = 0;
-	const cs_x86 *x86 = &instruction->detail->x86;
-	bool call = cs_insn_group(scan->handle, instruction, X86_GRP_CALL);
-	bool jump = cs_insn_group(scan->handle, instruction, X86_GRP_JUMP);
+	bool direct = false;
+	uint64_t target = 0;
+	enum hp_flow flow = code_flow(scan->handle, instruction, &direct, &target);
 
-	if (cs_regs_access(scan->handle, instruction, read, &read_count, written, &written_count) ==
-	    CS_ERR_OK)
-		for (uint8_t i = 0; i < written_count; i++)
-			scan->clobbered |= register_bit(cs_reg_name(scan->handle, written[i]));
+	scan->clobbered |= code_clobbered_by(scan->handle, instruction);
 	/* Jumps inside the function (and through switch tables) stay in it. */
-	if (jump && x86->op_count == 1 && x86->operands[0].type == X86_OP_IMM &&
-	    ((uint64_t)x86->operands[0].imm < start || (uint64_t)x86->operands[0].imm >= end))
-		scan_call(scan, x86, depth);
-	else if (call)
-		scan_call(scan, x86, depth);
+	if (flow == HP_FLOW_JUMP && direct && (target < start || target >= end))
+		scan_call(scan, direct, target, depth);
+	else if (flow == HP_FLOW_CALL)
+		scan_call(scan, direct, target, depth);
 }
 
 static void scan_function(struct scan *scan, uint64_t start, uint64_t size, unsigned depth)
@@ -177,7 +144,7 @@ int build_registers_left_alone(const struct build_binary *binary,
 	scan.elf = elf_begin(scan.fd, ELF_C_READ, NULL);
 	if (!scan.elf)
 		status = hp_fail(error, HP_FAILED, "cannot read %s: %s", binary->path, elf_errmsg(-1));
-	else if (cs_open(CS_ARCH_X86, CS_MODE_64, &scan.handle) != CS_ERR_OK)
+	else if (code_open_disassembler(&scan.handle) != CS_ERR_OK)
 		status = hp_fail(error, HP_FAILED, "capstone is unusable");
 	if (status == HP_OK) {
 		cs_option(scan.handle, CS_OPT_DETAIL, CS_OPT_ON);

@@ -661,7 +661,7 @@ int build_tree_compile(const struct build_tree *tree, const char *compile, size_
 	bool fixed = kind == BUILD_FIXED;
 	int exit_status = 0, status;
 
-	/* For the patch, every reference becomes an absolute R_X86_64_64 on a
+	/* For the patch, every reference becomes an absolute 64-bit one on a
 	 * movabs: the patch can then point any of them at the binary, wherever
 	 * it is loaded.  The patch's calls assume nothing about which registers
 	 * the binary's functions leave alone (-fno-ipa-ra): its copies may

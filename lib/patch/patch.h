@@ -17,14 +17,14 @@ struct hp_patch_replacement {
 };
 
 /* A place in the patch the dynamic linker left for a symbol of the target:
- * a GOT entry (GLOB_DAT, JUMP_SLOT: the address) or a pointer in code or
- * data (R_X86_64_64: the address plus `addend`). */
+ * a GOT entry (global data, jump slot: the address) or a pointer in code
+ * or data (absolute 64-bit: the address plus `addend`). */
 struct hp_reference_site {
 	uint64_t vaddr;		/* file address in the patch, 8 bytes */
 	int64_t addend;
-	/* R_X86_64_64, GLOB_DAT, JUMP_SLOT: an address; for a thread-local
-	 * variable DTPMOD64 (its module id), DTPOFF64 (its offset in the
-	 * module's block) or TPOFF64 (its offset from the thread pointer). */
+	/* The relocation type; its kind (arch.h) says what goes there: an
+	 * address, or for a thread-local variable its module id, its offset
+	 * in the module's block or its offset from the thread pointer. */
 	unsigned type;
 };
 

@@ -14,6 +14,7 @@
 
 #include "hotpatch.h"
 #include "patch/patch.h"
+#include "arch/arch.h"
 #include "common/base.h"
 #include "symbols/symbols.h"
 
@@ -39,11 +40,11 @@ static bool relocated_value(Elf *elf, uint64_t where, uint64_t *value)
 
 			if (!gelf_getrela(data, (int)i, &rela) || rela.r_offset != where)
 				continue;
-			if (GELF_R_TYPE(rela.r_info) == R_X86_64_RELATIVE) {
+			if (relocation_kind(GELF_R_TYPE(rela.r_info)) == HP_RELOCATION_RELATIVE) {
 				*value = (uint64_t)rela.r_addend;
 				return true;
 			}
-			if (GELF_R_TYPE(rela.r_info) == R_X86_64_64) {
+			if (relocation_kind(GELF_R_TYPE(rela.r_info)) == HP_RELOCATION_ABSOLUTE64) {
 				Elf_Scn *symbols = elf_getscn(elf, header.sh_link);
 				Elf_Data *symbol_data = symbols ? elf_getdata(symbols, NULL) : NULL;
 				GElf_Sym symbol;
@@ -291,8 +292,8 @@ static int check_shape(Elf *elf, const struct hp_patch_file *patch, struct hp_er
 		hp_hint(error, "build the patch with: cc -shared -fPIC -o fix.so fix.c");
 		return hp_fail(error, HP_MISFIT, "patch %s is not an ELF file", patch->path);
 	}
-	if (gelf_getclass(elf) != ELFCLASS64 || header.e_machine != EM_X86_64)
-		return hp_fail(error, HP_MISFIT, "patch %s is not built for x86-64", patch->path);
+	if (gelf_getclass(elf) != ELFCLASS64 || header.e_machine != HP_ELF_MACHINE)
+		return hp_fail(error, HP_MISFIT, "patch %s is not built for " HP_ARCH_NAME, patch->path);
 	if (elf_getphdrnum(elf, &count) == 0)
 		for (size_t i = 0; i < count; i++) {
 			GElf_Phdr program;

@@ -12,6 +12,7 @@
 
 #include "hotpatch.h"
 #include "patch/patch.h"
+#include "arch/arch.h"
 #include "common/base.h"
 
 #define REFERENCES_MAX 100000u
@@ -159,13 +160,25 @@ static int add_site(struct hp_patch_reference *reference, uint64_t vaddr, int64_
  * offset from the thread pointer (initial-exec). */
 static bool fillable_type(unsigned type)
 {
-	return type == R_X86_64_64 || type == R_X86_64_GLOB_DAT || type == R_X86_64_JUMP_SLOT ||
-	       type == R_X86_64_DTPMOD64 || type == R_X86_64_DTPOFF64 || type == R_X86_64_TPOFF64;
+	switch (relocation_kind(type)) {
+	case HP_RELOCATION_ABSOLUTE64:
+	case HP_RELOCATION_GLOBAL_DATA:
+	case HP_RELOCATION_JUMP_SLOT:
+	case HP_RELOCATION_TLS_MODULE:
+	case HP_RELOCATION_TLS_OFFSET:
+	case HP_RELOCATION_TLS_STATIC:
+		return true;
+	default:
+		return false;
+	}
 }
 
 static bool has_addend(unsigned type)
 {
-	return type == R_X86_64_64 || type == R_X86_64_DTPOFF64 || type == R_X86_64_TPOFF64;
+	enum hp_relocation_kind kind = relocation_kind(type);
+
+	return kind == HP_RELOCATION_ABSOLUTE64 || kind == HP_RELOCATION_TLS_OFFSET ||
+	       kind == HP_RELOCATION_TLS_STATIC;
 }
 
 /* One dynamic relocation: a place for a declared symbol, or not ours. */

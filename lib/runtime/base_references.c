@@ -55,8 +55,15 @@ int references_check_pins(struct hp_target *target, const struct hp_patch_file *
 
 static bool thread_local_site(const struct hp_reference_site *site)
 {
-	return site->type == R_X86_64_DTPMOD64 || site->type == R_X86_64_DTPOFF64 ||
-	       site->type == R_X86_64_TPOFF64;
+	enum hp_relocation_kind kind = relocation_kind(site->type);
+
+	return kind == HP_RELOCATION_TLS_MODULE || kind == HP_RELOCATION_TLS_OFFSET ||
+	       kind == HP_RELOCATION_TLS_STATIC;
+}
+
+static bool static_tls_site(const struct hp_reference_site *site)
+{
+	return relocation_kind(site->type) == HP_RELOCATION_TLS_STATIC;
 }
 
 /* A thread-local variable: its offset in its module's block, and the
@@ -73,7 +80,7 @@ static int resolve_thread_local(struct hp_target *target, struct hp_memory *memo
 		const struct hp_reference_site *site = &reference->sites[s];
 
 		if (!thread_local_site(site) ||
-		    (site->type == R_X86_64_TPOFF64 && !reference->module.in_static_block)) {
+		    (static_tls_site(site) && !reference->module.in_static_block)) {
 			hp_error_function(error, reference->symbol);
 			hp_error_file(error, object->path);
 		}
@@ -84,7 +91,7 @@ static int resolve_thread_local(struct hp_target *target, struct hp_memory *memo
 				       "%s in %s is thread-local, and the patch uses it by address",
 				       reference->symbol, object->path);
 		}
-		if (site->type == R_X86_64_TPOFF64 && !reference->module.in_static_block) {
+		if (static_tls_site(site) && !reference->module.in_static_block) {
 			hp_hint(error, "build the patch with the default -fPIC model (global-dynamic), "
 				       "which reaches it in every thread");
 			return hp_fail(error, HP_MISFIT,
@@ -132,13 +139,13 @@ int references_resolve(struct hp_target *target, struct hp_memory *memory,
 static uint64_t site_value(const struct hp_patch_reference *reference,
 			   const struct hp_reference_site *site)
 {
-	switch (site->type) {
-	case R_X86_64_DTPMOD64:
+	switch (relocation_kind(site->type)) {
+	case HP_RELOCATION_TLS_MODULE:
 		return reference->module.id;
-	case R_X86_64_TPOFF64:
-		/* Variant II (x86-64): the block lies below the thread pointer. */
-		return reference->address + (uint64_t)site->addend - reference->module.static_offset;
-	default:	/* DTPOFF64, and addresses */
+	case HP_RELOCATION_TLS_STATIC:
+		return relocation_tls_static_value(reference->address + (uint64_t)site->addend,
+						   reference->module.static_offset);
+	default:	/* TLS_OFFSET, and addresses */
 		return reference->address + (uint64_t)site->addend;
 	}
 }

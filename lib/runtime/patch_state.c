@@ -23,12 +23,17 @@
 #define STATE_MAPPING_NAME "/memfd:hotpatch-state (deleted)"
 #define STATE_MEMFD_NAME "hotpatch-state"
 #define STATE_MAGIC "HPSTATE\x01"
-/* 4: records say where the patch came from (absolute path), its sha256 and
- * when it was applied; two record areas, so that a reader without the lock
- * never sees records half written.  3: the previous version, still read
- * (processes patched by an older hotpatch), rewritten as 4 on first write. */
-#define STATE_VERSION 4
+/* 5: a function record keeps HP_SAVED_MAX (16) bytes saved and written,
+ * room for any architecture's jump.  4: records say where the patch came
+ * from (absolute path), its sha256 and when it was applied; two record
+ * areas, so that a reader without the lock never sees records half
+ * written; 8 bytes saved.  3: no path, hash or time, one record area.
+ * 3 and 4 are still read (processes patched by an older hotpatch), and
+ * rewritten as 5 on the first write. */
+#define STATE_VERSION 5
+#define STATE_VERSION_4 4
 #define STATE_VERSION_OLD 3
+#define STATE_SAVED_OLD 8
 #define STATE_CAPACITY (16u << 20)
 #define STATE_FUNCTIONS_MAX 100000u
 #define STATE_PATCHES_MAX 100000u
@@ -56,6 +61,20 @@ struct state_header {
 
 #define STATE_HEADER_OLD_SIZE offsetof(struct state_header, generation)
 
+/* A function record of versions 3 and 4: 8 bytes saved. */
+struct state_function_old {
+	char object[128];
+	char function[128];
+	uint64_t address, size;
+	uint64_t jump_address;
+	uint64_t replacement, replacement_size;
+	uint64_t trampoline;
+	uint8_t saved[STATE_SAVED_OLD];
+	uint8_t written[STATE_SAVED_OLD];
+	uint32_t length;
+	uint32_t reserved;
+};
+
 /* Where each of the two record areas starts: a writer fills the one the
  * header does not name, then writes the header. */
 #define STATE_AREA_ALIGN 64u
@@ -77,7 +96,7 @@ struct state_patch_old {
 	uint64_t text_start, text_end;
 	uint64_t memfd_inode;
 	uint64_t pages[HP_STATE_MAX_PAGES];
-	struct hp_state_function functions[];
+	struct state_function_old functions[];
 };
 
 static size_t record_size(size_t function_count)
@@ -169,7 +188,83 @@ static void terminate_strings(struct hp_state_patch *patch)
 
 static size_t old_record_size(size_t function_count)
 {
-	return sizeof(struct state_patch_old) + function_count * sizeof(struct hp_state_function);
+	return sizeof(struct state_patch_old) + function_count * sizeof(struct state_function_old);
+}
+
+static size_t version_4_record_size(size_t function_count)
+{
+	return sizeof(struct hp_state_patch) + function_count * sizeof(struct state_function_old);
+}
+
+/* `count` function records of versions 3 and 4 at `bytes` as this
+ * version's; a length beyond the old room is cut as terminate_strings
+ * would. */
+static void convert_old_functions(struct hp_state_function *functions, const unsigned char *bytes,
+				  size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		struct state_function_old old;
+		struct hp_state_function *function = &functions[i];
+
+		memcpy(&old, bytes + i * sizeof(old), sizeof(old));
+		memcpy(function->object, old.object, sizeof(function->object));
+		memcpy(function->function, old.function, sizeof(function->function));
+		function->address = old.address;
+		function->size = old.size;
+		function->jump_address = old.jump_address;
+		function->replacement = old.replacement;
+		function->replacement_size = old.replacement_size;
+		function->trampoline = old.trampoline;
+		memcpy(function->saved, old.saved, sizeof(old.saved));
+		memcpy(function->written, old.written, sizeof(old.written));
+		function->length = old.length > STATE_SAVED_OLD ? STATE_SAVED_OLD : old.length;
+	}
+}
+
+/* This version's function records as versions 3 and 4 laid them out; a
+ * jump longer than their room cannot be written in them. */
+static bool fits_old_functions(const struct hp_state_patch *patch)
+{
+	for (uint32_t i = 0; i < patch->function_count; i++)
+		if (patch->functions[i].length > STATE_SAVED_OLD)
+			return false;
+	return true;
+}
+
+static void old_functions(unsigned char *bytes, const struct hp_state_patch *patch)
+{
+	for (uint32_t i = 0; i < patch->function_count; i++) {
+		const struct hp_state_function *function = &patch->functions[i];
+		struct state_function_old old = {
+			.address = function->address,
+			.size = function->size,
+			.jump_address = function->jump_address,
+			.replacement = function->replacement,
+			.replacement_size = function->replacement_size,
+			.trampoline = function->trampoline,
+			.length = function->length,
+		};
+
+		memcpy(old.object, function->object, sizeof(old.object));
+		memcpy(old.function, function->function, sizeof(old.function));
+		memcpy(old.saved, function->saved, sizeof(old.saved));
+		memcpy(old.written, function->written, sizeof(old.written));
+		memcpy(bytes + i * sizeof(old), &old, sizeof(old));
+	}
+}
+
+/* A version 4 record as this version's: only its functions differ. */
+static struct hp_state_patch *convert_version_4_record(const unsigned char *bytes,
+						       const struct hp_state_patch *header)
+{
+	struct hp_state_patch *patch = patch_state_new_patch(header->function_count);
+
+	if (!patch)
+		return NULL;
+	memcpy(patch, header, sizeof(*header));
+	patch->record_size = (uint32_t)record_size(header->function_count);
+	convert_old_functions(patch->functions, bytes + sizeof(*header), header->function_count);
+	return patch;
 }
 
 /* A version 3 record as this version's: what it never recorded (time,
@@ -196,8 +291,7 @@ static struct hp_state_patch *convert_old_record(const unsigned char *bytes,
 	patch->text_end = old->text_end;
 	patch->memfd_inode = old->memfd_inode;
 	memcpy(patch->pages, old->pages, sizeof(patch->pages));
-	memcpy(patch->functions, bytes + sizeof(*old),
-	       old->function_count * sizeof(struct hp_state_function));
+	convert_old_functions(patch->functions, bytes + sizeof(*old), old->function_count);
 	return patch;
 }
 
@@ -226,11 +320,15 @@ static struct hp_state_patch *parse_record(const unsigned char *bytes, uint64_t 
 		return NULL;
 	memcpy(&header, bytes, sizeof(header));
 	if (header.function_count > STATE_FUNCTIONS_MAX ||
-	    header.record_size != record_size(header.function_count) ||
+	    header.record_size != (version == STATE_VERSION_4
+					   ? version_4_record_size(header.function_count)
+					   : record_size(header.function_count)) ||
 	    header.record_size > left || header.page_count > HP_STATE_MAX_PAGES)
 		return NULL;
 	*damaged = false;
 	*size = header.record_size;
+	if (version == STATE_VERSION_4)
+		return convert_version_4_record(bytes, &header);
 	patch = malloc(header.record_size);
 	if (patch)
 		memcpy(patch, bytes, header.record_size);
@@ -296,16 +394,20 @@ static bool records_span(const struct state_header *header, uint64_t mapping_siz
 	uint32_t header_size = header->version == STATE_VERSION_OLD
 				       ? (uint32_t)STATE_HEADER_OLD_SIZE
 				       : (uint32_t)sizeof(*header);
+	uint32_t function_record = header->version == STATE_VERSION
+					   ? (uint32_t)sizeof(struct hp_state_function)
+					   : (uint32_t)sizeof(struct state_function_old);
 
 	if (memcmp(header->magic, STATE_MAGIC, sizeof(header->magic)) != 0 ||
-	    (header->version != STATE_VERSION && header->version != STATE_VERSION_OLD) ||
+	    (header->version != STATE_VERSION && header->version != STATE_VERSION_4 &&
+	     header->version != STATE_VERSION_OLD) ||
 	    header->header_size != header_size || header->patch_record_size != patch_record ||
-	    header->function_record_size != sizeof(struct hp_state_function) ||
+	    header->function_record_size != function_record ||
 	    header->capacity > mapping_size || header->capacity < first_area() * 2 ||
 	    header->patch_count > STATE_PATCHES_MAX)
 		return false;
 	*offset = header->version == STATE_VERSION_OLD ? header_size : header->records_offset;
-	if (header->version == STATE_VERSION && *offset != first_area() &&
+	if (header->version != STATE_VERSION_OLD && *offset != first_area() &&
 	    *offset != second_area(header->capacity))
 		return false;
 	return *offset >= header_size && *offset <= header->capacity &&
@@ -338,7 +440,7 @@ static int read_once(struct hp_memory *memory, const struct hp_maps *maps, struc
 	state->address = mapping->start;
 	state->capacity = header->capacity;
 	state->layout = header->version;
-	state->generation = header->version == STATE_VERSION ? header->generation : 0;
+	state->generation = header->version != STATE_VERSION_OLD ? header->generation : 0;
 	state->records_offset = offset;
 	state->stub_page = header->stub_page;
 	state->next_sequence = header->next_sequence;
@@ -401,9 +503,10 @@ bool patch_state_generation(struct hp_memory *memory, const struct hp_state *sta
 		return true;
 	if (target_memory_read(memory, state->address, &header, sizeof(header), &ignored) != HP_OK)
 		return false;
-	/* A blank state, or one an older hotpatch wrote, counts no generations. */
+	/* A blank state, or one a hotpatch of version 3 wrote, counts no
+	 * generations. */
 	if (memcmp(header.magic, STATE_MAGIC, sizeof(header.magic)) == 0 &&
-	    header.version == STATE_VERSION)
+	    (header.version == STATE_VERSION || header.version == STATE_VERSION_4))
 		*generation = header.generation;
 	return true;
 }
@@ -424,6 +527,7 @@ static unsigned char *old_layout(const struct hp_state *state, struct state_head
 	header->version = STATE_VERSION_OLD;
 	header->header_size = STATE_HEADER_OLD_SIZE;
 	header->patch_record_size = sizeof(struct state_patch_old);
+	header->function_record_size = sizeof(struct state_function_old);
 	header->used = used;
 	memcpy(buffer, header, STATE_HEADER_OLD_SIZE);
 	used = STATE_HEADER_OLD_SIZE;
@@ -449,8 +553,7 @@ static unsigned char *old_layout(const struct hp_state *state, struct state_head
 		hp_copy_string(old.load_path, sizeof(old.load_path), patch->load_path);
 		memcpy(old.pages, patch->pages, sizeof(old.pages));
 		memcpy(buffer + used, &old, sizeof(old));
-		memcpy(buffer + used + sizeof(old), patch->functions,
-		       patch->function_count * sizeof(struct hp_state_function));
+		old_functions(buffer + used + sizeof(old), patch);
 		used += old.record_size;
 	}
 	*length = used;
@@ -480,17 +583,53 @@ static int write_old_layout(struct hp_state *state, struct state_header *header,
 	return status;
 }
 
+/* The layout a write uses: this version's, or in the test build version
+ * 4's, to show that processes patched by the previous hotpatch are read
+ * and taken over. */
+static uint32_t write_version(const struct hp_state *state)
+{
+	if (!hp_fault("state-version-4"))
+		return STATE_VERSION;
+	for (size_t i = 0; i < state->patch_count; i++)
+		if (!fits_old_functions(state->patches[i]))
+			return STATE_VERSION;
+	return STATE_VERSION_4;
+}
+
+static size_t record_size_as(const struct hp_state_patch *patch, uint32_t version)
+{
+	return version == STATE_VERSION_4 ? version_4_record_size(patch->function_count)
+					  : patch->record_size;
+}
+
+static void lay_out_record(unsigned char *bytes, const struct hp_state_patch *patch,
+			   uint32_t version)
+{
+	struct hp_state_patch header = *patch;	/* without its functions */
+
+	if (version != STATE_VERSION_4) {
+		memcpy(bytes, patch, patch->record_size);
+		return;
+	}
+	header.record_size = (uint32_t)version_4_record_size(patch->function_count);
+	memcpy(bytes, &header, sizeof(header));
+	old_functions(bytes + sizeof(header), patch);
+}
+
 /* The records go into the area the header does not name, then the header
  * names them: a reader (list takes no lock) never finds the records it is
  * told of half written, and a hotpatch killed in between leaves the state
  * as it was. */
 int patch_state_write(struct hp_state *state, struct hp_memory *memory, struct hp_error *error)
 {
+	uint32_t version = write_version(state);
 	struct state_header header = {
-		.version = STATE_VERSION,
+		.version = version,
 		.header_size = sizeof(header),
 		.patch_record_size = sizeof(struct hp_state_patch),
-		.function_record_size = sizeof(struct hp_state_function),
+		.function_record_size = version == STATE_VERSION_4
+						? sizeof(struct state_function_old)
+						: sizeof(struct hp_state_function),
 		.capacity = state->capacity,
 		.stub_page = state->stub_page,
 		.next_sequence = state->next_sequence,
@@ -509,7 +648,7 @@ int patch_state_write(struct hp_state *state, struct hp_memory *memory, struct h
 	if (hp_fault("state-old-layout"))
 		return write_old_layout(state, &header, memory, error);
 	for (size_t i = 0; i < state->patch_count; i++)
-		used += state->patches[i]->record_size;
+		used += record_size_as(state->patches[i], version);
 	if (used > state->capacity - second_area(state->capacity))
 		return hp_fail(error, HP_FAILED, "the patch state of pid %d is full",
 			       (int)memory->pid);
@@ -520,8 +659,8 @@ int patch_state_write(struct hp_state *state, struct hp_memory *memory, struct h
 		return hp_fail(error, HP_FAILED, "out of memory writing the patch state");
 	used = 0;
 	for (size_t i = 0; i < state->patch_count; i++) {
-		memcpy(buffer + used, state->patches[i], state->patches[i]->record_size);
-		used += state->patches[i]->record_size;
+		lay_out_record(buffer + used, state->patches[i], version);
+		used += record_size_as(state->patches[i], version);
 	}
 	status = target_memory_write(memory, 0, state->address + area, buffer, used, error);
 	if (status == HP_OK && hp_fault("stop-in-state-write"))
@@ -530,7 +669,7 @@ int patch_state_write(struct hp_state *state, struct hp_memory *memory, struct h
 		status = target_memory_write(memory, 0, state->address, &header, sizeof(header),
 					     error);
 	if (status == HP_OK) {
-		state->layout = STATE_VERSION;
+		state->layout = version;
 		state->generation = header.generation;
 		state->records_offset = area;
 	}
@@ -639,7 +778,7 @@ static int create_stub_page(struct hp_state *state, struct hp_remote *remote,
 	if (address < 0 && address > -4096)
 		return hp_fail(error, HP_FAILED, "cannot map a page in pid %d (error %lld)",
 			       (int)remote->pid, (long long)-address);
-	remote_stub_bytes(stub);
+	stub_code_bytes(stub);
 	status = target_memory_write(memory, remote->tid, (uint64_t)address, stub, sizeof(stub),
 				     error);
 	if (status != HP_OK)
@@ -697,7 +836,7 @@ bool patch_state_stub_is_ours(struct hp_memory *memory, const struct hp_maps *ma
 	if (!mapping || mapping->start != address || mapping->writable || !mapping->executable ||
 	    mapping->path[0] != '\0')
 		return false;
-	remote_stub_bytes(expected);
+	stub_code_bytes(expected);
 	return target_memory_read(memory, address, actual, sizeof(actual), &ignored) == HP_OK &&
 	       memcmp(expected, actual, sizeof(actual)) == 0;
 }

@@ -7,25 +7,17 @@
  *
  * The thread gets itself back: before the first call through our stub page,
  * a frame with everything it had is written onto its own stack, below the
- * red zone, and every call ends in code that restores that frame.  If
- * hotpatch dies at any instant (SIGKILL included), the thread finishes the
- * call it is in and returns, by itself, to where it was:
- *
- *   stub page                          the thread's stack
- *   0x00 call *%rax                    original %rsp ->  ...
- *        mov %rax,%rbx                                  red zone (128)
- *        mov $39,%eax; syscall (sync)                   xsave area (64-aligned)
- *        jmp restore                   frame+168 ->     ss, rsp, rflags, cs, rip
- *   0x20 syscall                       frame+8 ->       r15 ... rax (15 words)
- *        mov %rax,%rbx; sync; jmp      frame ->         signal mask
- *   0x40 restore: rt_sigprocmask(SETMASK, frame); xrstor; pop r15..rax; iretq
+ * red zone, and every call ends in code that restores that frame (both
+ * drawn in arch/ARCH/stub.c).  If hotpatch dies at any instant (SIGKILL
+ * included), the thread finishes the call it is in and returns, by itself,
+ * to where it was.
  *
  * A live hotpatch follows the thread with PTRACE_SYSCALL and takes the
- * result in %rbx at the getpid, then sets up the next call or lets the
- * thread run on into the restore.  Only the very first system call in a
- * process (mapping the stub page) runs through libc's syscall instruction
- * with registers put back by us. */
-#include <elf.h>
+ * result at the stub's sync system call, then sets up the next call or
+ * lets the thread run on into the restore.  Only the very first system
+ * call in a process (mapping the stub page) runs through libc's
+ * system-call instruction, under a signal frame or with registers put
+ * back by us. */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -33,82 +25,17 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
-#include <sys/user.h>
 #include <sys/wait.h>
 
 #include "runtime/threads.h"
 #include "common/base.h"
 
-#define XSTATE_BUFFER 16384
 #define REMOTE_GRACE 30.0
-#define SYNC_SYSCALL 39		/* getpid: harmless, and ours by its address */
-#define STUB_CALL_SYNC (HP_STUB_CALL + 0x0c)	/* just after the sync syscall */
-#define STUB_SYSCALL_SYNC (HP_STUB_SYSCALL + 0x0c)
-#define FRAME_WORDS 21		/* mask, 15 registers, rip cs rflags rsp ss */
-#define FRAME_SIZE (FRAME_WORDS * 8)
-#define RED_ZONE 128
-#define EFLAGS_TRAP 0x100
-#define EFLAGS_DIRECTION 0x400
-
-void remote_stub_bytes(unsigned char page[HP_STUB_DATA])
-{
-	static const unsigned char call_stub[] = {
-		0xff, 0xd0,			/* call *%rax */
-		0x48, 0x89, 0xc3,		/* mov %rax,%rbx */
-		0xb8, 0x27, 0x00, 0x00, 0x00,	/* mov $39,%eax (getpid) */
-		0x0f, 0x05,			/* syscall: the sync point */
-		0xeb, 0x32,			/* jmp restore (0x40) */
-	};
-	static const unsigned char syscall_stub[] = {
-		0x0f, 0x05,			/* syscall */
-		0x48, 0x89, 0xc3,		/* mov %rax,%rbx */
-		0xb8, 0x27, 0x00, 0x00, 0x00,	/* mov $39,%eax (getpid) */
-		0x0f, 0x05,			/* syscall: the sync point */
-		0xeb, 0x12,			/* jmp restore (0x40) */
-	};
-	static const unsigned char restore[] = {
-		0xb8, 0x0e, 0x00, 0x00, 0x00,	/* mov $14,%eax (rt_sigprocmask) */
-		0xbf, 0x02, 0x00, 0x00, 0x00,	/* mov $2,%edi (SIG_SETMASK) */
-		0x48, 0x89, 0xe6,		/* mov %rsp,%rsi (the frame's mask) */
-		0x31, 0xd2,			/* xor %edx,%edx */
-		0x41, 0xba, 0x08, 0x00, 0x00, 0x00, /* mov $8,%r10d */
-		0x0f, 0x05,			/* syscall */
-		0x48, 0x8d, 0x8c, 0x24, 0xe7, 0x00, 0x00, 0x00, /* lea 231(%rsp),%rcx */
-		0x48, 0x83, 0xe1, 0xc0,		/* and $-64,%rcx: the xsave area */
-		0xb8, 0xff, 0xff, 0xff, 0xff,	/* mov $-1,%eax */
-		0xba, 0xff, 0xff, 0xff, 0xff,	/* mov $-1,%edx */
-		0x48, 0x0f, 0xae, 0x29,		/* xrstor64 (%rcx) */
-		0x48, 0x83, 0xc4, 0x08,		/* add $8,%rsp */
-		0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, /* pop r15 r14 r13 r12 */
-		0x41, 0x5b, 0x41, 0x5a, 0x41, 0x59, 0x41, 0x58, /* pop r11 r10 r9 r8 */
-		0x5f, 0x5e, 0x5d, 0x5b, 0x5a, 0x59, 0x58, /* pop rdi rsi rbp rbx rdx rcx rax */
-		0x48, 0xcf,			/* iretq: rip, cs, rflags, rsp, ss at once */
-	};
-
-	memset(page, 0xcc, HP_STUB_DATA);
-	memcpy(page + HP_STUB_CALL, call_stub, sizeof(call_stub));
-	memcpy(page + HP_STUB_SYSCALL, syscall_stub, sizeof(syscall_stub));
-	memcpy(page + HP_STUB_RESTORE, restore, sizeof(restore));
-}
 
 static int save_extended_state(struct hp_remote *remote, struct hp_error *error)
 {
-	struct iovec vector;
-
-	remote->saved_xstate = malloc(XSTATE_BUFFER);
-	if (!remote->saved_xstate)
-		return hp_fail(error, HP_FAILED, "out of memory saving registers");
-	vector.iov_base = remote->saved_xstate;
-	vector.iov_len = XSTATE_BUFFER;
-	if (ptrace(PTRACE_GETREGSET, remote->tid, (void *)NT_X86_XSTATE, &vector) == 0) {
-		remote->xstate_size = vector.iov_len;
+	if (extended_state_save(remote->tid, &remote->saved_extended) == 0)
 		return HP_OK;
-	}
-	/* No XSAVE: the legacy FPU/SSE area is all there is. */
-	if (ptrace(PTRACE_GETFPREGS, remote->tid, NULL, remote->saved_xstate) == 0) {
-		remote->xstate_size = 0;
-		return HP_OK;
-	}
 	error->tid = remote->tid;
 	return hp_fail_errno(error, HP_FAILED, "cannot save the FPU state of thread %d",
 			     (int)remote->tid);
@@ -116,14 +43,7 @@ static int save_extended_state(struct hp_remote *remote, struct hp_error *error)
 
 static int restore_extended_state(struct hp_remote *remote, struct hp_error *error)
 {
-	struct iovec vector = { remote->saved_xstate, remote->xstate_size };
-	long result;
-
-	if (remote->xstate_size)
-		result = ptrace(PTRACE_SETREGSET, remote->tid, (void *)NT_X86_XSTATE, &vector);
-	else
-		result = ptrace(PTRACE_SETFPREGS, remote->tid, NULL, remote->saved_xstate);
-	if (result != 0) {
+	if (extended_state_restore(remote->tid, &remote->saved_extended) != 0) {
 		error->tid = remote->tid;
 		return hp_fail_errno(error, HP_FAILED, "cannot restore the FPU state of thread %d",
 				     (int)remote->tid);
@@ -156,7 +76,7 @@ int remote_begin(struct hp_remote *remote, pid_t pid, pid_t tid, uint64_t libc_s
 	remote->deadline = deadline;
 	remote->in_signal_stop = true;	/* an interrupt stop is on the signal path */
 	error->tid = tid;
-	if (ptrace(PTRACE_GETREGS, tid, NULL, &remote->saved_regs) != 0)
+	if (registers_read(tid, &remote->saved_regs) != 0)
 		return hp_fail_errno(error, HP_FAILED, "cannot read the registers of thread %d",
 				     (int)tid);
 	/* The thread gets these registers back from its frame or from us,
@@ -199,7 +119,7 @@ static int wait_for_call(struct hp_remote *remote, int *status, struct hp_error 
 
 /* Resumes the thread and waits until it traps where we expect. */
 static int run_until_trap(struct hp_remote *remote, int request, int expected_signal,
-			  struct user_regs_struct *regs, struct hp_error *error)
+			  struct hp_registers *regs, struct hp_error *error)
 {
 	for (;;) {
 		int status = 0, result;
@@ -220,99 +140,73 @@ static int run_until_trap(struct hp_remote *remote, int request, int expected_si
 		/* Signals are blocked, so this is a fault raised by the call itself;
 		 * it is not passed on (that would kill the program). */
 		error->tid = remote->tid;
-		ptrace(PTRACE_GETREGS, remote->tid, NULL, regs);
+		(void)registers_read(remote->tid, regs);	/* for the message only */
 		remote->in_signal_stop = true;
 		return hp_fail(error, HP_FAILED,
 			       "thread %d got signal %d during a remote call at 0x%llx",
-			       (int)remote->tid, WSTOPSIG(status), (unsigned long long)regs->rip);
+			       (int)remote->tid, WSTOPSIG(status),
+			       (unsigned long long)registers_pc(regs));
 	}
-	if (ptrace(PTRACE_GETREGS, remote->tid, NULL, regs) != 0)
+	if (registers_read(remote->tid, regs) != 0)
 		return hp_fail_errno(error, HP_FAILED, "cannot read the registers of thread %d",
 				     (int)remote->tid);
 	return HP_OK;
 }
 
-static int set_registers(struct hp_remote *remote, const struct user_regs_struct *regs,
+static int set_registers(struct hp_remote *remote, const struct hp_registers *regs,
 			 struct hp_error *error)
 {
-	if (ptrace(PTRACE_SETREGS, remote->tid, NULL, regs) != 0)
+	if (registers_write(remote->tid, regs) != 0)
 		return hp_fail_errno(error, HP_FAILED, "cannot set the registers of thread %d",
 				     (int)remote->tid);
 	return HP_OK;
 }
 
-/* The kernel's signal frame (struct rt_sigframe) as rt_sigreturn reads it. */
-#define SIGFRAME_UCONTEXT 8
-#define SIGFRAME_MCONTEXT (SIGFRAME_UCONTEXT + 40)
-#define SIGFRAME_MASK (SIGFRAME_UCONTEXT + 296)
-#define SIGFRAME_SIZE (SIGFRAME_UCONTEXT + 304 + 128)	/* and siginfo */
-#define UC_FLAGS 7	/* UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS */
-#define FX_SW_XSTATE_SIZE 464 + 16	/* in the fxsave area's software bytes */
+/* Writes a frame image onto the thread's stack; false if it did not fit. */
+static bool write_frame(struct hp_remote *remote, const struct hp_frame_image *frame)
+{
+	struct iovec local = { frame->bytes, frame->length };
+	struct iovec target = { (void *)(uintptr_t)frame->address, frame->length };
 
-/* Before the first system call, which runs through libc's own syscall
+	return process_vm_writev(remote->pid, &local, 1, &target, 1, 0) == (ssize_t)frame->length;
+}
+
+/* Before the first system call, which runs through libc's own system-call
  * instruction (there is no stub page yet), a signal frame with everything
  * the thread had goes onto its stack, below a return address pointing at
- * libc's __restore_rt (mov $15,%rax; syscall: rt_sigreturn).  If hotpatch
- * dies then, the thread leaves libc's syscall() through its `ret` into
- * rt_sigreturn, and the kernel puts back registers, FPU state and signal
- * mask; its alternate signal stack is left alone (an invalid ss_flags is
- * ignored by rt_sigreturn). */
+ * libc's signal-return code (rt_sigreturn).  If hotpatch dies then, the
+ * thread leaves libc's syscall() through its return into rt_sigreturn, and
+ * the kernel puts back registers, FPU state and signal mask. */
 static int write_signal_frame(struct hp_remote *remote, struct hp_error *error)
 {
-	struct user_regs_struct regs = remote->saved_regs;
-	uint64_t base, fpstate, *context;
-	uint32_t magic = FP_XSTATE_MAGIC2, fp_size;	/* <signal.h>'s */
-	unsigned char *image;
-	size_t length;
-	struct iovec local, target;
-	ssize_t written;
+	struct hp_thread_image thread = { &remote->saved_regs, &remote->saved_extended,
+					  remote->saved_sigmask };
+	struct hp_frame_image frame = { 0 };
+	bool out_of_memory = false;
 
-	if (remote->signal_frame || !remote->libc_restore_rt || !remote->xstate_size)
-		return HP_OK;	/* without them, we put the thread back ourselves */
-	memcpy(&fp_size, remote->saved_xstate + FX_SW_XSTATE_SIZE, sizeof(fp_size));
-	if (fp_size < 512 || fp_size > remote->xstate_size)
-		fp_size = (uint32_t)remote->xstate_size;
-	base = (regs.rsp - RED_ZONE - SIGFRAME_SIZE - 64 - fp_size - sizeof(magic)) &
-	       ~(uint64_t)15;
-	fpstate = (base + SIGFRAME_SIZE + 63) & ~(uint64_t)63;
-	length = (size_t)(fpstate - base) + fp_size + sizeof(magic);
-	image = calloc(1, length);
-	if (!image)
-		return hp_fail(error, HP_FAILED, "out of memory");
-	memcpy(image, &remote->libc_restore_rt, sizeof(uint64_t));	/* the `ret` takes it */
-	memcpy(image + SIGFRAME_UCONTEXT, (uint64_t[5]){ UC_FLAGS, 0, 0, 3, 0 }, 40);
-	context = (uint64_t *)(image + SIGFRAME_MCONTEXT);
-	memcpy(context, (uint64_t[18]){ regs.r8, regs.r9, regs.r10, regs.r11, regs.r12, regs.r13,
-					regs.r14, regs.r15, regs.rdi, regs.rsi, regs.rbp, regs.rbx,
-					regs.rdx, regs.rax, regs.rcx, regs.rsp, regs.rip,
-					regs.eflags },
-	       18 * sizeof(uint64_t));
-	context[18] = (regs.cs & 0xffff) | ((regs.ss & 0xffff) << 48);	/* cs, gs, fs, ss */
-	context[23] = fpstate;
-	memcpy(image + SIGFRAME_MASK, &remote->saved_sigmask, sizeof(uint64_t));
-	memcpy(image + (fpstate - base), remote->saved_xstate, fp_size);
-	memcpy(image + (fpstate - base) + fp_size, &magic, sizeof(magic));
-	local = (struct iovec){ image, length };
-	target = (struct iovec){ (void *)(uintptr_t)base, length };
-	written = process_vm_writev(remote->pid, &local, 1, &target, 1, 0);
-	free(image);
-	if (written == (ssize_t)length)
-		remote->signal_frame = base;
+	if (remote->signal_frame)
+		return HP_OK;
+	if (!signal_frame_build(&thread, remote->libc_restore_rt, &frame, &out_of_memory))
+		/* without one, we put the thread back ourselves */
+		return out_of_memory ? hp_fail(error, HP_FAILED, "out of memory") : HP_OK;
+	if (write_frame(remote, &frame))
+		remote->signal_frame = frame.address;
+	free(frame.bytes);
 	return HP_OK;
 }
 
 /* The first system call (mapping our stub page) has no stub to run from; it
  * uses a syscall instruction of libc, stepping with PTRACE_SYSCALL so no
  * instruction after it runs. */
-static int syscall_through_libc(struct hp_remote *remote, struct user_regs_struct *regs,
+static int syscall_through_libc(struct hp_remote *remote, struct hp_registers *regs,
 				struct hp_error *error)
 {
 	int status;
 
 	status = write_signal_frame(remote, error);
-	regs->rip = remote->libc_syscall;
+	registers_set_pc(regs, remote->libc_syscall);
 	if (remote->signal_frame)
-		regs->rsp = remote->signal_frame;
+		registers_set_sp(regs, remote->signal_frame);
 	if (status == HP_OK)
 		status = set_registers(remote, regs, error);
 	if (status == HP_OK)
@@ -327,50 +221,32 @@ static int syscall_through_libc(struct hp_remote *remote, struct user_regs_struc
 	return status;
 }
 
-/* Writes the frame (drawn at the top of this file) onto the thread's stack. */
+/* Writes the frame the stub's restore code reads onto the thread's stack;
+ * 1 when there is none (no room, no XSAVE): we put the thread back
+ * ourselves. */
 static int arm_frame(struct hp_remote *remote, struct hp_error *error)
 {
-	struct user_regs_struct regs = remote->saved_regs;
-	uint64_t frame, xsave_area, words[FRAME_WORDS];
-	unsigned char *image;
-	size_t length;
-	struct iovec local, target;
-	ssize_t written;
+	struct hp_thread_image thread = { &remote->saved_regs, &remote->saved_extended,
+					  remote->saved_sigmask };
+	struct hp_frame_image frame = { 0 };
+	bool out_of_memory = false, written;
 
 	if (remote->self_restoring)
 		return HP_OK;
-	if (!remote->xstate_size)
-		return 1;	/* no XSAVE: we put the thread back ourselves */
-	frame = ((remote->signal_frame ? remote->signal_frame : regs.rsp - RED_ZONE) -
-		 remote->xstate_size - FRAME_SIZE - 64) & ~(uint64_t)15;
-	xsave_area = (frame + FRAME_SIZE + 63) & ~(uint64_t)63;
-	words[0] = remote->saved_sigmask;
-	memcpy(&words[1], (uint64_t[15]){ regs.r15, regs.r14, regs.r13, regs.r12, regs.r11,
-					   regs.r10, regs.r9, regs.r8, regs.rdi, regs.rsi,
-					   regs.rbp, regs.rbx, regs.rdx, regs.rcx, regs.rax },
-	       15 * sizeof(uint64_t));
-	memcpy(&words[16], (uint64_t[5]){ regs.rip, regs.cs, regs.eflags, regs.rsp, regs.ss },
-	       5 * sizeof(uint64_t));
-	length = (size_t)(xsave_area - frame) + remote->xstate_size;
-	image = calloc(1, length);
-	if (!image)
-		return hp_fail(error, HP_FAILED, "out of memory");
-	memcpy(image, words, sizeof(words));
-	memcpy(image + (xsave_area - frame), remote->saved_xstate, remote->xstate_size);
-	local = (struct iovec){ image, length };
-	target = (struct iovec){ (void *)(uintptr_t)frame, length };
-	written = process_vm_writev(remote->pid, &local, 1, &target, 1, 0);
-	free(image);
-	if (written != (ssize_t)length)
+	if (!restore_frame_build(&thread, remote->signal_frame, &frame, &out_of_memory))
+		return out_of_memory ? hp_fail(error, HP_FAILED, "out of memory") : 1;
+	written = write_frame(remote, &frame);
+	free(frame.bytes);
+	if (!written)
 		return 1;	/* the stack has no room: we put the thread back ourselves */
-	remote->frame = frame;
+	remote->frame = frame.address;
 	remote->self_restoring = true;
 	return HP_OK;
 }
 
 /* Runs the thread from a stub until it reaches the sync point after its
- * call, passing every other system call by; the result is in %rbx there. */
-static int run_to_sync(struct hp_remote *remote, uint64_t sync, struct user_regs_struct *regs,
+ * call, passing every other system call by. */
+static int run_to_sync(struct hp_remote *remote, uint64_t sync, struct hp_registers *regs,
 		       struct hp_error *error)
 {
 	for (;;) {
@@ -383,7 +259,7 @@ static int run_to_sync(struct hp_remote *remote, uint64_t sync, struct user_regs
 			return HP_FAILED;
 		if (!WIFSTOPPED(status) || (status >> 16) == PTRACE_EVENT_STOP)
 			continue;	/* a group stop or a stray interrupt */
-		if (ptrace(PTRACE_GETREGS, remote->tid, NULL, regs) != 0)
+		if (registers_read(remote->tid, regs) != 0)
 			return hp_fail_errno(error, HP_FAILED, "cannot read the registers of thread %d",
 					     (int)remote->tid);
 		if (WSTOPSIG(status) != (SIGTRAP | 0x80)) {
@@ -394,28 +270,26 @@ static int run_to_sync(struct hp_remote *remote, uint64_t sync, struct user_regs
 			return hp_fail(error, HP_FAILED,
 				       "thread %d got signal %d during a remote call at 0x%llx",
 				       (int)remote->tid, WSTOPSIG(status),
-				       (unsigned long long)regs->rip);
+				       (unsigned long long)registers_pc(regs));
 		}
-		/* Ours at its exit, when getpid has returned (entry shows -ENOSYS). */
-		if (regs->rip == sync && regs->orig_rax == SYNC_SYSCALL &&
-		    (long long)regs->rax != -ENOSYS)
+		/* Ours at its exit, when the sync call has returned. */
+		if (registers_pc(regs) == sync && registers_syscall(regs) == HP_SYNC_SYSCALL &&
+		    registers_syscall_exited(regs))
 			return HP_OK;
-		if (regs->rip != sync && hp_fault("kill-in-call"))
+		if (registers_pc(regs) != sync && hp_fault("kill-in-call"))
 			raise(SIGKILL);	/* the test build's way to die inside a call */
 	}
 }
 
 /* One call through a stub: set the registers, block signals, run to the
- * sync point.  The thread's %rsp is the frame, so whatever happens next it
- * can restore itself. */
-static int run_stub(struct hp_remote *remote, struct user_regs_struct *regs, uint64_t sync,
-		    struct hp_error *error)
+ * sync point.  The thread's SP is the frame, so whatever happens next it
+ * can restore itself.  On success the result is *result. */
+static int run_stub(struct hp_remote *remote, struct hp_registers *regs, uint64_t sync,
+		    uint64_t *result, struct hp_error *error)
 {
 	int status;
 
-	regs->rsp = remote->frame;
-	regs->orig_rax = (uint64_t)-1;
-	regs->eflags &= ~(unsigned long long)(EFLAGS_DIRECTION | EFLAGS_TRAP);
+	registers_enter_stub(regs, remote->frame);
 	status = set_registers(remote, regs, error);
 	if (status == HP_OK)
 		status = block_signals(remote, error);
@@ -424,42 +298,37 @@ static int run_stub(struct hp_remote *remote, struct user_regs_struct *regs, uin
 		status = run_to_sync(remote, sync, regs, error);
 	if (status == HP_OK) {
 		remote->at_sync = true;
-		regs->rax = regs->rbx;
+		*result = registers_stub_result(regs);
 	}
 	return status;
 }
 
-static int syscall_through_stub(struct hp_remote *remote, struct user_regs_struct *regs,
-				struct hp_error *error)
+static int syscall_through_stub(struct hp_remote *remote, struct hp_registers *regs,
+				uint64_t *result, struct hp_error *error)
 {
-	regs->rip = remote->stub_page + HP_STUB_SYSCALL;
-	return run_stub(remote, regs, remote->stub_page + STUB_SYSCALL_SYNC, error);
+	registers_set_pc(regs, remote->stub_page + HP_STUB_SYSCALL);
+	return run_stub(remote, regs, remote->stub_page + HP_STUB_SYSCALL_SYNC, result, error);
 }
 
 int remote_syscall(struct hp_remote *remote, long number, const uint64_t arguments[6],
 		   int64_t *result, struct hp_error *error)
 {
-	struct user_regs_struct regs = remote->saved_regs;
+	struct hp_registers regs = remote->saved_regs;
+	uint64_t value = 0;
 	int status;
 
 	if (!remote->active)
 		return hp_fail(error, HP_FAILED, "no thread is borrowed");
-	regs.rax = (uint64_t)number;
-	regs.orig_rax = (uint64_t)-1;	/* no restart of the interrupted call */
-	regs.rdi = arguments[0];
-	regs.rsi = arguments[1];
-	regs.rdx = arguments[2];
-	regs.r10 = arguments[3];
-	regs.r8 = arguments[4];
-	regs.r9 = arguments[5];
-	regs.eflags &= ~(unsigned long long)EFLAGS_TRAP;
+	registers_set_syscall(&regs, number, arguments);
 	status = remote->stub_page ? arm_frame(remote, error) : 1;
-	if (status == HP_OK)
-		status = syscall_through_stub(remote, &regs, error);
-	else if (status == 1)
+	if (status == HP_OK) {
+		status = syscall_through_stub(remote, &regs, &value, error);
+	} else if (status == 1) {
 		status = syscall_through_libc(remote, &regs, error);
+		value = registers_return_value(&regs);
+	}
 	if (status == HP_OK)
-		*result = (int64_t)regs.rax;
+		*result = (int64_t)value;
 	return status;
 }
 
@@ -477,7 +346,7 @@ int remote_syscall_checked(struct hp_remote *remote, long number, const uint64_t
 int remote_call(struct hp_remote *remote, uint64_t function, const uint64_t arguments[6],
 		uint64_t *result, struct hp_error *error)
 {
-	struct user_regs_struct regs = remote->saved_regs;
+	struct hp_registers regs = remote->saved_regs;
 	int status;
 
 	if (!remote->active || !remote->stub_page)
@@ -489,18 +358,9 @@ int remote_call(struct hp_remote *remote, uint64_t function, const uint64_t argu
 			       (int)remote->tid, (int)remote->pid);
 	if (status != HP_OK)
 		return status;
-	regs.rip = remote->stub_page + HP_STUB_CALL;
-	regs.rax = function;
-	regs.rdi = arguments[0];
-	regs.rsi = arguments[1];
-	regs.rdx = arguments[2];
-	regs.rcx = arguments[3];
-	regs.r8 = arguments[4];
-	regs.r9 = arguments[5];
-	status = run_stub(remote, &regs, remote->stub_page + STUB_CALL_SYNC, error);
-	if (status == HP_OK)
-		*result = regs.rax;
-	return status;
+	registers_set_pc(&regs, remote->stub_page + HP_STUB_CALL);
+	registers_set_call(&regs, function, arguments);
+	return run_stub(remote, &regs, remote->stub_page + HP_STUB_CALL_SYNC, result, error);
 }
 
 /* After a syscall-exit stop the kernel would not look at a pending restart
@@ -537,7 +397,7 @@ static int restore_by_tracer(struct hp_remote *remote, struct hp_error *error)
 {
 	int status = HP_OK;
 
-	if (ptrace(PTRACE_SETREGS, remote->tid, NULL, &remote->saved_regs) != 0)
+	if (registers_write(remote->tid, &remote->saved_regs) != 0)
 		status = hp_fail_errno(error, HP_FAILED, "cannot restore the registers of thread %d",
 				       (int)remote->tid);
 	if (status == HP_OK)
@@ -584,7 +444,7 @@ static int next_stop(struct hp_remote *remote, int request, double deadline)
 static void settle(struct hp_remote *remote)
 {
 	double deadline = hp_now() + 1;
-	struct user_regs_struct regs;
+	struct hp_registers regs;
 	double pause = 20e-6;
 
 	for (int stops = 0; stops < 2;) {
@@ -594,8 +454,9 @@ static void settle(struct hp_remote *remote)
 			return;
 		stops += WSTOPSIG(status) == (SIGTRAP | 0x80);
 	}
-	while (ptrace(PTRACE_GETREGS, remote->tid, NULL, &regs) == 0 &&
-	       regs.rip >= remote->stub_page && regs.rip < remote->stub_page + HP_PAGE_SIZE &&
+	while (registers_read(remote->tid, &regs) == 0 &&
+	       registers_pc(&regs) >= remote->stub_page &&
+	       registers_pc(&regs) < remote->stub_page + HP_PAGE_SIZE &&
 	       hp_remaining(deadline) > 0) {
 		if (ptrace(PTRACE_CONT, remote->tid, NULL, NULL) != 0)
 			return;
@@ -622,8 +483,7 @@ int remote_end(struct hp_remote *remote, struct hp_error *error)
 	 * deadline passed), it finishes the call first. */
 	if (remote->active && (!remote->self_restoring || remote->faulted))
 		status = restore_by_tracer(remote, error);
-	free(remote->saved_xstate);
-	remote->saved_xstate = NULL;
+	extended_state_release(&remote->saved_extended);
 	remote->active = false;
 	return status;
 }

@@ -190,35 +190,37 @@ static int find_libc_syscall(struct hp_session *session, uint64_t *found, struct
 	return status;
 }
 
-/* libc's __restore_rt (mov $15,%rax; syscall), found by its bytes in the
- * code around `near`, and only if libc's syscall() goes on from its syscall
- * instruction to `ret` as expected: then a thread that hotpatch abandons in
- * that first system call returns into rt_sigreturn (remote_call.c).  0 when
- * not found. */
+/* libc's __restore_rt (rt_sigreturn), found by its bytes in the code
+ * around `near`, and only if libc's syscall() goes on from its system-call
+ * instruction to its return as expected: then a thread that hotpatch
+ * abandons in that first system call returns into rt_sigreturn
+ * (remote_call.c).  0 when not found. */
 static uint64_t find_restore_rt(struct hp_session *session, uint64_t near)
 {
-	static const unsigned char restore_rt[] = { 0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05 };
-	static const unsigned char after_syscall[] = { 0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, 0x73, 0x01, 0xc3 };
+	const unsigned char *restore_rt, *after_syscall;
+	size_t restore_rt_size = code_signal_return(&restore_rt),
+	       after_syscall_size = code_syscall_return(&after_syscall);
 	const struct hp_mapping *mapping = proc_maps_find(&session->target.maps, near);
-	unsigned char check[sizeof(after_syscall)], *chunk = malloc(RESTORE_RT_CHUNK);
+	unsigned char check[32], *chunk = malloc(RESTORE_RT_CHUNK);
 	struct hp_error ignored = { 0 };
 	uint64_t found = 0;
 
-	if (!chunk || !mapping ||
-	    target_memory_read(&session->memory, near + 2, check, sizeof(check), &ignored) != HP_OK ||
-	    memcmp(check, after_syscall, sizeof(check)) != 0) {
+	if (!chunk || !mapping || after_syscall_size > sizeof(check) ||
+	    target_memory_read(&session->memory, near + HP_SYSCALL_INSTRUCTION_SIZE, check,
+			       after_syscall_size, &ignored) != HP_OK ||
+	    memcmp(check, after_syscall, after_syscall_size) != 0) {
 		free(chunk);
 		return 0;
 	}
 	for (uint64_t at = mapping->start; at < mapping->end && !found;
-	     at += RESTORE_RT_CHUNK - sizeof(restore_rt)) {
+	     at += RESTORE_RT_CHUNK - restore_rt_size) {
 		size_t length = mapping->end - at < RESTORE_RT_CHUNK ? (size_t)(mapping->end - at)
 								     : RESTORE_RT_CHUNK;
 		unsigned char *hit;
 
 		if (target_memory_read(&session->memory, at, chunk, length, &ignored) != HP_OK)
 			break;
-		hit = memmem(chunk, length, restore_rt, sizeof(restore_rt));
+		hit = memmem(chunk, length, restore_rt, restore_rt_size);
 		if (hit)
 			found = at + (uint64_t)(hit - chunk);
 		if (length < RESTORE_RT_CHUNK)

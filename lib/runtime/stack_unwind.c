@@ -26,9 +26,8 @@
 
 /* Exported by libunwind (and used the same way by perf) but not declared in
  * its headers: binary search in an .eh_frame_hdr table living in the target. */
-extern int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t space, unw_word_t ip,
-					      unw_dyn_info_t *info, unw_proc_info_t *proc,
-					      int need_unwind_info, void *argument);
+extern int HP_UNWIND_SEARCH_TABLE(unw_addr_space_t space, unw_word_t ip, unw_dyn_info_t *info,
+				  unw_proc_info_t *proc, int need_unwind_info, void *argument);
 
 #define CACHE_SLOTS 16384u		/* a power of two; room for 4 stack pages of 2048 threads */
 #define CACHE_PROBES 16u
@@ -82,7 +81,7 @@ struct hp_unwinder {
 /* What one unwind works with, handed to every accessor. */
 struct unwind_context {
 	struct hp_unwinder *unwinder;
-	const struct user_regs_struct *regs;
+	const struct hp_registers *regs;
 	struct hp_stack *stack;
 };
 
@@ -380,8 +379,7 @@ static int find_proc_info(unw_addr_space_t space, unw_word_t ip, unw_proc_info_t
 	info.u.rti.table_data = table->table;
 	/* In words: each entry is two 4-byte values. */
 	info.u.rti.table_len = table->entries * 8 / sizeof(unw_word_t);
-	result = _Ux86_64_dwarf_search_unwind_table(space, ip, &info, proc, need_unwind_info,
-						    argument);
+	result = HP_UNWIND_SEARCH_TABLE(space, ip, &info, proc, need_unwind_info, argument);
 	if (result == -UNW_ENOINFO && !context->stack->unknown_ip)
 		context->stack->unknown_ip = ip;
 	return result;
@@ -418,18 +416,13 @@ static int access_mem(unw_addr_space_t space, unw_word_t address, unw_word_t *va
 static int access_reg(unw_addr_space_t space, unw_regnum_t number, unw_word_t *value, int write,
 		      void *argument)
 {
-	const struct user_regs_struct *regs = ((struct unwind_context *)argument)->regs;
-	/* libunwind's x86-64 numbering: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip. */
-	const unsigned long long *by_number[] = {
-		&regs->rax, &regs->rdx, &regs->rcx, &regs->rbx, &regs->rsi, &regs->rdi,
-		&regs->rbp, &regs->rsp, &regs->r8,  &regs->r9,  &regs->r10, &regs->r11,
-		&regs->r12, &regs->r13, &regs->r14, &regs->r15, &regs->rip,
-	};
+	const struct hp_registers *regs = ((struct unwind_context *)argument)->regs;
+	uint64_t found = 0;
 
 	(void)space;
-	if (write || number < 0 || (size_t)number >= HP_ARRAY_SIZE(by_number))
+	if (write || !registers_unwind_value(regs, number, &found))
 		return -UNW_EBADREG;
-	*value = *by_number[number];
+	*value = found;
 	return 0;
 }
 
@@ -506,9 +499,9 @@ static bool return_trampoline(struct hp_unwinder *unwinder, uint64_t ip, bool in
 	trampoline = first + k * HP_STUB_TRAMPOLINE_SIZE;
 	slot = unwinder->stub_page + HP_STUB_SLOTS + k * sizeof(uint64_t);
 	*offset = ip - trampoline;
-	if ((!innermost && *offset != 0) || thread_move_pushed_words(*offset) < 0)
+	if ((!innermost && *offset != 0) || stub_return_trampoline_pushed_words(*offset) < 0)
 		return false;
-	thread_move_encode_trampoline(trampoline, slot, expected);
+	stub_return_trampoline(trampoline, slot, expected, sizeof(expected));
 	if (!read_now(unwinder->pid, trampoline, actual, sizeof(actual)) ||
 	    memcmp(actual, expected, sizeof(actual)) != 0 ||
 	    !read_now(unwinder->pid, slot, return_ip, sizeof(*return_ip)))
@@ -525,32 +518,24 @@ static bool return_trampoline(struct hp_unwinder *unwinder, uint64_t ip, bool in
  * pushed, at the slot's return address.  Only what unwinding reads (the
  * stack pointer and the callee-saved registers) matters. */
 static bool past_trampoline(struct hp_unwinder *unwinder, unw_cursor_t *cursor, uint64_t ip,
-			    uint64_t sp, bool innermost, struct user_regs_struct *regs)
+			    uint64_t sp, bool innermost, struct hp_registers *regs)
 {
-	static const struct {
-		unw_regnum_t number;
-		size_t offset;
-	} kept[] = {
-		{ UNW_X86_64_RBX, offsetof(struct user_regs_struct, rbx) },
-		{ UNW_X86_64_RBP, offsetof(struct user_regs_struct, rbp) },
-		{ UNW_X86_64_R12, offsetof(struct user_regs_struct, r12) },
-		{ UNW_X86_64_R13, offsetof(struct user_regs_struct, r13) },
-		{ UNW_X86_64_R14, offsetof(struct user_regs_struct, r14) },
-		{ UNW_X86_64_R15, offsetof(struct user_regs_struct, r15) },
-	};
 	uint64_t offset = 0, return_ip = 0;
+	const int *kept;
+	size_t kept_count = registers_callee_saved(&kept);
 
 	if (!return_trampoline(unwinder, ip, innermost, &offset, &return_ip))
 		return false;
-	for (size_t i = 0; i < HP_ARRAY_SIZE(kept); i++) {
+	for (size_t i = 0; i < kept_count; i++) {
 		unw_word_t value;
 
-		if (unw_get_reg(cursor, kept[i].number, &value) != 0)
+		if (unw_get_reg(cursor, kept[i], &value) != 0 ||
+		    !registers_set_unwind_value(regs, kept[i], value))
 			return false;
-		memcpy((unsigned char *)regs + kept[i].offset, &value, sizeof(uint64_t));
 	}
-	regs->rsp = sp + (uint64_t)thread_move_pushed_words(offset) * sizeof(uint64_t);
-	regs->rip = return_ip;
+	registers_set_sp(regs, sp + (uint64_t)stub_return_trampoline_pushed_words(offset) *
+					 sizeof(uint64_t));
+	registers_set_pc(regs, return_ip);
 	return true;
 }
 
@@ -633,11 +618,11 @@ void unwinder_forget_volatile(struct hp_unwinder *unwinder)
 	unwinder->maps_fresh = false;
 }
 
-void unwinder_unwind(struct hp_unwinder *unwinder, const struct user_regs_struct *regs,
+void unwinder_unwind(struct hp_unwinder *unwinder, const struct hp_registers *regs,
 		     struct hp_stack *stack)
 {
 	struct unwind_context context = { unwinder, regs, stack };
-	struct user_regs_struct resumed = *regs;
+	struct hp_registers resumed = *regs;
 	unw_cursor_t cursor;
 	int step = -1;
 

@@ -2,8 +2,6 @@
 #ifndef HOTPATCH_RUNTIME_TARGET_H
 #define HOTPATCH_RUNTIME_TARGET_H
 
-#include <sys/user.h>
-
 #include "common/proc_maps.h"
 #include "symbols/symbols.h"
 #include "arch/arch.h"

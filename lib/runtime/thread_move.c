@@ -6,13 +6,9 @@
  * (we follow it with PTRACE_SYSCALL) and then jumps on to the real return
  * address.  We take it there: registers as they were, at the real return
  * address.  Nothing is written where another thread could reach it, and if
- * hotpatch dies meanwhile the thread simply returns through the trampoline:
- *
- *   trampoline k (HP_STUB_TRAMPOLINES + k * 0x20), slot k holds the address:
- *     push %rax; push %rcx; push %r11   (the system call clobbers them)
- *     mov $39,%eax; syscall             (getpid: where we take it)
- *     pop %r11; pop %rcx; pop %rax
- *     jmp *slot_k(%rip)
+ * hotpatch dies meanwhile the thread simply returns through the trampoline
+ * (trampoline k at HP_STUB_TRAMPOLINES + k * HP_STUB_TRAMPOLINE_SIZE, slot k
+ * holding the address; its code is drawn in arch/ARCH/stub.c).
  *
  * A thread that blocks (a lock held by a stopped thread, a system call) is
  * interrupted when the budget is spent and its return address put back; the
@@ -22,17 +18,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ptrace.h>
-#include <sys/user.h>
 #include <sys/wait.h>
 
 #include "runtime/threads.h"
 #include "common/base.h"
 #include "runtime/target.h"
-
-#define SYNC_SYSCALL 39
-#define TRAMPOLINE_SYNC 0x0b	/* just after its syscall */
-#define TRAMPOLINE_LENGTH 0x15	/* the jmp ends there; its displacement counts from it */
-#define PUSHED_WORDS 3		/* rax, rcx, r11, from return_sp down */
 
 enum move_state { MOVE_RUNNING, MOVE_OUT, MOVE_STUCK, MOVE_KILLED };
 
@@ -43,47 +33,6 @@ struct mover {
 	uint64_t trampoline, slot;
 	bool hijacked;		/* the return address points at the trampoline */
 };
-
-void thread_move_encode_trampoline(uint64_t trampoline, uint64_t slot,
-				   unsigned char code[HP_STUB_TRAMPOLINE_SIZE])
-{
-	static const unsigned char head[] = {
-		0x50, 0x51, 0x41, 0x53,		/* push %rax; push %rcx; push %r11 */
-		0xb8, 0x27, 0x00, 0x00, 0x00,	/* mov $39,%eax */
-		0x0f, 0x05,			/* syscall */
-		0x41, 0x5b, 0x59, 0x58,		/* pop %r11; pop %rcx; pop %rax */
-		0xff, 0x25,			/* jmp *disp32(%rip) */
-	};
-	int32_t displacement = (int32_t)(slot - (trampoline + TRAMPOLINE_LENGTH));
-
-	memset(code, 0xcc, HP_STUB_TRAMPOLINE_SIZE);
-	memcpy(code, head, sizeof(head));
-	memcpy(code + sizeof(head), &displacement, sizeof(displacement));
-}
-
-/* rax is pushed at offset 0 and popped at 0x0e, rcx at 0x01 and 0x0d, r11
- * at 0x02 and 0x0b: a thread stopped at `offset` has these on its stack. */
-static bool rax_pushed(uint64_t offset)
-{
-	return offset >= 1 && offset < 0x0f;
-}
-
-static bool rcx_pushed(uint64_t offset)
-{
-	return offset >= 2 && offset < 0x0e;
-}
-
-static bool r11_pushed(uint64_t offset)
-{
-	return offset >= 4 && offset < 0x0d;
-}
-
-int thread_move_pushed_words(uint64_t offset)
-{
-	if (offset >= TRAMPOLINE_LENGTH)
-		return -1;
-	return rax_pushed(offset) + rcx_pushed(offset) + r11_pushed(offset);
-}
 
 /* Points the frame's return address at trampoline k, after checking that
  * the stack holds what the unwinder said. */
@@ -100,7 +49,7 @@ static int hijack(struct mover *mover, size_t k, uint64_t stub_page, struct hp_e
 				    error);
 	if (status != HP_OK || found != blocker->return_ip)
 		return status != HP_OK ? status : HP_BUSY;
-	thread_move_encode_trampoline(mover->trampoline, mover->slot, code);
+	stub_return_trampoline(mover->trampoline, mover->slot, code, sizeof(code));
 	status = target_memory_write(mover->memory, blocker->tid, mover->slot, &blocker->return_ip,
 				     sizeof(uint64_t), error);
 	if (status == HP_OK)
@@ -114,30 +63,23 @@ static int hijack(struct mover *mover, size_t k, uint64_t stub_page, struct hp_e
 }
 
 /* Puts the thread (stopped) where it would be after the trampoline: at the
- * real return address, registers as they were.  Where it stopped tells how
- * many of rax, rcx and r11 are on the stack rather than in registers. */
+ * real return address, registers as they were.  Where it stopped tells
+ * which registers the trampoline still holds on the stack. */
 static int land(struct mover *mover, struct hp_thread *thread, struct hp_error *error)
 {
 	const struct hp_blocker *blocker = mover->blocker;
-	uint64_t offset = thread->regs.rip - mover->trampoline, pushed[PUSHED_WORDS];
-	/* pushed[2] = rax (highest), pushed[1] = rcx, pushed[0] = r11 */
-	bool rax_saved = rax_pushed(offset), rcx_saved = rcx_pushed(offset),
-	     r11_saved = r11_pushed(offset);
+	uint64_t offset = registers_pc(&thread->regs) - mover->trampoline,
+		 pushed[HP_RETURN_TRAMPOLINE_PUSHED];
 	int status = target_memory_read(mover->memory, blocker->return_sp - sizeof(pushed), pushed,
 					sizeof(pushed), error);
 
 	if (status != HP_OK)
 		return status;
-	if (rax_saved)
-		thread->regs.rax = pushed[2];
-	if (rcx_saved)
-		thread->regs.rcx = pushed[1];
-	if (r11_saved)
-		thread->regs.r11 = pushed[0];
-	thread->regs.rsp = blocker->return_sp;
-	thread->regs.rip = blocker->return_ip;
-	thread->regs.orig_rax = (uint64_t)-1;
-	if (ptrace(PTRACE_SETREGS, thread->tid, NULL, &thread->regs) != 0)
+	stub_return_trampoline_land(&thread->regs, offset, pushed);
+	registers_set_sp(&thread->regs, blocker->return_sp);
+	registers_set_pc(&thread->regs, blocker->return_ip);
+	registers_forget_syscall(&thread->regs);
+	if (registers_write(thread->tid, &thread->regs) != 0)
 		return hp_fail_errno(error, HP_FAILED, "cannot set the registers of thread %d",
 				     (int)thread->tid);
 	mover->hijacked = false;
@@ -151,16 +93,16 @@ static int land(struct mover *mover, struct hp_thread *thread, struct hp_error *
 static enum move_state undo_or_land(struct mover *mover, struct hp_thread *thread,
 				    enum thread_resume how, struct hp_error *error)
 {
-	if (ptrace(PTRACE_GETREGS, thread->tid, NULL, &thread->regs) != 0) {
+	if (registers_read(thread->tid, &thread->regs) != 0) {
 		hp_fail_errno(error, HP_FAILED, "cannot read the registers of thread %d",
 			      (int)thread->tid);
 		return MOVE_STUCK;
 	}
-	if (thread->regs.rip >= mover->trampoline &&
-	    thread->regs.rip < mover->trampoline + TRAMPOLINE_LENGTH)
+	if (registers_pc(&thread->regs) >= mover->trampoline &&
+	    registers_pc(&thread->regs) < mover->trampoline + HP_RETURN_TRAMPOLINE_LENGTH)
 		return land(mover, thread, error) == HP_OK ? MOVE_OUT : MOVE_STUCK;
 	if (thread_rewind_call(mover->threads->pid, thread->tid, &thread->regs, how) &&
-	    ptrace(PTRACE_SETREGS, thread->tid, NULL, &thread->regs) != 0) {
+	    registers_write(thread->tid, &thread->regs) != 0) {
 		hp_fail_errno(error, HP_FAILED, "cannot set the registers of thread %d",
 			      (int)thread->tid);
 		return MOVE_STUCK;
@@ -195,12 +137,12 @@ static enum move_state on_stop(struct mover *mover, int status, bool interrupted
 	thread->stopped = true;
 	if (event == THREAD_SIGNAL) {
 		signal = WSTOPSIG(status);	/* the program's: delivered on resuming */
-	} else if (ptrace(PTRACE_GETREGS, tid, NULL, &thread->regs) == 0 &&
-		   thread->regs.rip == mover->trampoline + TRAMPOLINE_SYNC &&
-		   thread->regs.orig_rax == SYNC_SYSCALL) {
+	} else if (registers_read(tid, &thread->regs) == 0 &&
+		   registers_pc(&thread->regs) == mover->trampoline + HP_RETURN_TRAMPOLINE_SYNC &&
+		   registers_syscall(&thread->regs) == HP_SYNC_SYSCALL) {
 		/* At its exit we take the thread; its entry runs on to the exit
-		 * (skipping the call there would clobber %rax). */
-		if ((long long)thread->regs.rax != -ENOSYS)
+		 * (skipping the call there would clobber a register). */
+		if (registers_syscall_exited(&thread->regs))
 			return land(mover, thread, error) == HP_OK ? MOVE_OUT : MOVE_STUCK;
 		interrupted = false;
 	}

@@ -14,7 +14,6 @@
 #include <stdint.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
-#include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -263,7 +262,6 @@ int thread_wait(pid_t tid, double deadline, int *status, struct hp_error *error)
 #define ERESTARTNOINTR 513
 #define ERESTARTNOHAND 514
 #define ERESTART_RESTARTBLOCK 516
-#define SYSCALL_INSTRUCTION 0x050f	/* 0f 05, little-endian */
 
 /* A few system calls answer any stop, ours included, with EINTR rather than
  * a restart code, even when the program has no signal handler (signal(7)):
@@ -310,13 +308,15 @@ static bool handler_pending(pid_t pid, pid_t tid)
 	return ((pending | shared) & ~blocked & caught) != 0;
 }
 
-static bool after_syscall_instruction(pid_t tid, uint64_t rip)
+static bool after_syscall_instruction(pid_t tid, uint64_t pc)
 {
-	long instruction;
+	long word;
 
+	_Static_assert(HP_SYSCALL_INSTRUCTION_SIZE <= sizeof(word), "one word holds it");
 	errno = 0;
-	instruction = ptrace(PTRACE_PEEKTEXT, tid, (void *)(uintptr_t)(rip - 2), NULL);
-	return errno == 0 && (instruction & 0xffff) == SYSCALL_INSTRUCTION;
+	word = ptrace(PTRACE_PEEKTEXT, tid, (void *)(uintptr_t)(pc - HP_SYSCALL_INSTRUCTION_SIZE),
+		      NULL);
+	return errno == 0 && code_is_syscall((const unsigned char *)&word);
 }
 
 /* The one place where a system call cut short by our stop is put back to
@@ -334,10 +334,11 @@ static bool after_syscall_instruction(pid_t tid, uint64_t rip)
  * nowhere), and rewriting the program's registers or timespec to shorten
  * it would change what the program sees after the call.  Returns whether
  * *regs changed; they are the caller's to write back. */
-bool thread_rewind_call(pid_t pid, pid_t tid, struct user_regs_struct *regs,
+bool thread_rewind_call(pid_t pid, pid_t tid, struct hp_registers *regs,
 			enum thread_resume how)
 {
-	long long result = (long long)regs->rax, number = (long long)regs->orig_rax;
+	long long result = (long long)registers_return_value(regs),
+		  number = registers_syscall(regs);
 	bool restart_code = result == -ERESTARTSYS || result == -ERESTARTNOINTR ||
 			    result == -ERESTARTNOHAND || result == -ERESTART_RESTARTBLOCK;
 
@@ -353,33 +354,33 @@ bool thread_rewind_call(pid_t pid, pid_t tid, struct user_regs_struct *regs,
 		return false;
 	/* A restart code comes only from a syscall instruction (the kernel
 	 * rewinds it blindly); an EINTR is checked to follow one. */
-	if (!restart_code && !after_syscall_instruction(tid, regs->rip))
+	if (!restart_code && !after_syscall_instruction(tid, registers_pc(regs)))
 		return false;
 	/* restart_syscall carries on from the kernel's restart block. */
-	regs->rax = result == -ERESTART_RESTARTBLOCK ? SYS_restart_syscall : regs->orig_rax;
-	regs->rip -= 2;
+	registers_restart_syscall(regs, result == -ERESTART_RESTARTBLOCK ? SYS_restart_syscall
+									 : (long)number);
 	return true;
 }
 
 int thread_rewind_stopped(pid_t pid, pid_t tid, enum thread_resume how)
 {
-	struct user_regs_struct regs;
+	struct hp_registers regs;
 
-	if (ptrace(PTRACE_GETREGS, tid, NULL, &regs) != 0)
+	if (registers_read(tid, &regs) != 0)
 		return -1;
 	if (!thread_rewind_call(pid, tid, &regs, how))
 		return 0;
-	return ptrace(PTRACE_SETREGS, tid, NULL, &regs) == 0 ? 1 : -1;
+	return registers_write(tid, &regs) == 0 ? 1 : -1;
 }
 
 /* A thread held in an interrupt stop: its copy of the registers is kept
  * as the thread has them. */
 static void rewind_held(pid_t pid, struct hp_thread *thread)
 {
-	struct user_regs_struct regs = thread->regs;
+	struct hp_registers regs = thread->regs;
 
 	if (thread_rewind_call(pid, thread->tid, &regs, THREAD_RESUME_SIGNAL_PATH) &&
-	    ptrace(PTRACE_SETREGS, thread->tid, NULL, &regs) == 0)
+	    registers_write(thread->tid, &regs) == 0)
 		thread->regs = regs;
 }
 
@@ -414,7 +415,7 @@ enum thread_event threads_classify(struct hp_threads *threads, pid_t tid, int st
 	if (event == PTRACE_EVENT_STOP) {
 		thread->stopped = true;
 		thread->group_stop = is_group_stop_signal(WSTOPSIG(status));
-		if (ptrace(PTRACE_GETREGS, tid, NULL, &thread->regs) != 0)
+		if (registers_read(tid, &thread->regs) != 0)
 			memset(&thread->regs, 0, sizeof(thread->regs));
 		else
 			rewind_held(threads->pid, thread);

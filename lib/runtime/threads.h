@@ -10,7 +10,7 @@ struct hp_thread {
 	bool seized;
 	bool stopped;		/* held in an interrupt or group stop */
 	bool group_stop;	/* held by SIGSTOP & co.: it stays stopped after us */
-	struct user_regs_struct regs;	/* read when it stopped */
+	struct hp_registers regs;	/* read when it stopped */
 };
 
 struct hp_threads {
@@ -75,7 +75,7 @@ enum thread_resume {
 /* Puts a system call that our stop cut short (EINTR from epoll_wait & co.;
  * with THREAD_RESUME_DIRECT also an ERESTART* code) back to run again, in
  * *regs only; returns whether they changed. */
-bool thread_rewind_call(pid_t pid, pid_t tid, struct user_regs_struct *regs,
+bool thread_rewind_call(pid_t pid, pid_t tid, struct hp_registers *regs,
 			enum thread_resume how);
 /* The same on the stopped thread itself: 1 rewound, 0 nothing to do, -1
  * failed. */
@@ -93,29 +93,28 @@ struct hp_remote {
 	uint64_t frame;		/* where that frame is */
 	uint64_t signal_frame;	/* a signal frame for the first system call, or 0 */
 	uint64_t libc_restore_rt;	/* libc's rt_sigreturn trampoline, or 0 */
-	struct user_regs_struct saved_regs;
-	unsigned char *saved_xstate;
-	size_t xstate_size;
+	struct hp_registers saved_regs;
+	struct hp_extended_state saved_extended;
 	uint64_t saved_sigmask;
 	uint64_t stub_page;	/* our call/syscall stubs in the target, or 0 */
 	uint64_t libc_syscall;	/* a syscall instruction of the target's libc */
 	double deadline;
 };
 
-/* Layout of the stub page: code at fixed offsets, then scratch data.  Both
- * stubs end at a getpid system call (where a live hotpatch takes the result
- * from %rbx) and go on into the restore code, which puts back the thread's
+/* Layout of the stub page: code (arch.h's HP_STUB_CALL, HP_STUB_SYSCALL,
+ * HP_STUB_RESTORE: drawn in arch/ARCH/stub.c), then scratch data.  Both
+ * stubs end at the sync system call (where a live hotpatch takes the
+ * result) and go on into the restore code, which puts back the thread's
  * signal mask, extended state, registers, stack and instruction pointer
- * from a frame on its own stack: drawn in remote_call.c. */
-#define HP_STUB_CALL 0x00	/* call *%rax, then sync and restore */
-#define HP_STUB_SYSCALL 0x20	/* syscall, then sync and restore */
-#define HP_STUB_RESTORE 0x40
-#define HP_STUB_DATA 0x100	/* strings passed to remote calls */
+ * from a frame on its own stack. */
+#define HP_STUB_DATA HP_STUB_CODE_SIZE	/* strings passed to remote calls */
 #define HP_STUB_DATA_SIZE (HP_STUB_TRAMPOLINES - HP_STUB_DATA)
 /* Return trampolines for moving busy threads (thread_move.c), and the
  * slots holding where each returns to. */
 #define HP_STUB_TRAMPOLINES 0xc00
 #define HP_STUB_TRAMPOLINE_SIZE 0x20
+_Static_assert(HP_RETURN_TRAMPOLINE_LENGTH <= HP_STUB_TRAMPOLINE_SIZE,
+	       "a return trampoline fits its place");
 #define HP_STUB_TRAMPOLINE_COUNT 16
 #define HP_STUB_SLOTS (HP_STUB_TRAMPOLINES + HP_STUB_TRAMPOLINE_COUNT * HP_STUB_TRAMPOLINE_SIZE)
 #define HP_STUB_NEXT_TRAMPOLINE (HP_STUB_SLOTS + HP_STUB_TRAMPOLINE_COUNT * 8)
@@ -132,7 +131,6 @@ int remote_call(struct hp_remote *remote, uint64_t function, const uint64_t argu
 /* Puts back registers, extended state and signal mask; the thread stays
  * stopped (the caller detaches it).  Safe to call when not begun. */
 int remote_end(struct hp_remote *remote, struct hp_error *error);
-void remote_stub_bytes(unsigned char page[HP_STUB_DATA]);
 
 /* ---- stack_unwind.c: libunwind with accessors of our own ---- */
 #define HP_FRAMES_MAX 512
@@ -161,7 +159,7 @@ void unwinder_forget_volatile(struct hp_unwinder *unwinder);
 /* Makes room for the stacks of `threads` threads before a stop, so that
  * no memory is faulted in while the target is stopped. */
 void unwinder_reserve(struct hp_unwinder *unwinder, size_t threads);
-void unwinder_unwind(struct hp_unwinder *unwinder, const struct user_regs_struct *regs,
+void unwinder_unwind(struct hp_unwinder *unwinder, const struct hp_registers *regs,
 		     struct hp_stack *stack);
 
 /* ---- stack_check.c: is any thread in (or returning into) these ranges? ---- */
@@ -223,11 +221,5 @@ bool stack_check_thread(struct hp_stack_checker *checker, const struct hp_thread
 int thread_move_out(struct hp_threads *threads, struct hp_memory *memory, uint64_t stub_page,
 		    const struct hp_blocker *blockers, size_t count, uint32_t trampolines_held,
 		    double deadline, struct hp_error *error) HP_MUST_CHECK;
-/* The code of return trampoline `trampoline`, jumping on through `slot`. */
-void thread_move_encode_trampoline(uint64_t trampoline, uint64_t slot,
-				   unsigned char code[HP_STUB_TRAMPOLINE_SIZE]);
-/* How many words a thread at `offset` into a return trampoline has pushed
- * (they sit below the SP it returned with); -1 past the trampoline's end. */
-int thread_move_pushed_words(uint64_t offset);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "symbols/symbols.h"
+#include "arch/arch.h"
 #include "common/base.h"
 
 #define SYMBOLS_MAX (8u << 20)
@@ -227,9 +228,9 @@ static int read_info(Elf *elf, const char *label, struct hp_elf_info *info,
 		hp_error_file(error, label);
 		return hp_fail(error, HP_MISFIT, "%s is not an ELF file", label);
 	}
-	if (gelf_getclass(elf) != ELFCLASS64 || header.e_machine != EM_X86_64) {
+	if (gelf_getclass(elf) != ELFCLASS64 || header.e_machine != HP_ELF_MACHINE) {
 		hp_error_file(error, label);
-		return hp_fail(error, HP_MISFIT, "%s is not an x86-64 ELF object", label);
+		return hp_fail(error, HP_MISFIT, "%s is not an " HP_ARCH_NAME " ELF object", label);
 	}
 	info->type = header.e_type;
 	read_first_load(elf, info);

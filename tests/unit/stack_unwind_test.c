@@ -120,7 +120,7 @@ static void test_unwind_child(void)
 	CHECK(waitpid(child, &status, __WALL) == child && WIFSTOPPED(status), "it stopped");
 	thread.tid = child;
 	thread.stopped = true;
-	CHECK(ptrace(PTRACE_GETREGS, child, NULL, &thread.regs) == 0, "read its registers");
+	CHECK(registers_read(child, &thread.regs) == 0, "read its registers");
 	CHECK(stack_checker_create(child, &checker, &error) == HP_OK, "checker for the child");
 	if (!checker)
 		goto out;
@@ -146,7 +146,7 @@ static void test_unwind_child(void)
 	      "named by its innermost replaced frame");
 	CHECK(inside(blocker.return_ip - 1, (uint64_t)(uintptr_t)level_three),
 	      "the outermost replaced frame returns into level_three");
-	CHECK(blocker.return_sp > thread.regs.rsp, "and with a higher stack pointer");
+	CHECK(blocker.return_sp > registers_sp(&thread.regs), "and with a higher stack pointer");
 	CHECK(!blocker.unreliable, "a complete stack is reliable");
 
 	ranges[0] = extent((uint64_t)(uintptr_t)test_ranges, "unrelated");

@@ -14,6 +14,11 @@
 
 static const unsigned char endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
 
+cs_err code_open_disassembler(csh *handle)
+{
+	return cs_open(CS_ARCH_X86, CS_MODE_64, handle);
+}
+
 bool code_encode_jump(uint64_t from, uint64_t to, unsigned char jump[HP_JUMP_SIZE])
 {
 	int64_t distance = (int64_t)(to - (from + HP_JUMP_SIZE));
@@ -119,7 +124,7 @@ static int plan_length(const unsigned char *code, size_t size, uint64_t address,
 			 offset + length);
 		return HP_MISFIT;
 	}
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &handle) != CS_ERR_OK) {
+	if (code_open_disassembler(&handle) != CS_ERR_OK) {
 		snprintf(why, why_size, "capstone cannot disassemble x86-64");
 		return HP_FAILED;
 	}
@@ -178,7 +183,7 @@ int code_find_syscall(const unsigned char *code, size_t size, uint64_t address,
 	int status = HP_MISFIT;
 	csh handle;
 
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &handle) != CS_ERR_OK)
+	if (code_open_disassembler(&handle) != CS_ERR_OK)
 		return HP_FAILED;
 	instruction = cs_malloc(handle);
 	while (instruction && left > 0) {

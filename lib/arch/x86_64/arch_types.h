@@ -1,0 +1,57 @@
+/* arch/x86_64/arch_types.h - x86-64's sizes and register file, for arch.h
+ * alone: the rest of the engine sees them through arch.h's neutral names. */
+#ifndef HOTPATCH_ARCH_X86_64_ARCH_TYPES_H
+#define HOTPATCH_ARCH_X86_64_ARCH_TYPES_H
+
+#include <elf.h>
+#include <sys/user.h>
+
+/* The ELF machine of the objects we patch and build, and its name. */
+#define HP_ELF_MACHINE EM_X86_64
+#define HP_ARCH_NAME "x86-64"
+
+/* The jumps we write: e9 + rel32, or ff 25 + disp32 (jmp *disp32(%rip)). */
+#define HP_JUMP_SIZE 5
+#define HP_INDIRECT_JUMP_SIZE 6
+
+/* A trampoline slot: `jmp *0(%rip); .quad to`, the address at +6. */
+#define HP_TRAMPOLINE_SLOT 16
+#define HP_TRAMPOLINE_POINTER 6
+
+/* The code at the start of the stub page (stub.c draws it). */
+#define HP_STUB_CALL 0x00	/* call the function, then sync and restore */
+#define HP_STUB_SYSCALL 0x20	/* the system call, then sync and restore */
+#define HP_STUB_RESTORE 0x40	/* the frame on the stack put back */
+#define HP_STUB_CALL_SYNC (HP_STUB_CALL + 0x0c)	/* just after the sync syscall */
+#define HP_STUB_SYSCALL_SYNC (HP_STUB_SYSCALL + 0x0c)
+#define HP_STUB_CODE_SIZE 0x100
+
+/* A return trampoline (stub.c): where it stops at its sync system call,
+ * where its code ends, and how many words it pushes below the SP. */
+#define HP_RETURN_TRAMPOLINE_SYNC 0x0b
+#define HP_RETURN_TRAMPOLINE_LENGTH 0x15
+#define HP_RETURN_TRAMPOLINE_PUSHED 3
+
+/* Every register a call may change, one bit each (clobbers.c). */
+#define HP_CLOBBERED_ALL ((1u << 25) - 1)
+
+/* libunwind's search of an .eh_frame_hdr table in the target. */
+#define HP_UNWIND_SEARCH_TABLE _Ux86_64_dwarf_search_unwind_table
+
+/* The instruction that enters the kernel, and how long it is. */
+#define HP_SYSCALL_INSTRUCTION_SIZE 2
+
+/* A stopped thread's general registers, as PTRACE_GETREGSET (NT_PRSTATUS)
+ * gives them. */
+struct hp_registers {
+	struct user_regs_struct user;
+};
+
+/* Extended (FPU/SSE/AVX) state: the XSAVE area, or the legacy FXSAVE one
+ * when `size` is 0. */
+struct hp_extended_state {
+	unsigned char *bytes;
+	size_t size;
+};
+
+#endif
