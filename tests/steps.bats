@@ -177,9 +177,11 @@ interrupt_held() {
 	assert_no_errors "$TARGET_LOG"
 }
 
+# Held with every thread stopped and clear, a step before the commit: were
+# the flag not looked at between steps, the jumps would be written.
 @test "apply interrupted between two steps rolls back and exits 1" {
 	start_target simple
-	hold_at load apply --pid "$TARGET_PID" "$HP_PATCHES/two_functions.so"
+	hold_at stop-threads apply --pid "$TARGET_PID" "$HP_PATCHES/two_functions.so"
 	interrupt_held
 	assert_target_untouched "$TARGET_PID"
 	assert_results "$TARGET_LOG" compute '*2'
@@ -190,7 +192,7 @@ interrupt_held() {
 @test "revert interrupted between two steps leaves the patch applied and exits 1" {
 	start_target simple
 	apply_and_wait "$TARGET_PID" "$HP_PATCHES/two_functions.so" "$TARGET_LOG" compute '*4'
-	hold_at mark-running revert --pid "$TARGET_PID"
+	hold_at stop-threads revert --pid "$TARGET_PID"
 	interrupt_held
 	assert_not_traced "$TARGET_PID"
 	assert_results "$TARGET_LOG" compute '*4'
