@@ -99,7 +99,7 @@ assert_apply_revert_clean() {
 	start_target simple
 	baseline "$TARGET_PID"
 	apply_and_wait "$TARGET_PID" "$HP_PATCHES/compute_v1.so" "$TARGET_LOG" compute '*3'
-	killed_at kill-after-restore revert --pid "$TARGET_PID"
+	killed_at kill-after-report revert --pid "$TARGET_PID"
 	wait_for_result "$TARGET_LOG" "$(line_count "$TARGET_LOG")" compute '*2'
 	run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
 	json_is '.patches == []' '.interrupted.command == "revert"' \

@@ -142,7 +142,7 @@ let_go() {
 @test "list succeeds while an apply is at work, showing the state before it ends" {
 	start_target simple
 	apply_and_wait "$TARGET_PID" "$HP_PATCHES/compute_v1.so" "$TARGET_LOG" compute '*3'
-	held_at stop-before-jumps apply --pid "$TARGET_PID" "$HP_PATCHES/adjust_fix.so"
+	held_at stop-after-return-thread apply --pid "$TARGET_PID" "$HP_PATCHES/adjust_fix.so"
 	run -0 --separate-stderr hp list --pid "$TARGET_PID"
 	[[ ${lines[0]} == "apply (hotpatch pid $HELD_PID) is at work on this process since "* ]] ||
 		fail "list says:"$'\n'"$output"

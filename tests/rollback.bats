@@ -9,7 +9,7 @@ load helpers
 setup() { hp_setup; }
 teardown() { hp_teardown; }
 
-FAULT_STEPS=(open-patch map-target plan load resolve stop-threads write-jumps record-state)
+FAULT_STEPS=(open-patch map-target plan load prepare-jumps stop-threads write-jumps record-state)
 
 @test "apply rolls back at every injected fault and leaves the target as it was" {
 	local step

@@ -17,6 +17,7 @@
 #include "common/proc_maps.h"
 #include "patch/patch.h"
 #include "runtime/state.h"
+#include "runtime/steps.h"
 #include "runtime/target.h"
 #include "runtime/threads.h"
 #include "trust/trust.h"
@@ -33,6 +34,9 @@ struct planned {
 };
 
 struct apply_work {
+	const struct hp_request *request;
+	struct hp_result *result;
+	bool only_check;
 	struct hp_session session;
 	struct hp_patch_file patch;
 	struct planned *planned;
@@ -40,10 +44,11 @@ struct apply_work {
 	size_t range_count;
 	struct hp_state_patch *record;	/* owned by the state once appended */
 	long record_index;
-	bool loaded, jumps_started;
+	bool borrowed, jumps_started;
+	struct hp_remote remote;	/* the borrowed thread, while borrowed */
 	struct hp_loaded_patch loaded_patch;
 	unsigned attempts;
-	double blackout;
+	double stopped_at, blackout;
 };
 
 /* This apply's record: its own until appended, then the state's. */
@@ -305,76 +310,136 @@ static int record_patch(struct apply_work *work, struct hp_error *error)
 	return patch_state_write(state, &work->session.memory, error);
 }
 
-/* The record goes into the target as soon as the object is loaded, before
- * any page is mapped for it, and again once every jump is planned: a
- * hotpatch killed at any point leaves a record of all it added. */
-static int load_and_prepare(struct apply_work *work, struct hp_error *error)
+/* The steps below run on one borrowed thread, from borrow_thread to
+ * return_thread.  The record goes into the target as soon as the object is
+ * loaded, before any page is mapped for it, and again once every jump is
+ * planned: a hotpatch killed at any point leaves a record of all it added. */
+static int borrow_thread(void *data, struct hp_error *error)
 {
-	struct hp_session *session = &work->session;
-	struct hp_remote remote;
-	int status = session_borrow_thread(session, &remote, error);
+	struct apply_work *work = data;
+	int status = session_borrow_thread(&work->session, &work->remote, error);
 
-	if (status == HP_OK)
-		status = patch_load(&remote, &session->target, &work->patch, &session->state,
-				    &work->loaded_patch, error);
-	if (status == HP_OK) {
-		work->loaded = true;
-		if (hp_fault("load"))
-			status = hp_fault_fail(error, "load");
-		if (hp_fault("kill-after-load"))
-			raise(SIGKILL);	/* loaded, not yet recorded */
+	if (status != HP_OK)
+		return session_return_thread(&work->session, &work->remote, status, error);
+	work->borrowed = true;
+	return HP_OK;
+}
+
+/* Also the undo of borrow_thread, and the first thing unload_patch does. */
+static int return_thread(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+
+	if (!work->borrowed)
+		return HP_OK;
+	work->borrowed = false;
+	return session_return_thread(&work->session, &work->remote, HP_OK, error);
+}
+
+static int load_patch(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+
+	return patch_load(&work->remote, &work->session.target, &work->patch,
+			  &work->session.state, &work->loaded_patch, error);
+}
+
+/* Undo of load: unload, unmap trampolines, and only then drop the record
+ * that names them, so that a hotpatch killed in between leaves them found.
+ * Unloading borrows a thread of its own: the borrowed one goes back first. */
+static int unload_patch(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+	struct hp_session *session = &work->session;
+	const struct hp_state_patch *record = own_record(work);
+	struct hp_error step_error = { 0 };
+	int status = return_thread(work, error), step;
+
+	/* The command's own deadline may be spent (exit 3): rolling back gets a
+	 * budget of its own, since leaving the patch loaded is worse. */
+	session->deadline = hp_now() + ROLLBACK_SECONDS;
+	step = session_unload_patch(session, work->loaded_patch.handle, record ? record->pages : NULL,
+				    record ? record->page_count : 0, &step_error);
+	status = hp_first_failure(status, error, step, &step_error);
+	if (work->record_index >= 0) {
+		patch_state_remove(&session->state, (size_t)work->record_index);
+		work->record_index = -1;
+		memset(&step_error, 0, sizeof(step_error));
+		step = patch_state_write(&session->state, &session->memory, &step_error);
+		status = hp_first_failure(status, error, step, &step_error);
 	}
-	/* Before any jump: the patch must not run with its references empty. */
-	if (status == HP_OK)
-		status = references_fill(&session->memory, remote.tid, &work->patch,
-					 work->loaded_patch.bias, error);
-	work->record = status == HP_OK ? patch_state_new_patch(work->patch.count) : NULL;
-	if (status == HP_OK && !work->record)
-		status = hp_fail(error, HP_FAILED, "out of memory");
-	if (status == HP_OK)
-		status = record_patch(work, error);
+	return status;
+}
+
+/* Before any jump: the patch must not run with its references empty. */
+static int fill_references(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+
+	return references_fill(&work->session.memory, work->remote.tid, &work->patch,
+			       work->loaded_patch.bias, error);
+}
+
+/* No undo of its own: load's undo drops the record after what it names. */
+static int record_pending(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+
+	work->record = patch_state_new_patch(work->patch.count);
+	if (!work->record)
+		return hp_fail(error, HP_FAILED, "out of memory");
+	return record_patch(work, error);
+}
+
+/* No undo of its own: the pages mapped are named in the record, and load's
+ * undo unmaps them. */
+static int prepare_jumps(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+	int status = HP_OK;
+
 	for (size_t i = 0; status == HP_OK && i < work->patch.count; i++)
-		status = prepare_jump(work, &remote, i, error);
-	if (status == HP_OK && hp_fault("resolve"))
-		status = hp_fault_fail(error, "resolve");
-	if (status == HP_OK)
-		status = patch_state_write(&session->state, &session->memory, error);
-	if (status == HP_OK && hp_fault("record-state"))
-		status = hp_fault_fail(error, "record-state");
-	return session_return_thread(session, &remote, status, error);
+		status = prepare_jump(work, &work->remote, i, error);
+	return status;
+}
+
+static int record_state(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+
+	return patch_state_write(&work->session.state, &work->session.memory, error);
 }
 
 /* Rewriting bytes with their own values makes the code pages private now,
  * so that cost stays out of the blackout. */
-static int prefault_jump_sites(struct apply_work *work, struct hp_error *error)
+static int prefault_jump_sites(void *data, struct hp_error *error)
 {
+	struct apply_work *work = data;
 	const struct hp_state_patch *record = work->session.state.patches[work->record_index];
 
 	return text_write_functions(&work->session.memory, 0, record, HP_TEXT_SAVED,
 				    record->function_count, error);
 }
 
-static int write_jumps(struct apply_work *work, pid_t tid, struct hp_error *error)
+static int stop_threads(void *data, struct hp_error *error)
 {
-	struct hp_state_patch *record = work->session.state.patches[work->record_index];
-	int status;
+	struct apply_work *work = data;
 
-	work->jumps_started = true;
-	if (hp_fault("write-jumps") || hp_fault("kill-in-write")) {
-		/* Half the jumps, then a failure: the rollback must undo them. */
-		status = text_write_functions(&work->session.memory, tid, record, HP_TEXT_WRITTEN,
-					      (record->function_count + 1) / 2, error);
-		if (status == HP_OK && hp_fault("kill-in-write"))
-			raise(SIGKILL);	/* the test build's way to leave a patch incomplete */
-		return status == HP_OK ? hp_fault_fail(error, "write-jumps") : status;
-	}
-	status = text_write_functions(&work->session.memory, tid, record, HP_TEXT_WRITTEN,
-				      record->function_count, error);
-	record->status = HP_STATE_APPLIED;
-	if (status == HP_OK)
-		status = patch_state_write_status(&work->session.state, (size_t)work->record_index,
-						  &work->session.memory, tid, error);
-	return status;
+	return session_stop_when_clear(&work->session, work->ranges, work->range_count,
+				       &work->attempts, &work->stopped_at, error);
+}
+
+/* Undo of stop_threads, and the end of the blackout after the write. */
+static int resume_threads(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+
+	(void)error;
+	threads_resume_all(&work->session.threads);
+	work->blackout = hp_now() - work->stopped_at;
+	if (work->session.longest_stop > work->blackout)
+		work->blackout = work->session.longest_stop;
+	return HP_OK;
 }
 
 /* Called with every thread stopped after a failure while writing. */
@@ -389,60 +454,57 @@ static void restore_written(struct apply_work *work, pid_t tid)
 	record->status = HP_STATE_PENDING;
 }
 
-static int check_and_write(struct apply_work *work, struct hp_error *error)
+/* The commit, with every thread stopped: a failure half way puts the saved
+ * bytes back before the threads are resumed. */
+static int write_jumps(void *data, struct hp_error *error)
 {
-	struct hp_session *session = &work->session;
-	double stopped_at = 0;
-	pid_t tid;
-	int status = prefault_jump_sites(work, error);
+	struct apply_work *work = data;
+	struct hp_state_patch *record = work->session.state.patches[work->record_index];
+	pid_t tid = threads_first_stopped(&work->session.threads);
+	int status;
 
-	if (status == HP_OK && session_interrupted(session))
-		status = hp_fail_as(error, HP_KIND_INTERRUPTED, "interrupted; pid %d was left unchanged",
-				 (int)session->pid);
-	if (status == HP_OK && hp_fault("stop-threads"))
-		status = hp_fault_fail(error, "stop-threads");
-	if (status == HP_OK)
-		status = session_stop_when_clear(session, work->ranges, work->range_count,
-						 &work->attempts, &stopped_at, error);
-	if (status != HP_OK)
-		return status;
-	tid = threads_first_stopped(&session->threads);
-	status = write_jumps(work, tid, error);
+	work->jumps_started = true;
+	if (hp_fault("write-jumps") || hp_fault("kill-in-write")) {
+		/* Half the jumps, then a failure: the rollback must undo them. */
+		status = text_write_functions(&work->session.memory, tid, record, HP_TEXT_WRITTEN,
+					      (record->function_count + 1) / 2, error);
+		if (status == HP_OK && hp_fault("kill-in-write"))
+			raise(SIGKILL);	/* the test build's way to leave a patch incomplete */
+		status = status == HP_OK ? hp_fault_fail(error, "write-jumps") : status;
+	} else {
+		status = text_write_functions(&work->session.memory, tid, record, HP_TEXT_WRITTEN,
+					      record->function_count, error);
+		record->status = HP_STATE_APPLIED;
+		if (status == HP_OK)
+			status = patch_state_write_status(&work->session.state,
+							  (size_t)work->record_index,
+							  &work->session.memory, tid, error);
+	}
 	if (status != HP_OK)
 		restore_written(work, tid);
-	threads_resume_all(&session->threads);
-	work->blackout = hp_now() - stopped_at;
-	/* Writing into a process that was killed meanwhile may still succeed. */
-	if (status == HP_OK && process_has_exited(session->pid))
-		status = hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d exited during apply", (int)session->pid);
-	if (session->longest_stop > work->blackout)
-		work->blackout = session->longest_stop;
 	return status;
 }
 
-/* Undo of load_and_prepare: unload, unmap trampolines, drop the record. */
-static void unload_after_failure(struct apply_work *work)
+static int resume_after_write(void *data, struct hp_error *error)
 {
-	struct hp_session *session = &work->session;
-	struct hp_error ignored = { 0 };
-	const struct hp_state_patch *record =
-		work->record_index >= 0 ? session->state.patches[work->record_index] : work->record;
+	struct apply_work *work = data;
+	int status = resume_threads(work, error);
 
-	if (!work->loaded)
-		return;
-	/* The command's own deadline may be spent (exit 3): rolling back gets a
-	 * budget of its own, since leaving the patch loaded is worse.  Rollback
-	 * is best effort; the error being reported is the one that caused it. */
-	session->deadline = hp_now() + ROLLBACK_SECONDS;
-	if (session_unload_patch(session, work->loaded_patch.handle, record ? record->pages : NULL,
-				 record ? record->page_count : 0, &ignored) != HP_OK)
-		memset(&ignored, 0, sizeof(ignored));
-	if (work->record_index >= 0) {
-		patch_state_remove(&session->state, (size_t)work->record_index);
-		work->record_index = -1;
-		if (patch_state_write(&session->state, &session->memory, &ignored) != HP_OK)
-			memset(&ignored, 0, sizeof(ignored));
-	}
+	/* Writing into a process that was killed meanwhile may still succeed. */
+	if (status == HP_OK && process_has_exited(work->session.pid))
+		status = hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d exited during apply",
+				    (int)work->session.pid);
+	return status;
+}
+
+/* check's stop: every stack checked, nothing written. */
+static int check_stacks(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+	int status = stop_threads(work, error);
+
+	threads_resume_all(&work->session.threads);
+	return status;
 }
 
 /* check loads nothing, so it predicts: dlopen maps the patch near the other
@@ -530,18 +592,55 @@ static int report(struct apply_work *work, struct hp_result *result, struct hp_e
 	return HP_OK;
 }
 
+static int open_patch(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+
+	return patch_file_read(work->request, &work->patch, &work->result->patch_file, error);
+}
+
+static int map_target(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+	int status = session_open(&work->session, work->request, true, error);
+
+	if (status != HP_OK)
+		return status;
+	work->session.command = work->only_check ? NULL : "apply";
+	return leftovers_take_back(&work->session, !work->only_check, work->result, error);
+}
+
+static int plan_patch(void *data, struct hp_error *error)
+{
+	return plan_all(data, error);
+}
+
+static int report_patch(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+	int status = report(work, work->result, error);
+
+	if (status == HP_OK && !work->only_check)
+		family_note_patches(work->session.pid, work->result);
+	return status;
+}
+
+/* The story of apply, one step a line (docs/ARCHITECTURE.md tells it too):
+ * read and plan while the target runs; load on one borrowed thread; stop
+ * every thread only to check the stacks and write the jumps. */
 /* The same patch again is done already: a success that changes nothing,
  * so that a runbook (or install) may apply it as often as it likes.  Another
  * patch under the same name is refused, naming both. */
-static int check_not_applied(struct apply_work *work, const struct hp_patch_identity *identity,
-			     bool *already, struct hp_error *error)
+static int check_not_applied(void *data, struct hp_error *error)
 {
+	struct apply_work *work = data;
 	const struct hp_state *state = &work->session.state;
+	const struct hp_patch_identity *identity = &work->result->patch_file;
 
-	*already = false;
 	for (size_t i = 0; i < state->patch_count; i++) {
 		const struct hp_state_patch *record = state->patches[i];
 		char sha256[65] = "";
+		int status;
 
 		if (record->status != HP_STATE_APPLIED ||
 		    strncmp(record->name, work->patch.name, sizeof(record->name)) != 0)
@@ -551,8 +650,12 @@ static int check_not_applied(struct apply_work *work, const struct hp_patch_iden
 				snprintf(sha256 + 2 * b, 3, "%02x", record->sha256[b]);
 		if (sha256[0] && strcmp(sha256, identity->sha256) == 0) {
 			work->record_index = (long)i;
-			*already = true;
-			return HP_OK;
+			status = report(work, work->result, error);
+			if (status != HP_OK)
+				return status;
+			hp_copy_string(work->result->patches[0].state,
+				       sizeof(work->result->patches[0].state), "already applied");
+			return HP_STEPS_DONE;
 		}
 		hp_hint(error, "revert it first (hotpatch revert --pid %d %s), or give the new "
 			       "patch another name", (int)work->session.pid, record->name);
@@ -565,71 +668,62 @@ static int check_not_applied(struct apply_work *work, const struct hp_patch_iden
 	return HP_OK;
 }
 
-/* A failed apply leaves the process as it was: in one never patched, that
- * is without our state and stub page.  Best effort, as the rollback is. */
-static void remove_state_after_failure(struct hp_session *session)
-{
-	struct hp_error ignored = { .pid = session->pid };
+static const struct hp_step apply_step_table[] = {
+	{ "open-patch", open_patch, NULL, false },
+	{ "map-target", map_target, NULL, false },
+	{ "check-applied", check_not_applied, NULL, false },
+	{ "plan", plan_patch, NULL, false },
+	{ "borrow-thread", borrow_thread, return_thread, false },
+	{ "load", load_patch, unload_patch, false },
+	{ "fill-references", fill_references, NULL, false },
+	{ "record", record_pending, NULL, false },
+	{ "prepare-jumps", prepare_jumps, NULL, false },
+	{ "record-state", record_state, NULL, false },
+	{ "return-thread", return_thread, NULL, false },
+	{ "prefault", prefault_jump_sites, NULL, false },
+	{ "stop-threads", stop_threads, resume_threads, false },
+	{ "write-jumps", write_jumps, NULL, true },
+	{ "resume-threads", resume_after_write, NULL, false },
+	{ "report", report_patch, NULL, false },
+};
 
-	if (state_remove_if_empty(session, &ignored) != HP_OK)
-		hp_error_release(&ignored);
-}
+/* check: apply short of changing the process. */
+static const struct hp_step check_step_table[] = {
+	{ "open-patch", open_patch, NULL, false },
+	{ "map-target", map_target, NULL, false },
+	{ "plan", plan_patch, NULL, false },
+	{ "check-stacks", check_stacks, NULL, false },
+	{ "report", report_patch, NULL, false },
+};
+
+static const struct hp_steps apply_steps = { "apply", apply_step_table,
+					     HP_ARRAY_SIZE(apply_step_table) };
+static const struct hp_steps check_steps = { "check", check_step_table,
+					     HP_ARRAY_SIZE(check_step_table) };
 
 static int run(const struct hp_request *request, struct hp_result *result,
-	       struct hp_error *error, bool only_check)
+	       struct hp_error *error, const struct hp_steps *steps)
 {
-	bool already = false;
-	struct apply_work work = { .record_index = -1 };
-	double stopped_at = 0;
+	/* Never-opened descriptors are -1, so the release below is the one path. */
+	struct apply_work work = { .request = request,
+				   .result = result,
+				   .only_check = steps == &check_steps,
+				   .record_index = -1,
+				   .session = { .lock_fd = -1, .memory = { .mem_fd = -1 } } };
 	int status;
 
 	memset(result, 0, sizeof(*result));
-	status = patch_file_read(request, &work.patch, &result->patch_file, error);
-	if (status == HP_OK && hp_fault("open-patch"))
-		status = hp_fault_fail(error, "open-patch");
-	if (status == HP_OK)
-		status = session_open(&work.session, request, true, error);
-	if (status == HP_OK) {
-		work.session.command = only_check ? NULL : "apply";
-		status = leftovers_take_back(&work.session, !only_check, result, error);
+	status = steps_run(steps, &work, request->pid, request->interrupted, error);
+	/* A failed apply leaves the process as it was: in one never patched,
+	 * that is without our state and stub page.  Best effort, as the
+	 * rollback is. */
+	if (status != HP_OK && !work.only_check && work.session.state.address &&
+	    work.session.memory.mem_fd >= 0) {
+		struct hp_error ignored = { .pid = work.session.pid };
+
+		if (state_remove_if_empty(&work.session, &ignored) != HP_OK)
+			hp_error_release(&ignored);
 	}
-	if (status == HP_OK && !only_check)
-		status = check_not_applied(&work, &result->patch_file, &already, error);
-	if (status == HP_OK && already) {
-		status = report(&work, result, error);
-		if (status == HP_OK)
-			hp_copy_string(result->patches[0].state, sizeof(result->patches[0].state),
-				       "already applied");
-		goto done;
-	}
-	if (status == HP_OK && hp_fault("map-target"))
-		status = hp_fault_fail(error, "map-target");
-	if (status == HP_OK)
-		status = plan_all(&work, error);
-	if (status == HP_OK && hp_fault("plan"))
-		status = hp_fault_fail(error, "plan");
-	if (status == HP_OK && only_check) {
-		status = session_stop_when_clear(&work.session, work.ranges, work.range_count,
-						 &work.attempts, &stopped_at, error);
-		threads_resume_all(&work.session.threads);
-	} else if (status == HP_OK) {
-		status = load_and_prepare(&work, error);
-		/* The test build's way to be caught at work: loaded and recorded,
-		 * no jump written, the borrowed thread given back. */
-		if (status == HP_OK && hp_fault("stop-before-jumps"))
-			raise(SIGSTOP);
-		if (status == HP_OK)
-			status = check_and_write(&work, error);
-		if (status != HP_OK)
-			unload_after_failure(&work);
-		if (status != HP_OK)
-			remove_state_after_failure(&work.session);
-	}
-	if (status == HP_OK)
-		status = report(&work, result, error);
-	if (status == HP_OK && !only_check)
-		family_note_patches(work.session.pid, result);
-done:
 	result->attempts = work.attempts;
 	result->blackout_seconds = work.blackout;
 	result->thread_count = work.session.thread_count;
@@ -644,12 +738,12 @@ done:
 
 int hp_apply(const struct hp_request *request, struct hp_result *result, struct hp_error *error)
 {
-	return run(request, result, error, false);
+	return run(request, result, error, &apply_steps);
 }
 
 int hp_check(const struct hp_request *request, struct hp_result *result, struct hp_error *error)
 {
-	return run(request, result, error, true);
+	return run(request, result, error, &check_steps);
 }
 
 void hp_result_release(struct hp_result *result)

@@ -11,12 +11,25 @@
 #include "runtime/session.h"
 #include "common/base.h"
 #include "runtime/state.h"
+#include "runtime/steps.h"
 #include "runtime/target.h"
 #include "runtime/threads.h"
 
 /* Threads unwound before the stop, one of each kind (see warm_unwinder). */
 #define WARM_KINDS_MAX 8
 #define WARM_STOP_SECONDS 0.2
+
+struct revert_work {
+	const struct hp_request *request;
+	struct hp_result *result;
+	struct hp_session session;
+	size_t index;			/* the patch taken out, in the state */
+	struct hp_range *ranges;
+	size_t range_count;
+	struct hp_text_piece *before;	/* each site's bytes before the restore */
+	size_t before_count;
+	double stopped_at;
+};
 
 /* By sequence number when one is given (it tells copies of one patch
  * apart), else by name, else the newest. */
@@ -93,15 +106,19 @@ static int build_ranges(const struct hp_state_patch *patch, struct hp_range **ra
  * original bytes where a half-applied patch never wrote one), as apply's
  * prefault_jump_sites does: whatever a site's first write costs (a page made
  * private, the write buffer's first allocation) is paid here, not while
- * every thread is stopped. */
-static int check_bytes_are_ours(struct hp_session *session, size_t index, struct hp_error *error)
+ * every thread is stopped.  Those bytes are kept: a restore that fails half
+ * way puts them back. */
+static int check_bytes_are_ours(void *data, struct hp_error *error)
 {
-	const struct hp_state_patch *patch = session->state.patches[index];
+	struct revert_work *work = data;
+	struct hp_session *session = &work->session;
+	const struct hp_state_patch *patch = session->state.patches[work->index];
 	struct hp_text_piece *pieces = calloc(patch->function_count ? patch->function_count : 1,
 					      sizeof(*pieces));
 	size_t used = 0;
 	int status = pieces ? HP_OK : hp_fail(error, HP_FAILED, "out of memory");
 
+	work->before = pieces;
 	for (uint32_t f = 0; status == HP_OK && f < patch->function_count; f++) {
 		const struct hp_state_function *function = &patch->functions[f];
 		enum hp_text_site site;
@@ -121,9 +138,9 @@ static int check_bytes_are_ours(struct hp_session *session, size_t index, struct
 					 function->function, (int)session->pid);
 		}
 	}
+	work->before_count = used;
 	if (status == HP_OK)
 		status = text_write(&session->memory, 0, pieces, used, error);
-	free(pieces);
 	return status;
 }
 
@@ -168,17 +185,36 @@ static void warm_unwinder(struct hp_session *session)
 	free(tids);
 }
 
-static int restore_bytes(struct hp_session *session, size_t index, struct hp_error *error)
+/* The commit, with every thread stopped: a failure half way puts back the
+ * bytes each site held before, before the threads are resumed. */
+static int restore_bytes(void *data, struct hp_error *error)
 {
-	struct hp_state_patch *patch = session->state.patches[index];
+	struct revert_work *work = data;
+	struct hp_session *session = &work->session;
+	struct hp_state_patch *patch = session->state.patches[work->index];
+	uint32_t status_before = patch->status;
 	pid_t tid = threads_first_stopped(&session->threads);
-	int status = text_write_functions(&session->memory, tid, patch, HP_TEXT_SAVED,
-					  patch->function_count, error);
+	struct hp_error ignored = { 0 };
+	int status;
 
-	patch->status = HP_STATE_REMOVED;
+	if (hp_fault("restore")) {
+		/* Half the functions, then a failure: the step must undo them. */
+		status = text_write_functions(&session->memory, tid, patch, HP_TEXT_SAVED,
+					      (patch->function_count + 1) / 2, error);
+		status = status == HP_OK ? hp_fault_fail(error, "restore") : status;
+	} else {
+		status = text_write_functions(&session->memory, tid, patch, HP_TEXT_SAVED,
+					      patch->function_count, error);
+		patch->status = HP_STATE_REMOVED;
+		if (status == HP_OK)
+			status = patch_state_write_status(&session->state, work->index,
+							  &session->memory, tid, error);
+	}
 	if (status == HP_OK)
-		status = patch_state_write_status(&session->state, index, &session->memory, tid,
-						  error);
+		return HP_OK;
+	if (text_write(&session->memory, tid, work->before, work->before_count, &ignored) != HP_OK)
+		memset(&ignored, 0, sizeof(ignored));
+	patch->status = status_before;
 	return status;
 }
 
@@ -204,76 +240,169 @@ static void remove_empty_state(struct hp_session *session)
 		hp_error_release(&ignored);
 }
 
+static int map_target(void *data, struct hp_error *error)
+{
+	struct revert_work *work = data;
+	int status = session_open(&work->session, work->request, true, error);
+
+	if (status != HP_OK)
+		return status;
+	work->session.command = "revert";
+	status = leftovers_take_back(&work->session, true, work->result, error);
+	/* Nothing applied, nothing left once leftovers are taken back: the
+	 * state goes too, and revert then says there is nothing to revert. */
+	if (status == HP_OK && find_patch(&work->session.state, NULL, 0) < 0)
+		remove_empty_state(&work->session);
+	return status;
+}
+
+static int choose_patch(void *data, struct hp_error *error)
+{
+	struct revert_work *work = data;
+
+	return choose(&work->session, work->request, &work->index, error);
+}
+
+static int plan_ranges(void *data, struct hp_error *error)
+{
+	struct revert_work *work = data;
+
+	return build_ranges(work->session.state.patches[work->index], &work->ranges,
+			    &work->range_count, error);
+}
+
+static int mark_running(void *data, struct hp_error *error)
+{
+	struct revert_work *work = data;
+
+	return session_mark_running(&work->session, error);
+}
+
+static int warm_up(void *data, struct hp_error *error)
+{
+	struct revert_work *work = data;
+
+	(void)error;
+	warm_unwinder(&work->session);
+	return HP_OK;
+}
+
+static int stop_threads(void *data, struct hp_error *error)
+{
+	struct revert_work *work = data;
+
+	return session_stop_when_clear(&work->session, work->ranges, work->range_count,
+				       &work->result->attempts, &work->stopped_at, error);
+}
+
+/* Undo of stop_threads, and the end of the blackout after the restore. */
+static int resume_threads(void *data, struct hp_error *error)
+{
+	struct revert_work *work = data;
+	struct hp_result *result = work->result;
+
+	(void)error;
+	threads_resume_all(&work->session.threads);
+	result->blackout_seconds = hp_now() - work->stopped_at;
+	if (work->session.longest_stop > result->blackout_seconds)
+		result->blackout_seconds = work->session.longest_stop;
+	return HP_OK;
+}
+
+static int resume_after_restore(void *data, struct hp_error *error)
+{
+	struct revert_work *work = data;
+	int status = resume_threads(work, error);
+
+	if (status == HP_OK && process_has_exited(work->session.pid))
+		status = hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d exited during revert",
+				    (int)work->session.pid);
+	return status;
+}
+
+static int report_reverted(void *data, struct hp_error *error)
+{
+	struct revert_work *work = data;
+	struct hp_result *result = work->result;
+	int status;
+
+	result->patches = calloc(1, sizeof(*result->patches));
+	if (!result->patches)
+		return hp_fail(error, HP_FAILED, "out of memory");
+	result->patch_count = 1;
+	status = fill_one(work->session.state.patches[work->index], result->patches, error);
+	hp_copy_string(result->patches[0].state, sizeof(result->patches[0].state), "reverted");
+	return status;
+}
+
+static int unload_patch(void *data, struct hp_error *error)
+{
+	struct revert_work *work = data;
+	const struct hp_state_patch *patch = work->session.state.patches[work->index];
+
+	return session_unload_patch(&work->session, patch->handle, patch->pages, patch->page_count,
+				    error);
+}
+
+static int forget_patch(void *data, struct hp_error *error)
+{
+	struct revert_work *work = data;
+
+	patch_state_remove(&work->session.state, work->index);
+	return patch_state_write(&work->session.state, &work->session.memory, error);
+}
+
+/* The last patch out, nothing of ours is left: the state and stub page go. */
+static int remove_state(void *data, struct hp_error *error)
+{
+	struct revert_work *work = data;
+
+	(void)error;
+	remove_empty_state(&work->session);
+	/* Its check stopped every thread too: the longest stop counts. */
+	if (work->session.longest_stop > work->result->blackout_seconds)
+		work->result->blackout_seconds = work->session.longest_stop;
+	return HP_OK;
+}
+
+/* The story of revert, one step a line (docs/ARCHITECTURE.md tells it too):
+ * check while the target runs that the code is as we left it; stop every
+ * thread only to check the stacks and restore the bytes; only then unload. */
+static const struct hp_step revert_step_table[] = {
+	{ "map-target", map_target, NULL, false },
+	{ "choose", choose_patch, NULL, false },
+	{ "plan", plan_ranges, NULL, false },
+	{ "check-bytes", check_bytes_are_ours, NULL, false },
+	{ "mark-running", mark_running, NULL, false },
+	{ "warm-unwinder", warm_up, NULL, false },
+	{ "stop-threads", stop_threads, resume_threads, false },
+	{ "restore", restore_bytes, NULL, true },
+	{ "resume-threads", resume_after_restore, NULL, false },
+	{ "report", report_reverted, NULL, false },
+	{ "unload", unload_patch, NULL, false },
+	{ "forget", forget_patch, NULL, false },
+	{ "remove-state", remove_state, NULL, false },
+};
+
+static const struct hp_steps revert_steps = { "revert", revert_step_table,
+					      HP_ARRAY_SIZE(revert_step_table) };
+
 int hp_revert(const struct hp_request *request, struct hp_result *result,
 	      struct hp_error *error)
 {
-	struct hp_session session;
-	struct hp_range *ranges = NULL;
-	size_t index = 0, range_count = 0;
-	double stopped_at = 0;
+	/* Never-opened descriptors are -1, so the release below is the one path. */
+	struct revert_work work = { .request = request,
+				    .result = result,
+				    .session = { .lock_fd = -1, .memory = { .mem_fd = -1 } } };
 	int status;
 
 	memset(result, 0, sizeof(*result));
-	status = session_open(&session, request, true, error);
-	if (status == HP_OK) {
-		session.command = "revert";
-		status = leftovers_take_back(&session, true, result, error);
-	}
-	/* Nothing applied, nothing left once leftovers are taken back: the
-	 * state goes too, and revert then says there is nothing to revert. */
-	if (status == HP_OK && find_patch(&session.state, NULL, 0) < 0)
-		remove_empty_state(&session);
-	if (status == HP_OK)
-		status = choose(&session, request, &index, error);
-	if (status == HP_OK)
-		status = build_ranges(session.state.patches[index], &ranges, &range_count, error);
-	if (status == HP_OK)
-		status = check_bytes_are_ours(&session, index, error);
-	if (status == HP_OK)
-		status = session_mark_running(&session, error);
-	if (status == HP_OK)
-		warm_unwinder(&session);
-	if (status == HP_OK)
-		status = session_stop_when_clear(&session, ranges, range_count, &result->attempts,
-						 &stopped_at, error);
-	if (status == HP_OK) {
-		status = restore_bytes(&session, index, error);
-		threads_resume_all(&session.threads);
-		if (status == HP_OK && process_has_exited(session.pid))
-			status = hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d exited during revert",
-					 (int)session.pid);
-		result->blackout_seconds = hp_now() - stopped_at;
-		if (session.longest_stop > result->blackout_seconds)
-			result->blackout_seconds = session.longest_stop;
-	}
-	if (status == HP_OK) {
-		result->patches = calloc(1, sizeof(*result->patches));
-		status = result->patches ? fill_one(session.state.patches[index], result->patches, error)
-					 : hp_fail(error, HP_FAILED, "out of memory");
-		result->patch_count = result->patches ? 1 : 0;
-		hp_copy_string(result->patches[0].state, sizeof(result->patches[0].state),
-			       "reverted");
-	}
-	if (status == HP_OK && hp_fault("kill-after-restore"))
-		raise(SIGKILL);	/* the test build's way to die between restore and unload */
-	if (status == HP_OK)
-		status = session_unload_patch(&session, session.state.patches[index]->handle,
-					      session.state.patches[index]->pages,
-					      session.state.patches[index]->page_count, error);
-	if (status == HP_OK) {
-		patch_state_remove(&session.state, index);
-		status = patch_state_write(&session.state, &session.memory, error);
-	}
-	if (status == HP_OK) {
-		remove_empty_state(&session);
-		/* Its check stopped every thread too: the longest stop counts. */
-		if (session.longest_stop > result->blackout_seconds)
-			result->blackout_seconds = session.longest_stop;
-	}
-	result->thread_count = session.thread_count;
-	result->elapsed_seconds = hp_now() - session.start;
-	free(ranges);
-	session_close(&session);
+	status = steps_run(&revert_steps, &work, request->pid, request->interrupted, error);
+	result->thread_count = work.session.thread_count;
+	result->elapsed_seconds = hp_now() - work.session.start;
+	free(work.before);
+	free(work.ranges);
+	session_close(&work.session);
 	return status;
 }
 
