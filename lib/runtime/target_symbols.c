@@ -105,15 +105,24 @@ static int choose_symbol(struct hp_target *target, struct hp_object *object, con
 	return HP_OK;
 }
 
+/* The object's symbols read (once), then the one `name` (of `file`) means. */
+static int load_and_choose(struct hp_target *target, struct hp_object *object, const char *name,
+			   const char *file, bool functions, const struct hp_symbol **chosen,
+			   struct hp_error *error)
+{
+	int status = target_load_object(target, object, error);
+
+	return status == HP_OK ? choose_symbol(target, object, name, file, functions, chosen, error)
+			       : status;
+}
+
 int target_find_function(struct hp_target *target, struct hp_object *object, const char *name,
 			 const char *file, uint64_t *address, uint64_t *size,
 			 struct hp_error *error)
 {
 	const struct hp_symbol *chosen = NULL;
-	int status = target_load_object(target, object, error);
+	int status = load_and_choose(target, object, name, file, true, &chosen, error);
 
-	if (status == HP_OK)
-		status = choose_symbol(target, object, name, file, true, &chosen, error);
 	if (status != HP_OK)
 		return status;
 	if (chosen->size == 0)
@@ -128,10 +137,8 @@ int target_find_symbol(struct hp_target *target, struct hp_object *object, const
 		       const char *file, uint64_t *address, struct hp_error *error)
 {
 	const struct hp_symbol *chosen = NULL;
-	int status = target_load_object(target, object, error);
+	int status = load_and_choose(target, object, name, file, false, &chosen, error);
 
-	if (status == HP_OK)
-		status = choose_symbol(target, object, name, file, false, &chosen, error);
 	if (status != HP_OK)
 		return status;
 	if (chosen->type == STT_TLS)
@@ -150,10 +157,8 @@ int target_find_thread_local(struct hp_target *target, struct hp_object *object,
 			     struct hp_error *error)
 {
 	const struct hp_symbol *chosen = NULL;
-	int status = target_load_object(target, object, error);
+	int status = load_and_choose(target, object, name, file, false, &chosen, error);
 
-	if (status == HP_OK)
-		status = choose_symbol(target, object, name, file, false, &chosen, error);
 	if (status != HP_OK)
 		return status;
 	*thread_local = chosen->type == STT_TLS;
