@@ -184,6 +184,12 @@ state_of() {
 	[[ $(state_of "$TARGET_PID" store_fix) == applied ]] || fail "status: $output"
 	run -1 --separate-stderr hp status
 	[[ $output == *garbage*UNREADABLE* ]] || fail "status says: $output"
+	# A patch under another name than its own could not be uninstalled by it.
+	rm "$HOTPATCH_STORE/garbage.so"
+	cp "$FIX" "$HOTPATCH_STORE/renamed.so"
+	run -1 --separate-stderr hp status --json
+	json_is '.installed | map(.name) == ["renamed", "store_fix"]' \
+		'.installed[0].error.message | test("holds the patch store_fix")'
 }
 
 @test "a signed patch is installed with its signature, and applies where signatures are required" {

@@ -45,6 +45,12 @@ static void read_installed(const char *file_name, struct hp_installed_report *in
 	installed->name[strlen(installed->name) - 3] = '\0';
 	request.patch_path = installed->path;
 	*usable = patch_file_read(&request, patch, &identity, &error) == HP_OK;
+	/* The file name is the record's key: uninstall finds it by name. */
+	if (*usable && strcmp(patch->name, installed->name) != 0) {
+		hp_fail_as(&error, HP_KIND_BAD_PATCH, "store file %s holds the patch %s, not %s",
+			   installed->path, patch->name, installed->name);
+		*usable = false;
+	}
 	hp_copy_string(installed->sha256, sizeof(installed->sha256), identity.sha256);
 	if (*usable) {
 		hp_copy_string(installed->name, sizeof(installed->name), patch->name);
