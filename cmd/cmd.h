@@ -65,6 +65,12 @@ struct invocation {
 /* What a command produced, for its printers. */
 struct outcome {
 	struct hp_result engine;	/* apply, revert, list, check */
+	struct hp_installed_report installed;	/* install, uninstall */
+	struct hp_status_result status;	/* status */
+	struct json_t *processes;	/* install, uninstall: one-process documents */
+	int exit_code;			/* install, uninstall, status: a run that succeeded
+					 * may still exit non-zero (a process failed, the
+					 * machine is not as installed) */
 	struct hp_signing signing;	/* keygen, sign */
 	struct hp_build_result build;	/* build */
 };
@@ -126,6 +132,23 @@ bool invocation_is_many(const struct invocation *invocation);
 int fanout_run(const struct invocation *invocation, struct output *output,
 	       volatile const int *interrupted);
 
+/* The same over `targets` (the first `named` given by the user: they must
+ * exist), without printing: the one-process documents in *processes (a
+ * JSON array the caller releases), and the exit code; a process whose
+ * failure is of `harmless_kind` (or NULL) counts as a success. */
+struct json_t;
+int fanout_processes(const struct invocation *invocation, const pid_t *targets, size_t count,
+		     size_t named, const char *harmless_kind, struct output *output,
+		     volatile const int *interrupted, struct json_t **processes);
+/* A line per process, as fanout_run prints them for `command`. */
+void fanout_print_lines(const char *command, struct json_t *processes);
+
+/* store_commands.c: install, uninstall and status; what they hold released. */
+int run_install(const struct invocation *, struct outcome *, struct hp_error *);
+int run_uninstall(const struct invocation *, struct outcome *, struct hp_error *);
+int run_status(const struct invocation *, struct outcome *, struct hp_error *);
+void outcome_release_store(struct outcome *outcome);
+
 /* help.c */
 int help_print(const struct output *output, const struct command *command);
 int help_usage_error(const struct output *output);
@@ -149,6 +172,10 @@ void print_list_json(const struct output *, const struct invocation *, const str
 void print_change_json(const struct output *, const struct invocation *, const struct outcome *);
 void print_signing_json(const struct output *, const struct invocation *, const struct outcome *);
 void print_build_json(const struct output *, const struct invocation *, const struct outcome *);
+void print_install_text(const struct output *, const struct invocation *, const struct outcome *);
+void print_install_json(const struct output *, const struct invocation *, const struct outcome *);
+void print_status_text(const struct output *, const struct invocation *, const struct outcome *);
+void print_status_json(const struct output *, const struct invocation *, const struct outcome *);
 void print_failure(const struct output *output, const struct hp_error *error, int exit_code);
 void print_failure_text(const struct hp_error *error);
 /* "2026-05-01T12:00:00Z" for seconds since the epoch; false for 0 (unknown). */
@@ -160,6 +187,8 @@ const char *one_line(const char *value, char *clean, size_t size);
 struct json_t;
 void json_emit(struct json_t *document);
 struct json_t *json_text(const char *value);
+/* "CVE-1 CVE-2" as a JSON array of texts. */
+struct json_t *json_id_list(const char *ids);
 
 /* audit.c: one line for every apply and revert, to syslog (LOG_AUTHPRIV). */
 struct audit_target {

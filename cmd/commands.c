@@ -111,6 +111,33 @@ const struct command commands[] = {
 	  .needs = OPTION_BIT(OPTION_PID),
 	  .min_arguments = 1, .max_arguments = 1, .argument = "a patch file",
 	  .run = run_engine, .print_text = print_check_text, .print_json = print_change_json },
+	{ .name = "install",
+	  .synopsis = "[--timeout SECONDS] [--json] PATCH.so",
+	  .summary = "keep PATCH.so in the store and apply it to every running process it fits",
+	  .description = "Checks PATCH.so as apply does, refuses it unless it pins the build-id "
+			 "of every object it patches, copies it into the store (/var/lib/hotpatch "
+			 "or HOTPATCH_STORE) and applies it to every running process whose "
+			 "objects have the pinned build-ids.  The same patch again changes "
+			 "nothing.  Processes started later are not patched yet.",
+	  .takes = OPTION_BIT(OPTION_TIMEOUT),
+	  .min_arguments = 1, .max_arguments = 1, .argument = "a patch file",
+	  .run = run_install, .print_text = print_install_text, .print_json = print_install_json },
+	{ .name = "uninstall",
+	  .synopsis = "[--json] NAME",
+	  .summary = "revert the installed patch NAME in every process and remove it from the store",
+	  .description = "Reverts the installed patch NAME in every process where it is applied "
+			 "and, once every revert succeeded, removes it from the store.",
+	  .min_arguments = 1, .max_arguments = 1, .argument = "an installed patch's name",
+	  .argument_is_name = true,
+	  .run = run_uninstall, .print_text = print_install_text, .print_json = print_install_json },
+	{ .name = "status",
+	  .synopsis = "[--json]",
+	  .summary = "show the installed patches and where each is applied",
+	  .description = "Shows what the store holds and every process an installed patch fits "
+			 "or a patch is applied to, with each patch applied or not.  Stops "
+			 "nothing, takes no lock.  Exits 0 when every process an installed patch "
+			 "fits has it applied, 1 otherwise.",
+	  .run = run_status, .print_text = print_status_text, .print_json = print_status_json },
 	{ .name = "keygen",
 	  .synopsis = "--out PREFIX [--json]",
 	  .summary = "make a signing key pair: PREFIX.key (secret) and PREFIX.pub",

@@ -157,24 +157,26 @@ static void run_all(struct worker *workers, size_t count, const struct invocatio
 
 /* A process found by --exe or --object that exited meanwhile is reported,
  * but fails nothing; a pid named with --pid must be there. */
-static bool counts_as_failure(const struct worker *worker)
+static bool counts_as_failure(const struct worker *worker, const char *harmless_kind)
 {
 	const char *kind = json_string_value(
 		json_object_get(json_object_get(worker->document, "error"), "kind"));
 
 	if (worker->exit_code == 0)
 		return false;
+	if (kind && harmless_kind && strcmp(kind, harmless_kind) == 0)
+		return false;
 	return !kind || worker->named || (strcmp(kind, "no_process") != 0 && strcmp(kind, "target_exited") != 0);
 }
 
 /* 0 when every process succeeded (or none was chosen), the failures' code
  * when they share one, else 1. */
-static int common_exit_code(const struct worker *workers, size_t count)
+static int common_exit_code(const struct worker *workers, size_t count, const char *harmless_kind)
 {
 	int code = 0;
 
 	for (size_t i = 0; i < count; i++) {
-		if (!counts_as_failure(&workers[i]))
+		if (!counts_as_failure(&workers[i], harmless_kind))
 			continue;
 		if (code != 0 && code != workers[i].exit_code)
 			return 1;
@@ -184,23 +186,25 @@ static int common_exit_code(const struct worker *workers, size_t count)
 }
 
 /* "pid 4242: applied fix (5 threads, stopped 212 us)" and the like. */
-static void print_process_line(const struct output *output, const struct worker *worker)
+static void print_process_line(const char *command, json_t *document)
 {
-	json_t *document = worker->document, *error = json_object_get(document, "error");
+	json_t *error = json_object_get(document, "error");
 	json_t *patch = json_object_get(document, "patch");
 	const char *name = json_string_value(json_object_get(patch, "name"));
+	const char *state = json_string_value(json_object_get(patch, "state"));
 	char clean[2 * HP_TEXT_MAX], hint[HP_TEXT_MAX];
 
-	printf("pid %d: ", (int)worker->target);
+	printf("pid %d: ", (int)json_integer_value(json_object_get(document, "pid")));
 	if (error) {
 		const char *message = json_string_value(json_object_get(error, "message"));
 		const char *advice = json_string_value(json_object_get(error, "hint"));
 
 		printf("failed (%s, exit %d): %s%s%s\n",
-		       json_string_value(json_object_get(error, "kind")), worker->exit_code,
+		       json_string_value(json_object_get(error, "kind")),
+		       (int)json_integer_value(json_object_get(document, "exit_code")),
 		       one_line(message ? message : "", clean, sizeof(clean)), advice ? "; " : "",
 		       advice ? one_line(advice, hint, sizeof(hint)) : "");
-	} else if (strcmp(output->command, "list") == 0) {
+	} else if (strcmp(command, "list") == 0) {
 		size_t count = json_array_size(json_object_get(document, "patches"));
 
 		printf("%zu patch%s applied", count, count == 1 ? "" : "es");
@@ -211,46 +215,71 @@ static void print_process_line(const struct output *output, const struct worker 
 						"name")) ?: "",
 					clean, sizeof(clean)));
 		putchar('\n');
-	} else if (strcmp(output->command, "check") == 0) {
+	} else if (strcmp(command, "check") == 0) {
 		printf("patch %s fits\n", one_line(name ? name : "", clean, sizeof(clean)));
 	} else {
 		int threads = (int)json_integer_value(json_object_get(document, "threads"));
 
 		printf("%s %s (%d thread%s, stopped %.0f us)\n",
-		       strcmp(output->command, "apply") == 0 ? "applied" : "reverted",
+		       state && strcmp(state, "already applied") == 0 ? "already applied"
+		       : strcmp(command, "apply") == 0		      ? "applied"
+								      : "reverted",
 		       one_line(name ? name : "", clean, sizeof(clean)), threads,
 		       threads == 1 ? "" : "s",
 		       json_number_value(json_object_get(document, "blackout_us")));
 	}
 }
 
-static void print_outcome(const struct output *output, const struct worker *workers,
-			  size_t count, int exit_code)
+void fanout_print_lines(const char *command, struct json_t *processes)
 {
-	json_t *processes;
+	for (size_t i = 0; i < json_array_size(processes); i++)
+		print_process_line(command, json_array_get(processes, i));
+}
 
+static void print_outcome(const struct output *output, json_t *processes, int exit_code)
+{
 	if (!output->json) {
-		for (size_t i = 0; i < count; i++)
-			print_process_line(output, &workers[i]);
-		if (count == 0)
+		fanout_print_lines(output->command, processes);
+		if (json_array_size(processes) == 0)
 			printf("no process matched\n");
 		if (exit_code != 0)
 			fprintf(stderr, "hotpatch: %s failed for some processes (exit %d); see above\n",
 				output->command, exit_code);
 		return;
 	}
-	processes = json_array();
-	for (size_t i = 0; i < count; i++)
-		json_array_append(processes, workers[i].document);
-	json_emit(json_pack("{s:s, s:b, s:i, s:o}", "command", output->command, "ok",
+	json_emit(json_pack("{s:s, s:b, s:i, s:O}", "command", output->command, "ok",
 			    exit_code == 0, "exit_code", exit_code, "processes", processes));
+}
+
+int fanout_processes(const struct invocation *invocation, const pid_t *targets, size_t count,
+		     size_t named, const char *harmless_kind, struct output *output,
+		     volatile const int *interrupted, struct json_t **processes)
+{
+	struct worker *workers = calloc(count ? count : 1, sizeof(*workers));
+	int exit_code;
+
+	*processes = json_array();
+	if (!workers || !*processes) {
+		free(workers);
+		return usage_error(output, "out of memory for %zu processes", count);
+	}
+	for (size_t i = 0; i < count; i++)
+		workers[i] = (struct worker){ .target = targets[i], .output_fd = -1,
+					      .named = i < named };
+	fflush(stdout);	/* nothing buffered may be printed twice by a child */
+	run_all(workers, count, invocation, output, interrupted);
+	exit_code = common_exit_code(workers, count, harmless_kind);
+	for (size_t i = 0; i < count; i++)
+		json_array_append_new(*processes, workers[i].document);
+	free(workers);
+	return exit_code;
 }
 
 int fanout_run(const struct invocation *invocation, struct output *output,
 	       volatile const int *interrupted)
 {
 	struct hp_error error = { 0 };
-	struct worker *workers = NULL;
+	json_t *processes = NULL;
 	pid_t *targets = NULL;
 	size_t count = 0;
 	int status = hp_select_processes(&invocation->selector, &targets, &count, &error);
@@ -260,21 +289,11 @@ int fanout_run(const struct invocation *invocation, struct output *output,
 		print_failure(output, &error, exit_code_for(status));
 		return exit_code_for(status);
 	}
-	workers = calloc(count ? count : 1, sizeof(*workers));
-	if (!workers) {
-		free(targets);
-		return usage_error(output, "out of memory for %zu processes", count);
-	}
-	for (size_t i = 0; i < count; i++)
-		workers[i] = (struct worker){ .target = targets[i], .output_fd = -1,
-					      .named = i < invocation->selector.pid_count };
-	fflush(stdout);	/* nothing buffered may be printed twice by a child */
-	run_all(workers, count, invocation, output, interrupted);
-	exit_code = common_exit_code(workers, count);
-	print_outcome(output, workers, count, exit_code);
-	for (size_t i = 0; i < count; i++)
-		json_decref(workers[i].document);
-	free(workers);
+	exit_code = fanout_processes(invocation, targets, count, invocation->selector.pid_count,
+				     NULL, output, interrupted, &processes);
+	if (processes)
+		print_outcome(output, processes, exit_code);
+	json_decref(processes);
 	free(targets);
 	return exit_code;
 }

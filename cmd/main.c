@@ -98,12 +98,15 @@ static int run_command(const struct command *command, int argc, char **argv,
 	error.pid = invocation.request.pid;
 	status = command->run(&invocation, &outcome, &error);
 	exit_code = exit_code_for(status);
+	if (status == HP_OK && outcome.exit_code != 0)
+		exit_code = outcome.exit_code;
 	if (status == HP_OK)
 		(output->json ? command->print_json : command->print_text)(output, &invocation,
 									    &outcome);
 	else
 		print_failure(output, &error, exit_code);
 	hp_result_release(&outcome.engine);
+	outcome_release_store(&outcome);
 	hp_build_result_release(&outcome.build);
 	hp_error_release(&error);
 	return finish_output(output, exit_code, command->audited);

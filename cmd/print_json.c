@@ -95,7 +95,7 @@ static json_t *maybe_address(uint64_t value)
 }
 
 /* "CVE-1 CVE-2" as a JSON array. */
-static json_t *id_list(const char *ids)
+json_t *json_id_list(const char *ids)
 {
 	json_t *list = json_array();
 
@@ -159,7 +159,7 @@ static json_t *patch_json(const struct hp_patch_report *patch, bool with_referen
 	document = json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "name",
 			     json_text(patch->name), "state", patch->state, "path",
 			     maybe_text(patch->path), "description", json_text(patch->description),
-			     "ids", id_list(patch->ids), "load_address",
+			     "ids", json_id_list(patch->ids), "load_address",
 			     maybe_address(patch->load_address), "sequence",
 			     patch->sequence ? json_integer((json_int_t)patch->sequence)
 					     : json_null(),

@@ -46,7 +46,9 @@ enum hp_error_kind {
 	HP_KIND_LOAD_FAILED,		/* 4: the target's dlopen refused the patch */
 	HP_KIND_NOT_APPLIED,		/* 4: revert: no such patch applied */
 	HP_KIND_DEPENDS,		/* 4: revert: a later patch depends on it */
-	HP_KIND_NAME_CONFLICT,		/* 4: apply: another patch has that name */
+	HP_KIND_NAME_CONFLICT,		/* 4: apply, install: another patch has that name */
+	HP_KIND_UNPINNED,		/* 4: install: an object patched without a pinned build-id */
+	HP_KIND_NOT_INSTALLED,		/* 4: uninstall: no such patch in the store */
 	HP_KIND_COUNT
 };
 
@@ -223,6 +225,68 @@ int hp_list(const struct hp_request *request, struct hp_result *result,
 
 /* Accepts a zeroed result that was never filled. */
 void hp_result_release(struct hp_result *result);
+
+/* The store (store.c, store_scan.c, store_status.c): installed patches,
+ * STORE/NAME.so, in /var/lib/hotpatch or HOTPATCH_STORE.  One installed
+ * patch, as install copied it or status read it. */
+struct hp_installed_report {
+	char name[HP_PATCH_NAME_MAX];
+	char ids[HP_TEXT_MAX];		/* HOTPATCH_ID values, space separated */
+	char sha256[65];
+	char path[4096];		/* STORE/NAME.so */
+	bool unchanged;			/* install: the same bytes were installed already */
+	bool unreadable;		/* status: the file is not a patch that can be used */
+	char problem[2 * HP_TEXT_MAX];	/* status: why, when unreadable */
+	char problem_kind[32];
+};
+
+/* The store: HOTPATCH_STORE (ignored in secure execution) or /var/lib/hotpatch. */
+const char *hp_store_directory(void);
+
+/* install: checks the patch as apply does, refuses one that does not pin
+ * every object it patches, copies it into the store; *pids (malloc'd)
+ * are the running processes it fits. */
+int hp_install(const struct hp_request *request, struct hp_installed_report *installed,
+	       pid_t **pids, size_t *count, struct hp_error *error)
+	__attribute__((warn_unused_result));
+/* uninstall, before the reverts: the installed patch `name` and *pids
+ * (malloc'd), every process its installed copy (that name, those bytes)
+ * is applied to. */
+int hp_uninstall_prepare(const char *name, struct hp_installed_report *installed, pid_t **pids,
+			 size_t *count, struct hp_error *error) __attribute__((warn_unused_result));
+/* uninstall, after the reverts: STORE/NAME.so removed. */
+int hp_uninstall_finish(const char *name, struct hp_error *error)
+	__attribute__((warn_unused_result));
+
+/* One patch of a process as status sees it. */
+struct hp_process_patch {
+	char name[HP_PATCH_NAME_MAX];
+	char state[16];			/* "applied", "not applied", "incomplete" */
+	bool installed;
+};
+
+struct hp_process_status {
+	pid_t pid;
+	char exe[HP_TEXT_MAX];
+	char problem[2 * HP_TEXT_MAX];	/* why its patches could not be read, or "" */
+	size_t patch_count;
+	struct hp_process_patch *patches;
+};
+
+struct hp_status_result {
+	size_t installed_count;
+	struct hp_installed_report *installed;
+	size_t process_count;
+	struct hp_process_status *processes;
+	bool as_installed;		/* every fitting process has every installed
+					 * patch, and every store file is readable */
+};
+
+/* status: read-only, stops nothing and takes no lock. */
+int hp_machine_status(struct hp_status_result *result, struct hp_error *error)
+	__attribute__((warn_unused_result));
+/* Accepts a zeroed result that was never filled. */
+void hp_machine_status_release(struct hp_status_result *result);
 
 /* keygen and sign: Ed25519 keys and detached patch signatures (trust_keys.c,
  * trust_signature.c).  Paths longer than HP_TEXT_MAX are refused. */

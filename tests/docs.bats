@@ -34,7 +34,7 @@ squeeze() {
 # The command lines of --help: "hotpatch apply --pid PID ...".
 help_command_lines() {
 	awk '/^commands:/ { inside = 1; next } /^[^ ]/ { inside = 0 }
-		inside && /^  [a-z]+ +[-(]/ { $1 = "hotpatch " $1; print }' "$HELP" | squeeze
+		inside && /^  [a-z]+ +[-([]/ { $1 = "hotpatch " $1; print }' "$HELP" | squeeze
 }
 
 help_commands() {

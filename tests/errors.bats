@@ -217,9 +217,11 @@ wait_for_apply() {
 }
 
 @test "every kind hotpatch can print is documented in the man page" {
-	local kind
-	for kind in $(grep -oE '\[HP_KIND_[A-Z_]+\] = \{ "[a-z_]+"' "$HP_SOURCE/lib/error.c" |
-		sed -E 's/.*"([a-z_]+)"/\1/' | sort -u); do
+	local kind kinds
+	kinds=$(grep -oE '\[HP_KIND_[A-Z_]+\] = \{ "[a-z_]+"' "$HP_SOURCE/lib/common/error.c" |
+		sed -E 's/.*"([a-z_]+)"/\1/' | sort -u)
+	(($(wc -l <<<"$kinds") > 10)) || fail "no error kinds found in lib/common/error.c"
+	for kind in $kinds; do
 		grep -qE "^\.B $kind\$|^\.IP \\\\fB$kind\\\\fR|\\\\fB$kind\\\\fR" "$HP_SOURCE/man/hotpatch.1" ||
 			fail "hotpatch(1) does not document the error kind $kind"
 	done

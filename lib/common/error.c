@@ -46,6 +46,8 @@ static const struct {
 	[HP_KIND_NOT_APPLIED] = { "not_applied", HP_MISFIT },
 	[HP_KIND_DEPENDS] = { "depends", HP_MISFIT },
 	[HP_KIND_NAME_CONFLICT] = { "name_conflict", HP_MISFIT },
+	[HP_KIND_UNPINNED] = { "unpinned", HP_MISFIT },
+	[HP_KIND_NOT_INSTALLED] = { "not_installed", HP_MISFIT },
 };
 
 const char *hp_error_kind_name(enum hp_error_kind kind)

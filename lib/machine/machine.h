@@ -7,6 +7,7 @@
 #include "common/base.h"
 #include "common/proc_maps.h"
 #include "symbols/symbols.h"
+#include "patch/patch.h"
 
 /* ---- process_select.c: every process of an executable or an object ---- */
 /* The file a selector names, as the kernel knows it, and its build-id for
@@ -19,10 +20,29 @@ struct hp_selected_file {
 	size_t build_id_size;
 };
 
+/* The build-id of the ELF file open on `fd`; 0 when it has none. */
+size_t read_build_id(int fd, unsigned char *id, size_t capacity);
 int selected_file_open(const char *path, const char *option, struct hp_selected_file *file,
 		       struct hp_error *error) HP_MUST_CHECK;
 /* Whether `pid` runs the file (its /proc/PID/exe), or maps it. */
 bool process_runs(pid_t pid, const struct hp_selected_file *file);
 bool process_maps(pid_t pid, const struct hp_selected_file *file);
+
+/* ---- store.c: the store directory and its files ---- */
+/* STORE: HOTPATCH_STORE (ignored in secure execution) or /var/lib/hotpatch. */
+const char *store_directory(void);
+/* STORE/NAME.so, or false when it does not fit `size`. */
+bool store_patch_path(const char *name, char *path, size_t size);
+
+/* ---- store_scan.c: the running processes a patch fits ---- */
+/* Whether every object `patch` pins is loaded in `pid` with that build-id
+ * (read through the kernel's handle on the file: /proc/PID/exe or
+ * /proc/PID/map_files); false for a patch that pins nothing. */
+bool store_patch_fits(pid_t pid, const struct hp_patch_file *patch);
+/* Whether some patch is applied to `pid` (its hotpatch-state mapping). */
+bool store_has_state(pid_t pid);
+/* Every process (not ourselves) for which `wanted` is true; *pids malloc'd. */
+int store_scan_processes(bool (*wanted)(pid_t pid, const void *context), const void *context,
+			 pid_t **pids, size_t *count, struct hp_error *error) HP_MUST_CHECK;
 
 #endif

@@ -25,8 +25,7 @@
 #define PROCESSES_MAX 65536
 #define DELETED_SUFFIX " (deleted)"
 
-/* The build-id of the ELF file open on `fd`; 0 when it has none. */
-static size_t read_build_id(int fd, unsigned char *id, size_t capacity)
+size_t read_build_id(int fd, unsigned char *id, size_t capacity)
 {
 	Elf *elf;
 	size_t size = 0;

@@ -1,0 +1,300 @@
+/* store.c - the store of installed patches: STORE/NAME.so, root-owned
+ * copies in /var/lib/hotpatch (or HOTPATCH_STORE, ignored in secure
+ * execution), each written under a temporary name and renamed into place,
+ * so that a reader sees a whole file or none.  The files are the whole
+ * record: there is no index to go stale.  install and uninstall's store
+ * halves; the processes are worked on by the front end's fan-out. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "machine/machine.h"
+#include "trust/trust.h"
+
+#define DEFAULT_STORE "/var/lib/hotpatch"
+/* A signature file is one short line. */
+#define SIGNATURE_SIZE_MAX 4096
+
+const char *store_directory(void)
+{
+	const char *chosen = secure_getenv("HOTPATCH_STORE");
+
+	return chosen && chosen[0] ? chosen : DEFAULT_STORE;
+}
+
+const char *hp_store_directory(void)
+{
+	return store_directory();
+}
+
+bool store_patch_path(const char *name, char *path, size_t size)
+{
+	int length = snprintf(path, size, "%s/%s.so", store_directory(), name);
+
+	return length > 0 && (size_t)length < size;
+}
+
+/* The store, made if missing; refused unless it is a directory only root
+ * (or we) can write to, since later processes trust what it holds. */
+static int store_open_directory(bool create, struct hp_error *error)
+{
+	const char *directory = store_directory();
+	struct stat info;
+
+	if (create && mkdir(directory, 0755) != 0 && errno != EEXIST)
+		return hp_fail_errno(error, HP_FAILED, "cannot make the store %s", directory);
+	if (lstat(directory, &info) != 0) {
+		if (errno == ENOENT && !create)
+			return HP_OK;
+		return hp_fail_errno(error, HP_FAILED, "cannot open the store %s", directory);
+	}
+	if (!S_ISDIR(info.st_mode) || (info.st_uid != 0 && info.st_uid != geteuid()) ||
+	    (info.st_mode & (S_IWGRP | S_IWOTH))) {
+		hp_hint(error, "the store must be a directory owned by root, mode 0755");
+		return hp_fail_as(error, HP_KIND_UNTRUSTED,
+				  "the store %s is not a directory only root can write to",
+				  directory);
+	}
+	return HP_OK;
+}
+
+/* Every object the patch replaces functions in must be pinned: a function
+ * name alone would match unrelated programs across the machine. */
+static int check_pinned(const struct hp_patch_file *patch, struct hp_error *error)
+{
+	for (size_t i = 0; i < patch->count; i++) {
+		const char *object = patch->replacements[i].object;
+		bool pinned = false;
+
+		for (size_t j = 0; j < patch->pin_count && !pinned; j++)
+			pinned = strcmp(patch->pins[j].object, object) == 0;
+		if (pinned)
+			continue;
+		hp_hint(error, "pin it with HOTPATCH_BUILD_ID(\"%s\", \"...\") (hotpatch build "
+			       "does), or apply it to chosen processes with apply",
+			object);
+		return hp_fail_as(error, HP_KIND_UNPINNED,
+				  "patch %s replaces %s in %s without pinning its build-id",
+				  patch->path, patch->replacements[i].function,
+				  object[0] ? object : "the main executable");
+	}
+	return HP_OK;
+}
+
+/* The sha256 (hex) of the file at `path`, bounded like a patch; false
+ * when it cannot be read. */
+static bool file_sha256(const char *path, char hex[65])
+{
+	unsigned char digest[crypto_hash_sha256_BYTES], buffer[65536];
+	crypto_hash_sha256_state state;
+	size_t total = 0;
+	ssize_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return false;
+	crypto_hash_sha256_init(&state);
+	while (total <= HP_PATCH_SIZE_MAX && (got = read(fd, buffer, sizeof(buffer))) > 0) {
+		crypto_hash_sha256_update(&state, buffer, (size_t)got);
+		total += (size_t)got;
+	}
+	close(fd);
+	if (got < 0 || total > HP_PATCH_SIZE_MAX)
+		return false;
+	crypto_hash_sha256_final(&state, digest);
+	sodium_bin2hex(hex, 65, digest, sizeof(digest));
+	return true;
+}
+
+/* Writes every byte, retrying short writes. */
+static bool write_all(int fd, const unsigned char *bytes, size_t size)
+{
+	while (size > 0) {
+		ssize_t done = write(fd, bytes, size);
+
+		if (done < 0 && errno == EINTR)
+			continue;
+		if (done <= 0)
+			return false;
+		bytes += done;
+		size -= (size_t)done;
+	}
+	return true;
+}
+
+/* `bytes` written to a temporary name beside `path` and renamed over it:
+ * a reader sees the whole file or none. */
+static int store_write(const char *path, const unsigned char *bytes, size_t size,
+		       struct hp_error *error)
+{
+	char temporary[HP_PATH_MAX];
+	int fd, length = snprintf(temporary, sizeof(temporary), "%s/.%s.%d", store_directory(),
+				  hp_base_name(path), (int)getpid());
+	bool written;
+
+	if (length < 0 || (size_t)length >= sizeof(temporary))
+		return hp_fail(error, HP_FAILED, "the store path %s is too long", store_directory());
+	fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return hp_fail_errno(error, HP_FAILED, "cannot write %s", temporary);
+	/* 0644 whatever the umask: the loader and apply read it as any user. */
+	written = fchmod(fd, 0644) == 0 && write_all(fd, bytes, size) && fsync(fd) == 0;
+	if (close(fd) != 0)
+		written = false;
+	if (written && rename(temporary, path) == 0)
+		return HP_OK;
+	hp_fail_errno(error, HP_FAILED, "cannot write %s", path);
+	unlink(temporary);
+	return HP_FAILED;
+}
+
+/* A signed patch keeps its signature beside the store's copy, written
+ * first, so that the copy is never there unsigned under a policy that
+ * asks for signatures. */
+static int store_signature(const struct hp_patch_file *patch, const char *path,
+			   struct hp_error *error)
+{
+	char source[HP_PATH_MAX + 8], target[HP_PATH_MAX + 8];
+	unsigned char bytes[SIGNATURE_SIZE_MAX];
+	ssize_t size;
+	int fd;
+
+	snprintf(source, sizeof(source), "%s.sig", patch->absolute_path);
+	snprintf(target, sizeof(target), "%s.sig", path);
+	fd = open(source, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return hp_fail_errno(error, HP_FAILED, "cannot read the signature %s", source);
+	size = read(fd, bytes, sizeof(bytes));
+	close(fd);
+	if (size <= 0 || (size_t)size == sizeof(bytes))
+		return hp_fail(error, HP_FAILED, "cannot read the signature %s", source);
+	return store_write(target, bytes, (size_t)size, error);
+}
+
+/* Into the store, unless it is there: the same bytes are a success that
+ * changes nothing, other bytes under that name a conflict. */
+static int store_put(const struct hp_patch_file *patch, bool signed_patch,
+		     struct hp_installed_report *installed, struct hp_error *error)
+{
+	char existing[65];
+	int status = HP_OK;
+
+	if (!store_patch_path(patch->name, installed->path, sizeof(installed->path)))
+		return hp_fail(error, HP_FAILED, "the store path %s is too long", store_directory());
+	if (access(installed->path, F_OK) != 0) {
+		if (signed_patch)
+			status = store_signature(patch, installed->path, error);
+		if (status == HP_OK)
+			status = store_write(installed->path, patch->bytes, patch->size, error);
+		return status;
+	}
+	if (!file_sha256(installed->path, existing))
+		return hp_fail_errno(error, HP_FAILED, "cannot read the installed %s",
+				     installed->path);
+	if (strcmp(existing, installed->sha256) == 0) {
+		installed->unchanged = true;
+		return HP_OK;
+	}
+	hp_hint(error, "uninstall %s first, or give the new patch another name", patch->name);
+	return hp_fail_as(error, HP_KIND_NAME_CONFLICT,
+			  "another patch named %s is installed (%s, sha256 %s); %s has sha256 %s",
+			  patch->name, installed->path, existing, patch->path, installed->sha256);
+}
+
+static bool fits_wanted(pid_t pid, const void *context)
+{
+	return store_patch_fits(pid, context);
+}
+
+int hp_install(const struct hp_request *request, struct hp_installed_report *installed,
+	       pid_t **pids, size_t *count, struct hp_error *error)
+{
+	struct hp_patch_file patch;
+	struct hp_patch_identity identity;
+	int status;
+
+	memset(installed, 0, sizeof(*installed));
+	*pids = NULL;
+	*count = 0;
+	status = patch_file_read(request, &patch, &identity, error);
+	if (status == HP_OK) {
+		hp_copy_string(installed->name, sizeof(installed->name), patch.name);
+		hp_copy_string(installed->ids, sizeof(installed->ids), patch.ids);
+		hp_copy_string(installed->sha256, sizeof(installed->sha256), identity.sha256);
+		status = check_pinned(&patch, error);
+	}
+	if (status == HP_OK)
+		status = store_open_directory(true, error);
+	if (status == HP_OK)
+		status = store_put(&patch, identity.signer[0] != '\0', installed, error);
+	if (status == HP_OK)
+		status = store_scan_processes(fits_wanted, &patch, pids, count, error);
+	patch_file_release(&patch);
+	return status;
+}
+
+/* Whether the installed copy (that name, those bytes) is applied to `pid`:
+ * another patch that only shares its name is not the store's to revert. */
+static bool installed_copy_applied(pid_t pid, const void *context)
+{
+	const struct hp_installed_report *installed = context;
+	struct hp_request request = { .pid = pid, .timeout_seconds = 5 };
+	struct hp_result list = { 0 };
+	struct hp_error ignored = { 0 };
+	bool found = false;
+
+	if (!store_has_state(pid))
+		return false;
+	if (hp_list(&request, &list, &ignored) == HP_OK)
+		for (size_t i = 0; i < list.patch_count && !found; i++)
+			found = strcmp(list.patches[i].name, installed->name) == 0 &&
+				strcmp(list.patches[i].sha256, installed->sha256) == 0;
+	hp_result_release(&list);
+	hp_error_release(&ignored);
+	return found;
+}
+
+int hp_uninstall_prepare(const char *name, struct hp_installed_report *installed, pid_t **pids,
+			 size_t *count, struct hp_error *error)
+{
+	int status;
+
+	memset(installed, 0, sizeof(*installed));
+	*pids = NULL;
+	*count = 0;
+	if (!patch_name_is_valid(name) ||
+	    !store_patch_path(name, installed->path, sizeof(installed->path)))
+		return hp_fail(error, HP_USAGE, "'%s' is not a patch name", name);
+	hp_copy_string(installed->name, sizeof(installed->name), name);
+	status = store_open_directory(false, error);
+	if (status != HP_OK)
+		return status;
+	if (!file_sha256(installed->path, installed->sha256)) {
+		hp_hint(error, "hotpatch status lists the installed patches");
+		return hp_fail_as(error, HP_KIND_NOT_INSTALLED, "no patch named %s is installed in %s",
+				  name, store_directory());
+	}
+	return store_scan_processes(installed_copy_applied, installed, pids, count, error);
+}
+
+int hp_uninstall_finish(const char *name, struct hp_error *error)
+{
+	char path[HP_PATH_MAX];
+
+	char signature[HP_PATH_MAX + 8];
+
+	if (!store_patch_path(name, path, sizeof(path)))
+		return hp_fail(error, HP_USAGE, "'%s' is not a patch name", name);
+	if (unlink(path) != 0 && errno != ENOENT)
+		return hp_fail_errno(error, HP_FAILED, "cannot remove %s", path);
+	/* After the patch: a copy is never left there without its signature. */
+	snprintf(signature, sizeof(signature), "%s.sig", path);
+	if (unlink(signature) != 0 && errno != ENOENT)
+		return hp_fail_errno(error, HP_FAILED, "cannot remove %s", signature);
+	return HP_OK;
+}

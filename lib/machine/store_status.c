@@ -1,0 +1,230 @@
+/* store_status.c - the machine at a glance: what the store holds and, for
+ * every process an installed patch fits or some patch is applied to, which
+ * patches it has.  Read-only: it reads /proc and each process's state
+ * through hp_list, which stops nothing and takes no lock, so a running
+ * apply never blocks it.  A store file that is not a usable patch is
+ * reported, never fatal. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "machine/machine.h"
+#include "trust/trust.h"
+
+/* The store's patches, parsed; `usable[i]` false for an unreadable one. */
+struct store_contents {
+	size_t count;
+	struct hp_patch_file *patches;
+	bool *usable;
+};
+
+static bool is_patch_file_name(const char *name)
+{
+	size_t length = strlen(name);
+
+	return name[0] != '.' && length > 3 && strcmp(name + length - 3, ".so") == 0;
+}
+
+static int patch_entry(const struct dirent *entry)
+{
+	return is_patch_file_name(entry->d_name);
+}
+
+/* One store file read as apply reads a patch. */
+static void read_installed(const char *file_name, struct hp_installed_report *installed,
+			   struct hp_patch_file *patch, bool *usable)
+{
+	struct hp_request request = { 0 };
+	struct hp_patch_identity identity;
+	struct hp_error error = { 0 };
+
+	snprintf(installed->path, sizeof(installed->path), "%s/%s", store_directory(), file_name);
+	hp_copy_string(installed->name, sizeof(installed->name), file_name);
+	installed->name[strlen(installed->name) - 3] = '\0';
+	request.patch_path = installed->path;
+	*usable = patch_file_read(&request, patch, &identity, &error) == HP_OK;
+	/* The file name is the record's key: uninstall finds it by name. */
+	if (*usable && strcmp(patch->name, installed->name) != 0) {
+		hp_fail_as(&error, HP_KIND_BAD_PATCH, "store file %s holds the patch %s, not %s",
+			   installed->path, patch->name, installed->name);
+		*usable = false;
+	}
+	hp_copy_string(installed->sha256, sizeof(installed->sha256), identity.sha256);
+	if (*usable) {
+		hp_copy_string(installed->name, sizeof(installed->name), patch->name);
+		hp_copy_string(installed->ids, sizeof(installed->ids), patch->ids);
+	} else {
+		installed->unreadable = true;
+		hp_copy_string(installed->problem, sizeof(installed->problem), error.message);
+		hp_copy_string(installed->problem_kind, sizeof(installed->problem_kind),
+			       hp_error_kind_of(&error));
+	}
+	hp_error_release(&error);
+}
+
+static int read_store(struct hp_status_result *result, struct store_contents *store,
+		      struct hp_error *error)
+{
+	struct dirent **entries = NULL;
+	int count = scandir(store_directory(), &entries, patch_entry, alphasort);
+
+	if (count < 0)	/* no store yet: nothing installed */
+		return HP_OK;
+	result->installed = calloc((size_t)count + 1, sizeof(*result->installed));
+	store->patches = calloc((size_t)count + 1, sizeof(*store->patches));
+	store->usable = calloc((size_t)count + 1, sizeof(*store->usable));
+	for (int i = 0; i < count; i++) {
+		if (result->installed && store->patches && store->usable)
+			read_installed(entries[i]->d_name, &result->installed[i],
+				       &store->patches[i], &store->usable[i]);
+		free(entries[i]);
+	}
+	free(entries);
+	if (!result->installed || !store->patches || !store->usable)
+		return hp_fail(error, HP_FAILED, "out of memory reading the store");
+	result->installed_count = store->count = (size_t)count;
+	return HP_OK;
+}
+
+static void release_store(struct store_contents *store)
+{
+	/* A file that failed to parse holds its bytes all the same. */
+	for (size_t i = 0; store->patches && i < store->count; i++)
+		patch_file_release(&store->patches[i]);
+	free(store->patches);
+	free(store->usable);
+}
+
+static bool fits_any(pid_t pid, const struct store_contents *store)
+{
+	for (size_t i = 0; i < store->count; i++)
+		if (store->usable[i] && store_patch_fits(pid, &store->patches[i]))
+			return true;
+	return false;
+}
+
+static bool concerned(pid_t pid, const void *context)
+{
+	return store_has_state(pid) || fits_any(pid, context);
+}
+
+static bool add_patch(struct hp_process_status *process, const char *name, const char *state,
+		      bool installed)
+{
+	struct hp_process_patch *larger =
+		realloc(process->patches, (process->patch_count + 1) * sizeof(*larger));
+
+	if (!larger)
+		return false;
+	process->patches = larger;
+	larger = &process->patches[process->patch_count++];
+	memset(larger, 0, sizeof(*larger));
+	hp_copy_string(larger->name, sizeof(larger->name), name);
+	hp_copy_string(larger->state, sizeof(larger->state), state);
+	larger->installed = installed;
+	return true;
+}
+
+/* The applied patch of that name and bytes (unknown bytes: by name). */
+static const struct hp_patch_report *applied_copy(const struct hp_result *list, const char *name,
+						  const char *sha256)
+{
+	for (size_t i = 0; i < list->patch_count; i++) {
+		const struct hp_patch_report *patch = &list->patches[i];
+
+		if (strcmp(patch->name, name) == 0 &&
+		    (!patch->sha256[0] || strcmp(patch->sha256, sha256) == 0))
+			return patch;
+	}
+	return NULL;
+}
+
+static bool is_installed_name(const struct hp_status_result *result, const char *name)
+{
+	for (size_t i = 0; i < result->installed_count; i++)
+		if (strcmp(result->installed[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* One process: each installed patch that fits it, applied or not, then
+ * every other patch applied to it.  False when the machine is not as
+ * installed there. */
+static bool describe_process(struct hp_process_status *process,
+			     const struct hp_status_result *result,
+			     const struct store_contents *store)
+{
+	struct hp_request request = { .pid = process->pid, .timeout_seconds = 5 };
+	struct hp_result list = { 0 };
+	struct hp_error error = { 0 };
+	char link[64];
+	ssize_t length;
+	bool listed, as_installed = true, memory = true;
+
+	snprintf(link, sizeof(link), "/proc/%d/exe", (int)process->pid);
+	length = readlink(link, process->exe, sizeof(process->exe) - 1);
+	process->exe[length > 0 ? length : 0] = '\0';
+	listed = hp_list(&request, &list, &error) == HP_OK;
+	if (!listed)
+		hp_copy_string(process->problem, sizeof(process->problem), error.message);
+	for (size_t i = 0; i < store->count; i++) {
+		const struct hp_installed_report *installed = &result->installed[i];
+		const struct hp_patch_report *copy;
+
+		if (!store->usable[i] || !store_patch_fits(process->pid, &store->patches[i]))
+			continue;
+		copy = listed ? applied_copy(&list, installed->name, installed->sha256) : NULL;
+		memory = memory && add_patch(process, installed->name, copy ? copy->state : "not applied",
+					     true);
+		as_installed = as_installed && copy && strcmp(copy->state, "applied") == 0;
+	}
+	for (size_t i = 0; listed && i < list.patch_count; i++)
+		if (!is_installed_name(result, list.patches[i].name))
+			memory = memory && add_patch(process, list.patches[i].name,
+						     list.patches[i].state, false);
+	hp_result_release(&list);
+	hp_error_release(&error);
+	return as_installed && memory;
+}
+
+int hp_machine_status(struct hp_status_result *result, struct hp_error *error)
+{
+	struct store_contents store = { 0 };
+	pid_t *pids = NULL;
+	size_t count = 0;
+	int status;
+
+	memset(result, 0, sizeof(*result));
+	result->as_installed = true;
+	status = read_store(result, &store, error);
+	if (status == HP_OK)
+		status = store_scan_processes(concerned, &store, &pids, &count, error);
+	if (status == HP_OK && count > 0) {
+		result->processes = calloc(count, sizeof(*result->processes));
+		if (!result->processes)
+			status = hp_fail(error, HP_FAILED, "out of memory for %zu processes", count);
+	}
+	for (size_t i = 0; status == HP_OK && i < count; i++) {
+		result->processes[i].pid = pids[i];
+		if (!describe_process(&result->processes[i], result, &store))
+			result->as_installed = false;
+		result->process_count++;
+	}
+	for (size_t i = 0; i < result->installed_count; i++)
+		if (result->installed[i].unreadable)
+			result->as_installed = false;
+	free(pids);
+	release_store(&store);
+	return status;
+}
+
+void hp_machine_status_release(struct hp_status_result *result)
+{
+	for (size_t i = 0; i < result->process_count; i++)
+		free(result->processes[i].patches);
+	free(result->processes);
+	free(result->installed);
+	memset(result, 0, sizeof(*result));
+}
