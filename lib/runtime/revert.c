@@ -398,6 +398,7 @@ int hp_revert(const struct hp_request *request, struct hp_result *result,
 
 	memset(result, 0, sizeof(*result));
 	status = steps_run(&revert_steps, &work, request->pid, request->interrupted, error);
+	session_classify_failure(request->pid, status, error);
 	result->thread_count = work.session.thread_count;
 	result->elapsed_seconds = hp_now() - work.session.start;
 	free(work.before);

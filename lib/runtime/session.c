@@ -509,3 +509,10 @@ void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_rep
 							  : "trampoline");
 	}
 }
+
+void session_classify_failure(pid_t pid, int status, struct hp_error *error)
+{
+	if (status == HP_FAILED && error->kind <= HP_KIND_FAILED && pid > 0 &&
+	    process_has_exited(pid))
+		error->kind = HP_KIND_TARGET_EXITED;
+}

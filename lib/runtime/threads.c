@@ -68,8 +68,11 @@ int threads_list(pid_t pid, pid_t **tids, size_t *count, struct hp_error *error)
 	directory = opendir(path);
 	if (!directory) {
 		hp_hint(error, "check the pid");
-		return hp_fail_errno(error, HP_FAILED, "cannot list the threads of pid %d",
-				     (int)pid);
+		hp_fail_errno(error, HP_FAILED, "cannot list the threads of pid %d", (int)pid);
+		/* /proc/PID/task gone: the process ended under us. */
+		if (error->error_number == ENOENT || error->error_number == ESRCH)
+			error->kind = HP_KIND_TARGET_EXITED;
+		return HP_FAILED;
 	}
 	while ((entry = readdir(directory)) != NULL) {
 		char *end;
