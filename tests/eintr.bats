@@ -99,9 +99,11 @@ apply_revert_rounds() {
 }
 
 @test "threads that wait without end inside a replaced function keep apply out (exit 3) and see no EINTR" {
-	# Nothing can wake them while the rest of the process is stopped: every
-	# attempt interrupts them, tries to move them, and puts them back.
-	start_waits moved epoll_wait semop read futex
+	# Nothing wakes them (no waker thread in stuck mode; with one, a wake
+	# landing just before an attempt lets them all leave, and apply rightly
+	# succeeds): every attempt interrupts them, tries to move them, and puts
+	# them back.
+	start_waits stuck epoll_wait semop read futex
 	run -3 --separate-stderr hp apply --pid "$TARGET_PID" --timeout 1 "$HP_PATCHES/eintr_wait_fix.so"
 	assert_error_line wait_step
 	assert_target_untouched "$TARGET_PID"

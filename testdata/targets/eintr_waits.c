@@ -13,6 +13,8 @@
  *                                 for MOVED_WAIT_MS: a timeout for the kinds
  *                                 that take one (it must not end early), a
  *                                 wake from the waker thread for the others
+ *        eintr_waits stuck KIND...  as moved, without the waker: an untimed
+ *                                 wait inside wait_step() never ends
  * Output lines:
  *   waiting KIND tid=TID           (once per thread, before "ready")
  *   ready pid=PID sem=SEMID        (every thread is blocked; SEMID: the System V
@@ -66,6 +68,7 @@ struct kind {
 
 static int semaphores = -1;
 static bool moved;
+static bool stuck;	/* moved, but nothing wakes the untimed waits */
 static struct waiter waiters[KINDS_MAX];
 static int waiter_count;
 int compute_calls;
@@ -408,11 +411,12 @@ int main(int argc, char **argv)
 	pthread_t thread;
 
 	target_start();
-	moved = argc > 1 && strcmp(argv[1], "moved") == 0;
+	stuck = argc > 1 && strcmp(argv[1], "stuck") == 0;
+	moved = stuck || (argc > 1 && strcmp(argv[1], "moved") == 0);
 	for (int i = moved ? 2 : 1; i < argc; i++)
 		add_kinds(argv[i]);
 	if (waiter_count == 0) {
-		fprintf(stderr, "usage: eintr_waits [moved] KIND...|all\n");
+		fprintf(stderr, "usage: eintr_waits [moved|stuck] KIND...|all\n");
 		return 2;
 	}
 	semaphores = semget(IPC_PRIVATE, waiter_count, 0600);
@@ -422,7 +426,7 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < waiter_count; i++)
 		pthread_create(&thread, NULL, run_waiter, &waiters[i]);
-	if (moved)
+	if (moved && !stuck)
 		pthread_create(&thread, NULL, run_waker, NULL);
 	for (int i = 0; i < waiter_count; i++) {
 		while (!blocked(&waiters[i]))
