@@ -121,14 +121,15 @@ static int try_round(struct hp_session *session, pid_t *chosen, struct hp_error 
 		pid_t tid = (pid_t)ranked[i][1];
 		struct hp_error skipped = { 0 };
 
-		/* A thread that exits meanwhile is only skipped; any other failure
-		 * (no permission, another tracer) is the command's. */
+		/* A thread that exits meanwhile, or does not stop within the bound
+		 * (one on its way out), is only skipped; a failed system call (no
+		 * permission, another tracer) is the command's. */
 		/* A stop takes microseconds; the bound is not the command's
 		 * deadline, which may be spent by the last round. */
 		if (threads_stop_one(&session->threads, tid, hp_now() + STOP_SECONDS, &skipped) !=
 		    HP_OK) {
 			threads_resume_all(&session->threads);
-			if (thread_is_alive(session->pid, tid)) {
+			if (thread_is_alive(session->pid, tid) && skipped.error_number != 0) {
 				*error = skipped;
 				status = skipped.status ? skipped.status : HP_FAILED;
 			}
