@@ -41,8 +41,11 @@ bool store_patch_path(const char *name, char *path, size_t size);
 bool store_patch_fits(pid_t pid, const struct hp_patch_file *patch);
 /* Whether some patch is applied to `pid` (its hotpatch-state mapping). */
 bool store_has_state(pid_t pid);
-/* Every process (not ourselves) for which `wanted` is true; *pids malloc'd. */
-int store_scan_processes(bool (*wanted)(pid_t pid, const void *context), const void *context,
-			 pid_t **pids, size_t *count, struct hp_error *error) HP_MUST_CHECK;
+
+/* ---- process_scan.c: the processes of the machine ---- */
+/* Every process (not ourselves) for which `wanted` is true, by pid; *pids
+ * malloc'd. */
+int processes_scan(bool (*wanted)(pid_t pid, const void *context), const void *context,
+		   pid_t **pids, size_t *count, struct hp_error *error) HP_MUST_CHECK;
 
 #endif

@@ -5,8 +5,6 @@
  * process started from a file that was replaced on disk since (the old
  * inode shows as "PATH (deleted)") matches when the old file's build-id,
  * read through the kernel's own handle on it, is the new one's. */
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -140,16 +138,6 @@ static int compare_pids(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static bool all_digits(const char *name)
-{
-	if (!name[0])
-		return false;
-	for (; *name; name++)
-		if (!isdigit((unsigned char)*name))
-			return false;
-	return true;
-}
-
 /* Appends `pid` unless it is there already. */
 static int add_pid(pid_t pid, pid_t **pids, size_t *count, size_t *capacity,
 		   struct hp_error *error)
@@ -172,35 +160,37 @@ static int add_pid(pid_t pid, pid_t **pids, size_t *count, size_t *capacity,
 	return HP_OK;
 }
 
-/* Every process (not ourselves) that runs or maps `file`. */
-static int scan_processes(const struct hp_selected_file *file, bool executable, pid_t **pids,
-			  size_t *count, size_t *capacity, struct hp_error *error)
+static bool runs_file(pid_t pid, const void *file)
 {
-	DIR *proc = opendir("/proc");
-	struct dirent *entry;
-	int status = HP_OK;
+	return process_runs(pid, file);
+}
 
-	if (!proc)
-		return hp_fail_errno(error, HP_FAILED, "cannot list /proc");
-	while (status == HP_OK && (entry = readdir(proc)) != NULL) {
-		pid_t pid;
+static bool maps_file(pid_t pid, const void *file)
+{
+	return process_maps(pid, file);
+}
 
-		if (!all_digits(entry->d_name))
-			continue;
-		pid = (pid_t)strtol(entry->d_name, NULL, 10);
-		if (pid <= 0 || pid == getpid())
-			continue;
-		if (executable ? process_runs(pid, file) : process_maps(pid, file))
-			status = add_pid(pid, pids, count, capacity, error);
-	}
-	closedir(proc);
+/* Every process (not ourselves) that runs or maps the file `path` names,
+ * added to *pids. */
+static int add_scanned(const char *path, const char *option, bool (*wanted)(pid_t, const void *),
+		       pid_t **pids, size_t *count, size_t *capacity, struct hp_error *error)
+{
+	struct hp_selected_file file;
+	pid_t *found = NULL;
+	size_t found_count = 0;
+	int status = selected_file_open(path, option, &file, error);
+
+	if (status == HP_OK)
+		status = processes_scan(wanted, &file, &found, &found_count, error);
+	for (size_t i = 0; status == HP_OK && i < found_count; i++)
+		status = add_pid(found[i], pids, count, capacity, error);
+	free(found);
 	return status;
 }
 
 int hp_select_processes(const struct hp_selector *selector, pid_t **pids, size_t *count,
 			struct hp_error *error)
 {
-	struct hp_selected_file file;
 	size_t capacity = 0;
 	int status = HP_OK;
 
@@ -208,16 +198,12 @@ int hp_select_processes(const struct hp_selector *selector, pid_t **pids, size_t
 	*count = 0;
 	for (size_t i = 0; status == HP_OK && i < selector->pid_count; i++)
 		status = add_pid(selector->pids[i], pids, count, &capacity, error);
-	if (status == HP_OK && selector->exe) {
-		status = selected_file_open(selector->exe, "--exe", &file, error);
-		if (status == HP_OK)
-			status = scan_processes(&file, true, pids, count, &capacity, error);
-	}
-	if (status == HP_OK && selector->object) {
-		status = selected_file_open(selector->object, "--object", &file, error);
-		if (status == HP_OK)
-			status = scan_processes(&file, false, pids, count, &capacity, error);
-	}
+	if (status == HP_OK && selector->exe)
+		status = add_scanned(selector->exe, "--exe", runs_file, pids, count, &capacity,
+				     error);
+	if (status == HP_OK && selector->object)
+		status = add_scanned(selector->object, "--object", maps_file, pids, count,
+				     &capacity, error);
 	if (status != HP_OK) {
 		free(*pids);
 		*pids = NULL;

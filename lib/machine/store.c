@@ -233,7 +233,7 @@ int hp_install(const struct hp_request *request, struct hp_installed_report *ins
 	if (status == HP_OK)
 		status = store_put(&patch, identity.signer[0] != '\0', installed, error);
 	if (status == HP_OK)
-		status = store_scan_processes(fits_wanted, &patch, pids, count, error);
+		status = processes_scan(fits_wanted, &patch, pids, count, error);
 	patch_file_release(&patch);
 	return status;
 }
@@ -279,7 +279,7 @@ int hp_uninstall_prepare(const char *name, struct hp_installed_report *installed
 		return hp_fail_as(error, HP_KIND_NOT_INSTALLED, "no patch named %s is installed in %s",
 				  name, store_directory());
 	}
-	return store_scan_processes(installed_copy_applied, installed, pids, count, error);
+	return processes_scan(installed_copy_applied, installed, pids, count, error);
 }
 
 int hp_uninstall_finish(const char *name, struct hp_error *error)

@@ -200,7 +200,7 @@ int hp_machine_status(struct hp_status_result *result, struct hp_error *error)
 	result->as_installed = true;
 	status = read_store(result, &store, error);
 	if (status == HP_OK)
-		status = store_scan_processes(concerned, &store, &pids, &count, error);
+		status = processes_scan(concerned, &store, &pids, &count, error);
 	if (status == HP_OK && count > 0) {
 		result->processes = calloc(count, sizeof(*result->processes));
 		if (!result->processes)
