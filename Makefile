@@ -29,11 +29,28 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-om
 LIB_SOURCES := $(sort $(wildcard lib/*/*.c lib/*/*/*.c))
 LIB_HEADERS := $(wildcard lib/*.h lib/*/*.h) lib/include/hotpatch.h
 CMD_SOURCES := $(sort $(wildcard cmd/*.c))
+# The loader preloaded into processes started later (loader/preload.c, libc
+# only) and the engine it loads beside it when a patch fits them.
+LOADER := $(BUILD)/lib/hotpatch/libhotpatch-loader.so
+LOADER_APPLY := $(BUILD)/lib/hotpatch/libhotpatch-apply.so
 
 .PHONY: all check unit bats fuzz fuzz-short testdata demo bench soak soak-long install uninstall \
-	clean deps
+	clean deps loader
 
-all: $(BUILD)/hotpatch
+all: $(BUILD)/hotpatch loader
+
+loader: $(LOADER) $(LOADER_APPLY)
+
+$(LOADER): loader/preload.c Makefile
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fPIC -shared -Wl,-z,now -Wl,-z,relro -o $@ loader/preload.c -ldl
+
+# Everything but the entry point hidden: the engine must not interpose on
+# the process's own symbols.
+$(LOADER_APPLY): loader/in_process.c $(LIB_SOURCES) $(LIB_HEADERS) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fPIC -shared -fvisibility=hidden -Wl,-z,now -Wl,-z,relro -o $@ \
+		loader/in_process.c $(LIB_SOURCES) $(PKG_LIBS)
 
 # Release and test builds share sources; the test build adds sanitizers and
 # the fault-injection points used by the rollback tests.
