@@ -118,10 +118,11 @@ fuzz-short: deps $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
 # hotpatch refuses patch files that anyone but root could have changed, on a
 # path of directories only root can change: the tests take the patches from
 # a private copy, wherever (and under whatever umask) the tree was cloned.
-bats: deps $(BUILD)/test/hotpatch testdata
+bats: deps $(BUILD)/test/hotpatch testdata loader
 	@patches=$$(mktemp -d /tmp/hotpatch-patches.XXXXXX) && \
 	cp $(BUILD)/testdata/patches/*.so "$$patches"/ && chmod 0644 "$$patches"/*.so && \
 	HOTPATCH=$(abspath $(BUILD))/test/hotpatch HP_TESTDATA=$(abspath $(BUILD))/testdata \
+		HP_LOADER=$(abspath $(LOADER)) \
 		HP_PATCHES="$$patches" HP_SOURCE=$(abspath .) bats --print-output-on-failure tests/; \
 	status=$$?; rm -rf "$$patches"; exit $$status
 

@@ -71,7 +71,7 @@ int run_uninstall(const struct invocation *invocation, struct outcome *outcome,
 			json_array_remove(outcome->processes, i);
 	if (outcome->exit_code == 0 && outcome->processes)
 		return hp_uninstall_finish(outcome->installed.name, error);
-	return HP_OK;
+	return hp_uninstall_keep(error);
 }
 
 int run_status(const struct invocation *invocation, struct outcome *outcome,

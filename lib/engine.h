@@ -99,6 +99,11 @@ struct hp_request {
 	bool allow_unreliable_stacks;	/* a stack that cannot be unwound is not in the way */
 	bool require_signature;		/* apply, check: only a patch signed by a trusted key */
 	volatile const int *interrupted;	/* set by the front end on SIGINT/SIGTERM */
+	/* apply inside the calling process itself (the preloaded loader): pid
+	 * is getpid(); no thread is traced, stopped or checked, so the caller
+	 * must know that no other thread can be running the functions replaced
+	 * (none exist yet, or they are in a library that has just been loaded). */
+	bool in_process;
 };
 
 /* Which processes a command works on: the pids given, every process whose
@@ -126,6 +131,7 @@ struct hp_debug_search {
 	const char *const *files;	/* each used for the object of its build-id */
 	size_t file_count;
 	double timeout_seconds;		/* 0: debuginfod's own (DEBUGINFOD_TIMEOUT) */
+	bool offline;			/* never ask debuginfod (a process starting) */
 	volatile const int *interrupted;
 };
 
@@ -251,12 +257,15 @@ int hp_install(const struct hp_request *request, struct hp_installed_report *ins
 	__attribute__((warn_unused_result));
 /* uninstall, before the reverts: the installed patch `name` and *pids
  * (malloc'd), every process its installed copy (that name, those bytes)
- * is applied to. */
+ * is applied to.  From then on no process starting gets it (the index). */
 int hp_uninstall_prepare(const char *name, struct hp_installed_report *installed, pid_t **pids,
 			 size_t *count, struct hp_error *error) __attribute__((warn_unused_result));
 /* uninstall, after the reverts: STORE/NAME.so removed. */
 int hp_uninstall_finish(const char *name, struct hp_error *error)
 	__attribute__((warn_unused_result));
+/* uninstall, when some revert failed: the patch stays installed, and
+ * processes starting get it again. */
+int hp_uninstall_keep(struct hp_error *error) __attribute__((warn_unused_result));
 
 /* One patch of a process as status sees it. */
 struct hp_process_patch {

@@ -1,11 +1,50 @@
 /* in_process.c - libhotpatch-apply.so: the engine's apply, run inside the
- * process by the preloaded loader for each installed patch that fits. */
+ * process by the preloaded loader (preload.c) for an installed patch that
+ * fits it.  The same steps as `hotpatch apply` (trust, pins, plan, load,
+ * references, state record, jumps), with plain calls where apply borrows
+ * a thread, so that list, revert and status see the patch like any other.
+ * Only the entry point is visible: the engine must not interpose on the
+ * process's own symbols. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "engine.h"
 
-int hotpatch_loader_apply(const char *patch_path);
+/* The whole of it, most of which is reading the patch and the process's
+ * objects: enough on a loaded machine, short enough that a process never
+ * waits long to start. */
+#define LOADER_TIMEOUT_SECONDS 5.0
 
-__attribute__((visibility("default"))) int hotpatch_loader_apply(const char *patch_path)
+int hotpatch_loader_apply(const char *patch_path, char *message, size_t size);
+
+/* The patch at `patch_path` applied to the calling process: 0, with what
+ * was done in `message`, or the exit code `hotpatch apply` would give,
+ * with the reason. */
+__attribute__((visibility("default"))) int hotpatch_loader_apply(const char *patch_path,
+								  char *message, size_t size)
 {
-	(void)patch_path;
-	return 0;
+	struct hp_request request = { .pid = getpid(),
+				      .patch_path = patch_path,
+				      .timeout_seconds = LOADER_TIMEOUT_SECONDS,
+				      .in_process = true };
+	struct hp_debug_search search = { .offline = true };
+	struct hp_result result = { 0 };
+	struct hp_error error = { 0 };
+	int status;
+
+	hp_debug_search_set(&search);
+	status = hp_apply(&request, &result, &error);
+	if (status == HP_OK && result.patch_count == 1)
+		snprintf(message, size, "%s %s (sha256 %s, %zu functions)",
+			 result.patches[0].state, result.patches[0].name, result.patch_file.sha256,
+			 result.patches[0].function_count);
+	else if (status == HP_OK)
+		snprintf(message, size, "applied %s", patch_path);
+	else
+		snprintf(message, size, "%s: %s%s%s", hp_error_kind_of(&error), error.message,
+			 error.hint[0] ? "; " : "", error.hint);
+	hp_result_release(&result);
+	hp_error_release(&error);
+	return -status;
 }

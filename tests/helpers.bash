@@ -46,6 +46,23 @@ hp_teardown() {
 }
 
 # hp ARGS... runs hotpatch, bounded so that a hang fails the test (exit 124).
+# private_copy FILE COPY: COPY is FILE with a random build-id of its own (in
+# $PRIVATE_BUILD_ID), so that no other process on the machine runs it and a
+# patch pinned to it fits only what a test starts from it.
+private_copy() {
+	local offset id
+	mkdir -p "${2%/*}"
+	cp "$1" "$2"
+	# The build-id note's descriptor starts 16 bytes into the section.
+	offset=$(readelf -SW "$2" | sed -n 's/.*\.note\.gnu\.build-id *NOTE *[0-9a-f]* *\([0-9a-f]*\) .*/\1/p')
+	[[ -n $offset ]] || { fail "no build-id note in $2"; return 1; }
+	id=$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	printf "$(sed 's/../\\x&/g' <<<"$id")" |
+		dd of="$2" bs=1 seek=$((0x$offset + 16)) conv=notrunc status=none
+	readelf -n "$2" | grep -q "Build ID: $id" || { fail "build-id of $2 not rewritten"; return 1; }
+	PRIVATE_BUILD_ID=$id
+}
+
 hp() {
 	timeout -k 5 "$HP_COMMAND_SECONDS" "$HOTPATCH" "$@"
 }

@@ -59,6 +59,13 @@ allowed() {
 	[[ $status -eq 1 ]] || { echo "outside lib/arch/: $output"; false; }
 }
 
+@test "the loader: its preloaded half includes nothing of ours, its working half engine.h alone" {
+	run grep -hE '^#include "' loader/preload.c
+	[[ $status -eq 1 ]] || { echo "loader/preload.c includes: $output"; false; }
+	run -0 grep -hE '^#include "' loader/in_process.c
+	[[ $output == '#include "engine.h"' ]] || { echo "loader/in_process.c includes: $output"; false; }
+}
+
 @test "the front end includes engine.h and its own header, nothing of the engine's inside" {
 	run -0 grep -hE '^#include "' cmd/*.c cmd/*.h
 	bad=$(grep -vE '"(engine|cmd)\.h"' <<<"$output" || true)

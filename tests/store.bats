@@ -20,17 +20,11 @@ teardown() { hp_teardown; }
 # random build-id, and $FIX, a patch pinned to it (compute -> 13N) named
 # store_fix; $UNPINNED is the same patch without the pin.
 private_program() {
-	local offset id
+	local id
 	PROGRAM=$BATS_TEST_TMPDIR/programs/simple
-	mkdir -p "${PROGRAM%/*}" "$BATS_TEST_TMPDIR/patches"
-	cp "$HP_TESTDATA/targets/simple" "$PROGRAM"
-	# The build-id note's descriptor starts 16 bytes into the section.
-	offset=$(readelf -SW "$PROGRAM" | sed -n 's/.*\.note\.gnu\.build-id *NOTE *[0-9a-f]* *\([0-9a-f]*\) .*/\1/p')
-	[[ -n $offset ]] || { fail "no build-id note in $PROGRAM"; return 1; }
-	id=$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')
-	printf "$(sed 's/../\\x&/g' <<<"$id")" |
-		dd of="$PROGRAM" bs=1 seek=$((0x$offset + 16)) conv=notrunc status=none
-	readelf -n "$PROGRAM" | grep -q "Build ID: $id" || { fail "build-id not rewritten"; return 1; }
+	mkdir -p "$BATS_TEST_TMPDIR/patches"
+	private_copy "$HP_TESTDATA/targets/simple" "$PROGRAM" || return 1
+	id=$PRIVATE_BUILD_ID
 	FIX=$BATS_TEST_TMPDIR/patches/store_fix.so
 	UNPINNED=$BATS_TEST_TMPDIR/patches/unpinned_fix.so
 	build_fix "$FIX" store_fix "HOTPATCH_BUILD_ID(\"\", \"$id\");"

@@ -28,11 +28,29 @@ int selected_file_open(const char *path, const char *option, struct hp_selected_
 bool process_runs(pid_t pid, const struct hp_selected_file *file);
 bool process_maps(pid_t pid, const struct hp_selected_file *file);
 
-/* ---- store.c: the store directory and its files ---- */
+/* ---- store_files.c: the store directory and its files ---- */
 /* STORE: HOTPATCH_STORE (ignored in secure execution) or /var/lib/hotpatch. */
 const char *store_directory(void);
 /* STORE/NAME.so, or false when it does not fit `size`. */
 bool store_patch_path(const char *name, char *path, size_t size);
+/* `bytes` into `path` (in the store) through a temporary name and a rename. */
+int store_write(const char *path, const unsigned char *bytes, size_t size,
+		struct hp_error *error) HP_MUST_CHECK;
+
+/* ---- store_index.c: the store's patches read, and its index ---- */
+struct hp_installed_report;
+/* The store's patch files (NAME.so), sorted; *names malloc'd, each too.
+ * No store: none. */
+int store_list(char ***names, size_t *count, struct hp_error *error) HP_MUST_CHECK;
+void store_list_release(char **names, size_t count);
+/* One store file read as apply reads a patch; `usable` false (and the
+ * report saying why) for one that is not a patch, or not this name's. */
+void store_read_installed(const char *file_name, struct hp_installed_report *installed,
+			  struct hp_patch_file *patch, bool *usable);
+/* Rewrites STORE/index, what the loader reads in every process starting:
+ * one line per usable patch but `leaving_out` (NULL: none), its name and
+ * the build-ids it pins. */
+int store_index_write(const char *leaving_out, struct hp_error *error) HP_MUST_CHECK;
 
 /* ---- store_scan.c: the running processes a patch fits ---- */
 /* Whether every object `patch` pins is loaded in `pid` with that build-id

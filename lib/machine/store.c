@@ -16,28 +16,9 @@
 #include "machine/machine.h"
 #include "trust/trust.h"
 
-#define DEFAULT_STORE "/var/lib/hotpatch"
 /* A signature file is one short line. */
 #define SIGNATURE_SIZE_MAX 4096
 
-const char *store_directory(void)
-{
-	const char *chosen = secure_getenv("HOTPATCH_STORE");
-
-	return chosen && chosen[0] ? chosen : DEFAULT_STORE;
-}
-
-const char *hp_store_directory(void)
-{
-	return store_directory();
-}
-
-bool store_patch_path(const char *name, char *path, size_t size)
-{
-	int length = snprintf(path, size, "%s/%s.so", store_directory(), name);
-
-	return length > 0 && (size_t)length < size;
-}
 
 /* The store, made if missing; refused unless it is a directory only root
  * (or we) can write to, since later processes trust what it holds. */
@@ -111,47 +92,7 @@ static bool file_sha256(const char *path, char hex[65])
 	return true;
 }
 
-/* Writes every byte, retrying short writes. */
-static bool write_all(int fd, const unsigned char *bytes, size_t size)
-{
-	while (size > 0) {
-		ssize_t done = write(fd, bytes, size);
 
-		if (done < 0 && errno == EINTR)
-			continue;
-		if (done <= 0)
-			return false;
-		bytes += done;
-		size -= (size_t)done;
-	}
-	return true;
-}
-
-/* `bytes` written to a temporary name beside `path` and renamed over it:
- * a reader sees the whole file or none. */
-static int store_write(const char *path, const unsigned char *bytes, size_t size,
-		       struct hp_error *error)
-{
-	char temporary[HP_PATH_MAX];
-	int fd, length = snprintf(temporary, sizeof(temporary), "%s/.%s.%d", store_directory(),
-				  hp_base_name(path), (int)getpid());
-	bool written;
-
-	if (length < 0 || (size_t)length >= sizeof(temporary))
-		return hp_fail(error, HP_FAILED, "the store path %s is too long", store_directory());
-	fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return hp_fail_errno(error, HP_FAILED, "cannot write %s", temporary);
-	/* 0644 whatever the umask: the loader and apply read it as any user. */
-	written = fchmod(fd, 0644) == 0 && write_all(fd, bytes, size) && fsync(fd) == 0;
-	if (close(fd) != 0)
-		written = false;
-	if (written && rename(temporary, path) == 0)
-		return HP_OK;
-	hp_fail_errno(error, HP_FAILED, "cannot write %s", path);
-	unlink(temporary);
-	return HP_FAILED;
-}
 
 /* A signed patch keeps its signature beside the store's copy, written
  * first, so that the copy is never there unsigned under a policy that
@@ -232,6 +173,11 @@ int hp_install(const struct hp_request *request, struct hp_installed_report *ins
 		status = store_open_directory(true, error);
 	if (status == HP_OK)
 		status = store_put(&patch, identity.signer[0] != '\0', installed, error);
+	/* Indexed before the running processes are listed: one that starts
+	 * meanwhile gets the patch from the loader, or from us, or both (the
+	 * second is a success that changes nothing). */
+	if (status == HP_OK)
+		status = store_index_write(NULL, error);
 	if (status == HP_OK)
 		status = processes_scan(fits_wanted, &patch, pids, count, error);
 	patch_file_release(&patch);
@@ -279,6 +225,11 @@ int hp_uninstall_prepare(const char *name, struct hp_installed_report *installed
 		return hp_fail_as(error, HP_KIND_NOT_INSTALLED, "no patch named %s is installed in %s",
 				  name, store_directory());
 	}
+	/* Out of the index first: no process starting from now on gets it,
+	 * so the list below misses none that has it. */
+	status = store_index_write(name, error);
+	if (status != HP_OK)
+		return status;
 	return processes_scan(installed_copy_applied, installed, pids, count, error);
 }
 
@@ -296,5 +247,10 @@ int hp_uninstall_finish(const char *name, struct hp_error *error)
 	snprintf(signature, sizeof(signature), "%s.sig", path);
 	if (unlink(signature) != 0 && errno != ENOENT)
 		return hp_fail_errno(error, HP_FAILED, "cannot remove %s", signature);
-	return HP_OK;
+	return store_index_write(NULL, error);
+}
+
+int hp_uninstall_keep(struct hp_error *error)
+{
+	return store_index_write(NULL, error);
 }

@@ -4,7 +4,6 @@
  * through hp_list, which stops nothing and takes no lock, so a running
  * apply never blocks it.  A store file that is not a usable patch is
  * reported, never fatal. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,72 +19,27 @@ struct store_contents {
 	bool *usable;
 };
 
-static bool is_patch_file_name(const char *name)
-{
-	size_t length = strlen(name);
-
-	return name[0] != '.' && length > 3 && strcmp(name + length - 3, ".so") == 0;
-}
-
-static int patch_entry(const struct dirent *entry)
-{
-	return is_patch_file_name(entry->d_name);
-}
-
-/* One store file read as apply reads a patch. */
-static void read_installed(const char *file_name, struct hp_installed_report *installed,
-			   struct hp_patch_file *patch, bool *usable)
-{
-	struct hp_request request = { 0 };
-	struct hp_patch_identity identity;
-	struct hp_error error = { 0 };
-
-	snprintf(installed->path, sizeof(installed->path), "%s/%s", store_directory(), file_name);
-	hp_copy_string(installed->name, sizeof(installed->name), file_name);
-	installed->name[strlen(installed->name) - 3] = '\0';
-	request.patch_path = installed->path;
-	*usable = patch_file_read(&request, patch, &identity, &error) == HP_OK;
-	/* The file name is the record's key: uninstall finds it by name. */
-	if (*usable && strcmp(patch->name, installed->name) != 0) {
-		hp_fail_as(&error, HP_KIND_BAD_PATCH, "store file %s holds the patch %s, not %s",
-			   installed->path, patch->name, installed->name);
-		*usable = false;
-	}
-	hp_copy_string(installed->sha256, sizeof(installed->sha256), identity.sha256);
-	if (*usable) {
-		hp_copy_string(installed->name, sizeof(installed->name), patch->name);
-		hp_copy_string(installed->ids, sizeof(installed->ids), patch->ids);
-	} else {
-		installed->unreadable = true;
-		hp_copy_string(installed->problem, sizeof(installed->problem), error.message);
-		hp_copy_string(installed->problem_kind, sizeof(installed->problem_kind),
-			       hp_error_kind_of(&error));
-	}
-	hp_error_release(&error);
-}
-
 static int read_store(struct hp_status_result *result, struct store_contents *store,
 		      struct hp_error *error)
 {
-	struct dirent **entries = NULL;
-	int count = scandir(store_directory(), &entries, patch_entry, alphasort);
+	char **names = NULL;
+	size_t count = 0;
+	int status = store_list(&names, &count, error);
 
-	if (count < 0)	/* no store yet: nothing installed */
-		return HP_OK;
-	result->installed = calloc((size_t)count + 1, sizeof(*result->installed));
-	store->patches = calloc((size_t)count + 1, sizeof(*store->patches));
-	store->usable = calloc((size_t)count + 1, sizeof(*store->usable));
-	for (int i = 0; i < count; i++) {
-		if (result->installed && store->patches && store->usable)
-			read_installed(entries[i]->d_name, &result->installed[i],
-				       &store->patches[i], &store->usable[i]);
-		free(entries[i]);
-	}
-	free(entries);
+	if (status != HP_OK || count == 0)
+		return status;
+	result->installed = calloc(count, sizeof(*result->installed));
+	store->patches = calloc(count, sizeof(*store->patches));
+	store->usable = calloc(count, sizeof(*store->usable));
 	if (!result->installed || !store->patches || !store->usable)
-		return hp_fail(error, HP_FAILED, "out of memory reading the store");
-	result->installed_count = store->count = (size_t)count;
-	return HP_OK;
+		status = hp_fail(error, HP_FAILED, "out of memory reading the store");
+	for (size_t i = 0; status == HP_OK && i < count; i++)
+		store_read_installed(names[i], &result->installed[i], &store->patches[i],
+				     &store->usable[i]);
+	if (status == HP_OK)
+		result->installed_count = store->count = count;
+	store_list_release(names, count);
+	return status;
 }
 
 static void release_store(struct store_contents *store)

@@ -607,7 +607,9 @@ static int map_target(void *data, struct hp_error *error)
 	if (status != HP_OK)
 		return status;
 	work->session.command = work->only_check ? NULL : "apply";
-	return leftovers_take_back(&work->session, !work->only_check, work->result, error);
+	/* Taking back needs a stop, which a process cannot do to itself. */
+	return leftovers_take_back(&work->session, !work->only_check && !work->session.in_process,
+				   work->result, error);
 }
 
 static int plan_patch(void *data, struct hp_error *error)
@@ -620,7 +622,7 @@ static int report_patch(void *data, struct hp_error *error)
 	struct apply_work *work = data;
 	int status = report(work, work->result, error);
 
-	if (status == HP_OK && !work->only_check)
+	if (status == HP_OK && !work->only_check && !work->session.in_process)
 		family_note_patches(work->session.pid, work->result);
 	return status;
 }

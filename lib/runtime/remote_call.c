@@ -319,6 +319,8 @@ int remote_syscall(struct hp_remote *remote, long number, const uint64_t argumen
 
 	if (!remote->active)
 		return hp_fail(error, HP_FAILED, "no thread is borrowed");
+	if (remote->in_process)
+		return remote_self_syscall(number, arguments, result);
 	registers_set_syscall(&regs, number, arguments);
 	status = remote->stub_page ? arm_frame(remote, error) : 1;
 	if (status == HP_OK) {
@@ -349,6 +351,8 @@ int remote_call(struct hp_remote *remote, uint64_t function, const uint64_t argu
 	struct hp_registers regs = remote->saved_regs;
 	int status;
 
+	if (remote->active && remote->in_process)
+		return remote_self_call(function, arguments, result);
 	if (!remote->active || !remote->stub_page)
 		return hp_fail(error, HP_FAILED, "no thread is borrowed");
 	status = arm_frame(remote, error);
@@ -475,6 +479,10 @@ int remote_end(struct hp_remote *remote, struct hp_error *error)
 {
 	int status = HP_OK;
 
+	if (remote->in_process) {
+		remote->active = false;
+		return HP_OK;
+	}
 	if (remote->active && remote->self_restoring && !remote->faulted && remote->at_sync)
 		settle(remote);
 

@@ -91,11 +91,15 @@ int session_open_as(struct hp_session *session, const struct hp_request *request
 	session->deadline = session->start + request->timeout_seconds;
 	session->interrupted = request->interrupted;
 	session->allow_unreliable = request->allow_unreliable_stacks;
+	session->in_process = request->in_process;
 	session->lock_fd = -1;
 	session->memory.mem_fd = -1;
 	threads_init(&session->threads, request->pid);
 	error->pid = request->pid;
 	snprintf(path, sizeof(path), "/proc/%d", (int)request->pid);
+	if (request->in_process && request->pid != getpid())
+		return hp_fail_as(error, HP_KIND_USAGE, "in-process work is on the calling process only");
+	needs_ptrace = needs_ptrace && !request->in_process;
 	if (request->pid <= 0 || access(path, F_OK) != 0) {
 		hp_hint(error, "check the pid");
 		return hp_fail_as(error, HP_KIND_NO_PROCESS, "no process %d", (int)request->pid);
@@ -230,13 +234,29 @@ static uint64_t find_restore_rt(struct hp_session *session, uint64_t near)
 	return found;
 }
 
+/* In the target itself there is no thread to borrow: the caller's is. */
+static int borrow_self(struct hp_session *session, struct hp_remote *remote,
+		       struct hp_error *error)
+{
+	int status;
+
+	remote_begin_self(remote);
+	status = patch_state_create(&session->state, remote, &session->memory, error);
+	if (status == HP_OK)
+		status = session_mark_running(session, error);
+	return status;
+}
+
 int session_borrow_thread(struct hp_session *session, struct hp_remote *remote,
 			  struct hp_error *error)
 {
 	uint64_t libc_syscall = 0;
 	pid_t tid;
-	int status = find_libc_syscall(session, &libc_syscall, error);
+	int status;
 
+	if (session->in_process)
+		return borrow_self(session, remote, error);
+	status = find_libc_syscall(session, &libc_syscall, error);
 	memset(remote, 0, sizeof(*remote));
 	if (status != HP_OK)
 		return status;
@@ -260,6 +280,10 @@ int session_borrow_thread_bare(struct hp_session *session, struct hp_remote *rem
 	int status = find_libc_syscall(session, &libc_syscall, error);
 
 	memset(remote, 0, sizeof(*remote));
+	if (session->in_process) {
+		remote_begin_self(remote);
+		return HP_OK;
+	}
 	if (status == HP_OK)
 		status = borrow_choose_thread(session, &tid, error);
 	if (status == HP_OK)
@@ -423,7 +447,16 @@ int session_stop_when_clear(struct hp_session *session, const struct hp_range *r
 			    struct hp_error *error)
 {
 	double pause = 0.001;
-	int status = stack_checker_set_ranges(session->checker, ranges, range_count, error);
+	int status;
+
+	/* In the target itself nothing is stopped: the caller vouched that no
+	 * other thread runs the code (hp_request.in_process). */
+	if (session->in_process) {
+		(*attempts)++;
+		*stopped_at = hp_now();
+		return HP_OK;
+	}
+	status = stack_checker_set_ranges(session->checker, ranges, range_count, error);
 
 	while (status == HP_OK) {
 		if (session_interrupted(session)) {

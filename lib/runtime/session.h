@@ -19,6 +19,7 @@ struct hp_session {
 	struct hp_state_command previous;	/* a command killed at work, name "" if none */
 	bool marked;		/* the state says this command is at work */
 	bool allow_unreliable;	/* stacks that cannot be unwound are not in the way */
+	bool in_process;	/* the engine runs inside the target (hp_request) */
 	bool stub_checked, stub_ok;	/* the state's stub page holds our code */
 	unsigned thread_count;	/* threads seen at the last stop */
 	double longest_stop;	/* seconds, over every attempt */

@@ -85,6 +85,7 @@ int thread_rewind_stopped(pid_t pid, pid_t tid, enum thread_resume how);
 struct hp_remote {
 	pid_t pid, tid;
 	bool active;
+	bool in_process;	/* the caller is the target: calls are plain calls */
 	bool in_signal_stop;	/* the last stop passes through signal delivery */
 	bool signals_blocked;	/* we blocked the thread's signals */
 	bool self_restoring;	/* a frame is on its stack; the stub restores it */
@@ -131,6 +132,13 @@ int remote_call(struct hp_remote *remote, uint64_t function, const uint64_t argu
 /* Puts back registers, extended state and signal mask; the thread stays
  * stopped (the caller detaches it).  Safe to call when not begun. */
 int remote_end(struct hp_remote *remote, struct hp_error *error);
+
+/* ---- remote_self.c: the same calls when the target is the caller ---- */
+/* Begins "remote" work in the calling process (the preloaded loader): the
+ * system calls and function calls of remote_call.c become plain ones. */
+void remote_begin_self(struct hp_remote *remote);
+int remote_self_syscall(long number, const uint64_t arguments[6], int64_t *result);
+int remote_self_call(uint64_t function, const uint64_t arguments[6], uint64_t *result);
 
 /* ---- stack_unwind.c: libunwind with accessors of our own ---- */
 #define HP_FRAMES_MAX 512

@@ -347,6 +347,11 @@ static void fetch_ask(struct hp_elf_info *info, const struct trust_owners *owner
 		explain(fetch->outcome, sizeof(fetch->outcome), "DEBUGINFOD_URLS not set");
 		return;
 	}
+	if (search.offline) {
+		explain(fetch->outcome, sizeof(fetch->outcome), "not asked: a process starting "
+								   "never waits on the network");
+		return;
+	}
 	if (clock.deadline > 0 && hp_now() >= clock.deadline) {
 		explain(fetch->outcome, sizeof(fetch->outcome), "not asked: --timeout is over");
 		return;
