@@ -46,11 +46,16 @@ $(LOADER): loader/preload.c Makefile
 	$(CC) $(ALL_CFLAGS) -fPIC -shared -Wl,-z,now -Wl,-z,relro -o $@ loader/preload.c -ldl
 
 # Everything but the entry point hidden: the engine must not interpose on
-# the process's own symbols.
-$(LOADER_APPLY): loader/in_process.c $(LIB_SOURCES) $(LIB_HEADERS) Makefile
+# the process's own symbols.  Without the debuginfod client (never on the
+# network at a process's start) and without what it does not call (build),
+# so that loading it costs a process little.
+LOADER_APPLY_SOURCES := loader/in_process.c loader/no_download.c \
+	$(filter-out lib/build/% lib/symbols/debug_download.c,$(LIB_SOURCES))
+$(LOADER_APPLY): $(LOADER_APPLY_SOURCES) $(LIB_HEADERS) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -fPIC -shared -fvisibility=hidden -Wl,-z,now -Wl,-z,relro -o $@ \
-		loader/in_process.c $(LIB_SOURCES) $(PKG_LIBS)
+	$(CC) $(ALL_CFLAGS) -fPIC -shared -fvisibility=hidden -ffunction-sections -fdata-sections \
+		-Wl,--gc-sections -Wl,--as-needed -Wl,-z,now -Wl,-z,relro -o $@ \
+		$(LOADER_APPLY_SOURCES) $(PKG_LIBS)
 
 # Release and test builds share sources; the test build adds sanitizers and
 # the fault-injection points used by the rollback tests.
@@ -142,8 +147,9 @@ soak: deps $(BUILD)/hotpatch testdata
 soak-long:
 	SOAK_CYCLES=10000 SOAK_KILLS=1500 $(MAKE) soak
 
-bench: deps $(BUILD)/hotpatch testdata
+bench: deps $(BUILD)/hotpatch testdata loader
 	$(MAKE) -C bench OUT=$(abspath $(BUILD))/bench HOTPATCH=$(abspath $(BUILD))/hotpatch \
+		LOADER=$(abspath $(LOADER)) \
 		HOTPATCH_INCLUDE=$(abspath lib/include) HP_TESTDATA=$(abspath $(BUILD))/testdata run
 
 install: $(BUILD)/hotpatch

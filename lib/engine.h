@@ -131,7 +131,6 @@ struct hp_debug_search {
 	const char *const *files;	/* each used for the object of its build-id */
 	size_t file_count;
 	double timeout_seconds;		/* 0: debuginfod's own (DEBUGINFOD_TIMEOUT) */
-	bool offline;			/* never ask debuginfod (a process starting) */
 	volatile const int *interrupted;
 };
 

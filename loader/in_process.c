@@ -28,12 +28,10 @@ __attribute__((visibility("default"))) int hotpatch_loader_apply(const char *pat
 				      .patch_path = patch_path,
 				      .timeout_seconds = LOADER_TIMEOUT_SECONDS,
 				      .in_process = true };
-	struct hp_debug_search search = { .offline = true };
 	struct hp_result result = { 0 };
 	struct hp_error error = { 0 };
 	int status;
 
-	hp_debug_search_set(&search);
 	status = hp_apply(&request, &result, &error);
 	if (status == HP_OK && result.patch_count == 1)
 		snprintf(message, size, "%s %s (sha256 %s, %zu functions)",

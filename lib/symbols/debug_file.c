@@ -6,7 +6,6 @@
  * when it is trusted like a patch (its addresses decide where hotpatch
  * writes) and carries the object's very build-id.  Absent or unusable is
  * not an error here: a lookup that needs the symbols says where we looked. */
-#include <elfutils/debuginfod.h>
 #include <errno.h>
 #include <gelf.h>
 #include <libelf.h>
@@ -303,26 +302,6 @@ static void cache_owners(const struct trust_owners *owners, struct trust_owners 
 			cache->uids[cache->count++] = self;
 }
 
-struct fetch_clock {
-	double deadline;
-	volatile const int *interrupted;
-	bool stopped;
-};
-
-/* libdebuginfod calls this while it waits (at least once a second): the
- * command's --timeout and Ctrl-C bound the download too. */
-static int fetch_progress(debuginfod_client *client, long done, long total)
-{
-	struct fetch_clock *clock = debuginfod_get_user_data(client);
-
-	(void)done;
-	(void)total;
-	if ((clock->interrupted && *clock->interrupted) ||
-	    (clock->deadline > 0 && hp_now() >= clock->deadline))
-		clock->stopped = true;
-	return clock->stopped;
-}
-
 static struct fetch *fetch_remembered(const struct hp_elf_info *info)
 {
 	for (size_t i = 0; i < fetch_count; i++)
@@ -335,36 +314,22 @@ static struct fetch *fetch_remembered(const struct hp_elf_info *info)
 static void fetch_ask(struct hp_elf_info *info, const struct trust_owners *owners,
 		      struct fetch *fetch, bool *taken)
 {
-	struct fetch_clock clock = { .deadline = search_deadline,
-				     .interrupted = search.interrupted };
 	const char *urls = getenv("DEBUGINFOD_URLS");
 	struct trust_owners cache;
-	debuginfod_client *client;
 	char *path = NULL, why[WHY_MAX];
+	bool stopped = false;
 	int fd;
 
 	if (!urls || !urls[0]) {
 		explain(fetch->outcome, sizeof(fetch->outcome), "DEBUGINFOD_URLS not set");
 		return;
 	}
-	if (search.offline) {
-		explain(fetch->outcome, sizeof(fetch->outcome), "not asked: a process starting "
-								   "never waits on the network");
-		return;
-	}
-	if (clock.deadline > 0 && hp_now() >= clock.deadline) {
+	if (search_deadline > 0 && hp_now() >= search_deadline) {
 		explain(fetch->outcome, sizeof(fetch->outcome), "not asked: --timeout is over");
 		return;
 	}
-	client = debuginfod_begin();
-	if (!client) {
-		explain(fetch->outcome, sizeof(fetch->outcome), "cannot start the debuginfod client");
-		return;
-	}
-	debuginfod_set_user_data(client, &clock);
-	debuginfod_set_progressfn(client, fetch_progress);
-	fd = debuginfod_find_debuginfo(client, info->build_id, (int)info->build_id_size, &path);
-	debuginfod_end(client);
+	fd = debug_download(info->build_id, info->build_id_size, search_deadline,
+			    search.interrupted, &path, &stopped);
 	if (fd >= 0) {
 		close(fd);
 		cache_owners(owners, &cache);
@@ -373,10 +338,13 @@ static void fetch_ask(struct hp_elf_info *info, const struct trust_owners *owner
 		*taken = take_from(info, path, "debuginfod download", &cache, why, sizeof(why));
 		explain(fetch->outcome, sizeof(fetch->outcome), "%s from %s", *taken ? "used" : why,
 			urls);
-	} else if (clock.stopped) {
+	} else if (fd == -ENOTSUP) {
+		explain(fetch->outcome, sizeof(fetch->outcome),
+			"not asked: a process starting never waits on the network");
+	} else if (stopped) {
 		explain(fetch->outcome, sizeof(fetch->outcome), "%s (%s)",
-			clock.interrupted && *clock.interrupted ? "interrupted"
-								: "gave up at --timeout",
+			search.interrupted && *search.interrupted ? "interrupted"
+								  : "gave up at --timeout",
 			urls);
 	} else {
 		explain(fetch->outcome, sizeof(fetch->outcome), "%s (%s)",

@@ -62,6 +62,13 @@ void elf_info_release(struct hp_elf_info *info);
  * matches "libfoo.so.1.2"). */
 bool elf_file_name_matches(const char *wanted, const char *file_name);
 
+/* ---- debug_download.c: a debug file from debuginfod ---- */
+/* A descriptor on the debug file of `build_id` downloaded into debuginfod's
+ * cache (*path, malloc'd, names it), or -errno: -ENOTSUP where this build
+ * never downloads.  `stopped`: the deadline or `interrupted` ended it. */
+int debug_download(const unsigned char *build_id, size_t size, double deadline,
+		   volatile const int *interrupted, char **path, bool *stopped);
+
 /* ---- debug_file.c: a stripped object's symbols from its debug file ---- */
 /* Where Debian installs the debug file of the object `info` describes. */
 void debug_file_default_path(const struct hp_elf_info *info, char *path, size_t size);
