@@ -49,6 +49,14 @@ bool code_decode_jump(uint64_t from, const unsigned char bytes[HP_JUMP_SIZE], ui
 /* Opens capstone for this architecture (detail off). */
 cs_err code_open_disassembler(csh *handle);
 
+/* ---- return_sites.c: where suspended frames return into code ---- */
+/* The return addresses of the calls in `code` (`size` bytes at `address`):
+ * where a frame suspended in it (a coroutine's, a saved context's) comes
+ * back.  Writes at most `capacity` (size / 2 + 1 always suffices), in
+ * order; returns how many. */
+size_t code_return_sites(const unsigned char *code, size_t size, uint64_t address,
+			 uint64_t *sites, size_t capacity);
+
 /* ---- trampoline.c: near pages for jumps that cannot reach the patch ---- */
 /* Finds a free page-aligned gap of `size` bytes whose every byte is within
  * a direct jump of every address in [low, high). Pure. */
@@ -66,6 +74,9 @@ uint64_t registers_pc(const struct hp_registers *registers);
 void registers_set_pc(struct hp_registers *registers, uint64_t pc);
 uint64_t registers_sp(const struct hp_registers *registers);
 void registers_set_sp(struct hp_registers *registers, uint64_t sp);
+/* The thread pointer (TLS base): glibc keeps the thread's descriptor there,
+ * at the top of the stack it allocated for the thread. */
+uint64_t registers_thread_pointer(const struct hp_registers *registers);
 /* What a function or a system call returned (at a system-call exit stop). */
 uint64_t registers_return_value(const struct hp_registers *registers);
 /* The system call the thread stopped in (entry or exit), or -1 if none. */

@@ -52,6 +52,11 @@ void registers_set_sp(struct hp_registers *registers, uint64_t sp)
 	registers->user.rsp = sp;
 }
 
+uint64_t registers_thread_pointer(const struct hp_registers *registers)
+{
+	return registers->user.fs_base;
+}
+
 uint64_t registers_return_value(const struct hp_registers *registers)
 {
 	return registers->user.rax;
