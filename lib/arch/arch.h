@@ -57,6 +57,17 @@ cs_err code_open_disassembler(csh *handle);
 size_t code_return_sites(const unsigned char *code, size_t size, uint64_t address,
 			 uint64_t *sites, size_t capacity);
 
+/* ---- saved_context.c: a context getcontext/swapcontext saved ---- */
+struct hp_saved_context {
+	uint64_t pc, sp;		/* where it resumes, and its stack pointer then */
+	uint64_t stack, stack_size;	/* the stack makecontext gave it (uc_stack) */
+};
+
+/* Reads the context at `address` from `head`, its first HP_CONTEXT_HEAD
+ * bytes; false when they are not a saved context (no mark).  Pure. */
+bool saved_context_read(const unsigned char head[HP_CONTEXT_HEAD], uint64_t address,
+			struct hp_saved_context *context);
+
 /* ---- trampoline.c: near pages for jumps that cannot reach the patch ---- */
 /* Finds a free page-aligned gap of `size` bytes whose every byte is within
  * a direct jump of every address in [low, high). Pure. */

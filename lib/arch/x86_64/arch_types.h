@@ -41,6 +41,14 @@
 /* The instruction that enters the kernel, and how long it is. */
 #define HP_SYSCALL_INSTRUCTION_SIZE 2
 
+/* A context that getcontext or swapcontext saved (glibc's ucontext_t): its
+ * fpregs member, HP_CONTEXT_MARK bytes in, points at its own __fpregs_mem,
+ * HP_CONTEXT_MARK_DISTANCE bytes further on; the HP_CONTEXT_HEAD bytes up
+ * to and with the mark hold what saved_context_read needs. */
+#define HP_CONTEXT_MARK 224
+#define HP_CONTEXT_MARK_DISTANCE 200
+#define HP_CONTEXT_HEAD 232
+
 /* A stopped thread's general registers, as PTRACE_GETREGSET (NT_PRSTATUS)
  * gives them. */
 struct hp_registers {
