@@ -7,7 +7,8 @@
 #include "cmd.h"
 
 #define PATCH_TARGET_OPTIONS                                                          \
-	(PROCESS_OPTIONS | OPTION_BIT(OPTION_TIMEOUT) | OPTION_BIT(OPTION_UNRELIABLE))
+	(PROCESS_OPTIONS | OPTION_BIT(OPTION_TIMEOUT) | OPTION_BIT(OPTION_UNRELIABLE) |   \
+	 OPTION_BIT(OPTION_ALLOW_SUSPENDED))
 #define PATCH_FILE_OPTIONS                                                            \
 	(OPTION_BIT(OPTION_REQUIRE_SIGNATURE) | OPTION_BIT(OPTION_DEBUG_DIR) |             \
 	 OPTION_BIT(OPTION_DEBUG_FILE))
@@ -65,7 +66,7 @@ static int run_build(const struct invocation *invocation, struct outcome *outcom
 
 const struct command commands[] = {
 	{ .name = "apply", .engine = hp_apply,
-	  .synopsis = "(--pid PID... | --exe PATH | --object PATH) [--timeout SECONDS] [--allow-unreliable-stacks] "
+	  .synopsis = "(--pid PID... | --exe PATH | --object PATH) [--timeout SECONDS] [--allow-unreliable-stacks] [--allow-suspended] "
 		     "[--require-signature] [--debug-dir DIR]... [--debug-file FILE]... "
 		     "[--json] PATCH.so",
 	  .summary = "load PATCH.so into the process and redirect the functions it replaces",
@@ -77,7 +78,7 @@ const struct command commands[] = {
 	  .min_arguments = 1, .max_arguments = 1, .argument = "a patch file", .audited = true,
 	  .run = run_engine, .print_text = print_change_text, .print_json = print_change_json },
 	{ .name = "revert", .engine = hp_revert,
-	  .synopsis = "(--pid PID... | --exe PATH | --object PATH) [--timeout SECONDS] [--allow-unreliable-stacks] [--sequence N] "
+	  .synopsis = "(--pid PID... | --exe PATH | --object PATH) [--timeout SECONDS] [--allow-unreliable-stacks] [--allow-suspended] [--sequence N] "
 		     "[--json] [PATCH]",
 	  .summary = "take back PATCH (default: the most recently applied patch), or the "
 		     "patch of sequence number N (as list shows it: one copy of a patch)",
@@ -100,7 +101,7 @@ const struct command commands[] = {
 	  .needs = OPTION_BIT(OPTION_PID),
 	  .run = run_engine, .print_text = print_list_text, .print_json = print_list_json },
 	{ .name = "check", .engine = hp_check,
-	  .synopsis = "(--pid PID... | --exe PATH | --object PATH) [--timeout SECONDS] [--allow-unreliable-stacks] "
+	  .synopsis = "(--pid PID... | --exe PATH | --object PATH) [--timeout SECONDS] [--allow-unreliable-stacks] [--allow-suspended] "
 		     "[--require-signature] [--debug-dir DIR]... [--debug-file FILE]... "
 		     "[--json] PATCH.so",
 	  .summary = "run every check of apply without changing the process",

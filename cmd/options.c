@@ -33,6 +33,9 @@ static const struct option_spec specs[OPTION_COUNT] = {
 	[OPTION_UNRELIABLE] = { "allow-unreliable-stacks", 0, NULL, false,
 				"count a thread whose stack cannot be unwound (code without "
 				"unwind information, JIT) as safe" },
+	[OPTION_ALLOW_SUSPENDED] = { "allow-suspended", 0, NULL, false,
+				     "do not look for functions suspended on coroutine stacks or in "
+				     "saved contexts (the memory scan), and let them be replaced" },
 	[OPTION_REQUIRE_SIGNATURE] = { "require-signature", 0, NULL, false,
 				       "refuse a patch without a signature by a trusted key "
 				       "(/etc/hotpatch/keys); a bad signature is always refused" },
@@ -192,6 +195,7 @@ static int store(enum option_id id, const char *value, struct invocation *invoca
 					   "it, not '%s'", value);
 		break;
 	case OPTION_UNRELIABLE: invocation->request.allow_unreliable_stacks = true; break;
+	case OPTION_ALLOW_SUSPENDED: invocation->request.allow_suspended = true; break;
 	case OPTION_REQUIRE_SIGNATURE: invocation->request.require_signature = true; break;
 	case OPTION_DEBUG_DIR:
 	case OPTION_DEBUG_FILE:

@@ -256,6 +256,15 @@ void print_list_json(const struct output *output, const struct invocation *invoc
 	json_emit(document);
 }
 
+/* The memory scans for suspended coroutines: how many, what the last read. */
+static json_t *scan_json(const struct hp_scan_report *scan)
+{
+	return json_pack("{s:i, s:I, s:I, s:b, s:f}", "scans", (int)scan->scans, "bytes",
+			 (json_int_t)scan->bytes, "bytes_left", (json_int_t)scan->bytes_left,
+			 "complete", scan->scans == 0 || scan->complete, "elapsed_ms",
+			 scan->seconds * 1e3);
+}
+
 /* apply, revert and check. */
 void print_change_json(const struct output *output, const struct invocation *invocation,
 		       const struct outcome *outcome)
@@ -270,6 +279,7 @@ void print_change_json(const struct output *output, const struct invocation *inv
 	json_object_set_new(document, "attempts", json_integer(result->attempts));
 	json_object_set_new(document, "threads", json_integer(result->thread_count));
 	json_object_set_new(document, "blackout_us", json_real(result->blackout_seconds * 1e6));
+	json_object_set_new(document, "suspended_scan", scan_json(&result->suspended_scan));
 	if (result->patch_file.sha256[0])
 		json_object_set_new(document, "patch_file", identity_json(&result->patch_file));
 	add_common(document, result);
@@ -332,14 +342,18 @@ static json_t *blockers_json(const struct hp_error *error)
 		const struct hp_blocker_report *b = &error->blockers[i];
 		json_t *backtrace = json_array();
 		bool unwinding = strcmp(b->reason, "unwinding") == 0;
+		bool suspended = strcmp(b->reason, "suspended") == 0;
 
 		for (size_t f = 0; f < b->frame_count; f++)
 			json_array_append_new(backtrace, json_text(b->frames[f]));
 		json_array_append_new(
 			blockers,
-			json_pack("{s:i, s:s, s:o, s:o, s:o, s:o, s:o}", "tid", (int)b->tid, "reason",
+			json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "tid",
+				  b->tid > 0 ? json_integer(b->tid) : json_null(), "reason",
 				  b->reason, "function", maybe_text(b->function), "frame",
-				  unwinding ? json_null() : json_integer((json_int_t)b->frame),
+				  unwinding || suspended ? json_null()
+							 : json_integer((json_int_t)b->frame),
+				  "saved_at", suspended ? maybe_address(b->saved_at) : json_null(),
 				  "unknown_ip", unwinding ? maybe_address(b->unknown_ip) : json_null(),
 				  "unwind_error",
 				  unwinding && b->unwind_error ? json_integer(b->unwind_error)

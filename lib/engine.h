@@ -57,10 +57,11 @@ enum hp_status hp_error_kind_status(enum hp_error_kind kind);
 
 /* A thread that kept a patch out (exit 3), for the structured report. */
 struct hp_blocker_report {
-	pid_t tid;
-	char reason[16];		/* "running", "returning" or "unwinding" */
+	pid_t tid;			/* 0 when suspended: no thread holds it */
+	char reason[16];		/* "running", "returning", "unwinding" or "suspended" */
 	char function[HP_TEXT_MAX];	/* the replaced function; "" when unwinding */
 	size_t frame;			/* its innermost frame there */
+	uint64_t saved_at;		/* suspended: where its return address is stored */
 	uint64_t unknown_ip;		/* unwinding: where unwind information was missing */
 	int unwind_error;		/* unwinding: libunwind's error, or 0 */
 	size_t frame_count;
@@ -97,6 +98,7 @@ struct hp_request {
 	uint64_t patch_sequence;	/* revert: the patch of this sequence number, 0: by name */
 	double timeout_seconds;		/* bounds the whole command */
 	bool allow_unreliable_stacks;	/* a stack that cannot be unwound is not in the way */
+	bool allow_suspended;		/* no scan for frames suspended off the threads' stacks */
 	bool require_signature;		/* apply, check: only a patch signed by a trusted key */
 	volatile const int *interrupted;	/* set by the front end on SIGINT/SIGTERM */
 	/* apply inside the calling process itself (the preloaded loader): pid
@@ -202,6 +204,16 @@ struct hp_interrupted_command {
 	uint64_t started;		/* seconds since the epoch */
 };
 
+/* The scan for frames suspended off the threads' stacks (coroutines, saved
+ * contexts) that apply, check and revert make before each stop. */
+struct hp_scan_report {
+	unsigned scans;			/* 0: none was needed (or --allow-suspended) */
+	uint64_t bytes;			/* the last scan: resident bytes read */
+	uint64_t bytes_left;		/* and bytes not read for its budget */
+	bool complete;			/* the last scan looked at everything */
+	double seconds;			/* every scan together */
+};
+
 struct hp_result {
 	struct hp_patch_identity patch_file;	/* apply, check */
 	size_t patch_count;		/* list: newest first; apply/revert/check: one */
@@ -217,6 +229,7 @@ struct hp_result {
 	struct hp_interrupted_command working;
 	size_t leftover_count;
 	struct hp_leftover_report *leftovers;
+	struct hp_scan_report suspended_scan;	/* apply, check, revert */
 };
 
 int hp_apply(const struct hp_request *request, struct hp_result *result,

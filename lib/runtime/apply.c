@@ -730,6 +730,7 @@ static int run(const struct hp_request *request, struct hp_result *result,
 	result->attempts = work.attempts;
 	result->blackout_seconds = work.blackout;
 	result->thread_count = work.session.thread_count;
+	session_report_scan(&work.session, result);
 	result->elapsed_seconds = hp_now() - work.session.start;
 	free(work.record);
 	free(work.ranges);

@@ -20,7 +20,13 @@ _Static_assert(THREADS_IN_DETAIL * 2 * HP_TEXT_MAX + HP_TEXT_MAX <=
 
 static void describe_one(const struct hp_blocker *blocker, char *text, size_t size)
 {
-	if (blocker->range)
+	if (blocker->saved_at)
+		snprintf(text, size,
+			 "%s is suspended on a coroutine stack or in a saved context at 0x%" PRIx64
+			 " (return address 0x%" PRIx64 ")",
+			 blocker->range ? blocker->range->label : "the code changed",
+			 blocker->saved_at, blocker->return_ip);
+	else if (blocker->range)
 		snprintf(text, size, "thread %d %s %s (frame #%zu)", (int)blocker->tid,
 			 blocker->frame == 0 ? "is running in" : "will return into",
 			 blocker->range->label, blocker->frame);
@@ -52,7 +58,10 @@ static void describe_backtrace(struct hp_session *session, const struct hp_block
 			       struct hp_error *error)
 {
 	char line[HP_TEXT_MAX * 2], frame[HP_TEXT_MAX];
-	size_t used = (size_t)snprintf(line, sizeof(line), "thread %d:", (int)blocker->tid);
+	size_t used = blocker->saved_at
+			      ? (size_t)snprintf(line, sizeof(line), "suspended at 0x%" PRIx64 ":",
+						 blocker->saved_at)
+			      : (size_t)snprintf(line, sizeof(line), "thread %d:", (int)blocker->tid);
 
 	for (size_t i = 0; i < blocker->frame_count && i < HP_BACKTRACE_SHORT; i++) {
 		describe_frame(session, blocker->frames[i], frame, sizeof(frame));
@@ -80,9 +89,11 @@ static void report_blockers(struct hp_session *session, struct hp_error *error)
 
 		report->tid = blocker->tid;
 		hp_copy_string(report->reason, sizeof(report->reason),
-			       !blocker->range	    ? "unwinding"
+			       blocker->saved_at     ? "suspended"
+			       : !blocker->range     ? "unwinding"
 			       : blocker->frame == 0 ? "running"
 						     : "returning");
+		report->saved_at = blocker->saved_at;
 		if (blocker->range)
 			hp_copy_string(report->function, sizeof(report->function),
 				       blocker->range->label);
@@ -106,13 +117,14 @@ void session_describe_blockers(struct hp_session *session, struct hp_error *erro
 	size_t count = session->blocker_count;
 	char list[2 * HP_TEXT_MAX] = "", one[HP_TEXT_MAX];
 	bool unreliable = false;
-	size_t used = 0;
+	size_t used = 0, suspended = 0;
 
 	if (count == 0)
 		return;
 	error->detail[0] = '\0';
 	for (size_t i = 0; i < count; i++) {
-		unreliable |= !blockers[i].range;
+		unreliable |= !blockers[i].range && !blockers[i].saved_at;
+		suspended += blockers[i].saved_at != 0;
 		if (i < THREADS_IN_DETAIL)
 			describe_backtrace(session, &blockers[i], error);
 		if (i >= THREADS_IN_MESSAGE)
@@ -123,12 +135,16 @@ void session_describe_blockers(struct hp_session *session, struct hp_error *erro
 						 i ? "; " : "", one);
 	}
 	if (count > THREADS_IN_DETAIL)
-		hp_detail(error, "(and %zu more threads)", count - THREADS_IN_DETAIL);
+		hp_detail(error, "(and %zu more %s)", count - THREADS_IN_DETAIL,
+			  suspended ? "in the way" : "threads");
 	report_blockers(session, error);
 	error->tid = blockers[0].tid;
 	if (blockers[0].range)
 		hp_error_function(error, blockers[0].range->label);
-	if (unreliable)
+	if (suspended)
+		hp_hint(error, "retry once the coroutine has left it, or with a longer --timeout; "
+			       "if that memory holds no live coroutine, --allow-suspended");
+	else if (unreliable)
 		hp_hint(error, "a stack that cannot be unwound is not known to be safe; if you "
 			       "know it is, use --allow-unreliable-stacks");
 	else
@@ -136,9 +152,10 @@ void session_describe_blockers(struct hp_session *session, struct hp_error *erro
 	if (count == 1)
 		hp_fail(error, HP_BUSY, "pid %d: %s", (int)session->pid, list);
 	else if (count <= THREADS_IN_MESSAGE)
-		hp_fail(error, HP_BUSY, "%zu threads of pid %d are in the way: %s", count,
-			(int)session->pid, list);
+		hp_fail(error, HP_BUSY, "%zu %s of pid %d are in the way: %s", count,
+			suspended ? "suspended frames" : "threads", (int)session->pid, list);
 	else
-		hp_fail(error, HP_BUSY, "%zu threads of pid %d are in the way: %s; and %zu more",
-			count, (int)session->pid, list, count - THREADS_IN_MESSAGE);
+		hp_fail(error, HP_BUSY, "%zu %s of pid %d are in the way: %s; and %zu more",
+			count, suspended ? "suspended frames" : "threads", (int)session->pid, list,
+			count - THREADS_IN_MESSAGE);
 }

@@ -400,6 +400,7 @@ int hp_revert(const struct hp_request *request, struct hp_result *result,
 	status = steps_run(&revert_steps, &work, request->pid, request->interrupted, error);
 	session_classify_failure(request->pid, status, error);
 	result->thread_count = work.session.thread_count;
+	session_report_scan(&work.session, result);
 	result->elapsed_seconds = hp_now() - work.session.start;
 	free(work.before);
 	free(work.ranges);

@@ -92,6 +92,9 @@ int session_open_as(struct hp_session *session, const struct hp_request *request
 	session->interrupted = request->interrupted;
 	session->allow_unreliable = request->allow_unreliable_stacks;
 	session->in_process = request->in_process;
+	/* In the target itself nothing is stopped nor checked (see
+	 * session_stop_when_clear). */
+	session->find_suspended = !request->allow_suspended && !request->in_process;
 	session->lock_fd = -1;
 	session->memory.mem_fd = -1;
 	threads_init(&session->threads, request->pid);
@@ -169,6 +172,7 @@ void session_close(struct hp_session *session)
 	clear_mark(session);
 	threads_release(&session->threads);
 	stack_checker_release(session->checker);
+	suspended_scan_release(&session->suspended);
 	free(session->blockers);
 	session->blockers = NULL;
 	patch_state_release(&session->state);
@@ -396,6 +400,50 @@ static int move_blockers(struct hp_session *session, const struct hp_blocker *bl
 	return HP_OK;
 }
 
+/* Every thread stopped and out of the ranges: the frames the last scan
+ * found suspended in them, still there, are in the way. */
+static int check_suspended(struct hp_session *session)
+{
+	if (!session->find_suspended)
+		return HP_OK;
+	session->blocker_count = suspended_scan_check(&session->suspended, &session->memory,
+						      &session->threads, session->checker,
+						      session->blockers, session->blocker_capacity);
+	return session->blocker_count == 0 ? HP_OK : HP_BUSY;
+}
+
+/* While the target runs, just before a stop: what is suspended now.  A
+ * scan may take a quarter of the timeout; one that runs out of it is
+ * reported incomplete (a warning), but one that the timeout itself cuts
+ * short allows no stop: HP_BUSY. */
+static int scan_suspended(struct hp_session *session, struct hp_error *error)
+{
+	double until = hp_now() + (session->deadline - session->start) / 4;
+	int status;
+
+	if (!session->find_suspended || session->suspended.site_count == 0)
+		return HP_OK;
+	if (until > session->deadline)
+		until = session->deadline;
+	status = suspended_scan_run(&session->suspended, session->pid, &session->memory, until,
+				    error);
+	if (status == HP_OK && !session->suspended.complete && hp_remaining(session->deadline) <= 0)
+		return HP_BUSY;
+	return status;
+}
+
+/* The timeout came before a scan could finish, and nothing else was seen
+ * in the way. */
+static int scan_timed_out(struct hp_session *session, struct hp_error *error)
+{
+	hp_hint(error, "retry with a longer --timeout, or with --allow-suspended if no coroutine "
+		       "can be suspended in the code changed");
+	return hp_fail(error, HP_BUSY, "pid %d: the scan for functions suspended on coroutine "
+				       "stacks did not finish before the timeout (it read %" PRIu64
+				       " MiB)",
+		       (int)session->pid, session->suspended.bytes_scanned >> 20);
+}
+
 static void note_stop_ended(struct hp_session *session, double stopped_at)
 {
 	double length = hp_now() - stopped_at;
@@ -415,8 +463,12 @@ static int attempt(struct hp_session *session, double *stopped_at, struct hp_err
 	if (status != HP_OK)
 		return status;
 	status = ensure_blockers(session, error);
-	if (status != HP_OK)
+	if (status == HP_OK)
+		status = scan_suspended(session, error);	/* HP_BUSY: keeps the last blockers */
+	if (status != HP_OK) {
+		*stopped_at = hp_now();	/* no stop was made */
 		return status;
+	}
 	stack_checker_reserve(session->checker, session->blocker_capacity);
 	/* Its check reads /proc: not in the stop.  The stack check notes which
 	 * of its return trampolines threads still hold. */
@@ -435,8 +487,10 @@ static int attempt(struct hp_session *session, double *stopped_at, struct hp_err
 		return status;
 	session->blocker_count = check_all(session, session->blockers);
 	if (session->blocker_count == 0)
-		return HP_OK;
+		return check_suspended(session);
 	status = move_blockers(session, session->blockers, session->blocker_count, error);
+	if (status == HP_OK)
+		return check_suspended(session);
 	if (status == HP_BUSY && (hp_remaining(session->deadline) <= 0 || hp_fault("single-attempt")))
 		session->blocker_count = check_all(session, session->blockers);
 	return status;
@@ -457,6 +511,9 @@ int session_stop_when_clear(struct hp_session *session, const struct hp_range *r
 		return HP_OK;
 	}
 	status = stack_checker_set_ranges(session->checker, ranges, range_count, error);
+	if (status == HP_OK && session->find_suspended)
+		status = suspended_scan_prepare(&session->suspended, &session->memory, ranges,
+						range_count, error);
 
 	while (status == HP_OK) {
 		if (session_interrupted(session)) {
@@ -471,7 +528,10 @@ int session_stop_when_clear(struct hp_session *session, const struct hp_range *r
 		if (status != HP_BUSY)
 			break;
 		if (hp_remaining(session->deadline) <= 0 || hp_fault("single-attempt")) {
-			session_describe_blockers(session, error);
+			if (session->blocker_count)
+				session_describe_blockers(session, error);
+			else
+				status = scan_timed_out(session, error);
 			break;
 		}
 		status = threads_continue_all(&session->threads, error);
@@ -506,6 +566,34 @@ int session_unload_patch(struct hp_session *session, uint64_t handle, const uint
 		status = hp_first_failure(status, error, step, &step_error);
 	}
 	return session_return_thread(session, &remote, status, error);
+}
+
+void session_report_scan(const struct hp_session *session, struct hp_result *result)
+{
+	const struct hp_suspended_scan *scan = &session->suspended;
+	struct hp_patch_report *patch = result->patch_count ? &result->patches[0] : NULL;
+	char text[HP_TEXT_MAX];
+
+	result->suspended_scan = (struct hp_scan_report){ .scans = scan->scans,
+							  .bytes = scan->bytes_scanned,
+							  .bytes_left = scan->bytes_left,
+							  .complete = scan->complete,
+							  .seconds = scan->seconds };
+	if (!patch || scan->scans == 0 || scan->complete)
+		return;
+	if (scan->too_many)
+		snprintf(text, sizeof(text), "the scan for suspended coroutines found more copies of "
+					     "return addresses than it keeps: some were not checked");
+	else
+		snprintf(text, sizeof(text), "the scan for suspended coroutines read %" PRIu64
+					     " MiB and stopped at its budget: %" PRIu64
+					     " MiB of writable memory were not looked at",
+			 scan->bytes_scanned >> 20, (scan->bytes_left + (1u << 20) - 1) >> 20);
+	if (patch->warning[0])
+		snprintf(patch->warning + strlen(patch->warning),
+			 sizeof(patch->warning) - strlen(patch->warning), "; %s", text);
+	else
+		hp_copy_string(patch->warning, sizeof(patch->warning), text);
 }
 
 void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_report *report)

@@ -19,6 +19,8 @@ struct hp_session {
 	struct hp_state_command previous;	/* a command killed at work, name "" if none */
 	bool marked;		/* the state says this command is at work */
 	bool allow_unreliable;	/* stacks that cannot be unwound are not in the way */
+	bool find_suspended;	/* scan memory for frames suspended off the threads' stacks */
+	struct hp_suspended_scan suspended;
 	bool in_process;	/* the engine runs inside the target (hp_request) */
 	bool stub_checked, stub_ok;	/* the state's stub page holds our code */
 	unsigned thread_count;	/* threads seen at the last stop */
@@ -67,11 +69,16 @@ int session_return_thread(struct hp_session *session, struct hp_remote *remote, 
 			  struct hp_error *error) HP_MUST_CHECK;
 /* Stops every thread and checks their stacks against `ranges`; busy threads
  * are moved out alone, else everyone is resumed and the check retried until
- * the deadline.  On HP_OK every thread is left stopped; on HP_BUSY the error
+ * the deadline.  Before each stop (find_suspended) the memory is scanned for
+ * frames suspended in the ranges off every thread's stack; one still there
+ * in the stop is in the way too.  On HP_OK every thread is left stopped; on HP_BUSY the error
  * names every thread in the way. */
 int session_stop_when_clear(struct hp_session *session, const struct hp_range *ranges,
 			    size_t range_count, unsigned *attempts, double *stopped_at,
 			    struct hp_error *error) HP_MUST_CHECK;
+/* What the scans for suspended frames read, into the result; an
+ * incomplete scan is a warning on the reported patch. */
+void session_report_scan(const struct hp_session *session, struct hp_result *result);
 /* Takes a patch object out of the target (dlclose) and unmaps its trampoline
  * pages through a borrowed thread; tries every step, reports the first failure. */
 int session_unload_patch(struct hp_session *session, uint64_t handle, const uint64_t *pages,

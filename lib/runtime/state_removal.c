@@ -53,16 +53,20 @@ static int stub_is_clear(struct hp_session *session, bool *clear, struct hp_erro
 	struct hp_error busy = { 0 };
 	double stopped_at = 0;
 	bool allow_unreliable = session->allow_unreliable;
+	bool find_suspended = session->find_suspended;
 	unsigned attempts = 0;
 	int status;
 
 	session->allow_unreliable = false;
+	/* Nothing of a program suspends in the stub page: no scan for that. */
+	session->find_suspended = false;
 	session->stub_checked = true;
 	session->stub_ok = false;
 	busy.pid = session->pid;
 	status = session_stop_when_clear(session, &range, 1, &attempts, &stopped_at, &busy);
 	threads_resume_all(&session->threads);
 	session->allow_unreliable = allow_unreliable;
+	session->find_suspended = find_suspended;
 	*clear = status == HP_OK;
 	if (status == HP_OK || status == HP_BUSY) {
 		hp_error_release(&busy);

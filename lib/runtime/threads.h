@@ -187,6 +187,8 @@ struct hp_blocker {
 	uint64_t return_sp;		/* and the SP it returns with; 0 if unknown */
 	bool unreliable;		/* the stack could not be unwound to its end */
 	uint64_t unknown_ip;		/* where unwind information was missing */
+	uint64_t saved_at;		/* suspended (no thread): where the return
+					 * address return_ip is stored; else 0 */
 	int unwind_error;
 	size_t frame_count;
 	uint64_t frames[HP_BACKTRACE_SHORT];
@@ -219,6 +221,78 @@ const struct hp_stack *stack_checker_unwind(struct hp_stack_checker *checker,
  * the way.  An unreliable stack is in the way unless `allow_unreliable`. */
 bool stack_check_thread(struct hp_stack_checker *checker, const struct hp_thread *thread,
 			bool allow_unreliable, struct hp_blocker *blocker);
+
+/* ---- suspended_scan.c: frames suspended off every thread's stack ---- */
+struct hp_suspended_hit {
+	uint64_t address, value;	/* a copy of a return site, and where */
+};
+
+/* A context getcontext/swapcontext saved, with a stack of its own. */
+struct hp_suspended_context {
+	uint64_t address;		/* of the ucontext_t */
+	uint64_t stack, end;		/* the stack makecontext gave it */
+};
+
+struct hp_suspended_scan {
+	size_t site_count;
+	uint64_t *sites;		/* return sites of the code changed: sorted, unique */
+	size_t hit_count, hit_capacity;
+	struct hp_suspended_hit *hits;	/* found by the last scan */
+	size_t context_count, context_capacity;
+	struct hp_suspended_context *contexts;	/* found by the last scan: sorted
+						 * by stack, no two stacks overlapping */
+	struct hp_maps maps;		/* as the last scan read them */
+	uint64_t bytes_scanned;		/* the last scan: resident bytes read */
+	uint64_t bytes_left;		/* and bytes of address space not read (budget) */
+	bool too_many;			/* more copies than are kept */
+	bool complete;			/* the last scan looked at everything */
+	unsigned scans;
+	double seconds;			/* every scan together */
+};
+
+/* The return sites of `ranges`: where a frame suspended in them returns.
+ * A range that cannot be read holds none. */
+int suspended_scan_prepare(struct hp_suspended_scan *scan, struct hp_memory *memory,
+			   const struct hp_range *ranges, size_t count,
+			   struct hp_error *error) HP_MUST_CHECK;
+/* While the target runs: finds every aligned word equal to a return site in
+ * the private writable memory (resident pages), until `deadline` or the
+ * byte budget (then scan->complete is false). */
+int suspended_scan_run(struct hp_suspended_scan *scan, pid_t pid, struct hp_memory *memory,
+		       double deadline, struct hp_error *error) HP_MUST_CHECK;
+/* Every thread stopped: the copies found that are still there, outside the
+ * stack of a thread running on it, as blockers (at most `capacity`). */
+size_t suspended_scan_check(struct hp_suspended_scan *scan, struct hp_memory *memory,
+			    const struct hp_threads *threads, const struct hp_stack_checker *checker,
+			    struct hp_blocker *blockers, size_t capacity);
+void suspended_scan_release(struct hp_suspended_scan *scan);
+
+/* ---- suspended_stacks.c: which copies the scan found are dead ---- */
+/* During a scan: the saved context at `address`, its first HP_CONTEXT_HEAD
+ * bytes `head` (kept when it has a stack of its own). */
+void suspended_note_context(struct hp_suspended_scan *scan, const unsigned char *head,
+			    uint64_t address);
+/* After a scan: the contexts sorted, those on overlapping stacks left out. */
+void suspended_sort_contexts(struct hp_suspended_scan *scan);
+
+/* Every thread stopped: the stacks threads run on, where every copy is dead
+ * or was checked by unwinding, and the stacks of suspended contexts, dead
+ * below the stack pointer each resumes with. */
+struct hp_dead_memory {
+	const struct hp_suspended_scan *scan;
+	struct hp_memory *memory;
+	size_t running_count;
+	struct hp_range *running;	/* sorted, not overlapping */
+	size_t cached;			/* the context read last, SIZE_MAX if none */
+	uint64_t cached_sp;		/* its stack pointer now, 0 if not known */
+};
+
+/* HP_FAILED when out of memory: then nothing is known dead. */
+int dead_memory_open(struct hp_dead_memory *dead, const struct hp_suspended_scan *scan,
+		     struct hp_memory *memory, const struct hp_threads *threads) HP_MUST_CHECK;
+/* Whether a copy at `address` is dead; ask in increasing addresses. */
+bool dead_memory_holds(struct hp_dead_memory *dead, uint64_t address);
+void dead_memory_close(struct hp_dead_memory *dead);
 
 /* ---- thread_move.c: letting busy threads alone leave replaced code ---- */
 /* Runs the blockers' threads, every other thread staying stopped, each until
