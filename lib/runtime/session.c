@@ -425,8 +425,8 @@ static int scan_suspended(struct hp_session *session, struct hp_error *error)
 		return HP_OK;
 	if (until > session->deadline)
 		until = session->deadline;
-	status = suspended_scan_run(&session->suspended, session->pid, &session->memory, until,
-				    error);
+	status = suspended_scan_run(&session->suspended, &session->threads, &session->memory,
+				    until, error);
 	if (status == HP_OK && !session->suspended.complete && hp_remaining(session->deadline) <= 0)
 		return HP_BUSY;
 	return status;

@@ -166,16 +166,32 @@ static void scan_words(struct hp_suspended_scan *scan, struct hp_memory *memory,
 	}
 }
 
+struct scan_walk {
+	struct hp_suspended_scan *scan;
+	struct hp_threads *threads;
+	struct hp_memory *memory;
+	int pagemap;		/* /proc/PID/pagemap, or -1: every page counts as resident */
+	uint64_t *entries;
+	unsigned char *buffer;
+	double deadline;
+};
+
 /* Reads and scans [start, end), a run of resident pages; a piece that
  * cannot be read (unmapped meanwhile) is read page by page, and what still
  * fails is gone, holding nothing. */
-static void scan_run(struct hp_suspended_scan *scan, struct hp_memory *memory,
-		     unsigned char *buffer, uint64_t start, uint64_t end)
+static void scan_run(struct scan_walk *walk, uint64_t start, uint64_t end)
 {
+	struct hp_suspended_scan *scan = walk->scan;
+	struct hp_memory *memory = walk->memory;
+	unsigned char *buffer = walk->buffer;
+
 	for (uint64_t at = start; at < end;) {
 		size_t length = end - at < SCAN_CHUNK ? (size_t)(end - at) : SCAN_CHUNK;
 		struct hp_error ignored = { 0 };
 
+		/* A seized thread that gets a signal or starts one waits for us:
+		 * not for as long as the scan takes. */
+		threads_serve(walk->threads);
 		if (target_memory_read(memory, at, buffer, length, &ignored) == HP_OK) {
 			scan_words(scan, memory, (const uint64_t *)buffer, length / sizeof(uint64_t),
 				   at);
@@ -191,15 +207,6 @@ static void scan_run(struct hp_suspended_scan *scan, struct hp_memory *memory,
 	}
 }
 
-struct scan_walk {
-	struct hp_suspended_scan *scan;
-	struct hp_memory *memory;
-	int pagemap;		/* /proc/PID/pagemap, or -1: every page counts as resident */
-	uint64_t *entries;
-	unsigned char *buffer;
-	double deadline;
-};
-
 static bool over_budget(const struct scan_walk *walk)
 {
 	return walk->scan->bytes_scanned >= SCAN_BYTES_MAX || hp_now() > walk->deadline;
@@ -214,6 +221,7 @@ static bool scan_mapping(struct scan_walk *walk, const struct hp_mapping *mappin
 		ssize_t got = -1;
 		uint64_t run = 0;
 
+		threads_serve(walk->threads);
 		if (over_budget(walk)) {
 			walk->scan->bytes_left += mapping->end - page;
 			return false;
@@ -231,7 +239,7 @@ static bool scan_mapping(struct scan_walk *walk, const struct hp_mapping *mappin
 			if (resident && !run)
 				run = address;
 			if (!resident && run) {
-				scan_run(walk->scan, walk->memory, walk->buffer, run, address);
+				scan_run(walk, run, address);
 				run = 0;
 			}
 		}
@@ -247,11 +255,12 @@ static bool scannable(const struct hp_mapping *mapping)
 	return mapping->readable && mapping->writable && !mapping->shared;
 }
 
-int suspended_scan_run(struct hp_suspended_scan *scan, pid_t pid, struct hp_memory *memory,
-		       double deadline, struct hp_error *error)
+int suspended_scan_run(struct hp_suspended_scan *scan, struct hp_threads *threads,
+		       struct hp_memory *memory, double deadline, struct hp_error *error)
 {
-	struct scan_walk walk = { .scan = scan, .memory = memory, .pagemap = -1,
-				  .deadline = deadline };
+	struct scan_walk walk = { .scan = scan, .threads = threads, .memory = memory,
+				  .pagemap = -1, .deadline = deadline };
+	pid_t pid = threads->pid;
 	double started = hp_now();
 	char path[64];
 	bool within = true;

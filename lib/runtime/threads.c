@@ -652,28 +652,44 @@ int threads_continue_all(struct hp_threads *threads, struct hp_error *error)
 	return HP_OK;
 }
 
+/* A stop of a thread that runs on: passed on, so that it goes on running. */
+static void serve(struct hp_threads *threads, pid_t tid, int status)
+{
+	struct hp_thread *thread = NULL;
+	struct hp_error ignored = { 0 };
+	enum thread_event event = threads_classify(threads, tid, status, &thread);
+
+	if (event == THREAD_HELD && thread && !thread->group_stop) {
+		thread->stopped = false;
+		event = THREAD_OTHER;
+	}
+	if (thread && event != THREAD_HELD)
+		pass_on(thread, event, status, &ignored);
+}
+
 void threads_run_for(struct hp_threads *threads, double seconds)
 {
 	double until = hp_now() + seconds;
 	struct hp_error ignored = { 0 };
 
 	while (hp_remaining(until) > 0) {
-		struct hp_thread *thread = NULL;
 		int status = 0;
 		pid_t tid = thread_wait(-1, until, &status, &ignored);
-		enum thread_event event;
 
 		if (tid < 0)
 			break;
-		event = threads_classify(threads, tid, status, &thread);
-		if (event == THREAD_HELD && thread && !thread->group_stop) {
-			thread->stopped = false;
-			event = THREAD_OTHER;
-		}
-		if (thread && event != THREAD_HELD)
-			pass_on(thread, event, status, &ignored);
+		serve(threads, tid, status);
 		memset(&ignored, 0, sizeof(ignored));
 	}
+}
+
+void threads_serve(struct hp_threads *threads)
+{
+	int status = 0;
+	pid_t tid;
+
+	while ((tid = waitpid(-1, &status, __WALL | WNOHANG)) > 0)
+		serve(threads, tid, status);
 }
 
 void threads_resume_all(struct hp_threads *threads)

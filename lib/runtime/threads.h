@@ -45,6 +45,8 @@ int threads_stop_one(struct hp_threads *threads, pid_t tid, double deadline,
 int threads_continue_all(struct hp_threads *threads, struct hp_error *error) HP_MUST_CHECK;
 /* Waits `seconds` while seized threads run, passing on their signals. */
 void threads_run_for(struct hp_threads *threads, double seconds);
+/* The same without waiting: what seized threads reported so far. */
+void threads_serve(struct hp_threads *threads);
 /* Waits for every seized thread that runs to be held again. */
 int threads_collect(struct hp_threads *threads, double deadline,
 		    struct hp_error *error) HP_MUST_CHECK;
@@ -257,9 +259,11 @@ int suspended_scan_prepare(struct hp_suspended_scan *scan, struct hp_memory *mem
 			   struct hp_error *error) HP_MUST_CHECK;
 /* While the target runs: finds every aligned word equal to a return site in
  * the private writable memory (resident pages), until `deadline` or the
- * byte budget (then scan->complete is false). */
-int suspended_scan_run(struct hp_suspended_scan *scan, pid_t pid, struct hp_memory *memory,
-		       double deadline, struct hp_error *error) HP_MUST_CHECK;
+ * byte budget (then scan->complete is false).  What seized `threads`
+ * report meanwhile (signals, new threads) is passed on as it comes. */
+int suspended_scan_run(struct hp_suspended_scan *scan, struct hp_threads *threads,
+		       struct hp_memory *memory, double deadline,
+		       struct hp_error *error) HP_MUST_CHECK;
 /* Every thread stopped: the copies found that are still there, outside the
  * stack of a thread running on it, as blockers (at most `capacity`). */
 size_t suspended_scan_check(struct hp_suspended_scan *scan, struct hp_memory *memory,
