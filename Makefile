@@ -188,5 +188,22 @@ uninstall:
 		$(DESTDIR)$(PREFIX)/lib/hotpatch/libhotpatch-apply.so
 	rmdir --ignore-fail-on-non-empty $(DESTDIR)$(PREFIX)/lib/hotpatch 2>/dev/null || true
 
+# The Debian package (debian/, PREFIX=/usr) into $(BUILD)/deb/.
+# dpkg-buildpackage writes beside the tree it builds and leaves its work in
+# debian/, so it builds a copy of the tree (without .git and build
+# directories), removed afterwards.
+DEB_TREE = $(BUILD)/deb/source/hotpatch-$(VERSION)
+deb:
+	@scripts/install-deps --if-missing --deb
+	rm -rf $(BUILD)/deb
+	mkdir -p $(DEB_TREE)
+	tar -cf - --exclude=./.git --exclude=./build --exclude='./build-*' --exclude='./$(BUILD)' . | \
+		tar -xf - -C $(DEB_TREE)
+	cd $(DEB_TREE) && dpkg-buildpackage -b -uc -us -Jauto
+	mv $(BUILD)/deb/source/*.deb $(BUILD)/deb/source/*.buildinfo $(BUILD)/deb/source/*.changes \
+		$(BUILD)/deb/
+	rm -rf $(BUILD)/deb/source
+	@ls $(BUILD)/deb/*.deb
+
 clean:
 	rm -rf $(BUILD)
