@@ -107,6 +107,7 @@ scratch_root() {
 	# An upgrade (the same version again) keeps it listed, once.
 	run -0 dpkg_in "$SCRATCH" -i "$DEB"
 	printf '/opt/audit/libaudit.so\n%s\n' "$LOADER" | cmp - "$SCRATCH/etc/ld.so.preload"
+	# Removal takes it out, whatever the file says.
 	run -0 dpkg_in "$SCRATCH" -r hotpatch
 	printf '/opt/audit/libaudit.so\n' | cmp - "$SCRATCH/etc/ld.so.preload"
 	[[ ! -e $SCRATCH$LOADER ]]
@@ -115,6 +116,13 @@ scratch_root() {
 	run -0 ls -A "$SCRATCH/etc"
 	[[ $output == $'default\nld.so.preload' ]] || fail "left in etc: $output"
 	[[ ! -e $SCRATCH/usr/lib/hotpatch && ! -e $SCRATCH/var/lib/hotpatch ]]
+
+	# HOTPATCH_STARTUP=disable takes it out at the next upgrade.
+	run -0 dpkg_in "$SCRATCH" -i "$DEB"
+	printf '%s\n' "$LOADER" | cmp - <(sed -n 2p "$SCRATCH/etc/ld.so.preload")
+	printf 'HOTPATCH_STARTUP=disable\n' >"$SCRATCH/etc/default/hotpatch"
+	run -0 dpkg_in "$SCRATCH" -i "$DEB"
+	printf '/opt/audit/libaudit.so\n' | cmp - "$SCRATCH/etc/ld.so.preload"
 }
 
 @test "purged from a scratch root where the loader was enabled, nothing of it is left" {
