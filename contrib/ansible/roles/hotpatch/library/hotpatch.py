@@ -18,14 +18,32 @@ description:
     never a change. C(as_installed) is false when hotpatch says not every
     process is as installed (status exit 1).
 options:
-  state: {choices: [present, absent, status], default: status}
-  path: {description: the patch file on the host (present)}
-  name: {description: the patch name, as HOTPATCH_NAME gave it (absent)}
-  exclude: {type: list, elements: str, default: [],
-            description: fix ids passed as --exclude ID (present)}
-  timeout: {type: int, description: passed as --timeout SECONDS (present)}
-  store: {description: the store directory (HOTPATCH_STORE); default /var/lib/hotpatch}
-  executable: {default: hotpatch}
+  state:
+    description: what to do on the host
+    choices: [present, absent, status]
+    default: status
+    type: str
+  path:
+    description: the patch file on the host (present)
+    type: path
+  name:
+    description: the patch's name, as HOTPATCH_NAME gave it (absent)
+    type: str
+  exclude:
+    description: fix ids, each passed as --exclude ID (present)
+    type: list
+    elements: str
+    default: []
+  timeout:
+    description: passed as --timeout SECONDS (present)
+    type: int
+  store:
+    description: the store directory (HOTPATCH_STORE); by default /var/lib/hotpatch
+    type: path
+  executable:
+    description: the hotpatch command
+    type: path
+    default: hotpatch
 '''
 
 import json
@@ -145,7 +163,8 @@ def summary_of(report, as_installed):
 def status(module):
     rc, document, stderr = run_json(module, ['status', '--json'])
     if rc not in (0, 1) or 'processes' not in document:
-        module.fail_json(msg='hotpatch status failed: %s' % error_text(document, stderr), exit_code=rc)
+        module.fail_json(msg='hotpatch status failed: %s' % error_text(document, stderr),
+                         exit_code=rc)
     report = report_of(document)
     as_installed = rc == 0
     module.exit_json(changed=False, as_installed=as_installed, store=document.get('store'),
