@@ -8,6 +8,7 @@
 #                   SOAK_KILLS (600) random SIGKILLs of hotpatch
 #   make soak-long  the same with 10000 cycles and 1500 kills
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make deb        the Debian package, into $(BUILD)/deb/
 VERSION := 0.1.0
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -20,8 +21,11 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 CFLAGS ?= -O2 -g
+# `hotpatch startup enable` names the loader where `make install` puts it.
+LOADER_PATH = $(PREFIX)/lib/hotpatch/libhotpatch-loader.so
 ALL_CFLAGS = -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -DHOTPATCH_VERSION='"$(VERSION)"' \
-	-Ilib -Ilib/include $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+	-DHOTPATCH_LOADER_PATH='"$(LOADER_PATH)"' \
+	-Ilib -Ilib/include $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 
 # lib/ is one folder per subsystem (docs/ARCHITECTURE.md); the engine's
@@ -35,7 +39,14 @@ LOADER := $(BUILD)/lib/hotpatch/libhotpatch-loader.so
 LOADER_APPLY := $(BUILD)/lib/hotpatch/libhotpatch-apply.so
 
 .PHONY: all check unit bats fuzz fuzz-short testdata demo bench soak soak-long install uninstall \
-	clean deps loader
+	clean deps loader deb FORCE
+
+# The loader's path is compiled in: a build remembers the PREFIX it was made
+# for, and what depends on it is remade for another (git's GIT-CFLAGS trick).
+PREFIX_STAMP := $(BUILD)/prefix
+$(PREFIX_STAMP): FORCE
+	@mkdir -p $(@D)
+	@echo '$(PREFIX)' | cmp -s - $@ || echo '$(PREFIX)' >$@
 
 all: $(BUILD)/hotpatch loader
 
@@ -43,7 +54,7 @@ loader: $(LOADER) $(LOADER_APPLY)
 
 $(LOADER): loader/preload.c Makefile
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -fPIC -shared -Wl,-z,now -Wl,-z,relro -o $@ loader/preload.c -ldl
+	$(CC) $(ALL_CFLAGS) -fPIC -shared -Wl,-z,now -Wl,-z,relro $(LDFLAGS) -o $@ loader/preload.c -ldl
 
 # Everything but the entry point hidden: the engine must not interpose on
 # the process's own symbols.  Without the debuginfod client (never on the
@@ -51,17 +62,17 @@ $(LOADER): loader/preload.c Makefile
 # so that loading it costs a process little.
 LOADER_APPLY_SOURCES := loader/in_process.c loader/no_download.c \
 	$(filter-out lib/build/% lib/symbols/debug_download.c,$(LIB_SOURCES))
-$(LOADER_APPLY): $(LOADER_APPLY_SOURCES) $(LIB_HEADERS) Makefile
+$(LOADER_APPLY): $(LOADER_APPLY_SOURCES) $(LIB_HEADERS) Makefile $(PREFIX_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -fPIC -shared -fvisibility=hidden -ffunction-sections -fdata-sections \
-		-Wl,--gc-sections -Wl,--as-needed -Wl,-z,now -Wl,-z,relro -o $@ \
+		-Wl,--gc-sections -Wl,--as-needed -Wl,-z,now -Wl,-z,relro $(LDFLAGS) -o $@ \
 		$(LOADER_APPLY_SOURCES) $(PKG_LIBS)
 
 # Release and test builds share sources; the test build adds sanitizers and
 # the fault-injection points used by the rollback tests.
-$(BUILD)/hotpatch: $(LIB_SOURCES) $(CMD_SOURCES) $(LIB_HEADERS) cmd/*.h Makefile
+$(BUILD)/hotpatch: $(LIB_SOURCES) $(CMD_SOURCES) $(LIB_HEADERS) cmd/*.h Makefile $(PREFIX_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $(LIB_SOURCES) $(CMD_SOURCES) $(PKG_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(LIB_SOURCES) $(CMD_SOURCES) $(PKG_LIBS)
 
 # The engine is compiled once for the test build and linked into the tool
 # and every unit test.
@@ -70,6 +81,7 @@ TEST_OBJECTS := $(patsubst lib/%.c,$(BUILD)/test/obj/%.o,$(LIB_SOURCES))
 $(BUILD)/test/obj/%.o: lib/%.c $(LIB_HEADERS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(TEST_FLAGS) -c -o $@ $<
+$(BUILD)/test/obj/machine/startup.o: $(PREFIX_STAMP)
 
 TEST_LIBRARY := $(BUILD)/test/libhotpatch.a
 $(TEST_LIBRARY): $(TEST_OBJECTS)
@@ -152,10 +164,11 @@ bench: deps $(BUILD)/hotpatch testdata loader
 		LOADER=$(abspath $(LOADER)) \
 		HOTPATCH_INCLUDE=$(abspath lib/include) HP_TESTDATA=$(abspath $(BUILD))/testdata run
 
-install: $(BUILD)/hotpatch
+install: $(BUILD)/hotpatch loader
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \
 		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3 \
-		$(DESTDIR)$(PREFIX)/share/bash-completion/completions
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+		$(DESTDIR)$(PREFIX)/lib/hotpatch
 	install -m 0755 $(BUILD)/hotpatch $(DESTDIR)$(PREFIX)/bin/hotpatch
 	install -m 0644 lib/include/hotpatch.h $(DESTDIR)$(PREFIX)/include/hotpatch.h
 	install -m 0644 man/hotpatch.1 $(DESTDIR)$(PREFIX)/share/man/man1/hotpatch.1
@@ -163,12 +176,41 @@ install: $(BUILD)/hotpatch
 	install -m 0644 man/hotpatch.h.3 $(DESTDIR)$(PREFIX)/share/man/man3/hotpatch.h.3
 	install -m 0644 cmd/hotpatch.bash-completion \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/hotpatch
+	install -m 0644 $(LOADER) $(LOADER_APPLY) $(DESTDIR)$(PREFIX)/lib/hotpatch/
+	install -d -m 0755 $(DESTDIR)/var/lib/hotpatch
 
+# A loader still named in /etc/ld.so.preload is taken out first: a missing
+# one would make every process started later print an error.  The store
+# (/var/lib/hotpatch) stays: it holds the installed patches.
 uninstall:
+	if grep -qsF '$(LOADER_PATH)' $(DESTDIR)/etc/ld.so.preload; then \
+		$(DESTDIR)$(PREFIX)/bin/hotpatch startup disable --root '$(DESTDIR)/' \
+			--loader '$(LOADER_PATH)'; \
+	fi
 	rm -f $(DESTDIR)$(PREFIX)/bin/hotpatch $(DESTDIR)$(PREFIX)/include/hotpatch.h \
 		$(DESTDIR)$(PREFIX)/share/man/man1/hotpatch.1 $(DESTDIR)$(PREFIX)/share/man/man3/hotpatch.h.3 \
 		$(DESTDIR)$(PREFIX)/share/man/man1/hotpatch-build.1 \
-		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/hotpatch
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/hotpatch \
+		$(DESTDIR)$(PREFIX)/lib/hotpatch/libhotpatch-loader.so \
+		$(DESTDIR)$(PREFIX)/lib/hotpatch/libhotpatch-apply.so
+	rmdir --ignore-fail-on-non-empty $(DESTDIR)$(PREFIX)/lib/hotpatch 2>/dev/null || true
+
+# The Debian package (debian/, PREFIX=/usr) into $(BUILD)/deb/.
+# dpkg-buildpackage writes beside the tree it builds and leaves its work in
+# debian/, so it builds a copy of the tree (without .git and build
+# directories), removed afterwards.
+DEB_TREE = $(BUILD)/deb/source/hotpatch-$(VERSION)
+deb:
+	@scripts/install-deps --if-missing --deb
+	rm -rf $(BUILD)/deb
+	mkdir -p $(DEB_TREE)
+	tar -cf - --exclude=./.git --exclude=./build --exclude='./build-*' --exclude='./$(BUILD)' . | \
+		tar -xf - -C $(DEB_TREE)
+	cd $(DEB_TREE) && dpkg-buildpackage -b -uc -us -Jauto
+	mv $(BUILD)/deb/source/*.deb $(BUILD)/deb/source/*.buildinfo $(BUILD)/deb/source/*.changes \
+		$(BUILD)/deb/
+	rm -rf $(BUILD)/deb/source
+	@ls $(BUILD)/deb/*.deb
 
 clean:
 	rm -rf $(BUILD)

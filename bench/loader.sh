@@ -50,23 +50,33 @@ for i in $(seq 1 50); do
 done
 install_into "$work/fit" once_fix "$id" || exit 1
 
-# measure LABEL STORE COUNT [LD_PRELOAD]
-measure() {
-	env HOTPATCH_STORE="$2" ${4:+LD_PRELOAD="$4"} "$STARTS" "$3" "$program" quiet
+# Each round starts the program once in every setting, in turn.
+results=$("$STARTS" "$count" "HOTPATCH_STORE=$work/none" \
+	"HOTPATCH_STORE=$work/none LD_PRELOAD=$LOADER" \
+	"HOTPATCH_STORE=$work/one LD_PRELOAD=$LOADER" \
+	"HOTPATCH_STORE=$work/fifty LD_PRELOAD=$LOADER" -- "$program" quiet) || exit 1
+fitting=$("$STARTS" "$fit_count" "HOTPATCH_STORE=$work/none" \
+	"HOTPATCH_STORE=$work/fit LD_PRELOAD=$LOADER" -- "$program" quiet) || exit 1
+
+# row LABEL "CPU WALL" "BASE-CPU BASE-WALL"
+row() {
+	local cpu wall base_cpu base_wall
+	read -r cpu wall <<<"$2"
+	read -r base_cpu base_wall <<<"$3"
+	printf '  %-34s cpu %6s us %+6d us x%-5s   wall %6s us %+6d us\n' "$1" "$cpu" \
+		$((cpu - base_cpu)) "$(awk -v a="$cpu" -v b="$base_cpu" 'BEGIN { printf "%.2f", a / b }')" \
+		"$wall" $((wall - base_wall))
 }
 
-read -r base base_p90 < <(measure "" "$work/none" "$count") || exit 1
-echo "loader start cost (median of $count starts of a tiny program, microseconds; vs no loader in the same run)"
-printf '  %-34s %6s us  (p90 %s)\n' "no loader" "$base" "$base_p90"
-for store in none one fifty fit; do
-	n=$count label=""
-	case $store in
-	none) label="loader, nothing installed" ;;
-	one) label="loader, 1 installed, none fits" ;;
-	fifty) label="loader, 50 installed, none fits" ;;
-	fit) label="loader, 1 installed that fits" n=$fit_count ;;
-	esac
-	read -r median p90 < <(measure "$label" "$work/$store" "$n" "$LOADER") || exit 1
-	printf '  %-34s %6s us  (p90 %s)  %+d us  x%s\n' "$label" "$median" "$p90" \
-		$((median - base)) "$(awk -v a="$median" -v b="$base" 'BEGIN { printf "%.2f", a / b }')"
-done
+mapfile -t line <<<"$results"
+mapfile -t fit <<<"$fitting"
+echo "loader start cost: medians of $count starts of a tiny program, interleaved; the"
+echo "processor time it used (user + system) and the wall time, in microseconds, each with"
+echo "its difference (and ratio) to the starts without the loader of the same rounds"
+row "no loader" "${line[0]}" "${line[0]}"
+row "loader, nothing installed" "${line[1]}" "${line[0]}"
+row "loader, 1 installed, none fits" "${line[2]}" "${line[0]}"
+row "loader, 50 installed, none fits" "${line[3]}" "${line[0]}"
+echo "(median of $fit_count rounds)"
+row "no loader" "${fit[0]}" "${fit[0]}"
+row "loader, 1 installed that fits" "${fit[1]}" "${fit[0]}"

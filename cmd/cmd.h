@@ -35,6 +35,8 @@ enum option_id {
 	OPTION_NAME,
 	OPTION_DESCRIPTION,
 	OPTION_ID,
+	OPTION_ROOT,
+	OPTION_LOADER,
 	OPTION_COUNT
 };
 
@@ -54,6 +56,7 @@ struct invocation {
 	struct hp_request request;
 	struct hp_build_request build;
 	const char *out, *key;		/* keygen, sign */
+	const char *root, *loader;	/* startup */
 	const char *argument;		/* the positional argument, or NULL */
 	unsigned given;			/* OPTION_BIT()s seen */
 	const char *debug_directories[REPEAT_MAX], *debug_files[REPEAT_MAX];
@@ -74,6 +77,7 @@ struct outcome {
 					 * machine is not as installed) */
 	struct hp_signing signing;	/* keygen, sign */
 	struct hp_build_result build;	/* build */
+	struct hp_startup_result startup;	/* startup */
 };
 
 struct output {
@@ -149,6 +153,11 @@ int run_install(const struct invocation *, struct outcome *, struct hp_error *);
 int run_uninstall(const struct invocation *, struct outcome *, struct hp_error *);
 int run_status(const struct invocation *, struct outcome *, struct hp_error *);
 void outcome_release_store(struct outcome *outcome);
+
+/* startup.c: startup enable, disable and status, and their printers. */
+int run_startup(const struct invocation *, struct outcome *, struct hp_error *);
+void print_startup_text(const struct output *, const struct invocation *, const struct outcome *);
+void print_startup_json(const struct output *, const struct invocation *, const struct outcome *);
 
 /* help.c */
 int help_print(const struct output *output, const struct command *command);

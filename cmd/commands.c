@@ -139,6 +139,21 @@ const struct command commands[] = {
 			 "nothing, takes no lock.  Exits 0 when every process an installed patch "
 			 "fits has it applied, 1 otherwise.",
 	  .run = run_status, .print_text = print_status_text, .print_json = print_status_json },
+	{ .name = "startup",
+	  .synopsis = "(enable | disable | status) [--root DIR] [--loader PATH] [--json]",
+	  .summary = "add the loader that patches processes as they start to /etc/ld.so.preload, "
+		     "take it out, or show whether it is there",
+	  .description = "enable lists the loader in /etc/ld.so.preload, so that every process "
+			 "started later gets the installed patches that fit it before main "
+			 "runs; disable takes it out again; status shows whether it is listed.  "
+			 "The file is replaced atomically, every other line kept, and its text "
+			 "from before the first change kept in "
+			 "/etc/ld.so.preload.hotpatch-backup; a file that disable leaves empty "
+			 "is removed.  enable refuses (exit 4) a loader that is missing or that "
+			 "anyone but root could have changed.",
+	  .takes = OPTION_BIT(OPTION_ROOT) | OPTION_BIT(OPTION_LOADER),
+	  .min_arguments = 1, .max_arguments = 1, .argument = "enable, disable or status",
+	  .run = run_startup, .print_text = print_startup_text, .print_json = print_startup_json },
 	{ .name = "keygen",
 	  .synopsis = "--out PREFIX [--json]",
 	  .summary = "make a signing key pair: PREFIX.key (secret) and PREFIX.pub",

@@ -64,6 +64,12 @@ static const struct option_spec specs[OPTION_COUNT] = {
 	[OPTION_NAME] = { "name", 0, "NAME", false, "what list shows (default: OUT without .so)" },
 	[OPTION_DESCRIPTION] = { "description", 0, "TEXT", false, "what list shows under the name" },
 	[OPTION_ID] = { "id", 0, "ID", true, "an identifier of the fix (a CVE, say); repeats" },
+	[OPTION_ROOT] = { "root", 0, "DIR", false,
+			  "work on DIR/etc/ld.so.preload, for an image or a container's tree "
+			  "(default /)" },
+	[OPTION_LOADER] = { "loader", 0, "PATH", false,
+			    "the loader's absolute path as processes see it (default: where "
+			    "make install put it, PREFIX/lib/hotpatch/libhotpatch-loader.so)" },
 };
 
 /* getopt's values: an option's id plus this; --json and --help below it. */
@@ -220,6 +226,8 @@ static int store(enum option_id id, const char *value, struct invocation *invoca
 	case OPTION_OBJECT: build->object = value; break;
 	case OPTION_NAME: build->name = value; break;
 	case OPTION_DESCRIPTION: build->description = value; break;
+	case OPTION_ROOT: invocation->root = value; break;
+	case OPTION_LOADER: invocation->loader = value; break;
 	case OPTION_COUNT: break;
 	}
 	if (!added)

@@ -309,6 +309,37 @@ int hp_machine_status(struct hp_status_result *result, struct hp_error *error)
 /* Accepts a zeroed result that was never filled. */
 void hp_machine_status_release(struct hp_status_result *result);
 
+/* startup (startup.c): the loader that gives every process started later
+ * the installed patches, preloaded through ROOT/etc/ld.so.preload. */
+enum hp_startup_action {
+	HP_STARTUP_STATUS,
+	HP_STARTUP_ENABLE,		/* add the loader, once */
+	HP_STARTUP_DISABLE,		/* take it out; a file left empty is removed */
+};
+
+struct hp_startup_request {
+	enum hp_startup_action action;
+	const char *root;		/* NULL: "/"; else the top of an image's tree */
+	const char *loader;		/* NULL: PREFIX/lib/hotpatch/libhotpatch-loader.so */
+};
+
+struct hp_startup_result {
+	bool enabled;			/* the file lists the loader, after the command */
+	bool changed;			/* enable, disable: the file was rewritten or removed */
+	bool removed;			/* disable: the file was left empty, so removed */
+	char file[4096];		/* ROOT/etc/ld.so.preload */
+	char loader[HP_TEXT_MAX];	/* the path the file lists, as processes see it */
+	char backup[4096];		/* ROOT/etc/ld.so.preload.hotpatch-backup, when
+					 * there is one; else "" */
+};
+
+/* enable checks the loader (ROOT/LOADER: there, a shared object, root's
+ * alone) before anything; enable and disable rewrite the file atomically,
+ * keeping every other entry, after saving its text to the backup the first
+ * time.  status only reads. */
+int hp_startup(const struct hp_startup_request *request, struct hp_startup_result *result,
+	       struct hp_error *error) __attribute__((warn_unused_result));
+
 /* keygen and sign: Ed25519 keys and detached patch signatures (trust_keys.c,
  * trust_signature.c).  Paths longer than HP_TEXT_MAX are refused. */
 struct hp_signing {

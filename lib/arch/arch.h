@@ -222,6 +222,14 @@ enum hp_relocation_kind {
 	HP_RELOCATION_TLS_MODULE,	/* a thread-local variable's module id */
 	HP_RELOCATION_TLS_OFFSET,	/* its offset in the module's block */
 	HP_RELOCATION_TLS_STATIC,	/* its offset from the thread pointer */
+	/* In relocatable objects (hotpatch build): code that reaches a
+	 * thread-local variable at its offset from the thread pointer, either
+	 * held in the instruction (local-exec: a field no shared object can
+	 * carry, which the patch records for apply to fill) or in a GOT entry
+	 * the link makes (initial-exec: a TLS_STATIC place of the patch). */
+	HP_RELOCATION_TLS_STATIC_FIELD,
+	HP_RELOCATION_TLS_STATIC_GOT,
+	HP_RELOCATION_NONE,		/* nothing */
 };
 
 enum hp_relocation_kind relocation_kind(unsigned type);
@@ -229,5 +237,13 @@ enum hp_relocation_kind relocation_kind(unsigned type);
  * module's block, the block `static_offset` from the thread pointer as the
  * dynamic linker records it (l_tls_offset). */
 uint64_t relocation_tls_static_value(uint64_t offset, uint64_t static_offset);
+/* The type that has `kind` (ABSOLUTE64 or NONE), for relocations the
+ * build writes. */
+unsigned relocation_type(enum hp_relocation_kind kind);
+/* How many bytes a place of the TLS_STATIC_FIELD `type` has, at most 8. */
+size_t relocation_field_size(unsigned type);
+/* The bytes such a place holds for `value` (what a TLS_STATIC place would
+ * hold); false when the value does not fit the field. */
+bool relocation_tls_static_field(unsigned type, uint64_t value, unsigned char field[8]);
 
 #endif

@@ -337,6 +337,15 @@ bool build_source_function_changed(const char *orig_path, unsigned orig_line,
 /* ---- build_rewrite.c: a fixed object made ready for the link ---- */
 int build_rewrite(const struct build_plan *plan, size_t unit, const char *path,
 		  struct hp_error *error) HP_MUST_CHECK;
+/* How many fields of kept code the rewrite leaves for apply to fill (a
+ * .hotpatch.relocations record each), in every unit. */
+size_t build_rewrite_field_count(const struct build_plan *plan);
+
+/* ---- build_linked.c: the linked patch read back as apply reads it ---- */
+/* Refuses a linked patch that apply would refuse, or whose records do not
+ * name every field the rewrite left (one left empty would be used as is). */
+int build_linked_check(const struct build_plan *plan, const char *linked,
+		       struct hp_error *error) HP_MUST_CHECK;
 
 /* ---- build_emit.c: the records and the link ---- */
 int build_emit(const struct build_plan *plan, const struct hp_build_request *request,

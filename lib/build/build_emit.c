@@ -231,6 +231,8 @@ int build_emit(const struct build_plan *plan, const struct hp_build_request *req
 	if (status == HP_OK)
 		status = link_patch(plan, tree, linked, error);
 	if (status == HP_OK)
+		status = build_linked_check(plan, linked, error);
+	if (status == HP_OK)
 		status = install(linked, request->output, error);
 	return status;
 }

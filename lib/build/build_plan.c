@@ -184,6 +184,24 @@ static int refuse_unresolved(const struct build_binary *binary, const struct bui
 		       unit->fixed.source, binary->path, why);
 }
 
+/* What kept code can reach in the binary through an alias that apply
+ * fills: an address (the 64-bit absolute references of -mcmodel=large), or
+ * a thread-local variable at its offset from the thread pointer, the same
+ * in every thread (a field of local-exec code, recorded for apply by
+ * build_rewrite.c; a GOT entry of initial-exec code, made by the link). */
+static bool redirectable(const struct build_symbol *symbol, const struct hp_symbol *found,
+			 const struct build_reloc *reloc)
+{
+	bool thread_local = GELF_ST_TYPE(symbol->sym.st_info) == STT_TLS;
+	enum hp_relocation_kind kind = relocation_kind(reloc->type);
+
+	if (thread_local != (found->type == STT_TLS))
+		return false;
+	if (thread_local)
+		return kind == HP_RELOCATION_TLS_STATIC_FIELD || kind == HP_RELOCATION_TLS_STATIC_GOT;
+	return kind == HP_RELOCATION_ABSOLUTE64;
+}
+
 /* One reference of kept code: to copy, to borrow from the binary, or to
  * leave to the dynamic linker (a library's symbol). */
 static int follow(struct build_plan *plan, struct worklist *work, const struct build_binary *binary,
@@ -231,12 +249,11 @@ static int follow(struct build_plan *plan, struct worklist *work, const struct b
 		if (!found)
 			return HP_OK;	/* a library's: the dynamic linker binds it */
 	}
-	if (GELF_ST_TYPE(symbol->sym.st_info) == STT_TLS || found->type == STT_TLS ||
-	    relocation_kind(reloc->type) != HP_RELOCATION_ABSOLUTE64) {
+	if (!redirectable(symbol, found, reloc)) {
 		hp_error_function(error, from);
 		hp_error_file(error, object->source);
-		hp_hint(error, "hotpatch build compiles with -fno-pic -mcmodel=large; keep such "
-			       "flags out of --compile, and thread-local variables out of the fix");
+		hp_hint(error, "hotpatch build compiles with -fno-pic -mcmodel=large; keep flags "
+			       "that change how code reaches variables out of --compile");
 		return hp_fail(error, HP_MISFIT,
 			       "'%s' (%s) refers to '%s' in a way a patch cannot redirect "
 			       "(relocation type %u%s)",

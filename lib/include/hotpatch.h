@@ -42,6 +42,25 @@ struct hotpatch_symbol {
 	char alias[HOTPATCH_NAME_MAX];
 };
 
+/* A relocation of the patch's own code that no shared object can carry,
+ * left for hotpatch to apply after loading the patch, before any jump:
+ * `place` (the address of the field in the patch's code) gets what the
+ * processor's relocation `type` computes for the target's symbol that
+ * `alias` stands for (a HOTPATCH_SYMBOL_ALIAS record), plus `addend`.
+ * hotpatch build writes these (section .hotpatch.relocations) for code
+ * that reaches a thread-local variable of the target at its offset from
+ * the thread pointer (local-exec code: on x86-64 its TPOFF32 fields); no
+ * macro makes them, since the place is a field inside compiled code. */
+struct hotpatch_relocation {
+	uint32_t abi_version;
+	uint32_t record_size;
+	void *place;
+	int64_t addend;
+	uint32_t type;
+	uint32_t reserved;	/* 0 */
+	char alias[HOTPATCH_NAME_MAX];
+};
+
 /* The build-id (lower-case hex) `object` must have for the patch to apply. */
 struct hotpatch_build_id {
 	uint32_t abi_version;

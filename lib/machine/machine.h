@@ -1,6 +1,6 @@
 /* machine/machine.h - the machine as a whole: which processes a command
  * works on when it is given an executable or a shared object rather than
- * pids. */
+ * pids, the store, and the loader that patches processes at start. */
 #ifndef HOTPATCH_MACHINE_MACHINE_H
 #define HOTPATCH_MACHINE_MACHINE_H
 
@@ -59,6 +59,13 @@ int store_index_write(const char *leaving_out, struct hp_error *error) HP_MUST_C
 bool store_patch_fits(pid_t pid, const struct hp_patch_file *patch);
 /* Whether some patch is applied to `pid` (its hotpatch-state mapping). */
 bool store_has_state(pid_t pid);
+
+/* ---- startup.c: the loader in ROOT/etc/ld.so.preload ---- */
+/* Where `make install` put the loader: PREFIX/lib/hotpatch/libhotpatch-loader.so. */
+const char *startup_loader_path(void);
+/* Whether the text of an ld.so.preload file lists `loader`, as the dynamic
+ * linker reads it: entries separated by white space or ':', '#' comments. */
+bool preload_names_loader(const char *text, size_t size, const char *loader);
 
 /* ---- process_scan.c: the processes of the machine ---- */
 /* Every process (not ourselves) for which `wanted` is true, by pid; *pids

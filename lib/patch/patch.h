@@ -18,9 +18,12 @@ struct hp_patch_replacement {
 
 /* A place in the patch the dynamic linker left for a symbol of the target:
  * a GOT entry (global data, jump slot: the address) or a pointer in code
- * or data (absolute 64-bit: the address plus `addend`). */
+ * or data (absolute 64-bit: the address plus `addend`); or a field of code
+ * a .hotpatch.relocations record names (a thread-local variable's offset
+ * from the thread pointer, plus `addend`). */
 struct hp_reference_site {
-	uint64_t vaddr;		/* file address in the patch, 8 bytes */
+	uint64_t vaddr;		/* file address in the patch: 8 bytes, or a
+				 * field's relocation_field_size */
 	int64_t addend;
 	/* The relocation type; its kind (arch.h) says what goes there: an
 	 * address, or for a thread-local variable its module id, its offset
@@ -91,6 +94,9 @@ Elf_Scn *patch_find_section(Elf *elf, const char *name, GElf_Shdr *header);
 /* [address, address + length) lies in one loaded segment of the patch: an
  * executable one's file bytes when `code`, else any one's memory. */
 bool patch_in_segment(Elf *elf, uint64_t address, uint64_t length, bool code);
+/* The value the dynamic linker will store at `where` (a file address): a
+ * relative relocation's, or an absolute one's against a defined symbol. */
+bool patch_relocated_value(Elf *elf, uint64_t where, uint64_t *value);
 
 /* ---- patch_references.c: the target's symbols and build-ids a patch needs ---- */
 /* Reads .hotpatch.build_id, .hotpatch.symbols and the relocations that

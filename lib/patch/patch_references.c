@@ -1,12 +1,14 @@
 /* patch_references.c - what a patch needs from the target besides the
  * functions it replaces: the target's own variables and functions it uses
  * (HOTPATCH_SYMBOL records in .hotpatch.symbols) with every place of the
- * patch the dynamic linker leaves for them, and the build-ids it was built
- * for (.hotpatch.build_id).  Like patch_file.c it parses untrusted bytes:
+ * patch the dynamic linker leaves for them or that hotpatch build recorded
+ * (.hotpatch.relocations), and the build-ids it was built for
+ * (.hotpatch.build_id).  Like patch_file.c it parses untrusted bytes:
  * every record and relocation is bounds-checked, and a place is accepted
  * only inside a loaded segment of the patch. */
 #include <gelf.h>
 #include <libelf.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -255,6 +257,72 @@ static int read_sites(Elf *elf, struct hp_patch_file *patch, struct hp_error *er
 	return status;
 }
 
+/* One relocation record (hotpatch build's, for a field of the patch's code
+ * that no shared object can carry): a site of the reference its alias
+ * names, of a type this hotpatch fills, inside the patch's code. */
+static int read_relocation(Elf *elf, const struct hotpatch_relocation *record, uint64_t vaddr,
+			   struct hp_patch_file *patch, size_t *total, struct hp_error *error)
+{
+	struct hp_patch_reference key, *reference;
+	uint64_t place = 0;
+	size_t size = relocation_field_size(record->type);
+
+	if (record->abi_version != HOTPATCH_ABI_VERSION || record->record_size != sizeof(*record) ||
+	    record->reserved != 0 || !terminated(record->alias, sizeof(record->alias)))
+		return hp_fail(error, HP_MISFIT, "patch %s has a damaged relocation record",
+			       patch->path);
+	hp_copy_string(key.alias, sizeof(key.alias), record->alias);
+	/* bsearch wants a table, even an empty one. */
+	reference = patch->reference_count ? bsearch(&key, patch->references,
+						     patch->reference_count,
+						     sizeof(*patch->references), compare_aliases)
+					   : NULL;
+	if (!reference)
+		return hp_fail(error, HP_MISFIT, "patch %s has a relocation for %s, which it does "
+						 "not declare", patch->path, record->alias);
+	if (relocation_kind(record->type) != HP_RELOCATION_TLS_STATIC_FIELD || size == 0) {
+		hp_error_function(error, reference->symbol);
+		return hp_fail(error, HP_MISFIT, "patch %s uses %s through a relocation of type %u, "
+						 "which this hotpatch cannot apply",
+			       patch->path, reference->symbol, record->type);
+	}
+	if (!patch_relocated_value(elf, vaddr + offsetof(struct hotpatch_relocation, place),
+				   &place) ||
+	    !patch_in_segment(elf, place, size, true)) {
+		hp_error_function(error, reference->symbol);
+		return hp_fail(error, HP_MISFIT, "patch %s has a relocation for %s outside its code",
+			       patch->path, reference->symbol);
+	}
+	return add_site(reference, place, record->addend, record->type, total, error);
+}
+
+static int read_relocations(Elf *elf, struct hp_patch_file *patch, struct hp_error *error)
+{
+	const size_t record_size = sizeof(struct hotpatch_relocation);
+	const unsigned char *records;
+	size_t count, total = 0;
+	GElf_Shdr header;
+	int status = record_table(elf, ".hotpatch.relocations", record_size, SITES_MAX, patch,
+				  &records, &count, error);
+
+	if (status != HP_OK || count == 0)
+		return status;
+	for (size_t i = 0; i < patch->reference_count; i++)
+		total += patch->references[i].site_count;
+	if (!patch_find_section(elf, ".hotpatch.relocations", &header) ||
+	    !(header.sh_flags & SHF_ALLOC))
+		return hp_fail(error, HP_MISFIT, "patch %s has a damaged .hotpatch.relocations table",
+			       patch->path);
+	for (size_t i = 0; status == HP_OK && i < count; i++) {
+		struct hotpatch_relocation record;
+
+		memcpy(&record, records + i * record_size, record_size);
+		status = read_relocation(elf, &record, header.sh_addr + i * record_size, patch,
+					 &total, error);
+	}
+	return status;
+}
+
 int patch_references_read(Elf *elf, struct hp_patch_file *patch, struct hp_error *error)
 {
 	int status = read_pins(elf, patch, error);
@@ -263,6 +331,8 @@ int patch_references_read(Elf *elf, struct hp_patch_file *patch, struct hp_error
 		status = read_reference_records(elf, patch, error);
 	if (status == HP_OK && patch->reference_count > 0)
 		status = read_sites(elf, patch, error);
+	if (status == HP_OK)
+		status = read_relocations(elf, patch, error);
 	return status;
 }
 

@@ -58,12 +58,33 @@ static bool thread_local_site(const struct hp_reference_site *site)
 	enum hp_relocation_kind kind = relocation_kind(site->type);
 
 	return kind == HP_RELOCATION_TLS_MODULE || kind == HP_RELOCATION_TLS_OFFSET ||
-	       kind == HP_RELOCATION_TLS_STATIC;
+	       kind == HP_RELOCATION_TLS_STATIC || kind == HP_RELOCATION_TLS_STATIC_FIELD;
 }
 
+/* A place that holds the offset from the thread pointer: a word the
+ * initial-exec code of the patch reads, or a field of its local-exec code. */
 static bool static_tls_site(const struct hp_reference_site *site)
 {
-	return relocation_kind(site->type) == HP_RELOCATION_TLS_STATIC;
+	enum hp_relocation_kind kind = relocation_kind(site->type);
+
+	return kind == HP_RELOCATION_TLS_STATIC || kind == HP_RELOCATION_TLS_STATIC_FIELD;
+}
+
+static uint64_t static_tls_value(const struct hp_patch_reference *reference,
+				 const struct hp_reference_site *site)
+{
+	return relocation_tls_static_value(reference->address + (uint64_t)site->addend,
+					   reference->module.static_offset);
+}
+
+/* A field of code holds fewer bytes than a word: the value must fit it. */
+static bool site_fits(const struct hp_patch_reference *reference,
+		      const struct hp_reference_site *site)
+{
+	unsigned char field[8];
+
+	return relocation_kind(site->type) != HP_RELOCATION_TLS_STATIC_FIELD ||
+	       relocation_tls_static_field(site->type, static_tls_value(reference, site), field);
 }
 
 /* A thread-local variable: its offset in its module's block, and the
@@ -92,12 +113,21 @@ static int resolve_thread_local(struct hp_target *target, struct hp_memory *memo
 				       reference->symbol, object->path);
 		}
 		if (static_tls_site(site) && !reference->module.in_static_block) {
-			hp_hint(error, "build the patch with the default -fPIC model (global-dynamic), "
-				       "which reaches it in every thread");
+			hp_hint(error, "a patch written by hand with HOTPATCH_THREAD_SYMBOL and built "
+				       "with the default -fPIC model (global-dynamic) reaches it in "
+				       "every thread");
 			return hp_fail(error, HP_MISFIT,
 				       "%s in %s is thread-local in storage the dynamic linker "
-				       "allocates per thread, which the initial-exec model of the "
-				       "patch cannot reach", reference->symbol, object->path);
+				       "allocates per thread (a library loaded with dlopen), which "
+				       "the patch's initial-exec or local-exec code cannot reach",
+				       reference->symbol, object->path);
+		}
+		if (!site_fits(reference, site)) {
+			hp_error_function(error, reference->symbol);
+			hp_error_file(error, object->path);
+			return hp_fail(error, HP_MISFIT,
+				       "%s in %s lies too far from the thread pointer for the "
+				       "patch's local-exec code", reference->symbol, object->path);
 		}
 	}
 	return status;
@@ -143,11 +173,32 @@ static uint64_t site_value(const struct hp_patch_reference *reference,
 	case HP_RELOCATION_TLS_MODULE:
 		return reference->module.id;
 	case HP_RELOCATION_TLS_STATIC:
-		return relocation_tls_static_value(reference->address + (uint64_t)site->addend,
-						   reference->module.static_offset);
+	case HP_RELOCATION_TLS_STATIC_FIELD:
+		return static_tls_value(reference, site);
 	default:	/* TLS_OFFSET, and addresses */
 		return reference->address + (uint64_t)site->addend;
 	}
+}
+
+/* A word, or a field of code in the bytes its relocation type says. */
+static int fill_site(struct hp_memory *memory, pid_t stopped_tid,
+		     const struct hp_patch_reference *reference,
+		     const struct hp_reference_site *site, uint64_t bias, struct hp_error *error)
+{
+	uint64_t value = site_value(reference, site);
+	unsigned char field[8];
+
+	if (relocation_kind(site->type) != HP_RELOCATION_TLS_STATIC_FIELD)
+		return target_memory_write(memory, stopped_tid, bias + site->vaddr, &value,
+					   sizeof(value), error);
+	/* Checked when resolved; a field that cannot hold it is never written. */
+	if (!relocation_tls_static_field(site->type, value, field)) {
+		hp_error_function(error, reference->symbol);
+		return hp_fail(error, HP_MISFIT, "%s lies too far from the thread pointer for the "
+						 "patch's local-exec code", reference->symbol);
+	}
+	return target_memory_write(memory, stopped_tid, bias + site->vaddr, field,
+				   relocation_field_size(site->type), error);
 }
 
 int references_fill(struct hp_memory *memory, pid_t stopped_tid,
@@ -158,13 +209,9 @@ int references_fill(struct hp_memory *memory, pid_t stopped_tid,
 	for (size_t i = 0; status == HP_OK && i < patch->reference_count; i++) {
 		const struct hp_patch_reference *reference = &patch->references[i];
 
-		for (size_t s = 0; status == HP_OK && s < reference->site_count; s++) {
-			const struct hp_reference_site *site = &reference->sites[s];
-			uint64_t value = site_value(reference, site);
-
-			status = target_memory_write(memory, stopped_tid, bias + site->vaddr, &value,
-						     sizeof(value), error);
-		}
+		for (size_t s = 0; status == HP_OK && s < reference->site_count; s++)
+			status = fill_site(memory, stopped_tid, reference, &reference->sites[s], bias,
+					   error);
 	}
 	return status;
 }
