@@ -17,7 +17,7 @@
 #define BUILD_TAKES                                                                   \
 	(BUILD_NEEDS | OPTION_BIT(OPTION_COMPILE) | OPTION_BIT(OPTION_COMPILE_COMMANDS) |  \
 	 OPTION_BIT(OPTION_OBJECT) | OPTION_BIT(OPTION_NAME) |                             \
-	 OPTION_BIT(OPTION_DESCRIPTION) | OPTION_BIT(OPTION_ID))
+	 OPTION_BIT(OPTION_DESCRIPTION) | OPTION_BIT(OPTION_ID) | OPTION_BIT(OPTION_CUMULATIVE))
 
 int exit_code_for(int status)
 {
@@ -157,7 +157,7 @@ const struct command commands[] = {
 	{ .name = "build",
 	  .synopsis = "--source DIR --diff FIX.diff (--compile 'CC FLAGS...' | "
 		     "--compile-commands FILE) --binary PROGRAM -o OUT.so [--object "
-		     "LIBNAME] [--name NAME] [--description TEXT] [--id ID]...",
+		     "LIBNAME] [--name NAME] [--description TEXT] [--id ID]... [--cumulative]",
 	  .summary = "make a patch from a source diff",
 	  .description = "Makes a patch object from the source tree PROGRAM was built from and "
 			 "a diff of the fix: the functions whose code the fix changes, "

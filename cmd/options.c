@@ -61,6 +61,9 @@ static const struct option_spec specs[OPTION_COUNT] = {
 	[OPTION_NAME] = { "name", 0, "NAME", false, "what list shows (default: OUT without .so)" },
 	[OPTION_DESCRIPTION] = { "description", 0, "TEXT", false, "what list shows under the name" },
 	[OPTION_ID] = { "id", 0, "ID", true, "an identifier of the fix (a CVE, say); repeats" },
+	[OPTION_CUMULATIVE] = { "cumulative", 0, NULL, false,
+				"a cumulative patch: applied, it takes over every patch applied "
+				"before it (see hotpatch(1))" },
 };
 
 /* getopt's values: an option's id plus this; --json and --help below it. */
@@ -216,6 +219,7 @@ static int store(enum option_id id, const char *value, struct invocation *invoca
 	case OPTION_OBJECT: build->object = value; break;
 	case OPTION_NAME: build->name = value; break;
 	case OPTION_DESCRIPTION: build->description = value; break;
+	case OPTION_CUMULATIVE: build->cumulative = true; break;
 	case OPTION_COUNT: break;
 	}
 	if (!added)

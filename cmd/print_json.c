@@ -172,6 +172,11 @@ static json_t *patch_json(const struct hp_patch_report *patch, bool with_referen
 	json_object_set_new(document, "applied_epoch", maybe_number(patch->applied));
 	json_object_set_new(document, "warning", maybe_text(patch->warning));
 	json_object_set_new(document, "run", maybe_text(patch->next_step));
+	json_object_set_new(document, "cumulative", json_boolean(patch->cumulative));
+	/* apply and check of a cumulative patch: the older ones it takes over. */
+	if (with_references)
+		json_object_set_new(document, "replaced",
+				    json_id_list(patch->replaced ? patch->replaced : ""));
 	if (with_references)
 		json_object_set_new(document, "references", references_json(patch));
 	return document;

@@ -36,6 +36,9 @@ void print_install_text(const struct output *output, const struct invocation *in
 	fanout_print_lines("apply", outcome->processes);
 	if (json_array_size(outcome->processes) == 0)
 		printf("no running process fits it\n");
+	if (installed->replaced[0])
+		printf("replaced (uninstalled) %s\n",
+		       one_line(installed->replaced, path, sizeof(path)));
 	if (outcome->exit_code != 0)
 		fprintf(stderr, "hotpatch: %s is installed, but applying it failed for some "
 			"processes (exit %d); see above\n", name, outcome->exit_code);
@@ -49,8 +52,11 @@ void print_install_json(const struct output *output, const struct invocation *in
 				   "ids", json_id_list(installed->ids), "sha256",
 				   installed->sha256, "path", json_text(installed->path));
 
-	if (is_install(invocation))
+	if (is_install(invocation)) {
 		json_object_set_new(report, "unchanged", json_boolean(installed->unchanged));
+		json_object_set_new(report, "cumulative", json_boolean(installed->cumulative));
+		json_object_set_new(report, "replaced", json_id_list(installed->replaced));
+	}
 	json_emit(json_pack("{s:s, s:b, s:i, s:o, s:O}", "command", output->command, "ok",
 			    outcome->exit_code == 0, "exit_code", outcome->exit_code,
 			    is_install(invocation) ? "installed" : "uninstalled", report,

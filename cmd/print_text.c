@@ -57,6 +57,13 @@ static void print_patch_human(const struct hp_patch_report *patch)
 		printf("    description: %s\n", one_line(patch->description, clean, sizeof(clean)));
 	if (patch->ids[0])
 		printf("    fixes: %s\n", one_line(patch->ids, clean, sizeof(clean)));
+	if (patch->cumulative) {
+		/* Names from the target's memory, as many as there are. */
+		printf("    cumulative%s", patch->replaced ? ", takes over: " : "");
+		for (const char *c = patch->replaced ? patch->replaced : ""; *c; c++)
+			putchar((unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c);
+		putchar('\n');
+	}
 	if (patch->warning[0])
 		printf("    warning: %s\n", one_line(patch->warning, clean, sizeof(clean)));
 	if (patch->next_step[0])

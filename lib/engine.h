@@ -20,6 +20,8 @@ enum hp_status {
 
 #define HP_TEXT_MAX 256
 #define HP_PATCH_NAME_MAX 64
+/* The ids of a patch's fixes together, space separated, with the NUL. */
+#define HP_FIXES_MAX 512
 
 /* Why a command failed, for scripts: each kind belongs to one exit code
  * (hp_error_kind_status).  HP_KIND_UNSET means "the status says it all":
@@ -163,6 +165,9 @@ struct hp_patch_report {
 	uint64_t applied;		/* seconds since the epoch; 0 when unknown */
 	char description[HP_TEXT_MAX];	/* HOTPATCH_DESCRIPTION, may be empty */
 	char ids[HP_TEXT_MAX];		/* HOTPATCH_ID values, space separated */
+	bool cumulative;		/* it takes over every patch applied before it */
+	char *replaced;			/* apply, check: the patches it takes (took) over,
+					 * space separated (malloc'd), or NULL */
 	uint64_t load_address;
 	uint64_t sequence;		/* 1 for the first patch ever applied */
 	size_t function_count;
@@ -235,6 +240,9 @@ struct hp_installed_report {
 	char sha256[65];
 	char path[4096];		/* STORE/NAME.so */
 	bool unchanged;			/* install: the same bytes were installed already */
+	bool cumulative;		/* install: it takes over every older patch */
+	char replaced[HP_TEXT_MAX];	/* install: the installed patches it replaced,
+					 * removed from the store, space separated */
 	bool unreadable;		/* status: the file is not a patch that can be used */
 	char problem[2 * HP_TEXT_MAX];	/* status: why, when unreadable */
 	char problem_kind[32];
@@ -248,6 +256,12 @@ const char *hp_store_directory(void);
  * are the running processes it fits. */
 int hp_install(const struct hp_request *request, struct hp_installed_report *installed,
 	       pid_t **pids, size_t *count, struct hp_error *error)
+	__attribute__((warn_unused_result));
+/* install of a cumulative patch, once it is applied wherever it fits:
+ * every other installed patch it replaces (one that pins every object the
+ * new one pins, so every process that one fits, the new one fits and took
+ * it over in) is removed from the store, named in installed->replaced. */
+int hp_install_replace(struct hp_installed_report *installed, struct hp_error *error)
 	__attribute__((warn_unused_result));
 /* uninstall, before the reverts: the installed patch `name` and *pids
  * (malloc'd), every process its installed copy (that name, those bytes)
@@ -317,6 +331,7 @@ struct hp_build_request {
 	const char *description;	/* NULL: none */
 	const char *const *ids;		/* HOTPATCH_ID values */
 	size_t id_count;
+	bool cumulative;		/* HOTPATCH_CUMULATIVE: takes over every older patch */
 	volatile const int *interrupted;
 };
 

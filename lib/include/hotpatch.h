@@ -191,4 +191,12 @@ struct hotpatch_meta {
 /* An identifier of what the patch fixes ("CVE-2026-12345"); repeatable. */
 #define HOTPATCH_ID(id) HOTPATCH_META("id", id)
 
+/* A cumulative patch: applied, it takes over every patch applied to the
+ * process before it, in the same stop.  A function both replace goes from
+ * the older replacement straight to this one; a function only older
+ * patches replace gets its original code back; the older patches are then
+ * unloaded, and reverting this one restores the original code of every
+ * function it replaces.  `hotpatch build --cumulative` declares it. */
+#define HOTPATCH_CUMULATIVE() HOTPATCH_META("cumulative", "yes")
+
 #endif /* HOTPATCH_H */

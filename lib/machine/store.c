@@ -226,6 +226,7 @@ int hp_install(const struct hp_request *request, struct hp_installed_report *ins
 		hp_copy_string(installed->name, sizeof(installed->name), patch.name);
 		hp_copy_string(installed->ids, sizeof(installed->ids), patch.ids);
 		hp_copy_string(installed->sha256, sizeof(installed->sha256), identity.sha256);
+		installed->cumulative = patch.cumulative;
 		status = check_pinned(&patch, error);
 	}
 	if (status == HP_OK)

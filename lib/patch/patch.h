@@ -76,6 +76,7 @@ struct hp_patch_file {
 	struct hp_patch_reference *references;
 	size_t pin_count;
 	struct hp_patch_pin *pins;
+	bool cumulative;	/* HOTPATCH_CUMULATIVE: takes over every older patch */
 };
 
 /* Parses bytes already in memory; takes ownership of nothing. */

@@ -248,6 +248,10 @@ static int take_metadata(struct hp_patch_file *patch, const struct hotpatch_meta
 		else
 			return hp_fail(error, HP_MISFIT, "patch %s has an id with a space or empty",
 				       patch->path);
+	} else if (!strcmp(record->key, "cumulative")) {
+		if (strcmp(record->value, "yes") != 0)
+			return hp_fail(error, HP_MISFIT, "patch %s has damaged metadata", patch->path);
+		patch->cumulative = true;
 	}
 	return HP_OK;
 }

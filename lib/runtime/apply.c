@@ -47,6 +47,7 @@ struct apply_work {
 	bool borrowed, jumps_started;
 	struct hp_remote remote;	/* the borrowed thread, while borrowed */
 	struct hp_loaded_patch loaded_patch;
+	struct hp_takeover takeover;	/* a cumulative patch: the older ones it takes over */
 	unsigned attempts;
 	double stopped_at, blackout;
 };
@@ -83,19 +84,10 @@ static int plan_one(struct apply_work *work, size_t index, struct hp_error *erro
 	status = target_memory_read(&session->memory, entry->address, code, length, error);
 	entry->previous = patch_state_latest_for(&session->state, entry->address,
 						 session->state.patch_count);
-	if (status == HP_OK && entry->previous >= 0) {
-		/* Already patched: plan on the original bytes, the oldest saved. */
-		const struct hp_state_function *original = NULL;
-
-		for (size_t p = 0; p < session->state.patch_count && !original; p++)
-			for (uint32_t f = 0; f < session->state.patches[p]->function_count; f++)
-				if (session->state.patches[p]->status != HP_STATE_REMOVED &&
-				    session->state.patches[p]->functions[f].address == entry->address)
-					original = &session->state.patches[p]->functions[f];
-		if (original && original->jump_address + original->length <= entry->address + length)
-			memcpy(code + (original->jump_address - entry->address), original->saved,
-			       original->length);
-	}
+	/* Already patched: plan on the original bytes. */
+	if (status == HP_OK && entry->previous >= 0)
+		takeover_original_bytes(&session->state, session->state.patch_count, entry->address,
+					code, length);
 	if (status == HP_OK) {
 		status = code_plan_function(code, length, entry->address, &entry->plan, why,
 					    sizeof(why));
@@ -140,6 +132,29 @@ static int build_ranges(struct apply_work *work, struct hp_error *error)
 	return HP_OK;
 }
 
+/* A cumulative patch: every older patch it takes over, and their code
+ * added to what must be clear of every stack. */
+static int plan_takeover(struct apply_work *work, struct hp_error *error)
+{
+	size_t count = work->patch.count;
+	uint64_t *addresses = calloc(2 * count + 1, sizeof(*addresses));
+	int status;
+
+	if (!addresses)
+		return hp_fail(error, HP_FAILED, "out of memory");
+	for (size_t i = 0; i < count; i++) {
+		addresses[i] = work->planned[i].address;
+		addresses[count + i] = work->planned[i].plan.jump_address;
+	}
+	status = takeover_plan(&work->session.state, &work->session.memory, addresses,
+			       addresses + count, count, &work->takeover, error);
+	free(addresses);
+	if (status == HP_OK)
+		status = takeover_ranges(&work->session.state, &work->takeover, &work->ranges,
+					 &work->range_count, error);
+	return status;
+}
+
 static int plan_all(struct apply_work *work, struct hp_error *error)
 {
 	int status = HP_OK;
@@ -155,6 +170,8 @@ static int plan_all(struct apply_work *work, struct hp_error *error)
 					    &work->patch, error);
 	if (status == HP_OK)
 		status = build_ranges(work, error);
+	if (status == HP_OK && work->patch.cumulative)
+		status = plan_takeover(work, error);
 	return status;
 }
 
@@ -302,6 +319,7 @@ static int record_patch(struct apply_work *work, struct hp_error *error)
 	record->text_start = work->loaded_patch.text_start;
 	record->text_end = work->loaded_patch.text_end;
 	record->memfd_inode = work->loaded_patch.inode;
+	record->flags = work->patch.cumulative ? HP_STATE_CUMULATIVE : 0;
 	status = patch_state_append(state, record, error);
 	if (status != HP_OK)
 		return status;
@@ -451,6 +469,7 @@ static void restore_written(struct apply_work *work, pid_t tid)
 	if (text_write_functions(&work->session.memory, tid, record, HP_TEXT_SAVED,
 				 record->function_count, &ignored) != HP_OK)
 		memset(&ignored, 0, sizeof(ignored));
+	takeover_undo_write(&work->takeover, &work->session.memory, tid);
 	record->status = HP_STATE_PENDING;
 }
 
@@ -466,13 +485,13 @@ static int write_jumps(void *data, struct hp_error *error)
 	work->jumps_started = true;
 	if (hp_fault("write-jumps") || hp_fault("kill-in-write")) {
 		/* Half the jumps, then a failure: the rollback must undo them. */
-		status = text_write_functions(&work->session.memory, tid, record, HP_TEXT_WRITTEN,
+		status = takeover_write_jumps(&work->takeover, &work->session.memory, tid, record,
 					      (record->function_count + 1) / 2, error);
 		if (status == HP_OK && hp_fault("kill-in-write"))
 			raise(SIGKILL);	/* the test build's way to leave a patch incomplete */
 		status = status == HP_OK ? hp_fault_fail(error, "write-jumps") : status;
 	} else {
-		status = text_write_functions(&work->session.memory, tid, record, HP_TEXT_WRITTEN,
+		status = takeover_write_jumps(&work->takeover, &work->session.memory, tid, record,
 					      record->function_count, error);
 		record->status = HP_STATE_APPLIED;
 		if (status == HP_OK)
@@ -495,6 +514,15 @@ static int resume_after_write(void *data, struct hp_error *error)
 		status = hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d exited during apply",
 				    (int)work->session.pid);
 	return status;
+}
+
+/* A cumulative patch, once its jumps are in: the older patches it took
+ * over are unloaded and forgotten, as revert does it. */
+static int take_over(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+
+	return takeover_finish(&work->session, &work->record_index, &work->takeover, error);
 }
 
 /* check's stop: every stack checked, nothing written. */
@@ -562,6 +590,8 @@ static int report(struct apply_work *work, struct hp_result *result, struct hp_e
 	result->patch_count = 1;
 	if (work->planned)	/* resolved: planned and loaded, or checked */
 		report_references(&work->patch, patch);
+	if (work->takeover.names && !(patch->replaced = strdup(work->takeover.names)))
+		return hp_fail(error, HP_FAILED, "out of memory");
 	if (work->record_index >= 0) {
 		session_fill_report(work->session.state.patches[work->record_index], patch);
 		report_takeovers(work, patch);
@@ -574,6 +604,7 @@ static int report(struct apply_work *work, struct hp_result *result, struct hp_e
 	hp_copy_string(patch->description, sizeof(patch->description), work->patch.description);
 	hp_copy_string(patch->ids, sizeof(patch->ids), work->patch.ids);
 	hp_copy_string(patch->state, sizeof(patch->state), "checked");
+	patch->cumulative = work->patch.cumulative;
 	if (target_find_export(&work->session.target, "dlopen", &libc_function, &ignored) != HP_OK)
 		libc_function = 0;
 	for (size_t i = 0; i < work->patch.count; i++) {
@@ -685,6 +716,7 @@ static const struct hp_step apply_step_table[] = {
 	{ "write-jumps", write_jumps, NULL, true },
 	{ "resume-threads", resume_after_write, NULL, false },
 	{ "report", report_patch, NULL, false },
+	{ "take-over", take_over, NULL, false },
 };
 
 /* check: apply short of changing the process. */
@@ -730,6 +762,7 @@ static int run(const struct hp_request *request, struct hp_result *result,
 	result->thread_count = work.session.thread_count;
 	result->elapsed_seconds = hp_now() - work.session.start;
 	free(work.record);
+	takeover_release(&work.takeover);
 	free(work.ranges);
 	free(work.planned);
 	session_close(&work.session);
@@ -753,6 +786,7 @@ void hp_result_release(struct hp_result *result)
 	for (size_t i = 0; i < result->patch_count; i++) {
 		free(result->patches[i].functions);
 		free(result->patches[i].references);
+		free(result->patches[i].replaced);
 	}
 	free(result->patches);
 	memset(result, 0, sizeof(*result));
