@@ -89,11 +89,18 @@ void print_status_text(const struct output *output, const struct invocation *inv
 	for (size_t i = 0; i < status->process_count; i++) {
 		const struct hp_process_status *process = &status->processes[i];
 
-		for (size_t j = 0; j < process->patch_count; j++)
+		for (size_t j = 0; j < process->patch_count; j++) {
+			const struct hp_process_patch *patch = &process->patches[j];
+
 			printf("%-8d %-24s %-12s %s\n", (int)process->pid,
-			       one_line(process->patches[j].name, other, sizeof(other)),
-			       process->patches[j].state,
+			       one_line(patch->name, other, sizeof(other)), patch->state,
 			       one_line(process->exe, clean, sizeof(clean)));
+			if (patch->excluded[0])
+				printf("%-8s %-24s fixes in effect: %s; excluded: %s\n", "", "",
+				       patch->fixes[0] ? one_line(patch->fixes, other, sizeof(other))
+						       : "none",
+				       one_line(patch->excluded, clean, sizeof(clean)));
+		}
 		if (process->problem[0])
 			printf("%-8d %-24s %-12s %s\n", (int)process->pid, "?", "unreadable",
 			       one_line(process->problem, clean, sizeof(clean)));
@@ -121,10 +128,12 @@ static json_t *process_json(const struct hp_process_status *process)
 
 	for (size_t i = 0; i < process->patch_count; i++)
 		json_array_append_new(patches,
-				      json_pack("{s:o, s:s, s:b}", "name",
+				      json_pack("{s:o, s:s, s:b, s:o, s:o}", "name",
 						json_text(process->patches[i].name), "state",
 						process->patches[i].state, "installed",
-						process->patches[i].installed));
+						process->patches[i].installed, "fixes",
+						json_id_list(process->patches[i].fixes), "excluded",
+						json_id_list(process->patches[i].excluded)));
 	report = json_pack("{s:i, s:o, s:o}", "pid", (int)process->pid, "exe",
 			   json_text(process->exe), "patches", patches);
 	if (process->problem[0])

@@ -100,6 +100,8 @@ struct hp_request {
 	double timeout_seconds;		/* bounds the whole command */
 	bool allow_unreliable_stacks;	/* a stack that cannot be unwound is not in the way */
 	bool require_signature;		/* apply, check: only a patch signed by a trusted key */
+	const char *const *excludes;	/* apply, check, install: fixes left out (--exclude) */
+	size_t exclude_count;
 	volatile const int *interrupted;	/* set by the front end on SIGINT/SIGTERM */
 };
 
@@ -166,6 +168,8 @@ struct hp_patch_report {
 	char description[HP_TEXT_MAX];	/* HOTPATCH_DESCRIPTION, may be empty */
 	char ids[HP_TEXT_MAX];		/* HOTPATCH_ID values, space separated */
 	bool cumulative;		/* it takes over every patch applied before it */
+	char fixes[HP_FIXES_MAX];	/* the fixes in effect (HOTPATCH_FIX), space separated */
+	char excluded[HP_FIXES_MAX];	/* the fixes left out (--exclude) */
 	char *replaced;			/* apply, check: the patches it takes (took) over,
 					 * space separated (malloc'd), or NULL */
 	uint64_t load_address;
@@ -277,6 +281,8 @@ struct hp_process_patch {
 	char name[HP_PATCH_NAME_MAX];
 	char state[16];			/* "applied", "not applied", "incomplete" */
 	bool installed;
+	char fixes[HP_FIXES_MAX];	/* applied: the fixes in effect, space separated */
+	char excluded[HP_FIXES_MAX];	/* applied: the fixes left out */
 };
 
 struct hp_process_status {
@@ -317,11 +323,24 @@ int hp_keygen(const char *prefix, struct hp_signing *result, struct hp_error *er
 int hp_sign(const char *key_path, const char *patch_path, struct hp_signing *result,
 	    struct hp_error *error) __attribute__((warn_unused_result));
 
+/* One fix of several (build --fix ID=FILE.diff): its diff, applied after
+ * the ones before it. */
+struct hp_build_fix {
+	const char *id;
+	const char *diff;
+};
+
+#define HP_BUILD_FIXES_MAX 32
+
 /* build: a patch object from the source tree a binary was built from and a
  * unified diff of the fix (build*.c).  Never touches a process. */
 struct hp_build_request {
 	const char *source;		/* the tree the binary was built from (read only) */
 	const char *diff;		/* unified diff, applied with patch -p1 (or -p0) */
+	const struct hp_build_fix *fixes;	/* or several fixes, in order; each
+						 * function is tagged with the fixes
+						 * that changed it */
+	size_t fix_count;
 	const char *compile;		/* the compile command, run by /bin/sh -c */
 	const char *compile_commands;	/* or a compile_commands.json: one of the two */
 	const char *binary;		/* the executable (or library) the process runs */
@@ -344,6 +363,7 @@ struct hp_build_line {
 	char file[HP_TEXT_MAX];		/* the source file, relative to the tree */
 	char text[2 * HP_TEXT_MAX];	/* replace: "clamp, limit" (what it inlines);
 					 * warning: the whole message */
+	char fixes[HP_FIXES_MAX];	/* replace, new: the fixes that changed it (--fix) */
 };
 
 struct hp_build_result {

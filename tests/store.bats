@@ -251,3 +251,33 @@ state_of() {
 	run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
 	json_is '[.patches[].name] == ["release"]'
 }
+
+@test "install --exclude leaves a fix out wherever it applies, and refuses an exclusion apply would refuse" {
+	local bundle=$BATS_TEST_TMPDIR/patches/store_bundle.so
+	start_executable "$PROGRAM"
+	cat >"${bundle%.so}.c" <<-EOF
+		#include <hotpatch.h>
+		static int compute_fixed(int value) { return 13 * value; }
+		static int adjust_fixed(int value) { return value + 5; }
+		HOTPATCH_REPLACE(compute, compute_fixed);
+		HOTPATCH_REPLACE(adjust, adjust_fixed);
+		HOTPATCH_FIX(compute, "fix-compute");
+		HOTPATCH_FIX(adjust, "fix-adjust");
+		HOTPATCH_NAME("store_bundle");
+		HOTPATCH_BUILD_ID("", "$PROGRAM_ID");
+	EOF
+	cc -O2 -g -fPIC -shared -Wall -I"$HP_SOURCE/lib/include" -o "$bundle" "${bundle%.so}.c"
+	chmod 644 "$bundle"
+	run -4 --separate-stderr hp install --exclude fix-none "$bundle"
+	assert_error_line "no fix fix-none"
+	[[ ! -e $HOTPATCH_STORE/store_bundle.so ]] || fail "stored after a refused exclusion"
+	run -0 --separate-stderr hp install --exclude fix-adjust --json "$bundle"
+	json_is "[.processes[] | [.pid, .patch.fixes, .patch.excluded]] == [[$TARGET_PID, [\"fix-compute\"], [\"fix-adjust\"]]]"
+	assert_results "$TARGET_LOG" compute '*13'
+	assert_results "$TARGET_LOG" adjust '+1'
+	run -0 --separate-stderr hp status --json
+	json_is "[.processes[] | select(.pid == $TARGET_PID) | .patches[] | [.name, .state, .fixes, .excluded]] ==
+		[[\"store_bundle\", \"applied\", [\"fix-compute\"], [\"fix-adjust\"]]]"
+	run -0 --separate-stderr hp status
+	[[ $output == *"fixes in effect: fix-compute; excluded: fix-adjust"* ]] || fail "status says:"$'\n'"$output"
+}

@@ -50,6 +50,23 @@ struct hotpatch_build_id {
 	char build_id[HOTPATCH_BUILD_ID_MAX];
 };
 
+/* Longest fix id, including the terminating NUL. */
+#define HOTPATCH_FIX_MAX 64
+
+/* `function` of `object` (and of the source file `file`, when not empty)
+ * was changed by the fix `fix` ("CVE-2026-12345"): a replaced function, or
+ * one the fix added.  A function several fixes changed has a record for
+ * each.  `hotpatch apply --exclude FIX` leaves out the replacements that
+ * only excluded fixes changed. */
+struct hotpatch_fix {
+	uint32_t abi_version;
+	uint32_t record_size;
+	char object[HOTPATCH_NAME_MAX];
+	char file[HOTPATCH_NAME_MAX];
+	char function[HOTPATCH_NAME_MAX];
+	char fix[HOTPATCH_FIX_MAX];
+};
+
 /* One key/value pair describing the patch, for example its name. */
 struct hotpatch_meta {
 	uint32_t abi_version;
@@ -169,6 +186,31 @@ struct hotpatch_meta {
 	static const struct hotpatch_build_id HOTPATCH_UNIQUE_(hotpatch_build_id_) = { \
 		HOTPATCH_ABI_VERSION, sizeof(struct hotpatch_build_id),        \
 		object, build_id                                               \
+	}
+
+/* Tag `function` (a bare name) of the main executable as changed by the
+ * fix `fix` (a string literal: letters, digits and punctuation, no space or
+ * '='); repeat it for each fix that changed it. */
+#define HOTPATCH_FIX(function, fix) HOTPATCH_FIX_RECORD("", "", #function, fix)
+/* The same for `function` of the library `object`. */
+#define HOTPATCH_FIX_IN(object, function, fix) HOTPATCH_FIX_RECORD(object, "", #function, fix)
+/* The same for a file-local `function` of the source file `file`. */
+#define HOTPATCH_FIX_FROM(object, file, function, fix) HOTPATCH_FIX_RECORD(object, file, #function, fix)
+
+/* The record alone, all four string literals (hotpatch build writes it). */
+#define HOTPATCH_FIX_RECORD(object, file, function, fix)                       \
+	HOTPATCH_STATIC_ASSERT_(sizeof(object) <= HOTPATCH_NAME_MAX,           \
+				"hotpatch: object name too long");             \
+	HOTPATCH_STATIC_ASSERT_(sizeof(file) <= HOTPATCH_NAME_MAX,             \
+				"hotpatch: file name too long");               \
+	HOTPATCH_STATIC_ASSERT_(sizeof(function) <= HOTPATCH_NAME_MAX,         \
+				"hotpatch: function name too long");           \
+	HOTPATCH_STATIC_ASSERT_(sizeof(fix) <= HOTPATCH_FIX_MAX,               \
+				"hotpatch: fix id too long");                  \
+	__attribute__((used, HOTPATCH_RETAIN_ section(".hotpatch.fixes"), aligned(8)))          \
+	static const struct hotpatch_fix HOTPATCH_UNIQUE_(hotpatch_fix_) = {   \
+		HOTPATCH_ABI_VERSION, sizeof(struct hotpatch_fix),             \
+		object, file, function, fix                                    \
 	}
 
 /* Describe the patch; `key` and `value` are string literals. */

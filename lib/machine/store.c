@@ -229,6 +229,9 @@ int hp_install(const struct hp_request *request, struct hp_installed_report *ins
 		installed->cumulative = patch.cumulative;
 		status = check_pinned(&patch, error);
 	}
+	/* An exclusion apply would refuse is refused before anything is stored. */
+	if (status == HP_OK && request->exclude_count)
+		status = patch_fixes_exclude(&patch, request->excludes, request->exclude_count, error);
 	if (status == HP_OK)
 		status = store_open_directory(true, error);
 	if (status == HP_OK)

@@ -320,6 +320,8 @@ static int record_patch(struct apply_work *work, struct hp_error *error)
 	record->text_end = work->loaded_patch.text_end;
 	record->memfd_inode = work->loaded_patch.inode;
 	record->flags = work->patch.cumulative ? HP_STATE_CUMULATIVE : 0;
+	hp_copy_string(record->fixes, sizeof(record->fixes), work->patch.in_effect);
+	hp_copy_string(record->excluded, sizeof(record->excluded), work->patch.excluded);
 	status = patch_state_append(state, record, error);
 	if (status != HP_OK)
 		return status;
@@ -605,6 +607,8 @@ static int report(struct apply_work *work, struct hp_result *result, struct hp_e
 	hp_copy_string(patch->ids, sizeof(patch->ids), work->patch.ids);
 	hp_copy_string(patch->state, sizeof(patch->state), "checked");
 	patch->cumulative = work->patch.cumulative;
+	hp_copy_string(patch->fixes, sizeof(patch->fixes), work->patch.in_effect);
+	hp_copy_string(patch->excluded, sizeof(patch->excluded), work->patch.excluded);
 	if (target_find_export(&work->session.target, "dlopen", &libc_function, &ignored) != HP_OK)
 		libc_function = 0;
 	for (size_t i = 0; i < work->patch.count; i++) {
@@ -626,8 +630,13 @@ static int report(struct apply_work *work, struct hp_result *result, struct hp_e
 static int open_patch(void *data, struct hp_error *error)
 {
 	struct apply_work *work = data;
+	int status = patch_file_read(work->request, &work->patch, &work->result->patch_file, error);
 
-	return patch_file_read(work->request, &work->patch, &work->result->patch_file, error);
+	/* --exclude: the fixes left out are no part of the patch from here on. */
+	if (status == HP_OK && work->request->exclude_count)
+		status = patch_fixes_exclude(&work->patch, work->request->excludes,
+					     work->request->exclude_count, error);
+	return status;
 }
 
 static int map_target(void *data, struct hp_error *error)
@@ -679,7 +688,9 @@ static int check_not_applied(void *data, struct hp_error *error)
 		if (record->known & HP_KNOWN_SHA256)
 			for (size_t b = 0; b < sizeof(record->sha256); b++)
 				snprintf(sha256 + 2 * b, 3, "%02x", record->sha256[b]);
-		if (sha256[0] && strcmp(sha256, identity->sha256) == 0) {
+		/* The same bytes with other fixes left out is another patch. */
+		if (sha256[0] && strcmp(sha256, identity->sha256) == 0 &&
+		    strcmp(record->excluded, work->patch.excluded) == 0) {
 			work->record_index = (long)i;
 			status = report(work, work->result, error);
 			if (status != HP_OK)
@@ -690,6 +701,12 @@ static int check_not_applied(void *data, struct hp_error *error)
 		}
 		hp_hint(error, "revert it first (hotpatch revert --pid %d %s), or give the new "
 			       "patch another name", (int)work->session.pid, record->name);
+		if (sha256[0] && strcmp(sha256, identity->sha256) == 0)
+			return hp_fail_as(error, HP_KIND_NAME_CONFLICT,
+					  "pid %d has patch %s applied with fixes excluded: %s; now: %s",
+					  (int)work->session.pid, record->name,
+					  record->excluded[0] ? record->excluded : "none",
+					  work->patch.excluded[0] ? work->patch.excluded : "none");
 		return hp_fail_as(error, HP_KIND_NAME_CONFLICT,
 				  "pid %d has another patch named %s applied (sequence %" PRIu64
 				  ", sha256 %s) than %s (sha256 %s)",

@@ -500,6 +500,8 @@ void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_rep
 	hp_copy_string(report->description, sizeof(report->description), patch->description);
 	hp_copy_string(report->ids, sizeof(report->ids), patch->ids);
 	report->cumulative = (patch->flags & HP_STATE_CUMULATIVE) != 0;
+	hp_copy_string(report->fixes, sizeof(report->fixes), patch->fixes);
+	hp_copy_string(report->excluded, sizeof(report->excluded), patch->excluded);
 	hp_copy_string(report->state, sizeof(report->state),
 		       patch->status == HP_STATE_APPLIED ? "applied" : "incomplete");
 	report->load_address = patch->load_bias;
