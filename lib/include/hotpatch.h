@@ -213,6 +213,46 @@ struct hotpatch_meta {
 		object, file, function, fix                                    \
 	}
 
+/* Functions of the patch that hotpatch runs in the target at four moments,
+ * on one thread it borrows (every other thread keeps running), with every
+ * signal blocked, for at most 5 seconds each: `int hook(void)`, declared
+ * with the macros below, at most one of each kind.
+ *   pre-apply    loaded, its references filled, before any jump: a result
+ *                other than 0 cancels the apply, which unloads the patch
+ *                and changes nothing else (exit status 4)
+ *   post-apply   once every jump is in (other threads may already run the
+ *                replacements: they must cope with what the hook prepares
+ *                not being ready yet)
+ *   pre-revert   before the jumps are taken out: other than 0 refuses the
+ *                revert (exit status 4)
+ *   post-revert  once the original code is back, before the patch is
+ *                unloaded
+ * A post hook's result other than 0 is a warning.  A cumulative patch's
+ * takeover runs none of the older patches' revert hooks. */
+#define HOTPATCH_HOOK_PRE_APPLY 1
+#define HOTPATCH_HOOK_POST_APPLY 2
+#define HOTPATCH_HOOK_PRE_REVERT 3
+#define HOTPATCH_HOOK_POST_REVERT 4
+
+struct hotpatch_hook {
+	uint32_t abi_version;
+	uint32_t record_size;
+	uint32_t when;		/* HOTPATCH_HOOK_... */
+	uint32_t reserved;
+	int (*function)(void);
+};
+
+#define HOTPATCH_HOOK_(when, function)                                         \
+	__attribute__((used, HOTPATCH_RETAIN_ section(".hotpatch.hooks"), aligned(8)))          \
+	static const struct hotpatch_hook HOTPATCH_UNIQUE_(hotpatch_hook_) = { \
+		HOTPATCH_ABI_VERSION, sizeof(struct hotpatch_hook), when, 0,   \
+		function                                                       \
+	}
+#define HOTPATCH_PRE_APPLY(function) HOTPATCH_HOOK_(HOTPATCH_HOOK_PRE_APPLY, function)
+#define HOTPATCH_POST_APPLY(function) HOTPATCH_HOOK_(HOTPATCH_HOOK_POST_APPLY, function)
+#define HOTPATCH_PRE_REVERT(function) HOTPATCH_HOOK_(HOTPATCH_HOOK_PRE_REVERT, function)
+#define HOTPATCH_POST_REVERT(function) HOTPATCH_HOOK_(HOTPATCH_HOOK_POST_REVERT, function)
+
 /* Describe the patch; `key` and `value` are string literals. */
 #define HOTPATCH_META(key, value)                                              \
 	HOTPATCH_STATIC_ASSERT_(sizeof(key) <= 32, "hotpatch: key too long");  \

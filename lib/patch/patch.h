@@ -63,6 +63,9 @@ struct hp_patch_fix {
 	char fix[64];
 };
 
+/* The hooks' kinds are HOTPATCH_HOOK_PRE_APPLY (1) to _POST_REVERT (4). */
+#define HP_HOOK_KINDS 5
+
 #define HP_DESCRIPTION_MAX 224
 #define HP_IDS_MAX 256
 
@@ -90,6 +93,7 @@ struct hp_patch_file {
 	char fix_ids[HP_FIXES_MAX];	/* every fix tagged, sorted, space separated */
 	char in_effect[HP_FIXES_MAX];	/* after patch_fixes_exclude: those kept */
 	char excluded[HP_FIXES_MAX];	/* and those left out */
+	uint64_t hooks[HP_HOOK_KINDS];	/* file address of each hook (HOTPATCH_HOOK_...), 0: none */
 };
 
 /* Parses bytes already in memory; takes ownership of nothing. */
@@ -115,11 +119,20 @@ void patch_fixes_release(struct hp_patch_file *patch);
  * '=', not empty, shorter than 64. */
 bool patch_fix_id_is_valid(const char *id);
 
+/* ---- patch_hooks.c: the patch author's hooks (HOTPATCH_PRE_APPLY ...) ---- */
+/* Reads .hotpatch.hooks: at most one hook of each kind, each code of the patch. */
+int patch_hooks_read(Elf *elf, struct hp_patch_file *patch, struct hp_error *error) HP_MUST_CHECK;
+/* "pre-apply", ... for a kind. */
+const char *patch_hook_name(unsigned kind);
+
 /* ---- patch_elf.c: where things lie in the patch object ---- */
 Elf_Scn *patch_find_section(Elf *elf, const char *name, GElf_Shdr *header);
 /* [address, address + length) lies in one loaded segment of the patch: an
  * executable one's file bytes when `code`, else any one's memory. */
 bool patch_in_segment(Elf *elf, uint64_t address, uint64_t length, bool code);
+/* The value the dynamic linker will store at `where` (a file address of
+ * the patch): a pointer in a record. */
+bool patch_relocated_value(Elf *elf, uint64_t where, uint64_t *value);
 
 /* ---- patch_references.c: the target's symbols and build-ids a patch needs ---- */
 /* Reads .hotpatch.build_id, .hotpatch.symbols and the relocations that

@@ -1,12 +1,13 @@
 /* patch_elf.c - where things lie in a patch object: its sections by name,
- * its loaded segments.  Shared by patch_file.c and patch_references.c,
- * which parse the untrusted records found there; it reads through libelf
- * only and parses nothing itself. */
+ * its loaded segments, the value a relocation puts in a record.  Shared by
+ * the files that parse the untrusted records found there; it reads through
+ * libelf only and parses nothing itself. */
 #include <gelf.h>
 #include <libelf.h>
 #include <string.h>
 
 #include "patch/patch.h"
+#include "arch/arch.h"
 
 Elf_Scn *patch_find_section(Elf *elf, const char *wanted, GElf_Shdr *header)
 {
@@ -45,6 +46,48 @@ bool patch_in_segment(Elf *elf, uint64_t address, uint64_t length, bool code)
 		if (address >= header.p_vaddr && address - header.p_vaddr <= size &&
 		    length <= size - (address - header.p_vaddr))
 			return true;
+	}
+	return false;
+}
+
+/* A record's pointer: the RELATIVE or 64-bit absolute relocation at `where`. */
+bool patch_relocated_value(Elf *elf, uint64_t where, uint64_t *value)
+{
+	Elf_Scn *section = NULL;
+
+	while ((section = elf_nextscn(elf, section)) != NULL) {
+		GElf_Shdr header;
+		Elf_Data *data;
+		size_t count;
+
+		if (!gelf_getshdr(section, &header) || header.sh_type != SHT_RELA ||
+		    header.sh_entsize == 0)
+			continue;
+		data = elf_getdata(section, NULL);
+		count = header.sh_size / header.sh_entsize;
+		for (size_t i = 0; data && i < count; i++) {
+			GElf_Rela rela;
+
+			if (!gelf_getrela(data, (int)i, &rela) || rela.r_offset != where)
+				continue;
+			if (relocation_kind(GELF_R_TYPE(rela.r_info)) == HP_RELOCATION_RELATIVE) {
+				*value = (uint64_t)rela.r_addend;
+				return true;
+			}
+			if (relocation_kind(GELF_R_TYPE(rela.r_info)) == HP_RELOCATION_ABSOLUTE64) {
+				Elf_Scn *symbols = elf_getscn(elf, header.sh_link);
+				Elf_Data *symbol_data = symbols ? elf_getdata(symbols, NULL) : NULL;
+				GElf_Sym symbol;
+
+				if (!symbol_data ||
+				    !gelf_getsym(symbol_data, (int)GELF_R_SYM(rela.r_info), &symbol) ||
+				    symbol.st_shndx == SHN_UNDEF)
+					return false;
+				*value = symbol.st_value + (uint64_t)rela.r_addend;
+				return true;
+			}
+			return false;
+		}
 	}
 	return false;
 }

@@ -4,7 +4,8 @@
  * bytes are later handed to the target, so nothing can swap the file in
  * between.  The bytes are untrusted: every record is bounds-checked.  It
  * calls nothing outside this file, patch_references.c, patch_fixes.c,
- * patch_elf.c, elf_symbols.c and error.c (the fuzzer links only those). */
+ * patch_hooks.c, patch_elf.c, elf_symbols.c and error.c (the fuzzer links
+ * only those). */
 #include <gelf.h>
 #include <libelf.h>
 #include <stddef.h>
@@ -19,48 +20,6 @@
 #include "symbols/symbols.h"
 
 #define REPLACEMENTS_MAX 100000u
-
-/* The value the dynamic linker will store at `where` (a file address). */
-static bool relocated_value(Elf *elf, uint64_t where, uint64_t *value)
-{
-	Elf_Scn *section = NULL;
-
-	while ((section = elf_nextscn(elf, section)) != NULL) {
-		GElf_Shdr header;
-		Elf_Data *data;
-		size_t count;
-
-		if (!gelf_getshdr(section, &header) || header.sh_type != SHT_RELA ||
-		    header.sh_entsize == 0)
-			continue;
-		data = elf_getdata(section, NULL);
-		count = header.sh_size / header.sh_entsize;
-		for (size_t i = 0; data && i < count; i++) {
-			GElf_Rela rela;
-
-			if (!gelf_getrela(data, (int)i, &rela) || rela.r_offset != where)
-				continue;
-			if (relocation_kind(GELF_R_TYPE(rela.r_info)) == HP_RELOCATION_RELATIVE) {
-				*value = (uint64_t)rela.r_addend;
-				return true;
-			}
-			if (relocation_kind(GELF_R_TYPE(rela.r_info)) == HP_RELOCATION_ABSOLUTE64) {
-				Elf_Scn *symbols = elf_getscn(elf, header.sh_link);
-				Elf_Data *symbol_data = symbols ? elf_getdata(symbols, NULL) : NULL;
-				GElf_Sym symbol;
-
-				if (!symbol_data ||
-				    !gelf_getsym(symbol_data, (int)GELF_R_SYM(rela.r_info), &symbol) ||
-				    symbol.st_shndx == SHN_UNDEF)
-					return false;
-				*value = symbol.st_value + (uint64_t)rela.r_addend;
-				return true;
-			}
-			return false;
-		}
-	}
-	return false;
-}
 
 static bool terminated(const char *text, size_t size)
 {
@@ -95,7 +54,7 @@ static int check_record(Elf *elf, const struct hotpatch_replacement *record, uin
 	hp_copy_string(out->function, sizeof(out->function), record->function);
 	hp_copy_string(out->file, sizeof(out->file), record->file);
 	hp_error_function(error, out->function);
-	if (!relocated_value(elf, vaddr + offsetof(struct hotpatch_replacement, replacement),
+	if (!patch_relocated_value(elf, vaddr + offsetof(struct hotpatch_replacement, replacement),
 			     &target) ||
 	    !patch_in_segment(elf, target, 1, true))
 		return hp_fail(error, HP_MISFIT,
@@ -333,6 +292,8 @@ int patch_file_parse(struct hp_patch_file *patch, struct hp_error *error)
 		status = patch_references_read(elf, patch, error);
 	if (status == HP_OK)
 		status = patch_fixes_read(elf, patch, error);
+	if (status == HP_OK)
+		status = patch_hooks_read(elf, patch, error);
 	/* Nothing excluded yet: every fix is in effect. */
 	if (status == HP_OK)
 		status = patch_fixes_exclude(patch, NULL, 0, error);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "runtime/session.h"
+#include "hotpatch.h"
 #include "arch/arch.h"
 #include "common/base.h"
 #include "common/proc_maps.h"
@@ -48,6 +49,8 @@ struct apply_work {
 	struct hp_remote remote;	/* the borrowed thread, while borrowed */
 	struct hp_loaded_patch loaded_patch;
 	struct hp_takeover takeover;	/* a cumulative patch: the older ones it takes over */
+	bool hook_running;		/* a hook outlived its limit: keep the patch loaded */
+	char hook_warning[HP_TEXT_MAX];	/* what the post-apply hook did wrong, or "" */
 	unsigned attempts;
 	double stopped_at, blackout;
 };
@@ -320,6 +323,11 @@ static int record_patch(struct apply_work *work, struct hp_error *error)
 	record->text_end = work->loaded_patch.text_end;
 	record->memfd_inode = work->loaded_patch.inode;
 	record->flags = work->patch.cumulative ? HP_STATE_CUMULATIVE : 0;
+	/* Revert calls these from the record: the patch file is long gone. */
+	if (work->patch.hooks[HOTPATCH_HOOK_PRE_REVERT])
+		record->pre_revert = record->load_bias + work->patch.hooks[HOTPATCH_HOOK_PRE_REVERT];
+	if (work->patch.hooks[HOTPATCH_HOOK_POST_REVERT])
+		record->post_revert = record->load_bias + work->patch.hooks[HOTPATCH_HOOK_POST_REVERT];
 	hp_copy_string(record->fixes, sizeof(record->fixes), work->patch.in_effect);
 	hp_copy_string(record->excluded, sizeof(record->excluded), work->patch.excluded);
 	status = patch_state_append(state, record, error);
@@ -375,6 +383,12 @@ static int unload_patch(void *data, struct hp_error *error)
 	struct hp_error step_error = { 0 };
 	int status = return_thread(work, error), step;
 
+	/* Its thread is still in a hook of the patch: unloading would pull the
+	 * code from under it.  Left loaded, unrecorded, the patch is taken back
+	 * by the next command once no thread runs in it. */
+	if (work->hook_running && work->record_index < 0)
+		return status;
+
 	/* The command's own deadline may be spent (exit 3): rolling back gets a
 	 * budget of its own, since leaving the patch loaded is worse. */
 	session->deadline = hp_now() + ROLLBACK_SECONDS;
@@ -398,6 +412,26 @@ static int fill_references(void *data, struct hp_error *error)
 
 	return references_fill(&work->session.memory, work->remote.tid, &work->patch,
 			       work->loaded_patch.bias, error);
+}
+
+/* The patch's own check, loaded and filled, before anything is recorded: a
+ * result other than 0 cancels the apply (load's undo unloads the patch). */
+static int pre_apply_hook(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+	uint64_t hook = work->patch.hooks[HOTPATCH_HOOK_PRE_APPLY];
+	int returned = 0, status;
+
+	if (!hook)
+		return HP_OK;
+	status = hook_call(&work->remote, work->patch.name, "pre-apply",
+			   work->loaded_patch.bias + hook, &returned, &work->hook_running, error);
+	if (status != HP_OK || returned == 0)
+		return status;
+	hp_hint(error, "the patch's own check refused this process; see its documentation");
+	return hp_fail(error, HP_MISFIT,
+		       "the pre-apply hook of patch %s returned %d in pid %d; nothing was changed",
+		       work->patch.name, returned, (int)work->session.pid);
 }
 
 /* No undo of its own: load's undo drops the record after what it names. */
@@ -518,6 +552,32 @@ static int resume_after_write(void *data, struct hp_error *error)
 	return status;
 }
 
+/* The patch's post-apply hook, once every jump is in: the apply is done
+ * whatever it does, so what goes wrong is a warning. */
+static int post_apply_hook(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+	uint64_t hook = work->patch.hooks[HOTPATCH_HOOK_POST_APPLY];
+	struct hp_error hook_error = { .pid = work->session.pid };
+	bool running = false;
+	int returned = 0;
+
+	(void)error;
+	if (!hook)
+		return HP_OK;
+	/* The command's own deadline may be spent waiting for busy threads. */
+	if (work->session.deadline < hp_now() + ROLLBACK_SECONDS)
+		work->session.deadline = hp_now() + ROLLBACK_SECONDS;
+	if (hook_run(&work->session, work->patch.name, "post-apply", work->loaded_patch.bias + hook,
+		     &returned, &running, &hook_error) != HP_OK)
+		hp_copy_string(work->hook_warning, sizeof(work->hook_warning), hook_error.message);
+	else if (returned != 0)
+		snprintf(work->hook_warning, sizeof(work->hook_warning),
+			 "its post-apply hook returned %d", returned);
+	hp_error_release(&hook_error);
+	return HP_OK;
+}
+
 /* A cumulative patch, once its jumps are in: the older patches it took
  * over are unloaded and forgotten, as revert does it. */
 static int take_over(void *data, struct hp_error *error)
@@ -597,6 +657,7 @@ static int report(struct apply_work *work, struct hp_result *result, struct hp_e
 	if (work->record_index >= 0) {
 		session_fill_report(work->session.state.patches[work->record_index], patch);
 		report_takeovers(work, patch);
+		hp_copy_string(patch->warning, sizeof(patch->warning), work->hook_warning);
 		return HP_OK;
 	}
 	/* check: what apply would do, without load addresses. */
@@ -724,6 +785,7 @@ static const struct hp_step apply_step_table[] = {
 	{ "borrow-thread", borrow_thread, return_thread, false },
 	{ "load", load_patch, unload_patch, false },
 	{ "fill-references", fill_references, NULL, false },
+	{ "pre-apply-hook", pre_apply_hook, NULL, false },
 	{ "record", record_pending, NULL, false },
 	{ "prepare-jumps", prepare_jumps, NULL, false },
 	{ "record-state", record_state, NULL, false },
@@ -732,6 +794,7 @@ static const struct hp_step apply_step_table[] = {
 	{ "stop-threads", stop_threads, resume_threads, false },
 	{ "write-jumps", write_jumps, NULL, true },
 	{ "resume-threads", resume_after_write, NULL, false },
+	{ "post-apply-hook", post_apply_hook, NULL, false },
 	{ "report", report_patch, NULL, false },
 	{ "take-over", take_over, NULL, false },
 };

@@ -146,6 +146,19 @@ int state_remove_if_empty(struct hp_session *session, struct hp_error *error) HP
 /* ---- busy_report.c: the error that names every thread in the way ---- */
 void session_describe_blockers(struct hp_session *session, struct hp_error *error);
 
+/* ---- hooks.c: the patch author's hooks, run in the target ---- */
+/* Calls the hook at `address` on the borrowed thread, within its time
+ * limit; *returned is its result.  On a timeout *still_running says the
+ * thread is still in it: its patch must not be unloaded. */
+int hook_call(struct hp_remote *remote, const char *patch, const char *which, uint64_t address,
+	      int *returned, bool *still_running, struct hp_error *error) HP_MUST_CHECK;
+/* The same on a thread borrowed for it. */
+int hook_run(struct hp_session *session, const char *patch, const char *which, uint64_t address,
+	     int *returned, bool *still_running, struct hp_error *error) HP_MUST_CHECK;
+/* `address` (from the state) is code of the patch `record` names, mapped. */
+bool hook_in_patch(const struct hp_session *session, const struct hp_state_patch *record,
+		   uint64_t address);
+
 /* ---- takeover.c: a cumulative patch taking over every older one ---- */
 /* A jump site of an older patch, and the bytes to write there. */
 struct hp_takeover_site {
