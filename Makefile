@@ -116,6 +116,7 @@ FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SOURCES_fuzz_proc_maps := lib/common/proc_maps.c lib/common/error.c
 FUZZ_SOURCES_fuzz_elf := lib/symbols/elf_symbols.c lib/common/error.c
 FUZZ_SOURCES_fuzz_patch_file := lib/patch/patch_file.c lib/patch/patch_references.c \
+	lib/patch/patch_fixes.c lib/patch/patch_hooks.c \
 	lib/patch/patch_elf.c lib/symbols/elf_symbols.c lib/common/error.c \
 	lib/arch/x86_64/relocations.c
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIB_SOURCES) $(LIB_HEADERS) Makefile

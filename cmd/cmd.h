@@ -37,6 +37,9 @@ enum option_id {
 	OPTION_ID,
 	OPTION_ROOT,
 	OPTION_LOADER,
+	OPTION_CUMULATIVE,
+	OPTION_FIX,
+	OPTION_EXCLUDE,
 	OPTION_COUNT
 };
 
@@ -61,6 +64,9 @@ struct invocation {
 	unsigned given;			/* OPTION_BIT()s seen */
 	const char *debug_directories[REPEAT_MAX], *debug_files[REPEAT_MAX];
 	const char *ids[REPEAT_MAX];
+	const char *excludes[REPEAT_MAX];
+	struct hp_build_fix fixes[REPEAT_MAX];	/* --fix ID=FILE: ID copied, FILE in argv */
+	char fix_ids[REPEAT_MAX][64];
 	struct hp_debug_search debug;
 	pid_t pids[PIDS_MAX];		/* every --pid, in order */
 	struct hp_selector selector;	/* what --pid, --exe and --object chose */

@@ -11,14 +11,15 @@
 	 OPTION_BIT(OPTION_ALLOW_SUSPENDED))
 #define PATCH_FILE_OPTIONS                                                            \
 	(OPTION_BIT(OPTION_REQUIRE_SIGNATURE) | OPTION_BIT(OPTION_DEBUG_DIR) |             \
-	 OPTION_BIT(OPTION_DEBUG_FILE))
+	 OPTION_BIT(OPTION_DEBUG_FILE) | OPTION_BIT(OPTION_EXCLUDE))
+/* --diff or --fix: options.c checks that one of the two is given. */
 #define BUILD_NEEDS                                                                   \
-	(OPTION_BIT(OPTION_SOURCE) | OPTION_BIT(OPTION_DIFF) | OPTION_BIT(OPTION_BINARY) | \
-	 OPTION_BIT(OPTION_OUTPUT))
+	(OPTION_BIT(OPTION_SOURCE) | OPTION_BIT(OPTION_BINARY) | OPTION_BIT(OPTION_OUTPUT))
 #define BUILD_TAKES                                                                   \
-	(BUILD_NEEDS | OPTION_BIT(OPTION_COMPILE) | OPTION_BIT(OPTION_COMPILE_COMMANDS) |  \
+	(BUILD_NEEDS | OPTION_BIT(OPTION_DIFF) | OPTION_BIT(OPTION_FIX) |                  \
+	 OPTION_BIT(OPTION_COMPILE) | OPTION_BIT(OPTION_COMPILE_COMMANDS) |                \
 	 OPTION_BIT(OPTION_OBJECT) | OPTION_BIT(OPTION_NAME) |                             \
-	 OPTION_BIT(OPTION_DESCRIPTION) | OPTION_BIT(OPTION_ID))
+	 OPTION_BIT(OPTION_DESCRIPTION) | OPTION_BIT(OPTION_ID) | OPTION_BIT(OPTION_CUMULATIVE))
 
 int exit_code_for(int status)
 {
@@ -68,7 +69,7 @@ const struct command commands[] = {
 	{ .name = "apply", .engine = hp_apply,
 	  .synopsis = "(--pid PID... | --exe PATH | --object PATH) [--timeout SECONDS] [--allow-unreliable-stacks] [--allow-suspended] "
 		     "[--require-signature] [--debug-dir DIR]... [--debug-file FILE]... "
-		     "[--json] PATCH.so",
+		     "[--exclude ID]... [--json] PATCH.so",
 	  .summary = "load PATCH.so into the process and redirect the functions it replaces",
 	  .description = "Loads PATCH.so into the process, waits until no thread is in a "
 			 "function it replaces, and redirects those functions to the patch, "
@@ -103,7 +104,7 @@ const struct command commands[] = {
 	{ .name = "check", .engine = hp_check,
 	  .synopsis = "(--pid PID... | --exe PATH | --object PATH) [--timeout SECONDS] [--allow-unreliable-stacks] [--allow-suspended] "
 		     "[--require-signature] [--debug-dir DIR]... [--debug-file FILE]... "
-		     "[--json] PATCH.so",
+		     "[--exclude ID]... [--json] PATCH.so",
 	  .summary = "run every check of apply without changing the process",
 	  .description = "Does everything apply does short of changing the process: reads and "
 			 "trusts the file, finds every function and symbol, plans every jump "
@@ -113,14 +114,14 @@ const struct command commands[] = {
 	  .min_arguments = 1, .max_arguments = 1, .argument = "a patch file",
 	  .run = run_engine, .print_text = print_check_text, .print_json = print_change_json },
 	{ .name = "install",
-	  .synopsis = "[--timeout SECONDS] [--json] PATCH.so",
+	  .synopsis = "[--timeout SECONDS] [--exclude ID]... [--json] PATCH.so",
 	  .summary = "keep PATCH.so in the store and apply it to every running process it fits",
 	  .description = "Checks PATCH.so as apply does, refuses it unless it pins the build-id "
 			 "of every object it patches, copies it into the store (/var/lib/hotpatch "
 			 "or HOTPATCH_STORE) and applies it to every running process whose "
 			 "objects have the pinned build-ids.  The same patch again changes "
 			 "nothing.  Processes started later are not patched yet.",
-	  .takes = OPTION_BIT(OPTION_TIMEOUT),
+	  .takes = OPTION_BIT(OPTION_TIMEOUT) | OPTION_BIT(OPTION_EXCLUDE),
 	  .min_arguments = 1, .max_arguments = 1, .argument = "a patch file",
 	  .run = run_install, .print_text = print_install_text, .print_json = print_install_json },
 	{ .name = "uninstall",
@@ -171,9 +172,10 @@ const struct command commands[] = {
 	  .min_arguments = 1, .max_arguments = 1, .argument = "a patch file",
 	  .run = run_sign, .print_text = print_signing_text, .print_json = print_signing_json },
 	{ .name = "build",
-	  .synopsis = "--source DIR --diff FIX.diff (--compile 'CC FLAGS...' | "
-		     "--compile-commands FILE) --binary PROGRAM -o OUT.so [--object "
-		     "LIBNAME] [--name NAME] [--description TEXT] [--id ID]...",
+	  .synopsis = "--source DIR (--diff FIX.diff [--id ID]... | --fix ID=FIX.diff...) "
+		     "(--compile 'CC FLAGS...' | --compile-commands FILE) --binary PROGRAM "
+		     "-o OUT.so [--object LIBNAME] [--name NAME] [--description TEXT] "
+		     "[--cumulative]",
 	  .summary = "make a patch from a source diff",
 	  .description = "Makes a patch object from the source tree PROGRAM was built from and "
 			 "a diff of the fix: the functions whose code the fix changes, "

@@ -70,6 +70,14 @@ static const struct option_spec specs[OPTION_COUNT] = {
 	[OPTION_LOADER] = { "loader", 0, "PATH", false,
 			    "the loader's absolute path as processes see it (default: where "
 			    "make install put it, PREFIX/lib/hotpatch/libhotpatch-loader.so)" },
+	[OPTION_FIX] = { "fix", 0, "ID=FIX.diff", true,
+			 "one fix of several, in order: its id and its diff (instead of --diff "
+			 "and --id); repeats" },
+	[OPTION_EXCLUDE] = { "exclude", 0, "ID", true,
+			     "leave out the fix ID of a patch built from several (--fix); repeats" },
+	[OPTION_CUMULATIVE] = { "cumulative", 0, NULL, false,
+				"a cumulative patch: applied, it takes over every patch applied "
+				"before it (see hotpatch(1))" },
 };
 
 /* getopt's values: an option's id plus this; --json and --help below it. */
@@ -172,6 +180,26 @@ static bool add_repeated(const char **list, size_t *count, const char *value)
 	return true;
 }
 
+/* --fix ID=FIX.diff: the id copied, the diff's path where it is in argv. */
+static int store_fix(const char *value, struct invocation *invocation, struct output *output)
+{
+	struct hp_build_request *build = &invocation->build;
+	const char *equals = strchr(value, '=');
+	size_t length = equals ? (size_t)(equals - value) : 0;
+	char *id;
+
+	if (build->fix_count == REPEAT_MAX)
+		return usage_error(output, "--fix repeats at most %d times", REPEAT_MAX);
+	id = invocation->fix_ids[build->fix_count];
+	if (!equals || length == 0 || length >= sizeof(invocation->fix_ids[0]) || !equals[1])
+		return usage_error(output, "--fix wants ID=FIX.diff (an id of at most %zu characters), "
+				   "not '%s'", sizeof(invocation->fix_ids[0]) - 1, value);
+	memcpy(id, value, length);
+	id[length] = '\0';
+	invocation->fixes[build->fix_count++] = (struct hp_build_fix){ id, equals + 1 };
+	return 0;
+}
+
 /* Stores one option's value; returns 0 or the exit code of a usage error. */
 static int store(enum option_id id, const char *value, struct invocation *invocation,
 		 struct output *output)
@@ -228,6 +256,12 @@ static int store(enum option_id id, const char *value, struct invocation *invoca
 	case OPTION_DESCRIPTION: build->description = value; break;
 	case OPTION_ROOT: invocation->root = value; break;
 	case OPTION_LOADER: invocation->loader = value; break;
+	case OPTION_CUMULATIVE: build->cumulative = true; break;
+	case OPTION_EXCLUDE:
+		added = add_repeated(invocation->excludes, &invocation->request.exclude_count,
+				     value);
+		break;
+	case OPTION_FIX: return store_fix(value, invocation, output);
 	case OPTION_COUNT: break;
 	}
 	if (!added)
@@ -326,6 +360,16 @@ static int check_complete(const struct command *command, int positional,
 		    !(invocation->given & OPTION_BIT(id)))
 			return usage_error(output, "%s needs %s", command->name,
 					   option_synopsis((enum option_id)id));
+	if (command->takes & OPTION_BIT(OPTION_FIX)) {
+		if (!build->diff && !build->fix_count)
+			return usage_error(output, "%s needs --diff FIX.diff or --fix ID=FIX.diff",
+					   command->name);
+		if (build->diff && build->fix_count)
+			return usage_error(output, "%s takes --diff or --fix, not both", command->name);
+		if (build->id_count && build->fix_count)
+			return usage_error(output, "%s names each fix's id in --fix: it takes no --id "
+					   "with it", command->name);
+	}
 	if (command->takes & OPTION_BIT(OPTION_COMPILE)) {
 		if (build->compile && build->compile_commands)
 			return usage_error(output, "%s takes --compile or --compile-commands, not both",
@@ -356,6 +400,8 @@ int options_parse(const struct command *command, int argc, char **argv,
 	invocation->request.interrupted = interrupted;
 	invocation->build.object = "";
 	invocation->build.ids = invocation->ids;
+	invocation->build.fixes = invocation->fixes;
+	invocation->request.excludes = invocation->excludes;
 	invocation->build.interrupted = interrupted;
 	opterr = 0;
 	optind = 1;

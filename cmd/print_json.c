@@ -172,6 +172,13 @@ static json_t *patch_json(const struct hp_patch_report *patch, bool with_referen
 	json_object_set_new(document, "applied_epoch", maybe_number(patch->applied));
 	json_object_set_new(document, "warning", maybe_text(patch->warning));
 	json_object_set_new(document, "run", maybe_text(patch->next_step));
+	json_object_set_new(document, "cumulative", json_boolean(patch->cumulative));
+	json_object_set_new(document, "fixes", json_id_list(patch->fixes));
+	json_object_set_new(document, "excluded", json_id_list(patch->excluded));
+	/* apply and check of a cumulative patch: the older ones it takes over. */
+	if (with_references)
+		json_object_set_new(document, "replaced",
+				    json_id_list(patch->replaced ? patch->replaced : ""));
 	if (with_references)
 		json_object_set_new(document, "references", references_json(patch));
 	return document;
@@ -320,10 +327,11 @@ void print_build_json(const struct output *output, const struct invocation *invo
 			json_array_append_new(lists[line->kind], json_text(line->text));
 		else
 			json_array_append_new(lists[line->kind],
-					      json_pack("{s:o, s:o, s:o}", "function",
+					      json_pack("{s:o, s:o, s:o, s:o}", "function",
 							json_text(line->function), "file",
 							json_text(line->file), "inlines",
-							json_text(line->text)));
+							json_text(line->text), "fixes",
+							json_id_list(line->fixes)));
 	}
 	json_emit(json_pack("{s:s, s:b, s:i, s:o, s:o, s:o, s:I, s:I, s:o, s:o, s:o}", "command",
 			    "build", "ok", 1, "exit_code", 0, "output", json_text(request->output),

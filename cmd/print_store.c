@@ -36,6 +36,9 @@ void print_install_text(const struct output *output, const struct invocation *in
 	fanout_print_lines("apply", outcome->processes);
 	if (json_array_size(outcome->processes) == 0)
 		printf("no running process fits it\n");
+	if (installed->replaced[0])
+		printf("replaced (uninstalled) %s\n",
+		       one_line(installed->replaced, path, sizeof(path)));
 	if (outcome->exit_code != 0)
 		fprintf(stderr, "hotpatch: %s is installed, but applying it failed for some "
 			"processes (exit %d); see above\n", name, outcome->exit_code);
@@ -49,8 +52,11 @@ void print_install_json(const struct output *output, const struct invocation *in
 				   "ids", json_id_list(installed->ids), "sha256",
 				   installed->sha256, "path", json_text(installed->path));
 
-	if (is_install(invocation))
+	if (is_install(invocation)) {
 		json_object_set_new(report, "unchanged", json_boolean(installed->unchanged));
+		json_object_set_new(report, "cumulative", json_boolean(installed->cumulative));
+		json_object_set_new(report, "replaced", json_id_list(installed->replaced));
+	}
 	json_emit(json_pack("{s:s, s:b, s:i, s:o, s:O}", "command", output->command, "ok",
 			    outcome->exit_code == 0, "exit_code", outcome->exit_code,
 			    is_install(invocation) ? "installed" : "uninstalled", report,
@@ -83,11 +89,18 @@ void print_status_text(const struct output *output, const struct invocation *inv
 	for (size_t i = 0; i < status->process_count; i++) {
 		const struct hp_process_status *process = &status->processes[i];
 
-		for (size_t j = 0; j < process->patch_count; j++)
+		for (size_t j = 0; j < process->patch_count; j++) {
+			const struct hp_process_patch *patch = &process->patches[j];
+
 			printf("%-8d %-24s %-12s %s\n", (int)process->pid,
-			       one_line(process->patches[j].name, other, sizeof(other)),
-			       process->patches[j].state,
+			       one_line(patch->name, other, sizeof(other)), patch->state,
 			       one_line(process->exe, clean, sizeof(clean)));
+			if (patch->excluded[0])
+				printf("%-8s %-24s fixes in effect: %s; excluded: %s\n", "", "",
+				       patch->fixes[0] ? one_line(patch->fixes, other, sizeof(other))
+						       : "none",
+				       one_line(patch->excluded, clean, sizeof(clean)));
+		}
 		if (process->problem[0])
 			printf("%-8d %-24s %-12s %s\n", (int)process->pid, "?", "unreadable",
 			       one_line(process->problem, clean, sizeof(clean)));
@@ -115,10 +128,12 @@ static json_t *process_json(const struct hp_process_status *process)
 
 	for (size_t i = 0; i < process->patch_count; i++)
 		json_array_append_new(patches,
-				      json_pack("{s:o, s:s, s:b}", "name",
+				      json_pack("{s:o, s:s, s:b, s:o, s:o}", "name",
 						json_text(process->patches[i].name), "state",
 						process->patches[i].state, "installed",
-						process->patches[i].installed));
+						process->patches[i].installed, "fixes",
+						json_id_list(process->patches[i].fixes), "excluded",
+						json_id_list(process->patches[i].excluded)));
 	report = json_pack("{s:i, s:o, s:o}", "pid", (int)process->pid, "exe",
 			   json_text(process->exe), "patches", patches);
 	if (process->problem[0])

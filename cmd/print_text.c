@@ -57,6 +57,23 @@ static void print_patch_human(const struct hp_patch_report *patch)
 		printf("    description: %s\n", one_line(patch->description, clean, sizeof(clean)));
 	if (patch->ids[0])
 		printf("    fixes: %s\n", one_line(patch->ids, clean, sizeof(clean)));
+	/* A patch of several fixes (HOTPATCH_FIX): which are in, which left out. */
+	if (patch->fixes[0] || patch->excluded[0]) {
+		char excluded[HP_FIXES_MAX], in_effect[HP_FIXES_MAX];
+
+		printf("    fixes in effect: %s\n",
+		       patch->fixes[0] ? one_line(patch->fixes, in_effect, sizeof(in_effect)) : "none");
+		if (patch->excluded[0])
+			printf("    fixes excluded: %s\n",
+			       one_line(patch->excluded, excluded, sizeof(excluded)));
+	}
+	if (patch->cumulative) {
+		/* Names from the target's memory, as many as there are. */
+		printf("    cumulative%s", patch->replaced ? ", takes over: " : "");
+		for (const char *c = patch->replaced ? patch->replaced : ""; *c; c++)
+			putchar((unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c);
+		putchar('\n');
+	}
 	if (patch->warning[0])
 		printf("    warning: %s\n", one_line(patch->warning, clean, sizeof(clean)));
 	if (patch->next_step[0])
@@ -241,6 +258,8 @@ void print_build_text(const struct output *output, const struct invocation *invo
 		       one_line(line->file, file, sizeof(file)));
 		if (text[0])
 			printf(" [inlines %s]", text);
+		if (line->fixes[0])
+			printf(" [fixes %s]", line->fixes);
 		putchar('\n');
 	}
 	printf("wrote %s (%zu function%s, %zu reference%s into %s)\n", request->output,

@@ -37,6 +37,10 @@ int run_install(const struct invocation *invocation, struct outcome *outcome,
 	apply.request.patch_path = outcome->installed.path;
 	fan_out(&apply, "apply", pids, count, NULL, outcome);
 	free(pids);
+	/* A cumulative patch took the older ones over wherever it applied:
+	 * once it did everywhere, they leave the store. */
+	if (outcome->installed.cumulative && outcome->exit_code == 0)
+		return hp_install_replace(&outcome->installed, error);
 	return HP_OK;
 }
 

@@ -20,6 +20,8 @@ enum hp_status {
 
 #define HP_TEXT_MAX 256
 #define HP_PATCH_NAME_MAX 64
+/* The ids of a patch's fixes together, space separated, with the NUL. */
+#define HP_FIXES_MAX 512
 
 /* Why a command failed, for scripts: each kind belongs to one exit code
  * (hp_error_kind_status).  HP_KIND_UNSET means "the status says it all":
@@ -100,6 +102,8 @@ struct hp_request {
 	bool allow_unreliable_stacks;	/* a stack that cannot be unwound is not in the way */
 	bool allow_suspended;		/* no scan for frames suspended off the threads' stacks */
 	bool require_signature;		/* apply, check: only a patch signed by a trusted key */
+	const char *const *excludes;	/* apply, check, install: fixes left out (--exclude) */
+	size_t exclude_count;
 	volatile const int *interrupted;	/* set by the front end on SIGINT/SIGTERM */
 	/* apply inside the calling process itself (the preloaded loader): pid
 	 * is getpid(); no thread is traced, stopped or checked, so the caller
@@ -170,6 +174,11 @@ struct hp_patch_report {
 	uint64_t applied;		/* seconds since the epoch; 0 when unknown */
 	char description[HP_TEXT_MAX];	/* HOTPATCH_DESCRIPTION, may be empty */
 	char ids[HP_TEXT_MAX];		/* HOTPATCH_ID values, space separated */
+	bool cumulative;		/* it takes over every patch applied before it */
+	char fixes[HP_FIXES_MAX];	/* the fixes in effect (HOTPATCH_FIX), space separated */
+	char excluded[HP_FIXES_MAX];	/* the fixes left out (--exclude) */
+	char *replaced;			/* apply, check: the patches it takes (took) over,
+					 * space separated (malloc'd), or NULL */
 	uint64_t load_address;
 	uint64_t sequence;		/* 1 for the first patch ever applied */
 	size_t function_count;
@@ -253,6 +262,9 @@ struct hp_installed_report {
 	char sha256[65];
 	char path[4096];		/* STORE/NAME.so */
 	bool unchanged;			/* install: the same bytes were installed already */
+	bool cumulative;		/* install: it takes over every older patch */
+	char replaced[HP_TEXT_MAX];	/* install: the installed patches it replaced,
+					 * removed from the store, space separated */
 	bool unreadable;		/* status: the file is not a patch that can be used */
 	char problem[2 * HP_TEXT_MAX];	/* status: why, when unreadable */
 	char problem_kind[32];
@@ -266,6 +278,12 @@ const char *hp_store_directory(void);
  * are the running processes it fits. */
 int hp_install(const struct hp_request *request, struct hp_installed_report *installed,
 	       pid_t **pids, size_t *count, struct hp_error *error)
+	__attribute__((warn_unused_result));
+/* install of a cumulative patch, once it is applied wherever it fits:
+ * every other installed patch it replaces (one that pins every object the
+ * new one pins, so every process that one fits, the new one fits and took
+ * it over in) is removed from the store, named in installed->replaced. */
+int hp_install_replace(struct hp_installed_report *installed, struct hp_error *error)
 	__attribute__((warn_unused_result));
 /* uninstall, before the reverts: the installed patch `name` and *pids
  * (malloc'd), every process its installed copy (that name, those bytes)
@@ -284,6 +302,8 @@ struct hp_process_patch {
 	char name[HP_PATCH_NAME_MAX];
 	char state[16];			/* "applied", "not applied", "incomplete" */
 	bool installed;
+	char fixes[HP_FIXES_MAX];	/* applied: the fixes in effect, space separated */
+	char excluded[HP_FIXES_MAX];	/* applied: the fixes left out */
 };
 
 struct hp_process_status {
@@ -355,11 +375,24 @@ int hp_keygen(const char *prefix, struct hp_signing *result, struct hp_error *er
 int hp_sign(const char *key_path, const char *patch_path, struct hp_signing *result,
 	    struct hp_error *error) __attribute__((warn_unused_result));
 
+/* One fix of several (build --fix ID=FILE.diff): its diff, applied after
+ * the ones before it. */
+struct hp_build_fix {
+	const char *id;
+	const char *diff;
+};
+
+#define HP_BUILD_FIXES_MAX 32
+
 /* build: a patch object from the source tree a binary was built from and a
  * unified diff of the fix (build*.c).  Never touches a process. */
 struct hp_build_request {
 	const char *source;		/* the tree the binary was built from (read only) */
 	const char *diff;		/* unified diff, applied with patch -p1 (or -p0) */
+	const struct hp_build_fix *fixes;	/* or several fixes, in order; each
+						 * function is tagged with the fixes
+						 * that changed it */
+	size_t fix_count;
 	const char *compile;		/* the compile command, run by /bin/sh -c */
 	const char *compile_commands;	/* or a compile_commands.json: one of the two */
 	const char *binary;		/* the executable (or library) the process runs */
@@ -369,6 +402,7 @@ struct hp_build_request {
 	const char *description;	/* NULL: none */
 	const char *const *ids;		/* HOTPATCH_ID values */
 	size_t id_count;
+	bool cumulative;		/* HOTPATCH_CUMULATIVE: takes over every older patch */
 	volatile const int *interrupted;
 };
 
@@ -381,6 +415,7 @@ struct hp_build_line {
 	char file[HP_TEXT_MAX];		/* the source file, relative to the tree */
 	char text[2 * HP_TEXT_MAX];	/* replace: "clamp, limit" (what it inlines);
 					 * warning: the whole message */
+	char fixes[HP_FIXES_MAX];	/* replace, new: the fixes that changed it (--fix) */
 };
 
 struct hp_build_result {

@@ -139,6 +139,28 @@ let_go() {
 	assert_not_traced "$TARGET_PID"
 }
 
+@test "records of version 5 (no fixes, hooks or cumulative flag) are read and reverted" {
+	start_target simple
+	# The test build writes the state as version 5 did.
+	mark=$(line_count "$TARGET_LOG")
+	HOTPATCH_FAULT=state-version-5 run -0 --separate-stderr hp apply --pid "$TARGET_PID" "$HP_PATCHES/compute_v1.so"
+	wait_for_result "$TARGET_LOG" "$mark" compute '*3'
+	HOTPATCH_FAULT=state-version-5 run -0 --separate-stderr hp apply --pid "$TARGET_PID" "$HP_PATCHES/adjust_fix.so"
+	assert_results "$TARGET_LOG" adjust '+3'
+	run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
+	jq -e '[.patches[] | [.name, .sequence, .state, .cumulative, (.sha256 != null)]] ==
+		[["adjust_fix", 2, "applied", false, true], ["compute_v1", 1, "applied", false, true]]' \
+		<<<"$output" || fail "list says:"$'\n'"$output"
+	# Reverted from them (the state is rewritten as this version's).
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID" --sequence 1
+	assert_results "$TARGET_LOG" compute '*2'
+	assert_results "$TARGET_LOG" adjust '+3'
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
+	assert_results "$TARGET_LOG" adjust '+1'
+	assert_no_patches "$TARGET_PID"
+	assert_not_traced "$TARGET_PID"
+}
+
 @test "list succeeds while an apply is at work, showing the state before it ends" {
 	start_target simple
 	apply_and_wait "$TARGET_PID" "$HP_PATCHES/compute_v1.so" "$TARGET_LOG" compute '*3'

@@ -25,6 +25,7 @@ private_program() {
 	mkdir -p "$BATS_TEST_TMPDIR/patches"
 	private_copy "$HP_TESTDATA/targets/simple" "$PROGRAM" || return 1
 	id=$PRIVATE_BUILD_ID
+	PROGRAM_ID=$id
 	FIX=$BATS_TEST_TMPDIR/patches/store_fix.so
 	UNPINNED=$BATS_TEST_TMPDIR/patches/unpinned_fix.so
 	build_fix "$FIX" store_fix "HOTPATCH_BUILD_ID(\"\", \"$id\");"
@@ -206,4 +207,71 @@ state_of() {
 	json_is '.installed[0].error == null'
 	run -0 --separate-stderr hp uninstall store_fix
 	[[ -z $(ls -A "$HOTPATCH_STORE") ]] || fail "store holds: $(ls -A "$HOTPATCH_STORE")"
+}
+
+@test "install of a cumulative patch takes the older patches over and uninstalls those it replaces" {
+	local other=$BATS_TEST_TMPDIR/patches/other_build.so release=$BATS_TEST_TMPDIR/patches/release.so
+	local adjust=$BATS_TEST_TMPDIR/patches/store_adjust.so
+	start_executable "$PROGRAM"
+	cat >"${adjust%.so}.c" <<-EOF
+		#include <hotpatch.h>
+		static int adjust_fixed(int value) { return value + 5; }
+		HOTPATCH_REPLACE(adjust, adjust_fixed);
+		HOTPATCH_NAME("store_adjust");
+		HOTPATCH_BUILD_ID("", "$PROGRAM_ID");
+	EOF
+	cc -O2 -g -fPIC -shared -Wall -I"$HP_SOURCE/lib/include" -o "$adjust" "${adjust%.so}.c"
+	chmod 644 "$adjust"
+	# Pinned to another build: no process here fits it, and it stays.
+	build_fix "$other" other_build 'HOTPATCH_BUILD_ID("", "0123456789abcdef");'
+	build_fix "$release" release "HOTPATCH_BUILD_ID(\"\", \"$PROGRAM_ID\"); HOTPATCH_CUMULATIVE();" 17
+	run -0 --separate-stderr hp install "$FIX"
+	run -0 --separate-stderr hp install "$adjust"
+	run -0 --separate-stderr hp install "$other"
+	assert_results "$TARGET_LOG" compute '*13'
+	assert_results "$TARGET_LOG" adjust '+5'
+	run -0 --separate-stderr hp install --json "$release"
+	json_is '.ok == true' '.installed.cumulative == true' \
+		'.installed.replaced == ["store_adjust", "store_fix"]' \
+		"[.processes[] | [.pid, .patch.state, .patch.replaced]] == [[$TARGET_PID, \"applied\", [\"store_fix\", \"store_adjust\"]]]"
+	assert_results "$TARGET_LOG" compute '*17'
+	assert_results "$TARGET_LOG" adjust '+1'
+	[[ ! -e $HOTPATCH_STORE/store_fix.so && ! -e $HOTPATCH_STORE/store_adjust.so ]] ||
+		fail "still in the store: $(ls "$HOTPATCH_STORE")"
+	[[ -e $HOTPATCH_STORE/other_build.so && -e $HOTPATCH_STORE/release.so ]] ||
+		fail "the store holds: $(ls "$HOTPATCH_STORE")"
+	run -0 --separate-stderr hp status --json
+	json_is "[.processes[] | select(.pid == $TARGET_PID) | .patches[] | [.name, .state]] == [[\"release\", \"applied\"]]"
+	run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
+	json_is '[.patches[].name] == ["release"]'
+}
+
+@test "install --exclude leaves a fix out wherever it applies, and refuses an exclusion apply would refuse" {
+	local bundle=$BATS_TEST_TMPDIR/patches/store_bundle.so
+	start_executable "$PROGRAM"
+	cat >"${bundle%.so}.c" <<-EOF
+		#include <hotpatch.h>
+		static int compute_fixed(int value) { return 13 * value; }
+		static int adjust_fixed(int value) { return value + 5; }
+		HOTPATCH_REPLACE(compute, compute_fixed);
+		HOTPATCH_REPLACE(adjust, adjust_fixed);
+		HOTPATCH_FIX(compute, "fix-compute");
+		HOTPATCH_FIX(adjust, "fix-adjust");
+		HOTPATCH_NAME("store_bundle");
+		HOTPATCH_BUILD_ID("", "$PROGRAM_ID");
+	EOF
+	cc -O2 -g -fPIC -shared -Wall -I"$HP_SOURCE/lib/include" -o "$bundle" "${bundle%.so}.c"
+	chmod 644 "$bundle"
+	run -4 --separate-stderr hp install --exclude fix-none "$bundle"
+	assert_error_line "no fix fix-none"
+	[[ ! -e $HOTPATCH_STORE/store_bundle.so ]] || fail "stored after a refused exclusion"
+	run -0 --separate-stderr hp install --exclude fix-adjust --json "$bundle"
+	json_is "[.processes[] | [.pid, .patch.fixes, .patch.excluded]] == [[$TARGET_PID, [\"fix-compute\"], [\"fix-adjust\"]]]"
+	assert_results "$TARGET_LOG" compute '*13'
+	assert_results "$TARGET_LOG" adjust '+1'
+	run -0 --separate-stderr hp status --json
+	json_is "[.processes[] | select(.pid == $TARGET_PID) | .patches[] | [.name, .state, .fixes, .excluded]] ==
+		[[\"store_bundle\", \"applied\", [\"fix-compute\"], [\"fix-adjust\"]]]"
+	run -0 --separate-stderr hp status
+	[[ $output == *"fixes in effect: fix-compute; excluded: fix-adjust"* ]] || fail "status says:"$'\n'"$output"
 }

@@ -74,12 +74,38 @@ static int check_compile_choice(const struct hp_build_request *request, struct h
 	return HP_OK;
 }
 
+/* --fix ID=FILE.diff, each: an id a patch's fix record can hold, once,
+ * and a diff that is there. */
+static int check_fixes(const struct hp_build_request *request, struct hp_error *error)
+{
+	int status = HP_OK;
+
+	if (request->fix_count > HP_BUILD_FIXES_MAX)
+		return hp_fail(error, HP_USAGE, "build takes at most %d fixes", HP_BUILD_FIXES_MAX);
+	if (request->diff && request->fix_count)
+		return hp_fail(error, HP_USAGE, "build takes --diff or --fix, not both");
+	for (size_t i = 0; status == HP_OK && i < request->fix_count; i++) {
+		if (!patch_fix_id_is_valid(request->fixes[i].id))
+			return hp_fail(error, HP_USAGE,
+				       "--fix wants an id of at most %d printable characters without "
+				       "spaces or '=', not '%s'", HOTPATCH_FIX_MAX - 1,
+				       request->fixes[i].id);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(request->fixes[i].id, request->fixes[j].id) == 0)
+				return hp_fail(error, HP_USAGE, "--fix %s is given twice",
+					       request->fixes[i].id);
+		status = check_path("--fix", request->fixes[i].diff, false, error);
+	}
+	return status;
+}
+
 static int check_request(const struct hp_build_request *request, struct hp_error *error)
 {
 	int status = check_path("--source", request->source, true, error);
 
 	if (status == HP_OK)
-		status = check_path("--diff", request->diff, false, error);
+		status = request->fix_count ? check_fixes(request, error)
+					    : check_path("--diff", request->diff, false, error);
 	if (status == HP_OK)
 		status = check_path("--binary", request->binary, false, error);
 	if (status == HP_OK)
@@ -196,6 +222,7 @@ int hp_build(const struct hp_build_request *request, struct hp_build_result *res
 	     struct hp_error *error)
 {
 	struct hp_build_request named = *request;
+	const char *fix_ids[HP_BUILD_FIXES_MAX];
 	struct build_tree tree = { 0 };
 	struct build_binary binary = { 0 };
 	struct build_commands commands = { .count = 0 };
@@ -206,6 +233,13 @@ int hp_build(const struct hp_build_request *request, struct hp_build_result *res
 	if (status == HP_OK && !request->name) {
 		patch_default_name(request->output, name, sizeof(name));
 		named.name = name;
+	}
+	/* Several fixes: their ids are the patch's ids. */
+	for (size_t i = 0; status == HP_OK && i < request->fix_count; i++)
+		fix_ids[i] = request->fixes[i].id;
+	if (status == HP_OK && request->fix_count) {
+		named.ids = fix_ids;
+		named.id_count = request->fix_count;
 	}
 	if (status == HP_OK)
 		status = build_binary_open(&binary, request->binary, error);
@@ -223,7 +257,7 @@ int hp_build(const struct hp_build_request *request, struct hp_build_result *res
 		plan.commands = &commands;
 	}
 	if (status == HP_OK)
-		status = build_tree_prepare(&tree, request->source, request->diff, error);
+		status = build_fixes_prepare(&tree, request, error);
 	if (status == HP_OK && interrupted(request, error))
 		status = HP_FAILED;
 	if (status == HP_OK)
@@ -235,6 +269,8 @@ int hp_build(const struct hp_build_request *request, struct hp_build_result *res
 		status = build_plan_make(&plan, &binary, error);
 	if (status == HP_OK)
 		status = build_dwarf_inlines(&plan, error);
+	if (status == HP_OK)
+		status = build_fixes_tag(&plan, &tree, request, error);
 	if (status == HP_OK && interrupted(request, error))
 		status = HP_FAILED;
 	if (status == HP_OK)
@@ -249,6 +285,7 @@ int hp_build(const struct hp_build_request *request, struct hp_build_result *res
 		error->detail[0] = '\0';
 		status = hp_fail(error, HP_FAILED, "interrupted; nothing was written");
 	}
+	build_fixes_release(&plan);
 	build_plan_release(&plan);
 	build_tree_remove(&tree);
 	build_commands_release(&commands);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/base.h"
 #include "common/trusted_files.h"
@@ -90,6 +91,9 @@ struct build_tree {
  * out of it (#include "../common/x.h", -I../include) reach the real files. */
 int build_tree_prepare(struct build_tree *tree, const char *source, const char *diff,
 		       struct hp_error *error) HP_MUST_CHECK;
+/* Applies one more diff to the fixed copy (the next fix of several). */
+int build_tree_apply_diff(struct build_tree *tree, const char *diff,
+			  struct hp_error *error) HP_MUST_CHECK;
 /* The .c files that differ; when anything else differs, every .c file of
  * the `binary` (hidden directories such as .git and .pc skipped): with a
  * database, those with an entry; else those whose path ends one of its
@@ -284,6 +288,14 @@ struct build_unit {
 	long *replace;			/* per symbol: index into plan replaces, or -1 */
 };
 
+/* A replaced or new function and the fixes that changed it (--fix). */
+struct build_fix_tag {
+	char file[HP_TEXT_MAX];		/* as its record names it */
+	char function[HP_TEXT_MAX];
+	char source[HP_TEXT_MAX];	/* its unit's source, for the report's lines */
+	char fixes[HP_FIXES_MAX];	/* space separated, in the fixes' order */
+};
+
 struct build_plan {
 	size_t unit_count;
 	struct build_unit *units;
@@ -296,6 +308,8 @@ struct build_plan {
 	const char *compile;		/* the user's compile command */
 	const struct build_commands *commands;	/* or the database, per unit */
 	struct hp_build_result *result;	/* lines are added here */
+	size_t fix_tag_count;		/* build_fixes.c's, with several fixes */
+	struct build_fix_tag *fix_tags;
 };
 
 int build_plan_make(struct build_plan *plan, const struct build_binary *binary,
@@ -351,6 +365,21 @@ int build_linked_check(const struct build_plan *plan, const char *linked,
 int build_emit(const struct build_plan *plan, const struct hp_build_request *request,
 	       const struct build_binary *binary, const struct build_tree *tree,
 	       struct hp_error *error) HP_MUST_CHECK;
+
+/* ---- build_fixes.c: one patch from several fixes, each function tagged ---- */
+/* The two copies of the tree, with the diff or every fix's diff in order. */
+int build_fixes_prepare(struct build_tree *tree, const struct hp_build_request *request,
+			struct hp_error *error) HP_MUST_CHECK;
+/* With several fixes: plan->fix_tags, the fixes that changed each replaced
+ * and each new function (every fix for one that no single fix changed),
+ * and the report's lines say so. */
+int build_fixes_tag(struct build_plan *plan, const struct build_tree *tree,
+		    const struct hp_build_request *request, struct hp_error *error) HP_MUST_CHECK;
+/* The HOTPATCH_FIX_RECORD records, through build_emit.c's writer. */
+void build_fixes_write(FILE *file, const struct build_plan *plan, const char *object,
+		       void (*write_record)(FILE *file, const char *macro,
+					    const char *const *values, size_t count));
+void build_fixes_release(struct build_plan *plan);
 
 /* ---- build_header.c: the <hotpatch.h> this hotpatch was built with ---- */
 extern const char build_header_text[];

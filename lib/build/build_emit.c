@@ -91,6 +91,9 @@ static void write_records(FILE *file, const struct build_plan *plan,
 		write_record(file, "HOTPATCH_DESCRIPTION", &request->description, 1);
 	for (size_t i = 0; i < request->id_count; i++)
 		write_record(file, "HOTPATCH_ID", &request->ids[i], 1);
+	if (request->cumulative)
+		fputs("HOTPATCH_CUMULATIVE();\n", file);
+	build_fixes_write(file, plan, object, write_record);
 }
 
 static int write_text_file(const char *path, const char *text, struct hp_error *error)

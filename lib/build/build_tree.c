@@ -372,6 +372,11 @@ static int apply_diff(struct build_tree *tree, const char *diff, struct hp_error
 		       diff, levels[best]);
 }
 
+int build_tree_apply_diff(struct build_tree *tree, const char *diff, struct hp_error *error)
+{
+	return apply_diff(tree, diff, error);
+}
+
 int build_tree_prepare(struct build_tree *tree, const char *source, const char *diff,
 		       struct hp_error *error)
 {

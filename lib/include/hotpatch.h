@@ -69,6 +69,23 @@ struct hotpatch_build_id {
 	char build_id[HOTPATCH_BUILD_ID_MAX];
 };
 
+/* Longest fix id, including the terminating NUL. */
+#define HOTPATCH_FIX_MAX 64
+
+/* `function` of `object` (and of the source file `file`, when not empty)
+ * was changed by the fix `fix` ("CVE-2026-12345"): a replaced function, or
+ * one the fix added.  A function several fixes changed has a record for
+ * each.  `hotpatch apply --exclude FIX` leaves out the replacements that
+ * only excluded fixes changed. */
+struct hotpatch_fix {
+	uint32_t abi_version;
+	uint32_t record_size;
+	char object[HOTPATCH_NAME_MAX];
+	char file[HOTPATCH_NAME_MAX];
+	char function[HOTPATCH_NAME_MAX];
+	char fix[HOTPATCH_FIX_MAX];
+};
+
 /* One key/value pair describing the patch, for example its name. */
 struct hotpatch_meta {
 	uint32_t abi_version;
@@ -190,6 +207,71 @@ struct hotpatch_meta {
 		object, build_id                                               \
 	}
 
+/* Tag `function` (a bare name) of the main executable as changed by the
+ * fix `fix` (a string literal: letters, digits and punctuation, no space or
+ * '='); repeat it for each fix that changed it. */
+#define HOTPATCH_FIX(function, fix) HOTPATCH_FIX_RECORD("", "", #function, fix)
+/* The same for `function` of the library `object`. */
+#define HOTPATCH_FIX_IN(object, function, fix) HOTPATCH_FIX_RECORD(object, "", #function, fix)
+/* The same for a file-local `function` of the source file `file`. */
+#define HOTPATCH_FIX_FROM(object, file, function, fix) HOTPATCH_FIX_RECORD(object, file, #function, fix)
+
+/* The record alone, all four string literals (hotpatch build writes it). */
+#define HOTPATCH_FIX_RECORD(object, file, function, fix)                       \
+	HOTPATCH_STATIC_ASSERT_(sizeof(object) <= HOTPATCH_NAME_MAX,           \
+				"hotpatch: object name too long");             \
+	HOTPATCH_STATIC_ASSERT_(sizeof(file) <= HOTPATCH_NAME_MAX,             \
+				"hotpatch: file name too long");               \
+	HOTPATCH_STATIC_ASSERT_(sizeof(function) <= HOTPATCH_NAME_MAX,         \
+				"hotpatch: function name too long");           \
+	HOTPATCH_STATIC_ASSERT_(sizeof(fix) <= HOTPATCH_FIX_MAX,               \
+				"hotpatch: fix id too long");                  \
+	__attribute__((used, HOTPATCH_RETAIN_ section(".hotpatch.fixes"), aligned(8)))          \
+	static const struct hotpatch_fix HOTPATCH_UNIQUE_(hotpatch_fix_) = {   \
+		HOTPATCH_ABI_VERSION, sizeof(struct hotpatch_fix),             \
+		object, file, function, fix                                    \
+	}
+
+/* Functions of the patch that hotpatch runs in the target at four moments,
+ * on one thread it borrows (every other thread keeps running), with every
+ * signal blocked, for at most 5 seconds each: `int hook(void)`, declared
+ * with the macros below, at most one of each kind.
+ *   pre-apply    loaded, its references filled, before any jump: a result
+ *                other than 0 cancels the apply, which unloads the patch
+ *                and changes nothing else (exit status 4)
+ *   post-apply   once every jump is in (other threads may already run the
+ *                replacements: they must cope with what the hook prepares
+ *                not being ready yet)
+ *   pre-revert   before the jumps are taken out: other than 0 refuses the
+ *                revert (exit status 4)
+ *   post-revert  once the original code is back, before the patch is
+ *                unloaded
+ * A post hook's result other than 0 is a warning.  A cumulative patch's
+ * takeover runs none of the older patches' revert hooks. */
+#define HOTPATCH_HOOK_PRE_APPLY 1
+#define HOTPATCH_HOOK_POST_APPLY 2
+#define HOTPATCH_HOOK_PRE_REVERT 3
+#define HOTPATCH_HOOK_POST_REVERT 4
+
+struct hotpatch_hook {
+	uint32_t abi_version;
+	uint32_t record_size;
+	uint32_t when;		/* HOTPATCH_HOOK_... */
+	uint32_t reserved;
+	int (*function)(void);
+};
+
+#define HOTPATCH_HOOK_(when, function)                                         \
+	__attribute__((used, HOTPATCH_RETAIN_ section(".hotpatch.hooks"), aligned(8)))          \
+	static const struct hotpatch_hook HOTPATCH_UNIQUE_(hotpatch_hook_) = { \
+		HOTPATCH_ABI_VERSION, sizeof(struct hotpatch_hook), when, 0,   \
+		function                                                       \
+	}
+#define HOTPATCH_PRE_APPLY(function) HOTPATCH_HOOK_(HOTPATCH_HOOK_PRE_APPLY, function)
+#define HOTPATCH_POST_APPLY(function) HOTPATCH_HOOK_(HOTPATCH_HOOK_POST_APPLY, function)
+#define HOTPATCH_PRE_REVERT(function) HOTPATCH_HOOK_(HOTPATCH_HOOK_PRE_REVERT, function)
+#define HOTPATCH_POST_REVERT(function) HOTPATCH_HOOK_(HOTPATCH_HOOK_POST_REVERT, function)
+
 /* Describe the patch; `key` and `value` are string literals. */
 #define HOTPATCH_META(key, value)                                              \
 	HOTPATCH_STATIC_ASSERT_(sizeof(key) <= 32, "hotpatch: key too long");  \
@@ -209,5 +291,13 @@ struct hotpatch_meta {
 
 /* An identifier of what the patch fixes ("CVE-2026-12345"); repeatable. */
 #define HOTPATCH_ID(id) HOTPATCH_META("id", id)
+
+/* A cumulative patch: applied, it takes over every patch applied to the
+ * process before it, in the same stop.  A function both replace goes from
+ * the older replacement straight to this one; a function only older
+ * patches replace gets its original code back; the older patches are then
+ * unloaded, and reverting this one restores the original code of every
+ * function it replaces.  `hotpatch build --cumulative` declares it. */
+#define HOTPATCH_CUMULATIVE() HOTPATCH_META("cumulative", "yes")
 
 #endif /* HOTPATCH_H */

@@ -167,8 +167,12 @@ int hp_install(const struct hp_request *request, struct hp_installed_report *ins
 		hp_copy_string(installed->name, sizeof(installed->name), patch.name);
 		hp_copy_string(installed->ids, sizeof(installed->ids), patch.ids);
 		hp_copy_string(installed->sha256, sizeof(installed->sha256), identity.sha256);
+		installed->cumulative = patch.cumulative;
 		status = check_pinned(&patch, error);
 	}
+	/* An exclusion apply would refuse is refused before anything is stored. */
+	if (status == HP_OK && request->exclude_count)
+		status = patch_fixes_exclude(&patch, request->excludes, request->exclude_count, error);
 	if (status == HP_OK)
 		status = store_open_directory(true, error);
 	if (status == HP_OK)

@@ -65,7 +65,7 @@ static bool concerned(pid_t pid, const void *context)
 }
 
 static bool add_patch(struct hp_process_status *process, const char *name, const char *state,
-		      bool installed)
+		      bool installed, const struct hp_patch_report *applied)
 {
 	struct hp_process_patch *larger =
 		realloc(process->patches, (process->patch_count + 1) * sizeof(*larger));
@@ -78,6 +78,10 @@ static bool add_patch(struct hp_process_status *process, const char *name, const
 	hp_copy_string(larger->name, sizeof(larger->name), name);
 	hp_copy_string(larger->state, sizeof(larger->state), state);
 	larger->installed = installed;
+	if (applied) {
+		hp_copy_string(larger->fixes, sizeof(larger->fixes), applied->fixes);
+		hp_copy_string(larger->excluded, sizeof(larger->excluded), applied->excluded);
+	}
 	return true;
 }
 
@@ -131,13 +135,13 @@ static bool describe_process(struct hp_process_status *process,
 			continue;
 		copy = listed ? applied_copy(&list, installed->name, installed->sha256) : NULL;
 		memory = memory && add_patch(process, installed->name, copy ? copy->state : "not applied",
-					     true);
+					     true, copy);
 		as_installed = as_installed && copy && strcmp(copy->state, "applied") == 0;
 	}
 	for (size_t i = 0; listed && i < list.patch_count; i++)
 		if (!is_installed_name(result, list.patches[i].name))
 			memory = memory && add_patch(process, list.patches[i].name,
-						     list.patches[i].state, false);
+						     list.patches[i].state, false, &list.patches[i]);
 	hp_result_release(&list);
 	hp_error_release(&error);
 	return as_installed && memory;

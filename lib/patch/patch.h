@@ -58,6 +58,17 @@ struct hp_patch_pin {
 	char build_id[136];	/* lower-case hex */
 };
 
+/* A function a fix changed (HOTPATCH_FIX). */
+struct hp_patch_fix {
+	char object[128];
+	char file[128];		/* "" matches any */
+	char function[128];
+	char fix[64];
+};
+
+/* The hooks' kinds are HOTPATCH_HOOK_PRE_APPLY (1) to _POST_REVERT (4). */
+#define HP_HOOK_KINDS 5
+
 #define HP_DESCRIPTION_MAX 224
 #define HP_IDS_MAX 256
 
@@ -79,6 +90,13 @@ struct hp_patch_file {
 	struct hp_patch_reference *references;
 	size_t pin_count;
 	struct hp_patch_pin *pins;
+	bool cumulative;	/* HOTPATCH_CUMULATIVE: takes over every older patch */
+	size_t fix_count;
+	struct hp_patch_fix *fixes;	/* what each fix changed */
+	char fix_ids[HP_FIXES_MAX];	/* every fix tagged, sorted, space separated */
+	char in_effect[HP_FIXES_MAX];	/* after patch_fixes_exclude: those kept */
+	char excluded[HP_FIXES_MAX];	/* and those left out */
+	uint64_t hooks[HP_HOOK_KINDS];	/* file address of each hook (HOTPATCH_HOOK_...), 0: none */
 };
 
 /* Parses bytes already in memory; takes ownership of nothing. */
@@ -89,13 +107,35 @@ bool patch_name_is_valid(const char *name);
  * other characters than letters, digits, '.', '_' and '-' made '_'. */
 void patch_default_name(const char *path, char *name, size_t size);
 
+/* ---- patch_fixes.c: which fix changed which function, and exclusions ---- */
+/* Reads .hotpatch.fixes (bounded, untrusted). */
+int patch_fixes_read(Elf *elf, struct hp_patch_file *patch, struct hp_error *error) HP_MUST_CHECK;
+/* Leaves out the replacements that only the `count` fixes of `excluded`
+ * changed; refuses a fix the patch does not have, a function that an
+ * excluded and a kept fix both changed (naming both and the function), and
+ * an exclusion that leaves nothing to replace.  Fills in_effect and
+ * excluded (also without exclusions). */
+int patch_fixes_exclude(struct hp_patch_file *patch, const char *const *excluded, size_t count,
+			struct hp_error *error) HP_MUST_CHECK;
+void patch_fixes_release(struct hp_patch_file *patch);
+/* A fix id as a record or an option may give it: printable, no space or
+ * '=', not empty, shorter than 64. */
+bool patch_fix_id_is_valid(const char *id);
+
+/* ---- patch_hooks.c: the patch author's hooks (HOTPATCH_PRE_APPLY ...) ---- */
+/* Reads .hotpatch.hooks: at most one hook of each kind, each code of the patch. */
+int patch_hooks_read(Elf *elf, struct hp_patch_file *patch, struct hp_error *error) HP_MUST_CHECK;
+/* "pre-apply", ... for a kind. */
+const char *patch_hook_name(unsigned kind);
+
 /* ---- patch_elf.c: where things lie in the patch object ---- */
 Elf_Scn *patch_find_section(Elf *elf, const char *name, GElf_Shdr *header);
 /* [address, address + length) lies in one loaded segment of the patch: an
  * executable one's file bytes when `code`, else any one's memory. */
 bool patch_in_segment(Elf *elf, uint64_t address, uint64_t length, bool code);
-/* The value the dynamic linker will store at `where` (a file address): a
- * relative relocation's, or an absolute one's against a defined symbol. */
+/* The value the dynamic linker will store at `where` (a file address of the
+ * patch): a relative relocation's, or an absolute one's against a defined
+ * symbol; a pointer in a record. */
 bool patch_relocated_value(Elf *elf, uint64_t where, uint64_t *value);
 
 /* ---- patch_references.c: the target's symbols and build-ids a patch needs ---- */

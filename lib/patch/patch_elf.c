@@ -1,7 +1,7 @@
 /* patch_elf.c - where things lie in a patch object: its sections by name,
- * its loaded segments, what its relocations store.  Shared by patch_file.c
- * and patch_references.c, which parse the untrusted records found there; it
- * reads through libelf only and parses nothing itself. */
+ * its loaded segments, what its relocations store.  Shared by the files
+ * that parse the untrusted records found there; it reads through libelf
+ * only and parses nothing itself. */
 #include <gelf.h>
 #include <libelf.h>
 #include <string.h>

@@ -3,8 +3,9 @@
  * file once, checks who may have written it and its signature); those very
  * bytes are later handed to the target, so nothing can swap the file in
  * between.  The bytes are untrusted: every record is bounds-checked.  It
- * calls nothing outside this file, patch_references.c, patch_elf.c,
- * elf_symbols.c and error.c (the fuzzer links only those). */
+ * calls nothing outside this file, patch_references.c, patch_fixes.c,
+ * patch_hooks.c, patch_elf.c, elf_symbols.c and error.c (the fuzzer links
+ * only those). */
 #include <gelf.h>
 #include <libelf.h>
 #include <stddef.h>
@@ -206,6 +207,10 @@ static int take_metadata(struct hp_patch_file *patch, const struct hotpatch_meta
 		else
 			return hp_fail(error, HP_MISFIT, "patch %s has an id with a space or empty",
 				       patch->path);
+	} else if (!strcmp(record->key, "cumulative")) {
+		if (strcmp(record->value, "yes") != 0)
+			return hp_fail(error, HP_MISFIT, "patch %s has damaged metadata", patch->path);
+		patch->cumulative = true;
 	}
 	return HP_OK;
 }
@@ -285,6 +290,13 @@ int patch_file_parse(struct hp_patch_file *patch, struct hp_error *error)
 		status = read_metadata(elf, patch, error);
 	if (status == HP_OK)
 		status = patch_references_read(elf, patch, error);
+	if (status == HP_OK)
+		status = patch_fixes_read(elf, patch, error);
+	if (status == HP_OK)
+		status = patch_hooks_read(elf, patch, error);
+	/* Nothing excluded yet: every fix is in effect. */
+	if (status == HP_OK)
+		status = patch_fixes_exclude(patch, NULL, 0, error);
 	elf_info_release(&info);
 	elf_end(elf);
 	if (status != HP_OK)
@@ -297,6 +309,7 @@ void patch_file_release(struct hp_patch_file *patch)
 	free(patch->bytes);
 	free(patch->replacements);
 	patch_references_release(patch);
+	patch_fixes_release(patch);
 	patch->bytes = NULL;
 	patch->replacements = NULL;
 	patch->count = 0;

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "runtime/session.h"
+#include "hotpatch.h"
 #include "arch/arch.h"
 #include "common/base.h"
 #include "common/proc_maps.h"
@@ -47,6 +48,9 @@ struct apply_work {
 	bool borrowed, jumps_started;
 	struct hp_remote remote;	/* the borrowed thread, while borrowed */
 	struct hp_loaded_patch loaded_patch;
+	struct hp_takeover takeover;	/* a cumulative patch: the older ones it takes over */
+	bool hook_running;		/* a hook outlived its limit: keep the patch loaded */
+	char hook_warning[HP_TEXT_MAX];	/* what the post-apply hook did wrong, or "" */
 	unsigned attempts;
 	double stopped_at, blackout;
 };
@@ -83,19 +87,10 @@ static int plan_one(struct apply_work *work, size_t index, struct hp_error *erro
 	status = target_memory_read(&session->memory, entry->address, code, length, error);
 	entry->previous = patch_state_latest_for(&session->state, entry->address,
 						 session->state.patch_count);
-	if (status == HP_OK && entry->previous >= 0) {
-		/* Already patched: plan on the original bytes, the oldest saved. */
-		const struct hp_state_function *original = NULL;
-
-		for (size_t p = 0; p < session->state.patch_count && !original; p++)
-			for (uint32_t f = 0; f < session->state.patches[p]->function_count; f++)
-				if (session->state.patches[p]->status != HP_STATE_REMOVED &&
-				    session->state.patches[p]->functions[f].address == entry->address)
-					original = &session->state.patches[p]->functions[f];
-		if (original && original->jump_address + original->length <= entry->address + length)
-			memcpy(code + (original->jump_address - entry->address), original->saved,
-			       original->length);
-	}
+	/* Already patched: plan on the original bytes. */
+	if (status == HP_OK && entry->previous >= 0)
+		takeover_original_bytes(&session->state, session->state.patch_count, entry->address,
+					code, length);
 	if (status == HP_OK) {
 		status = code_plan_function(code, length, entry->address, &entry->plan, why,
 					    sizeof(why));
@@ -140,6 +135,29 @@ static int build_ranges(struct apply_work *work, struct hp_error *error)
 	return HP_OK;
 }
 
+/* A cumulative patch: every older patch it takes over, and their code
+ * added to what must be clear of every stack. */
+static int plan_takeover(struct apply_work *work, struct hp_error *error)
+{
+	size_t count = work->patch.count;
+	uint64_t *addresses = calloc(2 * count + 1, sizeof(*addresses));
+	int status;
+
+	if (!addresses)
+		return hp_fail(error, HP_FAILED, "out of memory");
+	for (size_t i = 0; i < count; i++) {
+		addresses[i] = work->planned[i].address;
+		addresses[count + i] = work->planned[i].plan.jump_address;
+	}
+	status = takeover_plan(&work->session.state, &work->session.memory, addresses,
+			       addresses + count, count, &work->takeover, error);
+	free(addresses);
+	if (status == HP_OK)
+		status = takeover_ranges(&work->session.state, &work->takeover, &work->ranges,
+					 &work->range_count, error);
+	return status;
+}
+
 static int plan_all(struct apply_work *work, struct hp_error *error)
 {
 	int status = HP_OK;
@@ -155,6 +173,8 @@ static int plan_all(struct apply_work *work, struct hp_error *error)
 					    &work->patch, error);
 	if (status == HP_OK)
 		status = build_ranges(work, error);
+	if (status == HP_OK && work->patch.cumulative)
+		status = plan_takeover(work, error);
 	return status;
 }
 
@@ -302,6 +322,14 @@ static int record_patch(struct apply_work *work, struct hp_error *error)
 	record->text_start = work->loaded_patch.text_start;
 	record->text_end = work->loaded_patch.text_end;
 	record->memfd_inode = work->loaded_patch.inode;
+	record->flags = work->patch.cumulative ? HP_STATE_CUMULATIVE : 0;
+	/* Revert calls these from the record: the patch file is long gone. */
+	if (work->patch.hooks[HOTPATCH_HOOK_PRE_REVERT])
+		record->pre_revert = record->load_bias + work->patch.hooks[HOTPATCH_HOOK_PRE_REVERT];
+	if (work->patch.hooks[HOTPATCH_HOOK_POST_REVERT])
+		record->post_revert = record->load_bias + work->patch.hooks[HOTPATCH_HOOK_POST_REVERT];
+	hp_copy_string(record->fixes, sizeof(record->fixes), work->patch.in_effect);
+	hp_copy_string(record->excluded, sizeof(record->excluded), work->patch.excluded);
 	status = patch_state_append(state, record, error);
 	if (status != HP_OK)
 		return status;
@@ -355,6 +383,12 @@ static int unload_patch(void *data, struct hp_error *error)
 	struct hp_error step_error = { 0 };
 	int status = return_thread(work, error), step;
 
+	/* Its thread is still in a hook of the patch: unloading would pull the
+	 * code from under it.  Left loaded, unrecorded, the patch is taken back
+	 * by the next command once no thread runs in it. */
+	if (work->hook_running && work->record_index < 0)
+		return status;
+
 	/* The command's own deadline may be spent (exit 3): rolling back gets a
 	 * budget of its own, since leaving the patch loaded is worse. */
 	session->deadline = hp_now() + ROLLBACK_SECONDS;
@@ -378,6 +412,26 @@ static int fill_references(void *data, struct hp_error *error)
 
 	return references_fill(&work->session.memory, work->remote.tid, &work->patch,
 			       work->loaded_patch.bias, error);
+}
+
+/* The patch's own check, loaded and filled, before anything is recorded: a
+ * result other than 0 cancels the apply (load's undo unloads the patch). */
+static int pre_apply_hook(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+	uint64_t hook = work->patch.hooks[HOTPATCH_HOOK_PRE_APPLY];
+	int returned = 0, status;
+
+	if (!hook)
+		return HP_OK;
+	status = hook_call(&work->remote, work->patch.name, "pre-apply",
+			   work->loaded_patch.bias + hook, &returned, &work->hook_running, error);
+	if (status != HP_OK || returned == 0)
+		return status;
+	hp_hint(error, "the patch's own check refused this process; see its documentation");
+	return hp_fail(error, HP_MISFIT,
+		       "the pre-apply hook of patch %s returned %d in pid %d; nothing was changed",
+		       work->patch.name, returned, (int)work->session.pid);
 }
 
 /* No undo of its own: load's undo drops the record after what it names. */
@@ -451,6 +505,7 @@ static void restore_written(struct apply_work *work, pid_t tid)
 	if (text_write_functions(&work->session.memory, tid, record, HP_TEXT_SAVED,
 				 record->function_count, &ignored) != HP_OK)
 		memset(&ignored, 0, sizeof(ignored));
+	takeover_undo_write(&work->takeover, &work->session.memory, tid);
 	record->status = HP_STATE_PENDING;
 }
 
@@ -466,13 +521,13 @@ static int write_jumps(void *data, struct hp_error *error)
 	work->jumps_started = true;
 	if (hp_fault("write-jumps") || hp_fault("kill-in-write")) {
 		/* Half the jumps, then a failure: the rollback must undo them. */
-		status = text_write_functions(&work->session.memory, tid, record, HP_TEXT_WRITTEN,
+		status = takeover_write_jumps(&work->takeover, &work->session.memory, tid, record,
 					      (record->function_count + 1) / 2, error);
 		if (status == HP_OK && hp_fault("kill-in-write"))
 			raise(SIGKILL);	/* the test build's way to leave a patch incomplete */
 		status = status == HP_OK ? hp_fault_fail(error, "write-jumps") : status;
 	} else {
-		status = text_write_functions(&work->session.memory, tid, record, HP_TEXT_WRITTEN,
+		status = takeover_write_jumps(&work->takeover, &work->session.memory, tid, record,
 					      record->function_count, error);
 		record->status = HP_STATE_APPLIED;
 		if (status == HP_OK)
@@ -495,6 +550,41 @@ static int resume_after_write(void *data, struct hp_error *error)
 		status = hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d exited during apply",
 				    (int)work->session.pid);
 	return status;
+}
+
+/* The patch's post-apply hook, once every jump is in: the apply is done
+ * whatever it does, so what goes wrong is a warning. */
+static int post_apply_hook(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+	uint64_t hook = work->patch.hooks[HOTPATCH_HOOK_POST_APPLY];
+	struct hp_error hook_error = { .pid = work->session.pid };
+	bool running = false;
+	int returned = 0;
+
+	(void)error;
+	if (!hook)
+		return HP_OK;
+	/* The command's own deadline may be spent waiting for busy threads. */
+	if (work->session.deadline < hp_now() + ROLLBACK_SECONDS)
+		work->session.deadline = hp_now() + ROLLBACK_SECONDS;
+	if (hook_run(&work->session, work->patch.name, "post-apply", work->loaded_patch.bias + hook,
+		     &returned, &running, &hook_error) != HP_OK)
+		hp_copy_string(work->hook_warning, sizeof(work->hook_warning), hook_error.message);
+	else if (returned != 0)
+		snprintf(work->hook_warning, sizeof(work->hook_warning),
+			 "its post-apply hook returned %d", returned);
+	hp_error_release(&hook_error);
+	return HP_OK;
+}
+
+/* A cumulative patch, once its jumps are in: the older patches it took
+ * over are unloaded and forgotten, as revert does it. */
+static int take_over(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+
+	return takeover_finish(&work->session, &work->record_index, &work->takeover, error);
 }
 
 /* check's stop: every stack checked, nothing written. */
@@ -562,9 +652,12 @@ static int report(struct apply_work *work, struct hp_result *result, struct hp_e
 	result->patch_count = 1;
 	if (work->planned)	/* resolved: planned and loaded, or checked */
 		report_references(&work->patch, patch);
+	if (work->takeover.names && !(patch->replaced = strdup(work->takeover.names)))
+		return hp_fail(error, HP_FAILED, "out of memory");
 	if (work->record_index >= 0) {
 		session_fill_report(work->session.state.patches[work->record_index], patch);
 		report_takeovers(work, patch);
+		hp_copy_string(patch->warning, sizeof(patch->warning), work->hook_warning);
 		return HP_OK;
 	}
 	/* check: what apply would do, without load addresses. */
@@ -574,6 +667,9 @@ static int report(struct apply_work *work, struct hp_result *result, struct hp_e
 	hp_copy_string(patch->description, sizeof(patch->description), work->patch.description);
 	hp_copy_string(patch->ids, sizeof(patch->ids), work->patch.ids);
 	hp_copy_string(patch->state, sizeof(patch->state), "checked");
+	patch->cumulative = work->patch.cumulative;
+	hp_copy_string(patch->fixes, sizeof(patch->fixes), work->patch.in_effect);
+	hp_copy_string(patch->excluded, sizeof(patch->excluded), work->patch.excluded);
 	if (target_find_export(&work->session.target, "dlopen", &libc_function, &ignored) != HP_OK)
 		libc_function = 0;
 	for (size_t i = 0; i < work->patch.count; i++) {
@@ -595,8 +691,13 @@ static int report(struct apply_work *work, struct hp_result *result, struct hp_e
 static int open_patch(void *data, struct hp_error *error)
 {
 	struct apply_work *work = data;
+	int status = patch_file_read(work->request, &work->patch, &work->result->patch_file, error);
 
-	return patch_file_read(work->request, &work->patch, &work->result->patch_file, error);
+	/* --exclude: the fixes left out are no part of the patch from here on. */
+	if (status == HP_OK && work->request->exclude_count)
+		status = patch_fixes_exclude(&work->patch, work->request->excludes,
+					     work->request->exclude_count, error);
+	return status;
 }
 
 static int map_target(void *data, struct hp_error *error)
@@ -650,7 +751,9 @@ static int check_not_applied(void *data, struct hp_error *error)
 		if (record->known & HP_KNOWN_SHA256)
 			for (size_t b = 0; b < sizeof(record->sha256); b++)
 				snprintf(sha256 + 2 * b, 3, "%02x", record->sha256[b]);
-		if (sha256[0] && strcmp(sha256, identity->sha256) == 0) {
+		/* The same bytes with other fixes left out is another patch. */
+		if (sha256[0] && strcmp(sha256, identity->sha256) == 0 &&
+		    strcmp(record->excluded, work->patch.excluded) == 0) {
 			work->record_index = (long)i;
 			status = report(work, work->result, error);
 			if (status != HP_OK)
@@ -661,6 +764,12 @@ static int check_not_applied(void *data, struct hp_error *error)
 		}
 		hp_hint(error, "revert it first (hotpatch revert --pid %d %s), or give the new "
 			       "patch another name", (int)work->session.pid, record->name);
+		if (sha256[0] && strcmp(sha256, identity->sha256) == 0)
+			return hp_fail_as(error, HP_KIND_NAME_CONFLICT,
+					  "pid %d has patch %s applied with fixes excluded: %s; now: %s",
+					  (int)work->session.pid, record->name,
+					  record->excluded[0] ? record->excluded : "none",
+					  work->patch.excluded[0] ? work->patch.excluded : "none");
 		return hp_fail_as(error, HP_KIND_NAME_CONFLICT,
 				  "pid %d has another patch named %s applied (sequence %" PRIu64
 				  ", sha256 %s) than %s (sha256 %s)",
@@ -678,6 +787,7 @@ static const struct hp_step apply_step_table[] = {
 	{ "borrow-thread", borrow_thread, return_thread, false },
 	{ "load", load_patch, unload_patch, false },
 	{ "fill-references", fill_references, NULL, false },
+	{ "pre-apply-hook", pre_apply_hook, NULL, false },
 	{ "record", record_pending, NULL, false },
 	{ "prepare-jumps", prepare_jumps, NULL, false },
 	{ "record-state", record_state, NULL, false },
@@ -686,7 +796,9 @@ static const struct hp_step apply_step_table[] = {
 	{ "stop-threads", stop_threads, resume_threads, false },
 	{ "write-jumps", write_jumps, NULL, true },
 	{ "resume-threads", resume_after_write, NULL, false },
+	{ "post-apply-hook", post_apply_hook, NULL, false },
 	{ "report", report_patch, NULL, false },
+	{ "take-over", take_over, NULL, false },
 };
 
 /* check: apply short of changing the process. */
@@ -733,6 +845,7 @@ static int run(const struct hp_request *request, struct hp_result *result,
 	session_report_scan(&work.session, result);
 	result->elapsed_seconds = hp_now() - work.session.start;
 	free(work.record);
+	takeover_release(&work.takeover);
 	free(work.ranges);
 	free(work.planned);
 	session_close(&work.session);
@@ -756,6 +869,7 @@ void hp_result_release(struct hp_result *result)
 	for (size_t i = 0; i < result->patch_count; i++) {
 		free(result->patches[i].functions);
 		free(result->patches[i].references);
+		free(result->patches[i].replaced);
 	}
 	free(result->patches);
 	memset(result, 0, sizeof(*result));

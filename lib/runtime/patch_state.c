@@ -23,14 +23,17 @@
 #define STATE_MAPPING_NAME "/memfd:hotpatch-state (deleted)"
 #define STATE_MEMFD_NAME "hotpatch-state"
 #define STATE_MAGIC "HPSTATE\x01"
-/* 5: a function record keeps HP_SAVED_MAX (16) bytes saved and written,
- * room for any architecture's jump.  4: records say where the patch came
- * from (absolute path), its sha256 and when it was applied; two record
- * areas, so that a reader without the lock never sees records half
- * written; 8 bytes saved.  3: no path, hash or time, one record area.
- * 3 and 4 are still read (processes patched by an older hotpatch), and
- * rewritten as 5 on the first write. */
-#define STATE_VERSION 5
+/* 6: a patch record says which fixes are in effect and which excluded,
+ * where its revert hooks are, and whether it is cumulative.  5: a function
+ * record keeps HP_SAVED_MAX (16) bytes saved and written, room for any
+ * architecture's jump.  4: records say where the patch came from (absolute
+ * path), its sha256 and when it was applied; two record areas, so that a
+ * reader without the lock never sees records half written; 8 bytes saved.
+ * 3: no path, hash or time, one record area.  3, 4 and 5 are still read
+ * (processes patched by an older hotpatch), and rewritten as 6 on the
+ * first write. */
+#define STATE_VERSION 6
+#define STATE_VERSION_5 5
 #define STATE_VERSION_4 4
 #define STATE_VERSION_OLD 3
 #define STATE_SAVED_OLD 8
@@ -98,6 +101,10 @@ struct state_patch_old {
 	uint64_t pages[HP_STATE_MAX_PAGES];
 	struct state_function_old functions[];
 };
+
+/* A patch record of versions 4 and 5 ends where version 6's additions
+ * begin. */
+#define STATE_PATCH_5_SIZE offsetof(struct hp_state_patch, fixes)
 
 static size_t record_size(size_t function_count)
 {
@@ -175,7 +182,11 @@ static void terminate_strings(struct hp_state_patch *patch)
 {
 	patch->name[sizeof(patch->name) - 1] = '\0';
 	patch->path[sizeof(patch->path) - 1] = '\0';
+	patch->description[sizeof(patch->description) - 1] = '\0';
+	patch->ids[sizeof(patch->ids) - 1] = '\0';
 	patch->load_path[sizeof(patch->load_path) - 1] = '\0';
+	patch->fixes[sizeof(patch->fixes) - 1] = '\0';
+	patch->excluded[sizeof(patch->excluded) - 1] = '\0';
 	for (uint32_t i = 0; i < patch->function_count; i++) {
 		struct hp_state_function *function = &patch->functions[i];
 
@@ -193,7 +204,12 @@ static size_t old_record_size(size_t function_count)
 
 static size_t version_4_record_size(size_t function_count)
 {
-	return sizeof(struct hp_state_patch) + function_count * sizeof(struct state_function_old);
+	return STATE_PATCH_5_SIZE + function_count * sizeof(struct state_function_old);
+}
+
+static size_t version_5_record_size(size_t function_count)
+{
+	return STATE_PATCH_5_SIZE + function_count * sizeof(struct hp_state_function);
 }
 
 /* `count` function records of versions 3 and 4 at `bytes` as this
@@ -253,17 +269,25 @@ static void old_functions(unsigned char *bytes, const struct hp_state_patch *pat
 	}
 }
 
-/* A version 4 record as this version's: only its functions differ. */
-static struct hp_state_patch *convert_version_4_record(const unsigned char *bytes,
-						       const struct hp_state_patch *header)
+/* A version 4 or 5 record as this version's: what version 6 added is
+ * empty (no fixes known, no hooks), and version 4's functions are
+ * converted. */
+static struct hp_state_patch *convert_version_5_record(const unsigned char *bytes,
+						       const struct hp_state_patch *header,
+						       uint32_t version)
 {
 	struct hp_state_patch *patch = patch_state_new_patch(header->function_count);
+	const unsigned char *functions = bytes + STATE_PATCH_5_SIZE;
 
 	if (!patch)
 		return NULL;
-	memcpy(patch, header, sizeof(*header));
+	memcpy(patch, header, STATE_PATCH_5_SIZE);
 	patch->record_size = (uint32_t)record_size(header->function_count);
-	convert_old_functions(patch->functions, bytes + sizeof(*header), header->function_count);
+	if (version == STATE_VERSION_4)
+		convert_old_functions(patch->functions, functions, header->function_count);
+	else
+		memcpy(patch->functions, functions,
+		       header->function_count * sizeof(struct hp_state_function));
 	return patch;
 }
 
@@ -316,19 +340,20 @@ static struct hp_state_patch *parse_record(const unsigned char *bytes, uint64_t 
 		*size = old.record_size;
 		return convert_old_record(bytes, &old);
 	}
-	if (left < sizeof(header))
+	memset(&header, 0, sizeof(header));
+	if (left < (version == STATE_VERSION ? sizeof(header) : STATE_PATCH_5_SIZE))
 		return NULL;
-	memcpy(&header, bytes, sizeof(header));
+	memcpy(&header, bytes, version == STATE_VERSION ? sizeof(header) : STATE_PATCH_5_SIZE);
 	if (header.function_count > STATE_FUNCTIONS_MAX ||
-	    header.record_size != (version == STATE_VERSION_4
-					   ? version_4_record_size(header.function_count)
-					   : record_size(header.function_count)) ||
+	    header.record_size != (version == STATE_VERSION_4   ? version_4_record_size(header.function_count)
+				   : version == STATE_VERSION_5 ? version_5_record_size(header.function_count)
+								: record_size(header.function_count)) ||
 	    header.record_size > left || header.page_count > HP_STATE_MAX_PAGES)
 		return NULL;
 	*damaged = false;
 	*size = header.record_size;
-	if (version == STATE_VERSION_4)
-		return convert_version_4_record(bytes, &header);
+	if (version != STATE_VERSION)
+		return convert_version_5_record(bytes, &header, version);
 	patch = malloc(header.record_size);
 	if (patch)
 		memcpy(patch, bytes, header.record_size);
@@ -390,17 +415,18 @@ static bool records_span(const struct state_header *header, uint64_t mapping_siz
 {
 	uint32_t patch_record = header->version == STATE_VERSION_OLD
 					? (uint32_t)sizeof(struct state_patch_old)
-					: (uint32_t)sizeof(struct hp_state_patch);
+				: header->version == STATE_VERSION ? (uint32_t)sizeof(struct hp_state_patch)
+								   : (uint32_t)STATE_PATCH_5_SIZE;
 	uint32_t header_size = header->version == STATE_VERSION_OLD
 				       ? (uint32_t)STATE_HEADER_OLD_SIZE
 				       : (uint32_t)sizeof(*header);
-	uint32_t function_record = header->version == STATE_VERSION
+	uint32_t function_record = header->version >= STATE_VERSION_5
 					   ? (uint32_t)sizeof(struct hp_state_function)
 					   : (uint32_t)sizeof(struct state_function_old);
 
 	if (memcmp(header->magic, STATE_MAGIC, sizeof(header->magic)) != 0 ||
-	    (header->version != STATE_VERSION && header->version != STATE_VERSION_4 &&
-	     header->version != STATE_VERSION_OLD) ||
+	    (header->version != STATE_VERSION && header->version != STATE_VERSION_5 &&
+	     header->version != STATE_VERSION_4 && header->version != STATE_VERSION_OLD) ||
 	    header->header_size != header_size || header->patch_record_size != patch_record ||
 	    header->function_record_size != function_record ||
 	    header->capacity > mapping_size || header->capacity < first_area() * 2 ||
@@ -506,7 +532,8 @@ bool patch_state_generation(struct hp_memory *memory, const struct hp_state *sta
 	/* A blank state, or one a hotpatch of version 3 wrote, counts no
 	 * generations. */
 	if (memcmp(header.magic, STATE_MAGIC, sizeof(header.magic)) == 0 &&
-	    (header.version == STATE_VERSION || header.version == STATE_VERSION_4))
+	    (header.version == STATE_VERSION || header.version == STATE_VERSION_5 ||
+	     header.version == STATE_VERSION_4))
 		*generation = header.generation;
 	return true;
 }
@@ -584,10 +611,12 @@ static int write_old_layout(struct hp_state *state, struct state_header *header,
 }
 
 /* The layout a write uses: this version's, or in the test build version
- * 4's, to show that processes patched by the previous hotpatch are read
- * and taken over. */
+ * 5's or 4's, to show that processes patched by an earlier hotpatch are
+ * read and taken over. */
 static uint32_t write_version(const struct hp_state *state)
 {
+	if (hp_fault("state-version-5"))
+		return STATE_VERSION_5;
 	if (!hp_fault("state-version-4"))
 		return STATE_VERSION;
 	for (size_t i = 0; i < state->patch_count; i++)
@@ -598,8 +627,9 @@ static uint32_t write_version(const struct hp_state *state)
 
 static size_t record_size_as(const struct hp_state_patch *patch, uint32_t version)
 {
-	return version == STATE_VERSION_4 ? version_4_record_size(patch->function_count)
-					  : patch->record_size;
+	return version == STATE_VERSION_4   ? version_4_record_size(patch->function_count)
+	       : version == STATE_VERSION_5 ? version_5_record_size(patch->function_count)
+					    : patch->record_size;
 }
 
 static void lay_out_record(unsigned char *bytes, const struct hp_state_patch *patch,
@@ -607,13 +637,17 @@ static void lay_out_record(unsigned char *bytes, const struct hp_state_patch *pa
 {
 	struct hp_state_patch header = *patch;	/* without its functions */
 
-	if (version != STATE_VERSION_4) {
+	if (version == STATE_VERSION) {
 		memcpy(bytes, patch, patch->record_size);
 		return;
 	}
-	header.record_size = (uint32_t)version_4_record_size(patch->function_count);
-	memcpy(bytes, &header, sizeof(header));
-	old_functions(bytes + sizeof(header), patch);
+	header.record_size = (uint32_t)record_size_as(patch, version);
+	memcpy(bytes, &header, STATE_PATCH_5_SIZE);
+	if (version == STATE_VERSION_4)
+		old_functions(bytes + STATE_PATCH_5_SIZE, patch);
+	else
+		memcpy(bytes + STATE_PATCH_5_SIZE, patch->functions,
+		       patch->function_count * sizeof(struct hp_state_function));
 }
 
 /* The records go into the area the header does not name, then the header
@@ -626,7 +660,8 @@ int patch_state_write(struct hp_state *state, struct hp_memory *memory, struct h
 	struct state_header header = {
 		.version = version,
 		.header_size = sizeof(header),
-		.patch_record_size = sizeof(struct hp_state_patch),
+		.patch_record_size = version == STATE_VERSION ? sizeof(struct hp_state_patch)
+							      : STATE_PATCH_5_SIZE,
 		.function_record_size = version == STATE_VERSION_4
 						? sizeof(struct state_function_old)
 						: sizeof(struct hp_state_function),

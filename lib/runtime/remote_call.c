@@ -102,7 +102,9 @@ int remote_begin(struct hp_remote *remote, pid_t pid, pid_t tid, uint64_t libc_s
  * thread we give up on finishes the call and returns on its own. */
 static int wait_for_call(struct hp_remote *remote, int *status, struct hp_error *error)
 {
-	if (thread_wait(remote->tid, remote->deadline + REMOTE_GRACE, status, error) < 0) {
+	double until = remote->call_deadline ? remote->call_deadline : remote->deadline + REMOTE_GRACE;
+
+	if (thread_wait(remote->tid, until, status, error) < 0) {
 		error->detail[0] = '\0';
 		hp_hint(error, "another thread may hold the dynamic loader's or the allocator's lock");
 		return hp_fail(error, HP_FAILED,

@@ -18,6 +18,8 @@
 /* Threads unwound before the stop, one of each kind (see warm_unwinder). */
 #define WARM_KINDS_MAX 8
 #define WARM_STOP_SECONDS 0.2
+/* Borrowing a thread for the post-revert hook when the deadline is spent. */
+#define HOOK_BUDGET 5.0
 
 struct revert_work {
 	const struct hp_request *request;
@@ -29,7 +31,22 @@ struct revert_work {
 	struct hp_text_piece *before;	/* each site's bytes before the restore */
 	size_t before_count;
 	double stopped_at;
+	char hook_warning[HP_TEXT_MAX];	/* what the post-revert hook did wrong, or "" */
+	bool keep_loaded;		/* its thread is still in the post-revert hook */
 };
+
+/* A revert hook the record names, checked to be the patch's own code. */
+static int recorded_hook(const struct hp_session *session, const struct hp_state_patch *patch,
+			 uint64_t address, const char *which, struct hp_error *error)
+{
+	if (hook_in_patch(session, patch, address))
+		return HP_OK;
+	hp_hint(error, "the state in the process is damaged; see hotpatch list --pid %d",
+		(int)session->pid);
+	return hp_fail(error, HP_FAILED,
+		       "the %s hook patch %s records in pid %d is not its code (0x%" PRIx64 ")",
+		       which, patch->name, (int)session->pid, address);
+}
 
 /* By sequence number when one is given (it tells copies of one patch
  * apart), else by name, else the newest. */
@@ -278,6 +295,58 @@ static int mark_running(void *data, struct hp_error *error)
 	return session_mark_running(&work->session, error);
 }
 
+/* The patch's own check before it goes: a result other than 0 keeps it. */
+static int pre_revert_hook(void *data, struct hp_error *error)
+{
+	struct revert_work *work = data;
+	const struct hp_state_patch *patch = work->session.state.patches[work->index];
+	bool running = false;
+	int returned = 0, status;
+
+	if (!patch->pre_revert)
+		return HP_OK;
+	status = recorded_hook(&work->session, patch, patch->pre_revert, "pre-revert", error);
+	if (status == HP_OK)
+		status = hook_run(&work->session, patch->name, "pre-revert", patch->pre_revert,
+				  &returned, &running, error);
+	if (status != HP_OK || returned == 0)
+		return status;
+	hp_hint(error, "the patch's own check refused to be taken out now; see its documentation");
+	return hp_fail(error, HP_MISFIT,
+		       "the pre-revert hook of patch %s returned %d in pid %d; it stays applied",
+		       patch->name, returned, (int)work->session.pid);
+}
+
+/* Once the original code is back and before the patch is unloaded: the
+ * revert is done whatever it does, so what goes wrong is a warning. */
+static int post_revert_hook(void *data, struct hp_error *error)
+{
+	struct revert_work *work = data;
+	const struct hp_state_patch *patch = work->session.state.patches[work->index];
+	struct hp_error hook_error = { .pid = work->session.pid };
+	bool running = false;
+	int returned = 0;
+
+	(void)error;
+	if (!patch->post_revert)
+		return HP_OK;
+	if (work->session.deadline < hp_now() + HOOK_BUDGET)
+		work->session.deadline = hp_now() + HOOK_BUDGET;
+	if (recorded_hook(&work->session, patch, patch->post_revert, "post-revert", &hook_error) !=
+		    HP_OK ||
+	    hook_run(&work->session, patch->name, "post-revert", patch->post_revert, &returned,
+		     &running, &hook_error) != HP_OK)
+		hp_copy_string(work->hook_warning, sizeof(work->hook_warning), hook_error.message);
+	else if (returned != 0)
+		snprintf(work->hook_warning, sizeof(work->hook_warning),
+			 "its post-revert hook returned %d", returned);
+	/* Its thread is still in the hook: the patch stays loaded, a leftover
+	 * the next command takes back once no thread runs in it. */
+	work->keep_loaded = running;
+	hp_error_release(&hook_error);
+	return HP_OK;
+}
+
 static int warm_up(void *data, struct hp_error *error)
 {
 	struct revert_work *work = data;
@@ -332,6 +401,8 @@ static int report_reverted(void *data, struct hp_error *error)
 	result->patch_count = 1;
 	status = fill_one(work->session.state.patches[work->index], result->patches, error);
 	hp_copy_string(result->patches[0].state, sizeof(result->patches[0].state), "reverted");
+	hp_copy_string(result->patches[0].warning, sizeof(result->patches[0].warning),
+		       work->hook_warning);
 	return status;
 }
 
@@ -340,6 +411,8 @@ static int unload_patch(void *data, struct hp_error *error)
 	struct revert_work *work = data;
 	const struct hp_state_patch *patch = work->session.state.patches[work->index];
 
+	if (work->keep_loaded)
+		return HP_OK;
 	return session_unload_patch(&work->session, patch->handle, patch->pages, patch->page_count,
 				    error);
 }
@@ -348,6 +421,9 @@ static int forget_patch(void *data, struct hp_error *error)
 {
 	struct revert_work *work = data;
 
+	/* Still loaded: the reverted record names it for the next command. */
+	if (work->keep_loaded)
+		return HP_OK;
 	patch_state_remove(&work->session.state, work->index);
 	return patch_state_write(&work->session.state, &work->session.memory, error);
 }
@@ -374,10 +450,12 @@ static const struct hp_step revert_step_table[] = {
 	{ "plan", plan_ranges, NULL, false },
 	{ "check-bytes", check_bytes_are_ours, NULL, false },
 	{ "mark-running", mark_running, NULL, false },
+	{ "pre-revert-hook", pre_revert_hook, NULL, false },
 	{ "warm-unwinder", warm_up, NULL, false },
 	{ "stop-threads", stop_threads, resume_threads, false },
 	{ "restore", restore_bytes, NULL, true },
 	{ "resume-threads", resume_after_restore, NULL, false },
+	{ "post-revert-hook", post_revert_hook, NULL, false },
 	{ "report", report_reverted, NULL, false },
 	{ "unload", unload_patch, NULL, false },
 	{ "forget", forget_patch, NULL, false },

@@ -548,23 +548,33 @@ int session_stop_when_clear(struct hp_session *session, const struct hp_range *r
 	return status;
 }
 
-int session_unload_patch(struct hp_session *session, uint64_t handle, const uint64_t *pages,
-			 uint32_t page_count, struct hp_error *error)
+int session_unload_on(struct hp_session *session, struct hp_remote *remote, uint64_t handle,
+		      const uint64_t *pages, uint32_t page_count, struct hp_error *error)
 {
-	struct hp_remote remote;
 	int64_t result;
-	int status = session_borrow_thread(session, &remote, error);
+	int status = HP_OK;
 
-	if (status == HP_OK && handle)
-		status = patch_unload(&remote, &session->target, handle, error);
-	for (uint32_t p = 0; remote.active && p < page_count; p++) {
+	if (handle)
+		status = patch_unload(remote, &session->target, handle, error);
+	for (uint32_t p = 0; remote->active && p < page_count; p++) {
 		struct hp_error step_error = { 0 };
-		int step = remote_syscall(&remote, SYS_munmap,
+		int step = remote_syscall(remote, SYS_munmap,
 					  (uint64_t[6]){ pages[p], HP_PAGE_SIZE }, &result,
 					  &step_error);
 
 		status = hp_first_failure(status, error, step, &step_error);
 	}
+	return status;
+}
+
+int session_unload_patch(struct hp_session *session, uint64_t handle, const uint64_t *pages,
+			 uint32_t page_count, struct hp_error *error)
+{
+	struct hp_remote remote;
+	int status = session_borrow_thread(session, &remote, error);
+
+	if (status == HP_OK)
+		status = session_unload_on(session, &remote, handle, pages, page_count, error);
 	return session_return_thread(session, &remote, status, error);
 }
 
@@ -610,6 +620,9 @@ void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_rep
 	report->applied = (patch->known & HP_KNOWN_APPLIED) ? patch->applied : 0;
 	hp_copy_string(report->description, sizeof(report->description), patch->description);
 	hp_copy_string(report->ids, sizeof(report->ids), patch->ids);
+	report->cumulative = (patch->flags & HP_STATE_CUMULATIVE) != 0;
+	hp_copy_string(report->fixes, sizeof(report->fixes), patch->fixes);
+	hp_copy_string(report->excluded, sizeof(report->excluded), patch->excluded);
 	hp_copy_string(report->state, sizeof(report->state),
 		       patch->status == HP_STATE_APPLIED ? "applied" : "incomplete");
 	report->load_address = patch->load_bias;

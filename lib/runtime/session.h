@@ -83,6 +83,10 @@ void session_report_scan(const struct hp_session *session, struct hp_result *res
  * pages through a borrowed thread; tries every step, reports the first failure. */
 int session_unload_patch(struct hp_session *session, uint64_t handle, const uint64_t *pages,
 			 uint32_t page_count, struct hp_error *error) HP_MUST_CHECK;
+/* The same through a thread borrowed already (several patches, one borrow). */
+int session_unload_on(struct hp_session *session, struct hp_remote *remote, uint64_t handle,
+		      const uint64_t *pages, uint32_t page_count,
+		      struct hp_error *error) HP_MUST_CHECK;
 void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_report *report);
 
 /* Writes into the state that this session's command is at work (once; it
@@ -149,5 +153,65 @@ int state_remove_if_empty(struct hp_session *session, struct hp_error *error) HP
 
 /* ---- busy_report.c: the error that names every thread in the way ---- */
 void session_describe_blockers(struct hp_session *session, struct hp_error *error);
+
+/* ---- hooks.c: the patch author's hooks, run in the target ---- */
+/* Calls the hook at `address` on the borrowed thread, within its time
+ * limit; *returned is its result.  On a timeout *still_running says the
+ * thread is still in it: its patch must not be unloaded. */
+int hook_call(struct hp_remote *remote, const char *patch, const char *which, uint64_t address,
+	      int *returned, bool *still_running, struct hp_error *error) HP_MUST_CHECK;
+/* The same on a thread borrowed for it. */
+int hook_run(struct hp_session *session, const char *patch, const char *which, uint64_t address,
+	     int *returned, bool *still_running, struct hp_error *error) HP_MUST_CHECK;
+/* `address` (from the state) is code of the patch `record` names, mapped. */
+bool hook_in_patch(const struct hp_session *session, const struct hp_state_patch *record,
+		   uint64_t address);
+
+/* ---- takeover.c: a cumulative patch taking over every older one ---- */
+/* A jump site of an older patch, and the bytes to write there. */
+struct hp_takeover_site {
+	uint64_t address;
+	uint32_t length;		/* the longest older jump written there */
+	bool shared;			/* the new patch jumps from here too */
+	uint8_t current[HP_SAVED_MAX];	/* what it holds now */
+	uint8_t original[HP_SAVED_MAX];	/* what it held before any patch */
+};
+
+struct hp_takeover {
+	size_t older_count;
+	long *older;			/* the records taken over, by index in the state */
+	char *names;			/* theirs, space separated, for the report */
+	size_t site_count;
+	struct hp_takeover_site *sites;
+};
+
+/* Lays the saved bytes of the records before `before` (not reverted) over
+ * `bytes`, what [address, address + length) holds now, from the newest
+ * to the oldest: what the code was before any of them. */
+void takeover_original_bytes(const struct hp_state *state, size_t before, uint64_t address,
+			     unsigned char *bytes, size_t length);
+/* Every record not reverted is taken over by the patch that replaces the
+ * functions at `addresses`, jumping from `jump_addresses`: their sites,
+ * with the bytes each holds now and its original ones. */
+int takeover_plan(const struct hp_state *state, struct hp_memory *memory,
+		  const uint64_t *addresses, const uint64_t *jump_addresses, size_t count,
+		  struct hp_takeover *takeover, struct hp_error *error) HP_MUST_CHECK;
+/* Appends the older patches' code and trampoline pages to `ranges`. */
+int takeover_ranges(const struct hp_state *state, const struct hp_takeover *takeover,
+		    struct hp_range **ranges, size_t *count, struct hp_error *error) HP_MUST_CHECK;
+/* Inside the stop: the first `count` jumps of `record` and the older
+ * sites' original bytes in one write (without a takeover, the jumps only). */
+int takeover_write_jumps(const struct hp_takeover *takeover, struct hp_memory *memory,
+			 pid_t stopped_tid, const struct hp_state_patch *record, size_t count,
+			 struct hp_error *error) HP_MUST_CHECK;
+/* Inside the stop, after a failed write: the older sites as they were. */
+void takeover_undo_write(const struct hp_takeover *takeover, struct hp_memory *memory,
+			 pid_t stopped_tid);
+/* After the commit: the record at *record_index keeps the original bytes,
+ * the older ones are marked reverted, unloaded and dropped (*record_index
+ * follows). */
+int takeover_finish(struct hp_session *session, long *record_index, struct hp_takeover *takeover,
+		    struct hp_error *error) HP_MUST_CHECK;
+void takeover_release(struct hp_takeover *takeover);
 
 #endif

@@ -34,6 +34,11 @@ enum hp_state_known {
 	HP_KNOWN_ABSOLUTE_PATH = 1u << 2,	/* path is as resolved, not as typed */
 };
 
+/* What a record says of the patch as a whole (version 6 on). */
+enum hp_state_flags {
+	HP_STATE_CUMULATIVE = 1u << 0,	/* it took over every patch applied before it */
+};
+
 struct hp_state_patch {
 	uint32_t record_size;
 	uint32_t function_count;
@@ -54,6 +59,12 @@ struct hp_state_patch {
 	uint64_t text_start, text_end;
 	uint64_t memfd_inode;
 	uint64_t pages[HP_STATE_MAX_PAGES];
+	/* Version 6 on (versions 4 and 5 end here): */
+	char fixes[HP_FIXES_MAX];	/* the fixes in effect, space separated */
+	char excluded[HP_FIXES_MAX];	/* the fixes left out (--exclude) */
+	uint64_t pre_revert, post_revert;	/* its revert hooks in the target, 0: none */
+	uint32_t flags;		/* enum hp_state_flags bits */
+	uint32_t reserved_6;
 	struct hp_state_function functions[];
 };
 

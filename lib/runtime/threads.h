@@ -102,6 +102,7 @@ struct hp_remote {
 	uint64_t stub_page;	/* our call/syscall stubs in the target, or 0 */
 	uint64_t libc_syscall;	/* a syscall instruction of the target's libc */
 	double deadline;
+	double call_deadline;	/* when set, a call's own bound instead of the deadline's grace */
 };
 
 /* Layout of the stub page: code (arch.h's HP_STUB_CALL, HP_STUB_SYSCALL,
