@@ -180,24 +180,29 @@ static bool parse_line(char *line, struct installed_patch *patch)
 	return patch->pin_count > 0;
 }
 
-/* Keeps `tried` for patches still there, so that a patch that failed is
+/* `text` (`size` bytes) is NUL-terminated.  Keeps `tried` for patches still there, so that a patch that failed is
  * not tried again at every dlopen. */
 static void index_parse(char *text, size_t size)
 {
-	struct installed_patch *patches = calloc(PATCHES_MAX, sizeof(*patches));
-	size_t count = 0, header = sizeof(INDEX_HEADER) - 1;
+	size_t count = 0, lines = 0, capacity, header = sizeof(INDEX_HEADER) - 1;
+	struct installed_patch *patches;
 	char *line, *rest = NULL;
 
+	/* Room for the lines there are, not for the most there may be: this
+	 * runs in every process that starts. */
+	for (size_t i = 0; i < size; i++)
+		lines += text[i] == '\n';
+	capacity = lines < PATCHES_MAX ? lines + 1 : PATCHES_MAX;
+	patches = calloc(capacity, sizeof(*patches));
 	if (!patches)
 		return;
-	text[size] = '\0';
 	if (size < header || memcmp(text, INDEX_HEADER, header) != 0) {
 		say(4, "%s/index is not an index this loader reads; nothing applied",
 		    index_read.store);
 		free(patches);
 		return;
 	}
-	for (line = strtok_r(text + header, "\n", &rest); line && count < PATCHES_MAX;
+	for (line = strtok_r(text + header, "\n", &rest); line && count < capacity;
 	     line = strtok_r(NULL, "\n", &rest)) {
 		if (!parse_line(line, &patches[count]))
 			continue;
@@ -243,7 +248,8 @@ static bool index_refresh(void)
 		close(fd);
 		return index_read.count > 0;
 	}
-	text = malloc((size_t)info.st_size + 1);
+	/* Room for the terminator; read() never fills it. */
+	text = calloc((size_t)info.st_size + 1, 1);
 	got = text ? read(fd, text, (size_t)info.st_size) : -1;
 	close(fd);
 	if (got == info.st_size) {

@@ -70,6 +70,9 @@ bool preload_names_loader(const char *text, size_t size, const char *loader);
 /* ---- process_scan.c: the processes of the machine ---- */
 /* Every process (not ourselves) for which `wanted` is true, by pid; *pids
  * malloc'd. */
+/* Appends `pid` to *pids (grown as needed; at most 65536 processes). */
+int processes_append(pid_t pid, pid_t **pids, size_t *count, size_t *capacity,
+		     struct hp_error *error) HP_MUST_CHECK;
 int processes_scan(bool (*wanted)(pid_t pid, const void *context), const void *context,
 		   pid_t **pids, size_t *count, struct hp_error *error) HP_MUST_CHECK;
 

@@ -21,7 +21,7 @@ static bool all_digits(const char *name)
 	return true;
 }
 
-static int append_pid(pid_t pid, pid_t **pids, size_t *count, size_t *capacity,
+int processes_append(pid_t pid, pid_t **pids, size_t *count, size_t *capacity,
 		      struct hp_error *error)
 {
 	pid_t *larger;
@@ -65,7 +65,7 @@ int processes_scan(bool (*wanted)(pid_t pid, const void *context), const void *c
 			continue;
 		pid = (pid_t)strtol(entry->d_name, NULL, 10);
 		if (pid > 0 && pid != getpid() && wanted(pid, context))
-			status = append_pid(pid, pids, count, &capacity, error);
+			status = processes_append(pid, pids, count, &capacity, error);
 	}
 	closedir(proc);
 	if (status != HP_OK) {

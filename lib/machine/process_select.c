@@ -20,7 +20,6 @@
 #include "machine/machine.h"
 
 /* At most this many processes are chosen; a machine has fewer. */
-#define PROCESSES_MAX 65536
 #define DELETED_SUFFIX " (deleted)"
 
 size_t read_build_id(int fd, unsigned char *id, size_t capacity)
@@ -142,22 +141,10 @@ static int compare_pids(const void *a, const void *b)
 static int add_pid(pid_t pid, pid_t **pids, size_t *count, size_t *capacity,
 		   struct hp_error *error)
 {
-	pid_t *larger;
-
 	for (size_t i = 0; i < *count; i++)
 		if ((*pids)[i] == pid)
 			return HP_OK;
-	if (*count == PROCESSES_MAX)
-		return hp_fail(error, HP_FAILED, "more than %d processes match", PROCESSES_MAX);
-	if (*count == *capacity) {
-		*capacity = *capacity ? 2 * *capacity : 64;
-		larger = realloc(*pids, *capacity * sizeof(**pids));
-		if (!larger)
-			return hp_fail(error, HP_FAILED, "out of memory choosing processes");
-		*pids = larger;
-	}
-	(*pids)[(*count)++] = pid;
-	return HP_OK;
+	return processes_append(pid, pids, count, capacity, error);
 }
 
 static bool runs_file(pid_t pid, const void *file)
