@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # many.sh - one command over many processes against the same work done one
 # pid at a time, in the same run: for 1, 10 and 100 processes of a small
-# multi-threaded program (testdata's threads target, 4 workers each), the
+# multi-threaded program (testdata's threads target, 4 workers each, each
+# calling the function to fix every 10 ms: WORKLOAD=busy makes them
+# spin instead, which with 100 processes is 400 runnable threads), the
 # wall time of `hotpatch apply --exe` and of as many `hotpatch apply --pid`
 # run one after the other, and the longest stop any one process saw (from
 # the JSON's blackout_us); the same for revert.  Medians over RUNS runs.  It
@@ -9,13 +11,15 @@
 #
 #   HOTPATCH=build/hotpatch HP_TESTDATA=build/testdata bench/many.sh
 #
-# Environment: RUNS (3), PROCESS_COUNTS ("1 10 100").
+# Environment: RUNS (3), PROCESS_COUNTS ("1 10 100"), WORKLOAD (paced|busy).
 set -uo pipefail
 
 : "${HOTPATCH:?HOTPATCH must name the hotpatch binary}"
 : "${HP_TESTDATA:?HP_TESTDATA must name the built testdata}"
 runs=${RUNS:-3}
 process_counts=${PROCESS_COUNTS:-1 10 100}
+workload=${WORKLOAD:-paced}
+[[ $workload == paced || $workload == busy ]] || { echo "many.sh: WORKLOAD is paced or busy" >&2; exit 2; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/hotpatch-many.XXXXXX") || exit 1
 program=$work/worker
 patch=$work/hot_v2.so
@@ -40,7 +44,11 @@ start_all() {
 	local count=$1 log
 	for ((i = 0; i < count; i++)); do
 		log=$work/worker.$i.log
-		"$program" 4 </dev/null >"$log" 2>&1 &
+		if [[ $workload == paced ]]; then
+			"$program" 4 paced </dev/null >"$log" 2>&1 &
+		else
+			"$program" 4 </dev/null >"$log" 2>&1 &
+		fi
 		pids+=("$!")
 	done
 	for ((i = 0; i < count; i++)); do
@@ -76,7 +84,7 @@ one_by_one() {
 	printf '%s %s\n' "$(echo "$end - $start" | bc)" "$longest"
 }
 
-printf '%s\n' "one command over N processes (threads target, 4 workers each), median of $runs runs:"
+printf '%s\n' "one command over N processes (threads target, 4 $workload workers each), median of $runs runs:"
 printf '%-10s %-7s %12s %12s %8s %16s %16s\n' processes command "--exe s" "one-by-one s" ratio \
 	"--exe max stop" "one max stop"
 for count in $process_counts; do

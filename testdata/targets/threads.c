@@ -5,7 +5,9 @@
  * shows up as an extra switch.  With "churn" as argv[2], short-lived threads
  * are started and ended all the time as well; with "resident", hot() does
  * the workers' spinning itself, so a stopped worker is nearly always inside
- * it and only a tool that moves busy threads out can patch it.  Output lines:
+ * it and only a tool that moves busy threads out can patch it; with "paced",
+ * each worker sleeps 10 ms between calls, a service that is mostly
+ * waiting (the machine-wide bench starts a hundred of them).  Output lines:
  *   ready pid=PID threads=N
  *   hot threads=N v1=A v2=B other=C switches=S calls=K [churn=M churn_last=V]
  * every 20 ms, where A/B/C count the workers whose last call returned 1/2/other. */
@@ -28,6 +30,7 @@ static struct worker workers[MAX_WORKERS];
 static atomic_ulong churn_threads;
 static atomic_int churn_last;
 static int resident;
+static int paced;
 
 /* Work outside hot(), so that a stopped worker is not nearly always in it. */
 static __attribute__((noipa)) void spin(int rounds)
@@ -57,7 +60,9 @@ static void *work(void *argument)
 				atomic_fetch_add(&worker->switches, 1);
 			atomic_store(&worker->last, version);
 		}
-		if (!resident)
+		if (paced)
+			sleep_ms(10);
+		else if (!resident)
 			spin(200);
 	}
 	return NULL;
@@ -100,6 +105,7 @@ int main(int argc, char **argv)
 	int churning = argc > 2 && strcmp(argv[2], "churn") == 0;
 
 	resident = argc > 2 && strcmp(argv[2], "resident") == 0 ? 200 : 0;
+	paced = argc > 2 && strcmp(argv[2], "paced") == 0;
 	pthread_t churner;
 
 	target_start();
