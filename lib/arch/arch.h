@@ -156,6 +156,45 @@ void stub_return_trampoline_land(struct hp_registers *registers, uint64_t offset
  * pushed (the unwinder pops them); -1 past its code. */
 int stub_return_trampoline_pushed_words(uint64_t offset);
 
+/* ---- gate.c: entries held at a gate, for applying without a global stop ---- */
+/* The shared first HP_GATE_FIRST bytes of a gate mapping at `page`: the
+ * decision byte (0), hotpatch's pidfd (to be written), the store and wait
+ * routines. */
+void gate_page_code(uint64_t page, unsigned char code[HP_GATE_FIRST]);
+/* Where the decision byte and the pidfd of the mapping at `page` are. */
+uint64_t gate_decision(uint64_t page);
+uint64_t gate_pidfd(uint64_t page);
+/* The gate at `gate` (in the mapping at `page`): waits while undecided,
+ * then jumps to `replacement`, or runs the first `displaced_length` bytes
+ * of the function, `displaced` (at `site`), moved, and jumps on past them.
+ * False when it cannot be built. */
+bool gate_encode(uint64_t page, uint64_t gate, uint64_t replacement, const unsigned char *displaced,
+		 size_t displaced_length, uint64_t site, unsigned char code[HP_GATE_SIZE]);
+/* Whether the function's first instructions at `address` (`code`, `length`
+ * bytes that may be overwritten) can run in a gate (moved), and take a
+ * jump written by one aligned store: *displaced is how many bytes. */
+bool gate_displaceable(const unsigned char *code, size_t length, uint64_t address,
+		       size_t *displaced);
+/* Where a thread whose pc is `pc` is, for the gate mapping at `page`. */
+enum hp_gate_position {
+	HP_GATE_OUTSIDE,	/* not in the gate mapping */
+	HP_GATE_WAITING,	/* at a gate, not yet in any function: `pushed`
+				 * words above its SP, then the entry's return
+				 * address */
+	HP_GATE_PASSING,	/* anywhere else in it (a prologue run there) */
+};
+int gate_position(uint64_t page, uint64_t pc, size_t *pushed);
+/* The first HP_GATE_FIRST bytes of a page are a gate page's shared part
+ * (its decision byte and pidfd aside). */
+bool gate_page_is_gate(const unsigned char bytes[HP_GATE_FIRST]);
+/* The aligned HP_GATE_STORE_SIZE bytes holding `site` (*block; `current`,
+ * what they hold now) with `length` bytes at `site` replaced by `bytes`
+ * (into `replacement`).  The gate page's store routine, called as
+ * store(block, expected low, high, new low, high), swaps them in one
+ * locked store and returns 1, or 0 when the block held something else. */
+void gate_store_words(uint64_t site, const unsigned char *current, const unsigned char *bytes,
+		      size_t length, uint64_t *block, unsigned char *replacement);
+
 /* ---- restore_frame.c: frames a thread restores itself from ---- */
 /* What a thread had, for it to get back by itself. */
 struct hp_thread_image {
