@@ -49,6 +49,7 @@ struct apply_work {
 	struct hp_remote remote;	/* the borrowed thread, while borrowed */
 	struct hp_loaded_patch loaded_patch;
 	struct hp_takeover takeover;	/* a cumulative patch: the older ones it takes over */
+	struct hp_transition transition;	/* the no-stop way (transition.c), when taken */
 	bool hook_running;		/* a hook outlived its limit: keep the patch loaded */
 	char hook_warning[HP_TEXT_MAX];	/* what the post-apply hook did wrong, or "" */
 	unsigned attempts;
@@ -250,6 +251,24 @@ static int trampoline_slot(struct apply_work *work, struct hp_remote *remote, ui
 	return HP_OK;
 }
 
+/* What the record says of one function, whichever jump it gets. */
+static void describe_function(struct apply_work *work, size_t index)
+{
+	const struct planned *entry = &work->planned[index];
+	struct hp_state_function *function = &own_record(work)->functions[index];
+
+	hp_copy_string(function->object, sizeof(function->object), entry->replacement->object);
+	hp_copy_string(function->function, sizeof(function->function),
+		       entry->replacement->function);
+	function->address = entry->address;
+	function->size = entry->size;
+	function->jump_address = entry->plan.jump_address;
+	function->replacement = work->loaded_patch.bias + entry->replacement->replacement_vaddr;
+	function->replacement_size = entry->replacement->replacement_size;
+	memcpy(function->saved, entry->current, entry->plan.length);
+	function->length = HP_JUMP_SIZE;
+}
+
 /* The jump for one function, cheapest first: a direct jmp rel32 when the
  * replacement is within reach; else an indirect jmp reading the address
  * from a near slot (still one jump); else, when only five bytes may be
@@ -268,16 +287,7 @@ static int prepare_jump(struct apply_work *work, struct hp_remote *remote, size_
 	unsigned char slot[HP_TRAMPOLINE_SLOT];
 	int status = HP_OK;
 
-	hp_copy_string(function->object, sizeof(function->object), entry->replacement->object);
-	hp_copy_string(function->function, sizeof(function->function),
-		       entry->replacement->function);
-	function->address = entry->address;
-	function->size = entry->size;
-	function->jump_address = entry->plan.jump_address;
-	function->replacement = target;
-	function->replacement_size = entry->replacement->replacement_size;
-	memcpy(function->saved, entry->current, entry->plan.length);
-	function->length = HP_JUMP_SIZE;
+	describe_function(work, index);
 	if (code_encode_jump(function->jump_address, target, function->written))
 		return HP_OK;
 	status = trampoline_slot(work, remote, function->jump_address, &function->trampoline, error);
@@ -445,15 +455,101 @@ static int record_pending(void *data, struct hp_error *error)
 	return record_patch(work, error);
 }
 
-/* No undo of its own: the pages mapped are named in the record, and load's
- * undo unmaps them. */
+/* Why this apply cannot go through gates before anything is tried, or NULL. */
+static const char *gates_refused(const struct apply_work *work)
+{
+	if (work->request->stop_all)
+		return "--stop-all (the default; --gates tries the gates)";
+	if (work->session.in_process)
+		return "in process";
+	if (work->patch.cumulative)
+		return "a cumulative patch";
+	for (size_t i = 0; i < work->patch.count; i++)
+		if (work->planned[i].previous >= 0)
+			return "a function patched already";
+	return NULL;
+}
+
+/* The no-stop way (transition.c), where it fits: gates and their jumps. */
+static int prepare_gates(struct apply_work *work, struct hp_error *error)
+{
+	struct hp_transition_site *sites = calloc(work->patch.count, sizeof(*sites));
+	int status;
+
+	if (!sites)
+		return hp_fail(error, HP_FAILED, "out of memory");
+	status = HP_OK;
+	for (size_t i = 0; status == HP_OK && i < work->patch.count; i++) {
+		const struct planned *entry = &work->planned[i];
+		uint64_t end = entry->address + entry->size;
+
+		describe_function(work, i);
+		sites[i].site = entry->plan.jump_address;
+		/* The gate runs the whole instructions the jump covers: read
+		 * past the jump's bytes, within the function. */
+		sites[i].length = end - sites[i].site < sizeof(sites[i].current)
+					  ? (size_t)(end - sites[i].site)
+					  : sizeof(sites[i].current);
+		status = target_memory_read(&work->session.memory, sites[i].site, sites[i].current,
+					    sites[i].length, error);
+	}
+	if (status == HP_OK)
+		status = transition_prepare(&work->session, &work->remote, own_record(work), sites,
+					    work->patch.count, &work->transition, error);
+	free(sites);
+	return status;
+}
+
+/* No undo of its own for the pages: they are named in the record, and
+ * load's undo unmaps them; the gates' pidfd is closed by the undo. */
 static int prepare_jumps(void *data, struct hp_error *error)
 {
 	struct apply_work *work = data;
+	const char *refused = gates_refused(work);
 	int status = HP_OK;
 
+	if (refused)
+		hp_copy_string(work->transition.why_not, sizeof(work->transition.why_not), refused);
+	else
+		status = prepare_gates(work, error);
+	if (status != HP_OK || work->transition.active)
+		return status;
 	for (size_t i = 0; status == HP_OK && i < work->patch.count; i++)
 		status = prepare_jump(work, &work->remote, i, error);
+	return status;
+}
+
+static int unprepare_jumps(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+
+	return transition_close_pidfd(&work->session, &work->transition, error);
+}
+
+/* Through gates: each entry's jump to its gate, written while every
+ * thread runs.  Undone by ungate_entries. */
+static int gate_entries(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+
+	if (!work->transition.active)
+		return HP_OK;
+	return transition_gate(&work->session, &work->transition, error);
+}
+
+static int ungate_entries(void *data, struct hp_error *error)
+{
+	struct apply_work *work = data;
+	struct hp_state_patch *record = own_record(work);
+	int status;
+
+	if (!work->transition.gated)
+		return HP_OK;
+	status = transition_ungate(&work->session, &work->transition, error);
+	/* A thread or a jump still there: the page stays mapped for good. */
+	if (work->transition.keep_page && record && record->page_count > 0 &&
+	    record->pages[record->page_count - 1] == work->transition.page)
+		record->page_count--;
 	return status;
 }
 
@@ -475,10 +571,15 @@ static int prefault_jump_sites(void *data, struct hp_error *error)
 				    record->function_count, error);
 }
 
+/* Through gates: each thread alone; else every thread at once, left stopped. */
 static int stop_threads(void *data, struct hp_error *error)
 {
 	struct apply_work *work = data;
 
+	if (work->transition.gated)
+		return transition_check(&work->session, &work->transition, work->ranges,
+					work->range_count, &work->attempts, &work->stopped_at,
+					error);
 	return session_stop_when_clear(&work->session, work->ranges, work->range_count,
 				       &work->attempts, &work->stopped_at, error);
 }
@@ -511,6 +612,30 @@ static void restore_written(struct apply_work *work, pid_t tid)
 
 /* The commit, with every thread stopped: a failure half way puts the saved
  * bytes back before the threads are resumed. */
+/* The commit through gates: one byte sends every gate's callers to the new
+ * code; the record says so after (killed in between, it is an incomplete
+ * patch with its jumps in place, which revert takes out). */
+static int decide_gates(struct apply_work *work, struct hp_error *error)
+{
+	struct hp_state_patch *record = work->session.state.patches[work->record_index];
+	struct hp_error ignored = { 0 };
+	int status;
+
+	if (hp_fault("write-jumps"))
+		return hp_fault_fail(error, "write-jumps");
+	status = transition_decide(&work->session, &work->transition, error);
+	if (status != HP_OK)
+		return status;
+	if (hp_fault("kill-in-write"))
+		raise(SIGKILL);	/* the test build's way to leave a patch incomplete */
+	record->status = HP_STATE_APPLIED;
+	/* Done: a record that could not say so stays incomplete, for revert. */
+	if (patch_state_write_status(&work->session.state, (size_t)work->record_index,
+				     &work->session.memory, 0, &ignored) != HP_OK)
+		hp_error_release(&ignored);
+	return HP_OK;
+}
+
 static int write_jumps(void *data, struct hp_error *error)
 {
 	struct apply_work *work = data;
@@ -518,6 +643,12 @@ static int write_jumps(void *data, struct hp_error *error)
 	pid_t tid = threads_first_stopped(&work->session.threads);
 	int status;
 
+	if (work->transition.gated)
+		return decide_gates(work, error);
+	/* Gates whose jumps go in under this stop: decided before any runs. */
+	if (work->transition.active &&
+	    (status = transition_decide(&work->session, &work->transition, error)) != HP_OK)
+		return status;
 	work->jumps_started = true;
 	if (hp_fault("write-jumps") || hp_fault("kill-in-write")) {
 		/* Half the jumps, then a failure: the rollback must undo them. */
@@ -544,6 +675,15 @@ static int resume_after_write(void *data, struct hp_error *error)
 {
 	struct apply_work *work = data;
 	int status = resume_threads(work, error);
+	struct hp_error ignored = { 0 };
+
+	/* Through gates nothing was held at once: the longest stop was one
+	 * thread's own. */
+	if (work->transition.gated)
+		work->blackout = work->session.longest_stop;
+	/* Decided gates never look at our pidfd again. */
+	if (transition_close_pidfd(&work->session, &work->transition, &ignored) != HP_OK)
+		hp_error_release(&ignored);
 
 	/* Writing into a process that was killed meanwhile may still succeed. */
 	if (status == HP_OK && process_has_exited(work->session.pid))
@@ -789,10 +929,11 @@ static const struct hp_step apply_step_table[] = {
 	{ "fill-references", fill_references, NULL, false },
 	{ "pre-apply-hook", pre_apply_hook, NULL, false },
 	{ "record", record_pending, NULL, false },
-	{ "prepare-jumps", prepare_jumps, NULL, false },
+	{ "prepare-jumps", prepare_jumps, unprepare_jumps, false },
 	{ "record-state", record_state, NULL, false },
 	{ "return-thread", return_thread, NULL, false },
 	{ "prefault", prefault_jump_sites, NULL, false },
+	{ "gate-entries", gate_entries, ungate_entries, false },
 	{ "stop-threads", stop_threads, resume_threads, false },
 	{ "write-jumps", write_jumps, NULL, true },
 	{ "resume-threads", resume_after_write, NULL, false },
@@ -823,6 +964,7 @@ static int run(const struct hp_request *request, struct hp_result *result,
 				   .result = result,
 				   .only_check = steps == &check_steps,
 				   .record_index = -1,
+				   .transition = { .pidfd = -1 },
 				   .session = { .lock_fd = -1, .memory = { .mem_fd = -1 } } };
 	int status;
 
@@ -839,6 +981,15 @@ static int run(const struct hp_request *request, struct hp_result *result,
 		if (state_remove_if_empty(&work.session, &ignored) != HP_OK)
 			hp_error_release(&ignored);
 	}
+	if (!work.only_check && work.planned) {
+		hp_copy_string(result->stop_mode, sizeof(result->stop_mode),
+			       work.transition.gated ? "gates" : "stop-all");
+		hp_copy_string(result->stop_all_reason, sizeof(result->stop_all_reason),
+			       work.transition.stopped_all ? "threads in the way or suspended frames"
+			       : work.transition.active && !work.transition.gated
+				       ? "code pages may not be made writable"
+				       : work.transition.why_not);
+	}
 	result->attempts = work.attempts;
 	result->blackout_seconds = work.blackout;
 	result->thread_count = work.session.thread_count;
@@ -846,6 +997,7 @@ static int run(const struct hp_request *request, struct hp_result *result,
 	result->elapsed_seconds = hp_now() - work.session.start;
 	free(work.record);
 	takeover_release(&work.takeover);
+	transition_release(&work.transition);
 	free(work.ranges);
 	free(work.planned);
 	session_close(&work.session);

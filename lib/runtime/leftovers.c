@@ -481,7 +481,7 @@ static int unload_object(struct hp_session *session, struct hp_remote *remote,
 }
 
 /* A trampoline page of ours: one private anonymous R-X page holding only
- * empty slots or jumps through their own address. */
+ * empty slots or jumps through their own address, or our gates. */
 static bool trampoline_page_is_ours(struct hp_session *session, const struct hp_maps *maps,
 				    uint64_t page)
 {
@@ -494,6 +494,9 @@ static bool trampoline_page_is_ours(struct hp_session *session, const struct hp_
 	    mapping->writable || !mapping->executable || mapping->shared || mapping->path[0] ||
 	    target_memory_read(&session->memory, page, bytes, sizeof(bytes), &ignored) != HP_OK)
 		return false;
+	/* Or a gate page of an apply through gates (transition.c). */
+	if (gate_page_is_gate(bytes))
+		return true;
 	for (size_t at = 0; at < sizeof(bytes); at += HP_TRAMPOLINE_SLOT) {
 		uint64_t to;
 

@@ -93,6 +93,66 @@ void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_rep
  * creates nothing: without a state there is nothing to mark yet). */
 int session_mark_running(struct hp_session *session, struct hp_error *error) HP_MUST_CHECK;
 
+/* ---- transition.c: apply without stopping every thread at once ---- */
+/* One function's entry: where its jump goes and the aligned block around it. */
+struct hp_transition_site {
+	uint64_t site;				/* the jump address */
+	unsigned char current[HP_SAVED_MAX];	/* the bytes there now */
+	size_t length;				/* that may be overwritten */
+	size_t displaced;			/* run by the gate instead */
+	uint64_t block;				/* the aligned block holding the site */
+	unsigned char original[HP_GATE_STORE_SIZE];	/* what it holds now */
+	unsigned char gated[HP_GATE_STORE_SIZE];	/* and with the gate's jump */
+	bool in_place;				/* the gate's jump is there */
+};
+
+struct hp_transition {
+	bool active;		/* this apply goes through gates */
+	bool gated;		/* every entry jumps to its gate */
+	bool stopped_all;	/* the check stopped every thread after all */
+	bool keep_page;		/* a rollback could not empty the gate page */
+	char why_not[HP_TEXT_MAX];	/* when not active: why */
+	uint64_t page;		/* the gate page, 0 if none */
+	int64_t pidfd;		/* hotpatch's pidfd in the target, -1 if none */
+	size_t count;
+	struct hp_transition_site *sites;
+};
+
+/* On the borrowed thread: when the no-stop way fits (else HP_OK, inactive,
+ * why_not said, nothing left), maps the gate page (named in `record`
+ * first), opens our pidfd in the target, writes the gates and sets each
+ * function's jump in `record` to its gate. */
+int transition_prepare(struct hp_session *session, struct hp_remote *remote,
+		       struct hp_state_patch *record, const struct hp_transition_site *sites,
+		       size_t count, struct hp_transition *transition,
+		       struct hp_error *error) HP_MUST_CHECK;
+/* Every entry to its gate, each by one store of the target's own (a
+ * borrowed thread); what fails is taken back.  When no code page may be
+ * made writable, HP_OK with nothing gated: the jumps go in with every
+ * thread stopped instead. */
+int transition_gate(struct hp_session *session, struct hp_transition *transition,
+		    struct hp_error *error) HP_MUST_CHECK;
+/* Every thread checked alone, until each was once out of `ranges` (HP_OK,
+ * every thread running).  Past a share of the timeout, or with frames
+ * suspended in them, the gates are taken out again and every thread is
+ * stopped at once (session_stop_when_clear, every thread left stopped, the
+ * gates' jumps to be written in that stop: gated is false then). */
+int transition_check(struct hp_session *session, struct hp_transition *transition,
+		     const struct hp_range *ranges, size_t range_count, unsigned *attempts,
+		     double *stopped_at, struct hp_error *error) HP_MUST_CHECK;
+/* The commit: every gate sends its callers to the new code. */
+int transition_decide(struct hp_session *session, struct hp_transition *transition,
+		      struct hp_error *error) HP_MUST_CHECK;
+/* The rollback: gates send callers to the original code, each entry gets
+ * its bytes back, and the page is emptied of threads (else keep_page). */
+int transition_ungate(struct hp_session *session, struct hp_transition *transition,
+		      struct hp_error *error) HP_MUST_CHECK;
+/* Closes our pidfd in the target, on a thread borrowed for it or on one. */
+int transition_close_pidfd(struct hp_session *session, struct hp_transition *transition,
+			   struct hp_error *error) HP_MUST_CHECK;
+int transition_close_pidfd_on(struct hp_remote *remote, struct hp_transition *transition);
+void transition_release(struct hp_transition *transition);
+
 /* ---- leftovers.c: what killed commands left in the target, taken back ---- */
 enum hp_leftover_kind {
 	HP_LEFTOVER_OBJECT,	/* a patch object loaded and never recorded */

@@ -652,6 +652,22 @@ int threads_continue_all(struct hp_threads *threads, struct hp_error *error)
 	return HP_OK;
 }
 
+int threads_detach_one(struct hp_threads *threads, pid_t tid, struct hp_error *error)
+{
+	struct hp_thread *thread = threads_find(threads, tid);
+	int status = HP_OK;
+
+	if (!thread)
+		return HP_OK;
+	/* Detaching a stopped tracee resumes it, or leaves it in its group stop. */
+	if (thread->seized && ptrace(PTRACE_DETACH, tid, NULL, NULL) != 0 && errno != ESRCH) {
+		error->tid = tid;
+		status = hp_fail_errno(error, HP_FAILED, "cannot let thread %d go", (int)tid);
+	}
+	forget_thread(threads, thread);
+	return status;
+}
+
 /* A stop of a thread that runs on: passed on, so that it goes on running. */
 static void serve(struct hp_threads *threads, pid_t tid, int status)
 {

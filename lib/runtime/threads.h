@@ -41,6 +41,9 @@ int threads_stop_all(struct hp_threads *threads, double deadline,
 /* Seizes and stops one thread. */
 int threads_stop_one(struct hp_threads *threads, pid_t tid, double deadline,
 		     struct hp_error *error) HP_MUST_CHECK;
+/* Lets one stopped thread go (detached, so it runs on untraced, or stays
+ * in its group stop) and forgets it. */
+int threads_detach_one(struct hp_threads *threads, pid_t tid, struct hp_error *error) HP_MUST_CHECK;
 /* Lets every stopped thread run on, still seized. */
 int threads_continue_all(struct hp_threads *threads, struct hp_error *error) HP_MUST_CHECK;
 /* Waits `seconds` while seized threads run, passing on their signals. */
