@@ -68,13 +68,14 @@ static int run_build(const struct invocation *invocation, struct outcome *outcom
 const struct command commands[] = {
 	{ .name = "apply", .engine = hp_apply,
 	  .synopsis = "(--pid PID... | --exe PATH | --object PATH) [--timeout SECONDS] [--allow-unreliable-stacks] [--allow-suspended] "
-		     "[--require-signature] [--debug-dir DIR]... [--debug-file FILE]... "
+		     "[--stop-all | --gates] [--require-signature] [--debug-dir DIR]... [--debug-file FILE]... "
 		     "[--exclude ID]... [--json] PATCH.so",
 	  .summary = "load PATCH.so into the process and redirect the functions it replaces",
 	  .description = "Loads PATCH.so into the process, waits until no thread is in a "
 			 "function it replaces, and redirects those functions to the patch, "
 			 "all at once or not at all.",
-	  .takes = PATCH_TARGET_OPTIONS | PATCH_FILE_OPTIONS,
+	  .takes = PATCH_TARGET_OPTIONS | PATCH_FILE_OPTIONS | OPTION_BIT(OPTION_STOP_ALL) |
+		   OPTION_BIT(OPTION_GATES),
 	  .needs = OPTION_BIT(OPTION_PID),
 	  .min_arguments = 1, .max_arguments = 1, .argument = "a patch file", .audited = true,
 	  .run = run_engine, .print_text = print_change_text, .print_json = print_change_json },

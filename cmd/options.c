@@ -75,6 +75,13 @@ static const struct option_spec specs[OPTION_COUNT] = {
 			 "and --id); repeats" },
 	[OPTION_EXCLUDE] = { "exclude", 0, "ID", true,
 			     "leave out the fix ID of a patch built from several (--fix); repeats" },
+	[OPTION_STOP_ALL] = { "stop-all", 0, NULL, false,
+			       "stop every thread at once to check the stacks and write the "
+			       "jumps (the default)" },
+	[OPTION_GATES] = { "gates", 0, NULL, false,
+			   "experimental: hold the replaced functions' callers at gates and "
+			   "check each thread alone while the others run, instead of stopping "
+			   "every thread at once (see hotpatch(1))" },
 	[OPTION_CUMULATIVE] = { "cumulative", 0, NULL, false,
 				"a cumulative patch: applied, it takes over every patch applied "
 				"before it (see hotpatch(1))" },
@@ -230,6 +237,8 @@ static int store(enum option_id id, const char *value, struct invocation *invoca
 		break;
 	case OPTION_UNRELIABLE: invocation->request.allow_unreliable_stacks = true; break;
 	case OPTION_ALLOW_SUSPENDED: invocation->request.allow_suspended = true; break;
+	case OPTION_STOP_ALL: invocation->request.stop_all = true; break;
+	case OPTION_GATES: invocation->request.stop_all = false; break;
 	case OPTION_REQUIRE_SIGNATURE: invocation->request.require_signature = true; break;
 	case OPTION_DEBUG_DIR:
 	case OPTION_DEBUG_FILE:
@@ -350,6 +359,9 @@ static int check_complete(const struct command *command, int positional,
 	const struct hp_build_request *build = &invocation->build;
 
 	/* --pid is needed where --exe or --object would do as well. */
+	if ((invocation->given & OPTION_BIT(OPTION_GATES)) &&
+	    (invocation->given & OPTION_BIT(OPTION_STOP_ALL)))
+		return usage_error(output, "--gates and --stop-all exclude each other");
 	if ((command->needs & OPTION_BIT(OPTION_PID)) && !(invocation->given & PROCESS_OPTIONS))
 		return usage_error(output, "%s needs %s", command->name,
 				   (command->takes & OPTION_BIT(OPTION_EXE))
@@ -397,6 +409,8 @@ int options_parse(const struct command *command, int argc, char **argv,
 	getopt_tables(command, longs, shorts, sizeof(shorts));
 	invocation->command = command;
 	invocation->request.timeout_seconds = 10;
+	/* The gates are experimental: every thread is stopped unless --gates. */
+	invocation->request.stop_all = true;
 	invocation->request.interrupted = interrupted;
 	invocation->build.object = "";
 	invocation->build.ids = invocation->ids;

@@ -286,6 +286,11 @@ void print_change_json(const struct output *output, const struct invocation *inv
 	json_object_set_new(document, "attempts", json_integer(result->attempts));
 	json_object_set_new(document, "threads", json_integer(result->thread_count));
 	json_object_set_new(document, "blackout_us", json_real(result->blackout_seconds * 1e6));
+	if (result->stop_mode[0])
+		json_object_set_new(document, "stop", json_string(result->stop_mode));
+	if (result->stop_mode[0] && result->stop_all_reason[0])
+		json_object_set_new(document, "stop_all_reason",
+				    json_string(result->stop_all_reason));
 	json_object_set_new(document, "suspended_scan", scan_json(&result->suspended_scan));
 	if (result->patch_file.sha256[0])
 		json_object_set_new(document, "patch_file", identity_json(&result->patch_file));

@@ -1,0 +1,175 @@
+#!/usr/bin/env bats
+# nostop.bats - apply --gates: without stopping every thread at once
+# (lib/runtime/transition.c): callers held at gates, each thread checked
+# alone, one byte switching every gate.  Eight threads hammer the replaced
+# function and count their switches (a worker that ran the new code and then
+# the old again counts one more); hotpatch killed at every step leaves a
+# target that runs on, untraced, with the old code or the new, never both.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+setup() { hp_setup; }
+teardown() { hp_teardown; }
+
+# A worker whose last call returned 1 (old) or 2 (new) after the mark.
+settled_line() {
+	hot_line_after "$TARGET_LOG" "$1" "$2"
+}
+
+@test "apply goes through gates while eight threads hammer the function, each switching once" {
+	local mark line
+	start_target threads 8
+	mark=$(line_count "$TARGET_LOG")
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --gates --json "$HP_PATCHES/hot_v2.so"
+	json_is '.stop == "gates"' '.stop_all_reason == null' '.threads >= 9'
+	line=$(settled_line "$mark" ' v1=0 v2=8 other=0 ')
+	[[ $line == *" switches=8 "* ]] || fail "workers switched back and forth: $line"
+	# Long after: still each once, the calls going on.
+	sleep 0.3
+	mark=$(line_count "$TARGET_LOG")
+	settled_line "$mark" ' v1=0 v2=8 other=0 switches=8 ' >/dev/null
+	assert_patch_mapped "$TARGET_PID" hot_v2
+	assert_not_traced "$TARGET_PID"
+	assert_no_errors "$TARGET_LOG"
+	# Revert (a global stop) takes gate and patch out together.
+	mark=$(line_count "$TARGET_LOG")
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
+	line=$(settled_line "$mark" ' v1=8 v2=0 other=0 ')
+	[[ $line == *" switches=16 "* ]] || fail "workers switched back and forth: $line"
+	assert_target_untouched "$TARGET_PID"
+}
+
+@test "without --gates, apply stops every thread at once and says so" {
+	local mark
+	start_target threads 8
+	mark=$(line_count "$TARGET_LOG")
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --json "$HP_PATCHES/hot_v2.so"
+	json_is '.stop == "stop-all"' '.stop_all_reason | startswith("--stop-all")'
+	run -2 --separate-stderr hp apply --pid "$TARGET_PID" --gates --stop-all "$HP_PATCHES/hot_v2.so"
+	settled_line "$mark" ' v1=0 v2=8 other=0 switches=8 ' >/dev/null
+	assert_not_traced "$TARGET_PID"
+}
+
+@test "apply goes through gates while threads are started and end all the time" {
+	local mark
+	start_target threads 4 churn
+	mark=$(line_count "$TARGET_LOG")
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --gates --json "$HP_PATCHES/hot_v2.so"
+	json_is '.stop == "gates"'
+	settled_line "$mark" ' v1=0 v2=4 other=0 switches=4 .* churn_last=2$' >/dev/null
+	assert_not_traced "$TARGET_PID"
+	assert_no_errors "$TARGET_LOG"
+}
+
+@test "threads that nearly never leave the function are patched too, each switching once" {
+	local mark line
+	start_target threads 8 resident
+	mark=$(line_count "$TARGET_LOG")
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --gates --timeout 4 --json "$HP_PATCHES/hot_v2.so"
+	# Gates, or, when they are still in the way after a quarter of the
+	# timeout, a global stop that moves them out.
+	json_is '.stop == "gates" or (.stop_all_reason | test("in the way"))' '.attempts >= 1'
+	line=$(settled_line "$mark" ' v1=0 v2=8 other=0 ')
+	[[ $line == *" switches=8 "* ]] || fail "workers switched back and forth: $line"
+	assert_not_traced "$TARGET_PID"
+	assert_no_errors "$TARGET_LOG"
+}
+
+@test "a failure at each step of the gates' way leaves eight hammering threads on the old code" {
+	local step mark line
+	# A command per step: longer than a target's default life on a busy machine.
+	HP_TARGET_LIFETIME=1800 start_target threads 8
+	HOTPATCH_FAULT=list-steps run -1 --separate-stderr hp apply --pid "$TARGET_PID" --json \
+		"$HP_PATCHES/hot_v2.so"
+	for step in $(jq -r '.error.detail' <<<"$output" | awk '$1 == "rollback" || $1 == "commit" { print $2 }'); do
+		HOTPATCH_FAULT=$step run -1 --separate-stderr hp apply --pid "$TARGET_PID" --gates \
+			"$HP_PATCHES/hot_v2.so"
+		assert_error_line "injected fault at step $step" || fail "the fault at $step did not fire"
+		assert_target_untouched "$TARGET_PID" || fail "after the fault at $step"
+		mark=$(line_count "$TARGET_LOG")
+		line=$(settled_line "$mark" ' v1=8 v2=0 other=0 ') || fail "after the fault at $step"
+		[[ $line == *" switches=0 "* ]] || fail "after the fault at $step, workers ran the patch: $line"
+	done
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --gates --json "$HP_PATCHES/hot_v2.so"
+	json_is '.stop == "gates"'
+	assert_no_errors "$TARGET_LOG"
+}
+
+@test "hotpatch killed after each step of apply: the target runs on, old or new code, never both" {
+	local step mark line steps count=0
+	HP_TARGET_LIFETIME=1800 start_target threads 8
+	HOTPATCH_FAULT=list-steps run -1 --separate-stderr hp apply --pid "$TARGET_PID" --json \
+		"$HP_PATCHES/hot_v2.so"
+	steps=$(jq -r '.error.detail' <<<"$output" | awk '{ print $2 }')
+	for step in $steps kill-in-write; do
+		[[ $step == kill-in-write ]] || step=kill-after-$step
+		HOTPATCH_FAULT=$step run -137 --separate-stderr hp apply --pid "$TARGET_PID" --gates \
+			"$HP_PATCHES/hot_v2.so"
+		assert_not_traced "$TARGET_PID" || fail "after $step"
+		# Every worker runs one version, each switched at most once.
+		mark=$(line_count "$TARGET_LOG")
+		line=$(settled_line "$mark" ' other=0 ') || fail "after $step"
+		[[ $line == *" v1=8 v2=0 "*" switches=$count "* || $line == *" v1=0 v2=8 "* ]] ||
+			fail "after $step, the workers mix versions: $line"
+		if [[ $line == *" v1=0 v2=8 "* ]]; then
+			count=$((count + 8))
+			[[ $line == *" switches=$count "* ]] || fail "after $step, workers switched back and forth: $line"
+		fi
+		# Whatever the kill left recorded, revert puts it right.
+		if hp list --pid "$TARGET_PID" | grep -q '(applied\|(incomplete\|incomplete'; then
+			run -0 --separate-stderr hp revert --pid "$TARGET_PID" || fail "revert after $step"
+			if [[ $line == *" v1=0 v2=8 "* ]]; then
+				count=$((count + 8))
+			fi
+		fi
+		mark=$(line_count "$TARGET_LOG")
+		line=$(settled_line "$mark" ' v1=8 v2=0 other=0 ') || fail "after revert after $step"
+		[[ $line == *" switches=$count "* ]] || fail "after $step and revert: $line"
+		run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
+		json_is '[.leftovers[] | select(.reclaimable == false)] == []' || fail "after $step"
+	done
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --gates --json "$HP_PATCHES/hot_v2.so"
+	json_is '.stop == "gates"'
+	assert_not_traced "$TARGET_PID"
+	assert_no_errors "$TARGET_LOG"
+}
+
+@test "killed while callers wait at the gates, hotpatch leaves them going on into the old code" {
+	local mark line calls_before calls_after
+	start_target threads 8
+	# Stopped by itself right after the gates went in: every worker calls
+	# hot() in a loop, so each is waiting at the gate.
+	HOTPATCH_FAULT=stop-after-gate-entries "$HOTPATCH" apply --pid "$TARGET_PID" --gates \
+		"$HP_PATCHES/hot_v2.so" >/dev/null 2>&1 &
+	local held=$!
+	local deadline=$((SECONDS + HP_WAIT_SECONDS))
+	until [[ $(awk '{ print $3 }' "/proc/$held/stat" 2>/dev/null) == T ]]; do
+		((SECONDS < deadline)) || fail "hotpatch never stopped after gate-entries"
+		sleep 0.02
+	done
+	mark=$(line_count "$TARGET_LOG")
+	sleep 0.2
+	calls_before=$(tail -1 "$TARGET_LOG" | sed -n 's/.* calls=\([0-9]*\).*/\1/p')
+	sleep 0.2
+	calls_after=$(tail -1 "$TARGET_LOG" | sed -n 's/.* calls=\([0-9]*\).*/\1/p')
+	# Held: no call completes while hotpatch lives and has not decided.
+	((calls_after - calls_before < 8)) || fail "calls went on at the gates: $calls_before -> $calls_after"
+	kill -KILL "$held"
+	wait "$held" || true
+	mark=$(line_count "$TARGET_LOG")
+	line=$(settled_line "$mark" ' v1=8 v2=0 other=0 switches=0 ')
+	calls_before=$(sed -n 's/.* calls=\([0-9]*\).*/\1/p' <<<"$line")
+	sleep 0.2
+	calls_after=$(tail -1 "$TARGET_LOG" | sed -n 's/.* calls=\([0-9]*\).*/\1/p')
+	((calls_after > calls_before)) || fail "the workers stopped calling: $calls_before -> $calls_after"
+	assert_not_traced "$TARGET_PID"
+	run -0 --separate-stderr hp list --pid "$TARGET_PID"
+	[[ $output == *incomplete* ]] || fail "list says:"$'\n'"$output"
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
+	mark=$(line_count "$TARGET_LOG")
+	settled_line "$mark" ' v1=8 v2=0 other=0 switches=0 ' >/dev/null
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --gates --json "$HP_PATCHES/hot_v2.so"
+	json_is '.stop == "gates"'
+	assert_no_errors "$TARGET_LOG"
+}
