@@ -1,13 +1,20 @@
 /* bench_target.c - the process `make bench` patches.  `bench_target THREADS`
  * runs THREADS threads in all: the main thread, which answers commands from
  * stdin; one spinner, which records the longest gap between two iterations
- * of its loop (the blackout as the process itself sees it); and THREADS-2
- * workers, mostly idle like a server's.  Only the generated bench_fn_NNNN
- * functions are ever patched; this file never is.
+ * of its loop (the blackout as the process itself sees it) and calls only
+ * the last generated function, which the 1- and 100-function patches leave
+ * alone (a thread spinning in unrelated code); and THREADS-2 workers,
+ * mostly idle like a server's.  Two more threads measure their own pauses:
+ * an idle one, sleeping 1 ms at a time (how late it wakes), and a caller,
+ * calling bench_fn_0000 then sleeping 200 us (how much longer than that one
+ * round takes).  Only the generated bench_fn_NNNN functions are ever
+ * patched; this file never is.
  *
  * Commands, one per line; every answer is one line, flushed:
  *   reset      zero the spinner's longest gap            -> ok
  *   gap        longest gap since the last reset, in ns   -> N
+ *   pauses     the idle thread's and the caller's longest lateness since
+ *              the last reset, in ns                     -> idle=N caller=N
  *   calls N    ns per call of bench_fn_0000 over N calls -> F
  *   errors     calls whose result differed from the original code -> N
  *   quit       exit (so does end of input)
@@ -35,6 +42,10 @@
 static atomic_uint reset_request;
 static atomic_uint reset_done;
 static atomic_uint_fast64_t longest_gap_ns;
+static atomic_uint_fast64_t idle_late_ns;
+static atomic_uint_fast64_t caller_late_ns;
+#define IDLE_SLEEP_NS 1000000L
+#define CALLER_SLEEP_NS 200000L
 static atomic_ulong mismatches;
 static atomic_uint started;
 
@@ -99,7 +110,51 @@ static void *spin(void *unused)
 		}
 		previous = now;
 		if (++iteration % SPINNER_CALL_EVERY == 0)
-			call_and_check(0, iteration);
+			call_and_check(BENCH_FUNCTION_COUNT - 1, iteration);
+	}
+	return NULL;
+}
+
+static void note_late(atomic_uint_fast64_t *longest, uint64_t late)
+{
+	uint_fast64_t seen = atomic_load_explicit(longest, memory_order_relaxed);
+
+	while (late > seen &&
+	       !atomic_compare_exchange_weak_explicit(longest, &seen, late, memory_order_relaxed,
+						      memory_order_relaxed))
+		;
+}
+
+/* Sleeps 1 ms at a time: how much later than asked it wakes is its pause. */
+static void *sleep_and_measure(void *unused)
+{
+	(void)unused;
+	atomic_fetch_add(&started, 1);
+	for (;;) {
+		uint64_t start = now_ns(), took;
+
+		sleep_ns(IDLE_SLEEP_NS);
+		took = now_ns() - start;
+		note_late(&idle_late_ns, took > (uint64_t)IDLE_SLEEP_NS ? took - IDLE_SLEEP_NS : 0);
+	}
+	return NULL;
+}
+
+/* Calls bench_fn_0000, sleeps 200 us: a round longer than that is a pause. */
+static void *call_and_measure(void *unused)
+{
+	unsigned long iteration = 0;
+
+	(void)unused;
+	atomic_fetch_add(&started, 1);
+	for (;;) {
+		uint64_t start = now_ns(), took;
+
+		call_and_check(0, ++iteration);
+		sleep_ns(CALLER_SLEEP_NS);
+		took = now_ns() - start;
+		note_late(&caller_late_ns,
+			  took > (uint64_t)CALLER_SLEEP_NS ? took - CALLER_SLEEP_NS : 0);
 	}
 	return NULL;
 }
@@ -151,6 +206,10 @@ static void start_threads(int threads)
 		error = pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
 	if (!error)
 		error = pthread_create(&thread, &attributes, spin, NULL);
+	if (!error)
+		error = pthread_create(&thread, &attributes, sleep_and_measure, NULL);
+	if (!error)
+		error = pthread_create(&thread, &attributes, call_and_measure, NULL);
 	/* Half the workers wake periodically, half wait for work that never
 	 * comes: on 2 cores, 1022 busy threads would starve the spinner. */
 	for (int worker = 0; !error && worker < threads - 2; worker++)
@@ -160,7 +219,7 @@ static void start_threads(int threads)
 	if (error)
 		die("cannot start threads", error);
 	pthread_attr_destroy(&attributes);
-	while (atomic_load(&started) < (unsigned)threads - 1)
+	while (atomic_load(&started) < (unsigned)threads + 1)
 		sleep_ns(1000000);
 }
 
@@ -182,6 +241,9 @@ static void answer(const char *format, ...)
 static void reset(void)
 {
 	unsigned request = atomic_fetch_add(&reset_request, 1) + 1;
+
+	atomic_store(&idle_late_ns, 0);
+	atomic_store(&caller_late_ns, 0);
 	uint64_t deadline = now_ns() + 2000000000u;
 
 	while (atomic_load_explicit(&reset_done, memory_order_acquire) != request) {
@@ -239,6 +301,9 @@ int main(int argc, char **argv)
 			reset();
 		else if (strcmp(line, "gap") == 0)
 			answer("%" PRIuFAST64, atomic_load(&longest_gap_ns));
+		else if (strcmp(line, "pauses") == 0)
+			answer("idle=%" PRIuFAST64 " caller=%" PRIuFAST64, atomic_load(&idle_late_ns),
+			       atomic_load(&caller_late_ns));
 		else if (sscanf(line, "calls %lu", &count) == 1)
 			measure_calls(count);
 		else if (strcmp(line, "errors") == 0)
