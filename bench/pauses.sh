@@ -2,7 +2,7 @@
 # pauses.sh - how long the target's own threads pause during one apply, for
 # the three ways of making it in the same run on the same target: the floor
 # (floor.c: stop every thread, unwind, write, resume), `hotpatch apply
-# --stop-all` (every thread stopped at once) and `hotpatch apply` (gates,
+# --stop-all` (every thread stopped at once) and `hotpatch apply --gates` (gates,
 # each thread checked alone; its JSON says "stop": "gates" or why not).
 # Three threads of bench_target measure themselves: the spinner (spinning
 # in code the patch leaves alone: its longest gap), an idle thread (how late
@@ -131,7 +131,7 @@ one_shape() {
 			notes+=("threads=$threads floor failed: $(head -1 "$work/stderr")")
 		measured floor || return 1
 		apply_way stopall --stop-all || return 1
-		apply_way gates || return 1
+		apply_way gates --gates || return 1
 	done
 	for way in floor stopall gates; do
 		for kind in spin idle caller; do
@@ -158,7 +158,7 @@ hotpatch bench, pauses: medians over $runs runs, microseconds
   caller  how much longer than its 200 us sleep a round of a thread calling
           the replaced function took at worst
   floor: bare ptrace work (stop all, unwind, write, resume); stop-all:
-  hotpatch apply --stop-all; gates: hotpatch apply (per-thread checks)
+  hotpatch apply --stop-all; gates: hotpatch apply --gates (per-thread checks)
   floor/gates: how many times shorter the gates' pause is than the floor's
   (the machine's own noise, a few hundred us on a loaded 2-core VM, bounds it)
 
