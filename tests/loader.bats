@@ -209,3 +209,22 @@ expect_unchanged() {
 		"$SECURE_DIR/once" preloaded
 	[[ $output == "$original_once"$'\n'"preloaded $name" ]]
 }
+
+@test "a long index (more than fits the loader's stack buffer) is read whole: the patch listed last still applies" {
+	local index=$HOTPATCH_STORE/index
+	build_patch "$BATS_TEST_TMPDIR/patches/once_fix.so" once_fix "" compute '13 * value' "$ONCE_ID"
+	run -0 hp install "$BATS_TEST_TMPDIR/patches/once_fix.so"
+	# 120 other patches listed first, pinned to builds nobody runs: 6 KiB.
+	{
+		head -n1 "$index"
+		for i in $(seq 1 120); do
+			printf 'other_%d %s\n' "$i" "$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+		done
+		tail -n +2 "$index"
+	} >"$index.new"
+	chmod 644 "$index.new" && mv "$index.new" "$index"
+	(($(stat -c %s "$index") > 4096)) || fail "the index is only $(stat -c %s "$index") bytes"
+	run -0 --separate-stderr env HOTPATCH_LOADER_LOG=stderr LD_PRELOAD="$LOADER" "$ONCE"
+	[[ $output == $'compute 1 -> 13\ncompute 2 -> 26\ncompute 3 -> 39' ]]
+	[[ $stderr == "hotpatch-loader["*"]: applied once_fix "* ]]
+}
