@@ -37,6 +37,17 @@ bool store_patch_path(const char *name, char *path, size_t size);
 int store_write(const char *path, const unsigned char *bytes, size_t size,
 		struct hp_error *error) HP_MUST_CHECK;
 
+/* ---- store_exclusions.c: the fixes an installed patch leaves out ---- */
+/* STORE/NAME.exclude, or false when it does not fit `size`. */
+bool store_exclusions_path(const char *name, char *path, size_t size);
+/* The fixes installed `name` leaves out, space separated, "" when none;
+ * the file must be one `for_pid`'s owner (or root, for 0) can have written. */
+int store_exclusions_read(const char *name, pid_t for_pid, char *excluded, size_t size,
+			  struct hp_error *error) HP_MUST_CHECK;
+/* Writes them ("" removes the file). */
+int store_exclusions_write(const char *name, const char *excluded,
+			   struct hp_error *error) HP_MUST_CHECK;
+
 /* ---- store_index.c: the store's patches read, and its index ---- */
 struct hp_installed_report;
 /* The store's patch files (NAME.so), sorted; *names malloc'd, each too.

@@ -136,7 +136,9 @@ static bool describe_process(struct hp_process_status *process,
 		copy = listed ? applied_copy(&list, installed->name, installed->sha256) : NULL;
 		memory = memory && add_patch(process, installed->name, copy ? copy->state : "not applied",
 					     true, copy);
-		as_installed = as_installed && copy && strcmp(copy->state, "applied") == 0;
+		/* As installed: applied, leaving out what the installation does. */
+		as_installed = as_installed && copy && strcmp(copy->state, "applied") == 0 &&
+			       strcmp(copy->excluded, installed->excluded) == 0;
 	}
 	for (size_t i = 0; listed && i < list.patch_count; i++)
 		if (!is_installed_name(result, list.patches[i].name))
