@@ -52,7 +52,7 @@ all: $(BUILD)/hotpatch loader
 
 loader: $(LOADER) $(LOADER_APPLY)
 
-$(LOADER): loader/preload.c Makefile
+$(LOADER): loader/preload.c lib/common/loader_outcomes.h Makefile
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -fPIC -shared -Wl,-z,now -Wl,-z,relro $(LDFLAGS) -o $@ loader/preload.c -ldl
 

@@ -102,6 +102,9 @@ void print_status_text(const struct output *output, const struct invocation *inv
 			printf("%-8d %-24s %-12s %s\n", (int)process->pid,
 			       one_line(patch->name, other, sizeof(other)), patch->state,
 			       one_line(process->exe, clean, sizeof(clean)));
+			if (patch->reason[0])
+				printf("%-8s %-24s %s\n", "", "",
+				       one_line(patch->reason, clean, sizeof(clean)));
 			if (patch->excluded[0])
 				printf("%-8s %-24s fixes in effect: %s; excluded: %s\n", "", "",
 				       patch->fixes[0] ? one_line(patch->fixes, other, sizeof(other))
@@ -134,14 +137,18 @@ static json_t *process_json(const struct hp_process_status *process)
 	json_t *patches = json_array();
 	json_t *report;
 
-	for (size_t i = 0; i < process->patch_count; i++)
+	for (size_t i = 0; i < process->patch_count; i++) {
+		const struct hp_process_patch *patch = &process->patches[i];
+
 		json_array_append_new(patches,
-				      json_pack("{s:o, s:s, s:b, s:o, s:o}", "name",
-						json_text(process->patches[i].name), "state",
-						process->patches[i].state, "installed",
-						process->patches[i].installed, "fixes",
-						json_id_list(process->patches[i].fixes), "excluded",
-						json_id_list(process->patches[i].excluded)));
+				      json_pack("{s:o, s:s, s:b, s:o, s:o, s:o}", "name",
+						json_text(patch->name), "state", patch->state,
+						"installed", patch->installed, "fixes",
+						json_id_list(patch->fixes), "excluded",
+						json_id_list(patch->excluded), "reason",
+						patch->reason[0] ? json_text(patch->reason)
+								 : json_null()));
+	}
 	report = json_pack("{s:i, s:o, s:o}", "pid", (int)process->pid, "exe",
 			   json_text(process->exe), "patches", patches);
 	if (process->problem[0])

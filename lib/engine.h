@@ -307,7 +307,9 @@ int hp_uninstall_keep(struct hp_error *error) __attribute__((warn_unused_result)
 /* One patch of a process as status sees it. */
 struct hp_process_patch {
 	char name[HP_PATCH_NAME_MAX];
-	char state[16];			/* "applied", "not applied", "incomplete" */
+	char state[16];			/* "applied", "not applied", "failed" (the loader
+					 * tried it when the process started), "incomplete" */
+	char reason[HP_TEXT_MAX];	/* failed: why, as the loader said */
 	bool installed;
 	char fixes[HP_FIXES_MAX];	/* applied: the fixes in effect, space separated */
 	char excluded[HP_FIXES_MAX];	/* applied: the fixes left out */

@@ -38,13 +38,15 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The one header of ours: a layout of plain types, shared with status. */
+#include "common/loader_outcomes.h"
+
 #define DEFAULT_STORE "/var/lib/hotpatch"
 #define INDEX_HEADER "hotpatch-index 1\n"
 #define INDEX_SIZE_MAX (256u << 10)
 #define PINS_MAX 16
 #define NAME_MAX_LENGTH 64	/* HP_PATCH_NAME_MAX */
 #define BUILD_ID_MAX 64		/* bytes */
-#define TRIED_MAX 64
 #define INDEX_ON_STACK 4096	/* bytes: fifty installed patches take 3 KiB */
 #define APPLY_LIBRARY "libhotpatch-apply.so"
 #define MESSAGE_MAX 768
@@ -61,13 +63,11 @@ struct installed_patch {
 };
 _Static_assert(PINS_MAX <= 32, "a pin is a bit of a 32-bit mask");
 
-/* The patches tried in this process, applied or failed, by name: never
- * tried again at a later dlopen.  Touched only when a patch fits, so that
- * a process nothing fits faults in no page of ours beyond the code. */
-static struct {
-	size_t count;
-	char names[TRIED_MAX][NAME_MAX_LENGTH];
-} tried;
+/* The patches tried in this process, applied or failed: never tried again
+ * at a later dlopen, and told to `hotpatch status`, which reads the table
+ * from outside (common/loader_outcomes.h).  Made when a patch first fits,
+ * so that a process nothing fits has none. */
+static struct loader_outcomes *outcomes;
 
 static pthread_mutex_t loader_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread bool loader_busy;	/* a patch's own dlopen must not recurse */
@@ -305,33 +305,68 @@ static bool load_apply_library(void)
 	return apply_patch != NULL;
 }
 
+/* The table of outcomes, made on first use: private pages of a memory
+ * file whose name status finds in /proc/PID/maps (private, so that a child
+ * forked later keeps its own); anonymous ones where no memory file can be
+ * made (a seccomp filter), which status cannot see. */
+static struct loader_outcomes *outcomes_table(void)
+{
+	void *table = MAP_FAILED;
+	int fd;
+
+	if (outcomes)
+		return outcomes;
+	fd = memfd_create(LOADER_OUTCOMES_NAME, MFD_CLOEXEC);
+	if (fd >= 0 && ftruncate(fd, sizeof(*outcomes)) == 0)
+		table = mmap(NULL, sizeof(*outcomes), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	if (fd >= 0)
+		close(fd);
+	if (table == MAP_FAILED)
+		table = mmap(NULL, sizeof(*outcomes), PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (table == MAP_FAILED)
+		return NULL;
+	outcomes = table;
+	memcpy(outcomes->magic, LOADER_OUTCOMES_MAGIC, sizeof(LOADER_OUTCOMES_MAGIC));
+	return outcomes;
+}
+
 static bool tried_before(const char *name)
 {
-	for (size_t i = 0; i < tried.count; i++)
-		if (strcmp(tried.names[i], name) == 0)
+	for (size_t i = 0; outcomes && i < outcomes->count; i++)
+		if (strcmp(outcomes->entries[i].name, name) == 0)
 			return true;
 	return false;
 }
 
-/* Applies a fitting patch, once in this process's life. */
+/* Applies a fitting patch, once in this process's life, and keeps what
+ * came of it. */
 static void apply_one(const char *store, const struct installed_patch *patch)
 {
 	char path[PATH_MAX + NAME_MAX_LENGTH + 8], message[MESSAGE_MAX];
-	int code;
+	struct loader_outcomes *table;
+	struct loader_outcome *outcome;
+	int code = 1;
 
-	if (tried_before(patch->name))
+	if (tried_before(patch->name) || !(table = outcomes_table()))
 		return;
-	if (tried.count == TRIED_MAX) {
+	if (table->count == LOADER_OUTCOMES_MAX) {
 		say(4, "%s fits, but %d patches were tried in this process already; not applied",
-		    patch->name, TRIED_MAX);
+		    patch->name, LOADER_OUTCOMES_MAX);
 		return;
 	}
-	strcpy(tried.names[tried.count++], patch->name);
-	if (!load_apply_library())
-		return;
-	snprintf(path, sizeof(path), "%s/%s.so", store, patch->name);
-	message[0] = '\0';
-	code = apply_patch(path, message, sizeof(message));
+	outcome = &table->entries[table->count++];
+	strcpy(outcome->name, patch->name);
+	snprintf(message, sizeof(message), "the loader's engine %s could not be loaded (syslog says why)",
+		 APPLY_LIBRARY);
+	if (load_apply_library()) {
+		snprintf(path, sizeof(path), "%s/%s.so", store, patch->name);
+		message[0] = '\0';
+		code = apply_patch(path, message, sizeof(message));
+	}
+	outcome->code = code;
+	if (code != 0)
+		snprintf(outcome->reason, sizeof(outcome->reason), "%s", message);
 	if (code == 0)
 		say(5, "%s", message);
 	else

@@ -71,6 +71,16 @@ bool store_patch_fits(pid_t pid, const struct hp_patch_file *patch);
 /* Whether some patch is applied to `pid` (its hotpatch-state mapping). */
 bool store_has_state(pid_t pid);
 
+/* ---- loader_outcomes.c: what the loader tried in a process ---- */
+struct loader_outcomes;
+struct loader_outcome;
+/* The table of the loader in `pid`, read without stopping it; false when
+ * it has none (the loader applied nothing there) or not a readable one. */
+bool loader_outcomes_read(pid_t pid, struct loader_outcomes *table);
+/* The outcome for patch `name`, or NULL. */
+const struct loader_outcome *loader_outcome_find(const struct loader_outcomes *table,
+						 const char *name);
+
 /* ---- startup.c: the loader in ROOT/etc/ld.so.preload ---- */
 /* Where `make install` put the loader: PREFIX/lib/hotpatch/libhotpatch-loader.so. */
 const char *startup_loader_path(void);
