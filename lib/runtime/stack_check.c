@@ -187,6 +187,7 @@ bool stack_check_thread(struct hp_stack_checker *checker, const struct hp_thread
 		 * SP.  Unknown when that frame is the last one unwound. */
 		blocker->return_ip = i + 1 < stack->count ? stack->frames[i + 1].ip : 0;
 		blocker->return_sp = i + 1 < stack->count ? stack->frames[i + 1].sp : 0;
+		blocker->return_slot = i + 1 < stack->count ? stack->frames[i + 1].return_slot : 0;
 	}
 	return found || (blocker->unreliable && !allow_unreliable);
 }
