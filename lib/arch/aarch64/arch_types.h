@@ -84,7 +84,6 @@ struct hp_registers {
 	} user;
 	uint64_t thread_pointer;	/* TPIDR_EL0 (NT_ARM_TLS) */
 	int64_t syscall;		/* -1: not in a system call */
-	int64_t syscall_read;		/* as read: written back only if changed */
 	uint8_t syscall_stop;		/* PTRACE_SYSCALL_INFO_ENTRY, _EXIT or 0 */
 	bool first_argument_known;
 	uint64_t first_argument;	/* orig_x0, when known */

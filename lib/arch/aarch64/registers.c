@@ -122,20 +122,21 @@ int registers_read(pid_t tid, struct hp_registers *registers)
 	    get_regset(tid, NT_ARM_TLS, &registers->thread_pointer,
 		       sizeof(registers->thread_pointer)) != 0)
 		return -1;
-	registers->syscall = registers->syscall_read = syscall_number;
+	registers->syscall = syscall_number;
 	if (syscall_number >= 0)
 		read_syscall_stop(tid, registers);
 	return 0;
 }
 
+/* The system-call number always goes with them, as x86-64's orig_rax does:
+ * registers saved at one stop are often put back at another (the stub's
+ * sync), where the kernel must see the number they had, or none. */
 int registers_write(pid_t tid, const struct hp_registers *registers)
 {
 	int syscall_number = (int)registers->syscall;
 
 	if (set_regset(tid, NT_PRSTATUS, &registers->user, sizeof(registers->user)) != 0)
 		return -1;
-	if (registers->syscall == registers->syscall_read)
-		return 0;
 	return set_regset(tid, NT_ARM_SYSTEM_CALL, &syscall_number, sizeof(syscall_number));
 }
 
