@@ -37,11 +37,13 @@ struct mover {
 /* Points the frame's return address at trampoline k, after checking that
  * the stack holds what the unwinder said.  The slot is where the unwind
  * information says the return address was saved (just below the caller's
- * SP on x86-64; wherever the callee stored x30 on arm64).  A return address
- * signed by arm64 pointer authentication (paciasp) differs from the one the
- * unwinder reports (stripped of its signature), so it is never replaced:
- * the function's autiasp would reject an unsigned trampoline address, and
- * we cannot sign one.  Such a thread is waited for instead (HP_BUSY). */
+ * SP on x86-64; wherever the callee stored x30 on arm64).  Pointer
+ * authentication: the function's autiasp would reject an unsigned
+ * trampoline address, and we cannot sign one.  The functions we replace
+ * never sign theirs (arm64's code_plan refuses a paciasp), and a signed
+ * word would differ from the address the unwinder reports (stripped of its
+ * signature) anyway, so it is never replaced: such a thread is waited for
+ * instead (HP_BUSY). */
 static int hijack(struct mover *mover, size_t k, uint64_t stub_page, struct hp_error *error)
 {
 	const struct hp_blocker *blocker = mover->blocker;

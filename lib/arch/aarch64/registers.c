@@ -17,7 +17,12 @@
  * ERESTART_RESTARTBLOCK's: the kernel sets x8 to restart_syscall only after
  * the stop, when the thread resumes from it; when it comes back through our
  * stub instead, a sleep with a relative timeout (nanosleep, poll) starts
- * over with its whole timeout.  It sees no EINTR and loses no data.
+ * over with its whole timeout.  It sees no EINTR and loses no data.  The
+ * calls that answer any stop with EINTR (epoll_pwait, semtimedop,
+ * io_getevents: signal(7)) are the other loss: by the stop their first
+ * argument is gone from x0 and the call forgotten, so thread_rewind_call
+ * cannot run them again as it does on x86-64, and the program sees the
+ * EINTR that any debugger's stop gives it.
  *
  * Where we must rewind a call ourselves (held at a system-call exit with a
  * restart code in x0, before the kernel's do_signal), x0 needs orig_x0,
