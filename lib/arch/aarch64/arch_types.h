@@ -44,6 +44,10 @@
  * v0-v7, v16-v31. */
 #define HP_CLOBBERED_ALL ((UINT64_C(1) << 43) - 1)
 
+/* bl leaves the return address in x30, for the callee to store where it
+ * likes: only its unwind information says where (thread_move.c). */
+#define HP_RETURN_ADDRESS_BELOW_SP 0
+
 /* How `hotpatch build` compiles a patch's code: every reference to the
  * binary an absolute 64-bit word of a literal pool (R_AARCH64_ABS64),
  * which apply can point anywhere. */

@@ -40,6 +40,11 @@
 /* Every register a call may change, one bit each (clobbers.c). */
 #define HP_CLOBBERED_ALL ((UINT64_C(1) << 25) - 1)
 
+/* A call pushes the return address just below the SP the callee returns
+ * with: where a moved thread's return is rewritten when libunwind does not
+ * say (thread_move.c). */
+#define HP_RETURN_ADDRESS_BELOW_SP 8
+
 /* How `hotpatch build` compiles a patch's code: every reference to the
  * binary an absolute 64-bit one (a movabs), which apply can point anywhere. */
 #define HP_BUILD_CODE_MODEL "-mcmodel=large"
