@@ -21,6 +21,9 @@ CC ?= cc
 # (scripts/install-deps --aarch64); only lib/arch/$(ARCH)/ is compiled.
 HOST_ARCH := $(shell uname -m)
 ARCH ?= $(HOST_ARCH)
+ifeq ($(wildcard lib/arch/$(ARCH)/arch_types.h),)
+$(error ARCH=$(ARCH) is no processor of lib/arch/ (x86_64, aarch64))
+endif
 PKG_CONFIG := pkg-config
 ifneq ($(ARCH),$(HOST_ARCH))
 CROSS ?= $(ARCH)-linux-gnu-
