@@ -3,8 +3,9 @@
  * function and the restore code's rt_sigreturn, reading a frame of
  * restore_frame.c, lands at the pc with every register, the SP, the FP/SIMD
  * state and the signal mask of the frame; a return trampoline, reached by a
- * return, goes on through its slot with x0 and x8 intact.  This is what a
- * borrowed thread does by itself when hotpatch is gone. */
+ * return, goes on through its slot with x0 and x8 intact (what a borrowed
+ * or moved thread does by itself when hotpatch is gone); and the jumps and
+ * trampoline slots a patched function goes through. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -181,6 +182,36 @@ static void test_return_trampoline(unsigned char *page)
 	      "through the trampoline's getpid and slot, x0 and x8 intact");
 }
 
+static int forty_three(void)
+{
+	return 43;
+}
+
+/* The jumps a patched function starts with, and a trampoline slot, run:
+ * each reached by a call returns what its target returns. */
+static void test_jumps(unsigned char *page)
+{
+	typedef int (*function)(void);
+	uint64_t base = (uint64_t)(uintptr_t)page, target = (uint64_t)(uintptr_t)forty_three;
+	static const uint32_t forty_two[] = { 0x52800540, 0xd65f03c0 };	/* mov w0, #42; ret */
+	bool encoded;
+
+	memcpy(page + 0x300, forty_two, sizeof(forty_two));
+	encoded = code_encode_jump(base + 0x200, base + 0x300, page + 0x200);
+	memcpy(page + 0x500, &target, sizeof(target));
+	encoded &= code_encode_indirect_jump(base + 0x400, base + 0x500, page + 0x400);
+	trampoline_encode_slot(target, page + 0x600);
+	encoded &= code_encode_jump(base + 0x700, base + 0x600, page + 0x700);
+	__builtin___clear_cache((char *)page, (char *)page + HP_PAGE_SIZE);
+	CHECK(encoded, "the jumps encode");
+	if (!encoded)
+		return;
+	CHECK(((function)(uintptr_t)(base + 0x200))() == 42, "b reaches its target");
+	CHECK(((function)(uintptr_t)(base + 0x400))() == 43, "ldr x16 + br x16 go through the pointer");
+	CHECK(((function)(uintptr_t)(base + 0x600))() == 43, "a trampoline slot jumps on");
+	CHECK(((function)(uintptr_t)(base + 0x700))() == 43, "b to a slot, then on");
+}
+
 int main(void)
 {
 	unsigned char *page = mmap(NULL, HP_PAGE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
@@ -194,6 +225,7 @@ int main(void)
 	__builtin___clear_cache((char *)page, (char *)page + HP_STUB_CODE_SIZE);
 	test_call_and_restore(page);
 	test_return_trampoline(page);
+	test_jumps(page);
 	munmap(page, HP_PAGE_SIZE);
 	return check_report();
 }
