@@ -55,6 +55,7 @@ allowed() {
 # names for it, its register file and the ptrace requests bound to it.
 @test "only lib/arch/ speaks the processor" {
 	local names='R_X86_64_|UNW_X86_64_|user_regs_struct|CS_ARCH_X86|CS_MODE_64|orig_rax|PTRACE_GETREGS\b|PTRACE_SETREGS\b|EM_X86_64|NT_X86_XSTATE|sys/user\.h|_Ux86_64_|X86_(OP|GRP|INS|REG)_'
+	names+='|R_AARCH64_|UNW_AARCH64_|user_pt_regs|user_fpsimd_state|CS_ARCH_ARM64|orig_x0|EM_AARCH64|NT_ARM_|NT_PRFPREG|asm/ptrace\.h|_Uaarch64_|ARM64_(OP|GRP|INS|REG)_'
 	run grep -rnE "$names" lib --exclude-dir=arch
 	[[ $status -eq 1 ]] || { echo "outside lib/arch/: $output"; false; }
 }

@@ -4,6 +4,8 @@
 #define HOTPATCH_ARCH_X86_64_ARCH_TYPES_H
 
 #include <elf.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/user.h>
 
 /* The ELF machine of the objects we patch and build, and its name. */
@@ -26,6 +28,9 @@
 #define HP_STUB_SYSCALL_SYNC (HP_STUB_SYSCALL + 0x0c)
 #define HP_STUB_CODE_SIZE 0x100
 
+/* The system call the stubs and return trampolines stop at (getpid). */
+#define HP_SYNC_SYSCALL 39
+
 /* A return trampoline (stub.c): where it stops at its sync system call,
  * where its code ends, and how many words it pushes below the SP. */
 #define HP_RETURN_TRAMPOLINE_SYNC 0x0b
@@ -33,7 +38,16 @@
 #define HP_RETURN_TRAMPOLINE_PUSHED 3
 
 /* Every register a call may change, one bit each (clobbers.c). */
-#define HP_CLOBBERED_ALL ((1u << 25) - 1)
+#define HP_CLOBBERED_ALL ((UINT64_C(1) << 25) - 1)
+
+/* A call pushes the return address just below the SP the callee returns
+ * with: where a moved thread's return is rewritten when libunwind does not
+ * say (thread_move.c). */
+#define HP_RETURN_ADDRESS_BELOW_SP 8
+
+/* How `hotpatch build` compiles a patch's code: every reference to the
+ * binary an absolute 64-bit one (a movabs), which apply can point anywhere. */
+#define HP_BUILD_CODE_MODEL "-mcmodel=large"
 
 /* libunwind's search of an .eh_frame_hdr table in the target. */
 #define HP_UNWIND_SEARCH_TABLE _Ux86_64_dwarf_search_unwind_table
@@ -48,6 +62,12 @@
 #define HP_CONTEXT_MARK 224
 #define HP_CONTEXT_MARK_DISTANCE 200
 #define HP_CONTEXT_HEAD 232
+
+/* Whether the word at `at` may be such a mark: it points past itself. */
+static inline bool saved_context_is_mark(uint64_t word, uint64_t at)
+{
+	return word - at == HP_CONTEXT_MARK_DISTANCE;
+}
 
 /* A stopped thread's general registers, as PTRACE_GETREGSET (NT_PRSTATUS)
  * gives them. */
