@@ -1,6 +1,7 @@
 # hotpatch - build, test, install.
 #   make            build build/hotpatch
 #   make check      install missing build dependencies, then run every test
+#   make check-aarch64  the tests in an arm64 Debian under qemu (see below)
 #   make fuzz       fuzz the parsers of untrusted input, FUZZ_SECONDS (300) each
 #   make demo       patch a live demo server and show the fix
 #   make bench      print timing figures
@@ -186,6 +187,22 @@ bats: deps $(BUILD)/test/hotpatch testdata loader
 
 check: deps
 	$(MAKE) unit bats fuzz-short
+
+# The tests again on arm64 (as root): an arm64 Debian 12 under
+# qemu-system-aarch64 (TCG; scripts/aarch64/, its root file system made once
+# and kept in build/aarch64/) runs a ptrace smoke test, the C unit tests and
+# AARCH64_TESTS against the cross build in AARCH64_BUILD; AARCH64_TIMEOUT
+# (seconds) bounds the machine's run.  Left out by default: ansible.bats
+# (ssh hosts in network namespaces), package.bats (make deb) and docs.bats
+# (the tree's text, the same on every processor).
+AARCH64_BUILD ?= build-arm64
+AARCH64_TESTS ?= $(filter-out tests/ansible.bats tests/package.bats tests/docs.bats,$(wildcard tests/*.bats))
+AARCH64_TIMEOUT ?= 14400
+check-aarch64:
+	@scripts/install-deps --if-missing --aarch64 --aarch64-vm
+	$(MAKE) ARCH=aarch64 BUILD=$(AARCH64_BUILD) all $(AARCH64_BUILD)/test/hotpatch testdata unit-programs
+	AARCH64_BUILD='$(AARCH64_BUILD)' AARCH64_TESTS='$(AARCH64_TESTS)' \
+		AARCH64_TIMEOUT='$(AARCH64_TIMEOUT)' scripts/aarch64/check
 
 demo: deps $(BUILD)/hotpatch testdata
 	HOTPATCH=$(abspath $(BUILD))/hotpatch HP_TESTDATA=$(abspath $(BUILD))/testdata scripts/demo
