@@ -47,7 +47,8 @@ SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-om
 
 # lib/ is one folder per subsystem (docs/ARCHITECTURE.md); the engine's
 # objects go into one archive, so each program links only what it uses.
-LIB_SOURCES := $(sort $(filter-out lib/arch/%,$(wildcard lib/*/*.c)) $(wildcard lib/arch/$(ARCH)/*.c))
+LIB_SOURCES := $(sort $(filter-out lib/arch/%,$(wildcard lib/*/*.c)) $(wildcard lib/arch/*.c) \
+	$(wildcard lib/arch/$(ARCH)/*.c))
 LIB_HEADERS := $(wildcard lib/*.h lib/*/*.h lib/arch/*/*.h) lib/include/hotpatch.h
 CMD_SOURCES := $(sort $(wildcard cmd/*.c))
 # The loader preloaded into processes started later (loader/preload.c, libc
@@ -128,10 +129,10 @@ ARCH_PURE := code_plan.c return_sites.c trampoline.c stub.c restore_frame.c relo
 	syscall_code.c saved_context.c clobbers.c thunk.c
 ARCH_UNIT_TESTS := $(patsubst tests/unit/%_test.c,$(BUILD)/test/unit/%,$(wildcard tests/unit/aarch64/*_test.c))
 $(BUILD)/test/unit/aarch64/%: tests/unit/aarch64/%_test.c $(addprefix lib/arch/aarch64/,$(ARCH_PURE)) \
-		$(LIB_HEADERS) Makefile
+		$(wildcard lib/arch/*.c) $(LIB_HEADERS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(TEST_FLAGS) -DHP_ARCH_AARCH64 -Itests/unit -o $@ $< \
-		$(addprefix lib/arch/aarch64/,$(ARCH_PURE)) $(PKG_LIBS)
+		$(addprefix lib/arch/aarch64/,$(ARCH_PURE)) $(wildcard lib/arch/*.c) $(PKG_LIBS)
 
 # Built (for the VM of another processor, say) without running them.
 unit-programs: $(UNIT_TESTS) $(ARCH_UNIT_TESTS)

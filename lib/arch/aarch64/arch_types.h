@@ -20,6 +20,12 @@
 
 /* A trampoline slot: `ldr x16, .+8; br x16; .quad to`, the address at +8. */
 #define HP_TRAMPOLINE_SLOT 16
+
+/* trampoline_gap.c: a `b`'s reach, kept a little under 128 MiB, and the
+ * user addresses (48-bit) a trampoline page may take. */
+#define HP_GAP_REACH ((uint64_t)0x07ff0000)
+#define HP_USER_LOWEST ((uint64_t)0x10000)
+#define HP_USER_HIGHEST ((uint64_t)0xfffffffff000)
 #define HP_TRAMPOLINE_POINTER 8
 
 /* The code at the start of the stub page (stub.c draws it); the sync

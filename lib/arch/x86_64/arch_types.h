@@ -18,6 +18,12 @@
 
 /* A trampoline slot: `jmp *0(%rip); .quad to`, the address at +6. */
 #define HP_TRAMPOLINE_SLOT 16
+
+/* trampoline_gap.c: a jump's reach, kept a little under 2 GiB, and the
+ * user addresses a trampoline page may take. */
+#define HP_GAP_REACH ((uint64_t)0x7fff0000)
+#define HP_USER_LOWEST ((uint64_t)0x10000)
+#define HP_USER_HIGHEST ((uint64_t)0x7ffffffff000)
 #define HP_TRAMPOLINE_POINTER 6
 
 /* The code at the start of the stub page (stub.c draws it). */
