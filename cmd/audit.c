@@ -1,5 +1,6 @@
 /* audit.c - the audit record: one line of key=value pairs for every apply
- * and revert that reaches the engine, done or failed, sent to syslog with
+ * and revert that reaches the engine, and every startup enable or disable
+ * (it changes what every process started later loads), done or failed, sent to syslog with
  * facility LOG_AUTHPRIV (journald keeps it).  A value that is not plain is
  * quoted and escaped, so no file or process name can forge a field or a
  * line.  Only the test build may send it to the unix datagram socket named
@@ -177,6 +178,41 @@ static void leftover_fields(struct record *record, const struct hp_result *resul
 	number(record, "leftovers", (long long)(result->leftover_count - reclaimed));
 }
 
+/* command=, result=, exit=, kind= (when it failed), uid=, loginuid=. */
+static void outcome_fields(struct record *record, const char *command,
+			   const struct hp_error *error, int exit_code)
+{
+	char login[32];
+
+	read_line("/proc/self/loginuid", login, sizeof(login));
+	field(record, "command", command);
+	field(record, "result", result_word(exit_code));
+	number(record, "exit", exit_code);
+	if (exit_code != 0)
+		field(record, "kind", hp_error_kind_of(error));
+	number(record, "uid", (long long)getuid());
+	/* 4294967295: no login session (a daemon, or no pam_loginuid). */
+	field(record, "loginuid", login[0] && strcmp(login, "4294967295") ? login : "unset");
+}
+
+void audit_startup(const char *action, const struct hp_startup_result *result,
+		   const struct hp_error *error, int exit_code)
+{
+	struct record record = { .used = 0 };
+
+	outcome_fields(&record, "startup", error, exit_code);
+	field(&record, "action", action);
+	field(&record, "file", result->file);
+	field(&record, "loader", result->loader);
+	field(&record, "changed", result->changed ? "yes" : "no");
+	number(&record, "hotpatch_pid", (long long)getpid());
+	if (exit_code != 0)
+		field(&record, "message", error->message);
+	if (record.truncated)
+		strcat(record.text, TRUNCATED);
+	send_record(record.text, exit_code != 0);
+}
+
 void audit_command(const char *command, const struct hp_request *request,
 		   const struct audit_target *target, const struct hp_result *result,
 		   const struct hp_error *error, int exit_code)
@@ -184,26 +220,18 @@ void audit_command(const char *command, const struct hp_request *request,
 	const struct hp_patch_report *applied = result->patch_count ? &result->patches[0] : NULL;
 	const bool is_apply = strcmp(command, "apply") == 0;
 	struct record record = { .used = 0 };
-	char login[32], message[2 * HP_TEXT_MAX + 64];
+	char message[2 * HP_TEXT_MAX + 64];
 	const char *path = is_apply ? request->patch_path : applied ? applied->path : "";
 	const char *name = applied ? applied->name
 			   : is_apply ? result->patch_file.name
 			   : request->patch_name ? request->patch_name : "";
 
-	read_line("/proc/self/loginuid", login, sizeof(login));
 	if (exit_code == 0)
 		snprintf(message, sizeof(message), "%s %s in pid %d",
 			 is_apply ? "applied" : "reverted", name, (int)request->pid);
 	else
 		snprintf(message, sizeof(message), "%s", error->message);
-	field(&record, "command", command);
-	field(&record, "result", result_word(exit_code));
-	number(&record, "exit", exit_code);
-	if (exit_code != 0)
-		field(&record, "kind", hp_error_kind_of(error));
-	number(&record, "uid", (long long)getuid());
-	/* 4294967295: no login session (a daemon, or no pam_loginuid). */
-	field(&record, "loginuid", login[0] && strcmp(login, "4294967295") ? login : "unset");
+	outcome_fields(&record, command, error, exit_code);
 	number(&record, "pid", (long long)request->pid);
 	field(&record, "comm", target->comm);
 	field(&record, "patch", path ? path : "");

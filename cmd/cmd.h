@@ -219,5 +219,8 @@ void audit_started(const char *command, const struct hp_request *request,
 void audit_command(const char *command, const struct hp_request *request,
 		   const struct audit_target *target, const struct hp_result *result,
 		   const struct hp_error *error, int exit_code);
+/* startup enable and disable, done or not. */
+void audit_startup(const char *action, const struct hp_startup_result *result,
+		   const struct hp_error *error, int exit_code);
 
 #endif

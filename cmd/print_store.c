@@ -33,6 +33,9 @@ void print_install_text(const struct output *output, const struct invocation *in
 	printf("%s %s as %s (sha256 %.16s...)\n",
 	       installed->unchanged ? "already installed:" : "installed", name, path,
 	       installed->sha256);
+	if (installed->excluded[0])
+		printf("leaving out %s, here and in every process started later\n",
+		       one_line(installed->excluded, path, sizeof(path)));
 	fanout_print_lines("apply", outcome->processes);
 	if (json_array_size(outcome->processes) == 0)
 		printf("no running process fits it\n");
@@ -55,6 +58,7 @@ void print_install_json(const struct output *output, const struct invocation *in
 	if (is_install(invocation)) {
 		json_object_set_new(report, "unchanged", json_boolean(installed->unchanged));
 		json_object_set_new(report, "cumulative", json_boolean(installed->cumulative));
+		json_object_set_new(report, "excluded", json_id_list(installed->excluded));
 		json_object_set_new(report, "replaced", json_id_list(installed->replaced));
 	}
 	json_emit(json_pack("{s:s, s:b, s:i, s:o, s:O}", "command", output->command, "ok",
@@ -84,6 +88,9 @@ void print_status_text(const struct output *output, const struct invocation *inv
 		else
 			printf("  %-24s %.16s  %s\n", one_line(installed->name, other, sizeof(other)),
 			       installed->sha256, one_line(installed->ids, clean, sizeof(clean)));
+		if (!installed->unreadable && installed->excluded[0])
+			printf("  %-24s leaving out: %s\n", "",
+			       one_line(installed->excluded, clean, sizeof(clean)));
 	}
 	printf("%-8s %-24s %-12s %s\n", "PID", "PATCH", "STATE", "EXE");
 	for (size_t i = 0; i < status->process_count; i++) {
@@ -95,6 +102,9 @@ void print_status_text(const struct output *output, const struct invocation *inv
 			printf("%-8d %-24s %-12s %s\n", (int)process->pid,
 			       one_line(patch->name, other, sizeof(other)), patch->state,
 			       one_line(process->exe, clean, sizeof(clean)));
+			if (patch->reason[0])
+				printf("%-8s %-24s %s\n", "", "",
+				       one_line(patch->reason, clean, sizeof(clean)));
 			if (patch->excluded[0])
 				printf("%-8s %-24s fixes in effect: %s; excluded: %s\n", "", "",
 				       patch->fixes[0] ? one_line(patch->fixes, other, sizeof(other))
@@ -111,8 +121,9 @@ void print_status_text(const struct output *output, const struct invocation *inv
 
 static json_t *installed_json(const struct hp_installed_report *installed)
 {
-	json_t *report = json_pack("{s:o, s:o, s:s}", "name", json_text(installed->name), "ids",
-				   json_id_list(installed->ids), "sha256", installed->sha256);
+	json_t *report = json_pack("{s:o, s:o, s:s, s:o}", "name", json_text(installed->name),
+				   "ids", json_id_list(installed->ids), "sha256", installed->sha256,
+				   "excluded", json_id_list(installed->excluded));
 
 	if (installed->unreadable)
 		json_object_set_new(report, "error",
@@ -126,14 +137,18 @@ static json_t *process_json(const struct hp_process_status *process)
 	json_t *patches = json_array();
 	json_t *report;
 
-	for (size_t i = 0; i < process->patch_count; i++)
+	for (size_t i = 0; i < process->patch_count; i++) {
+		const struct hp_process_patch *patch = &process->patches[i];
+
 		json_array_append_new(patches,
-				      json_pack("{s:o, s:s, s:b, s:o, s:o}", "name",
-						json_text(process->patches[i].name), "state",
-						process->patches[i].state, "installed",
-						process->patches[i].installed, "fixes",
-						json_id_list(process->patches[i].fixes), "excluded",
-						json_id_list(process->patches[i].excluded)));
+				      json_pack("{s:o, s:s, s:b, s:o, s:o, s:o}", "name",
+						json_text(patch->name), "state", patch->state,
+						"installed", patch->installed, "fixes",
+						json_id_list(patch->fixes), "excluded",
+						json_id_list(patch->excluded), "reason",
+						patch->reason[0] ? json_text(patch->reason)
+								 : json_null()));
+	}
 	report = json_pack("{s:i, s:o, s:o}", "pid", (int)process->pid, "exe",
 			   json_text(process->exe), "patches", patches);
 	if (process->problem[0])

@@ -19,6 +19,7 @@ int run_startup(const struct invocation *invocation, struct outcome *outcome,
 	struct hp_startup_request request = { .root = invocation->root,
 					       .loader = invocation->loader };
 	size_t action = 0;
+	int status;
 
 	while (action < sizeof(action_names) / sizeof(action_names[0]) &&
 	       strcmp(action_names[action], invocation->argument) != 0)
@@ -32,7 +33,11 @@ int run_startup(const struct invocation *invocation, struct outcome *outcome,
 		return HP_USAGE;
 	}
 	request.action = (enum hp_startup_action)action;
-	return hp_startup(&request, &outcome->startup, error);
+	status = hp_startup(&request, &outcome->startup, error);
+	if (request.action != HP_STARTUP_STATUS)
+		audit_startup(invocation->argument, &outcome->startup, error,
+			      exit_code_for(status));
+	return status;
 }
 
 /* "enable" or "disable" as the command was given. */

@@ -270,6 +270,8 @@ struct hp_installed_report {
 	char path[4096];		/* STORE/NAME.so */
 	bool unchanged;			/* install: the same bytes were installed already */
 	bool cumulative;		/* install: it takes over every older patch */
+	char excluded[HP_FIXES_MAX];	/* the fixes every apply of it leaves out
+					 * (install --exclude), space separated */
 	char replaced[HP_TEXT_MAX];	/* install: the installed patches it replaced,
 					 * removed from the store, space separated */
 	bool unreadable;		/* status: the file is not a patch that can be used */
@@ -292,6 +294,11 @@ int hp_install(const struct hp_request *request, struct hp_installed_report *ins
  * it over in) is removed from the store, named in installed->replaced. */
 int hp_install_replace(struct hp_installed_report *installed, struct hp_error *error)
 	__attribute__((warn_unused_result));
+/* The fixes the installed patch at `patch_path` (STORE/NAME.so) leaves
+ * out, as install --exclude recorded them: "" when none.  The loader's
+ * apply in a process started later leaves out the same. */
+int hp_installed_exclusions(const char *patch_path, char *excluded, size_t size,
+			    struct hp_error *error) __attribute__((warn_unused_result));
 /* uninstall, before the reverts: the installed patch `name` and *pids
  * (malloc'd), every process its installed copy (that name, those bytes)
  * is applied to.  From then on no process starting gets it (the index). */
@@ -307,7 +314,9 @@ int hp_uninstall_keep(struct hp_error *error) __attribute__((warn_unused_result)
 /* One patch of a process as status sees it. */
 struct hp_process_patch {
 	char name[HP_PATCH_NAME_MAX];
-	char state[16];			/* "applied", "not applied", "incomplete" */
+	char state[16];			/* "applied", "not applied", "failed" (the loader
+					 * tried it when the process started), "incomplete" */
+	char reason[HP_TEXT_MAX];	/* failed: why, as the loader said */
 	bool installed;
 	char fixes[HP_FIXES_MAX];	/* applied: the fixes in effect, space separated */
 	char excluded[HP_FIXES_MAX];	/* applied: the fixes left out */

@@ -18,6 +18,23 @@
 
 int hotpatch_loader_apply(const char *patch_path, char *message, size_t size);
 
+/* The fixes install left out of the store's patch at `patch_path`, as the
+ * words of `excluded` into `excludes`: the loader leaves out what every
+ * other process was applied without. */
+static int installed_exclusions(const char *patch_path, char excluded[HP_FIXES_MAX],
+				const char *excludes[HP_FIXES_MAX / 2], size_t *count,
+				struct hp_error *error)
+{
+	char *word, *rest = NULL;
+	int status = hp_installed_exclusions(patch_path, excluded, HP_FIXES_MAX, error);
+
+	*count = 0;
+	for (word = status == HP_OK ? strtok_r(excluded, " ", &rest) : NULL;
+	     word && *count < HP_FIXES_MAX / 2; word = strtok_r(NULL, " ", &rest))
+		excludes[(*count)++] = word;
+	return status;
+}
+
 /* The patch at `patch_path` applied to the calling process: 0, with what
  * was done in `message`, or the exit code `hotpatch apply` would give,
  * with the reason. */
@@ -30,9 +47,15 @@ __attribute__((visibility("default"))) int hotpatch_loader_apply(const char *pat
 				      .in_process = true };
 	struct hp_result result = { 0 };
 	struct hp_error error = { 0 };
+	char excluded[HP_FIXES_MAX];
+	const char *excludes[HP_FIXES_MAX / 2];
 	int status;
 
-	status = hp_apply(&request, &result, &error);
+	status = installed_exclusions(patch_path, excluded, excludes, &request.exclude_count,
+				      &error);
+	request.excludes = excludes;
+	if (status == HP_OK)
+		status = hp_apply(&request, &result, &error);
 	if (status == HP_OK && result.patch_count == 1)
 		snprintf(message, size, "%s %s (sha256 %s, %zu functions)",
 			 result.patches[0].state, result.patches[0].name, result.patch_file.sha256,

@@ -26,24 +26,28 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+/* The one header of ours: a layout of plain types, shared with status. */
+#include "common/loader_outcomes.h"
+
 #define DEFAULT_STORE "/var/lib/hotpatch"
 #define INDEX_HEADER "hotpatch-index 1\n"
 #define INDEX_SIZE_MAX (256u << 10)
-#define PATCHES_MAX 512
 #define PINS_MAX 16
 #define NAME_MAX_LENGTH 64	/* HP_PATCH_NAME_MAX */
 #define BUILD_ID_MAX 64		/* bytes */
-#define OBJECTS_MAX 1024
+#define INDEX_ON_STACK 4096	/* bytes: fifty installed patches take 3 KiB */
 #define APPLY_LIBRARY "libhotpatch-apply.so"
 #define MESSAGE_MAX 768
 
@@ -56,18 +60,14 @@ struct installed_patch {
 	char name[NAME_MAX_LENGTH];
 	size_t pin_count;
 	struct build_id pins[PINS_MAX];
-	bool tried;	/* applied, or failed: never again in this process */
 };
+_Static_assert(PINS_MAX <= 32, "a pin is a bit of a 32-bit mask");
 
-/* The index as last read, and what has been done with it. */
-static struct {
-	char store[PATH_MAX];
-	dev_t device;
-	ino_t inode;
-	struct timespec changed;
-	size_t count;
-	struct installed_patch *patches;
-} index_read;
+/* The patches tried in this process, applied or failed: never tried again
+ * at a later dlopen, and told to `hotpatch status`, which reads the table
+ * from outside (common/loader_outcomes.h).  Made when a patch first fits,
+ * so that a process nothing fits has none. */
+static struct loader_outcomes *outcomes;
 
 static pthread_mutex_t loader_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread bool loader_busy;	/* a patch's own dlopen must not recurse */
@@ -117,13 +117,14 @@ static bool owner_trusted(const struct stat *info)
 	return (info->st_mode & (S_IWGRP | S_IWOTH)) == 0;
 }
 
-static void choose_store(void)
+/* STORE into `path` (PATH_MAX bytes). */
+static void store_path(char *path)
 {
 	const char *chosen = getauxval(AT_SECURE) ? NULL : getenv("HOTPATCH_STORE");
 
-	if (!chosen || !chosen[0] || strlen(chosen) >= sizeof(index_read.store) - 32)
+	if (!chosen || !chosen[0] || strlen(chosen) >= PATH_MAX - 32)
 		chosen = DEFAULT_STORE;
-	strcpy(index_read.store, chosen);
+	strcpy(path, chosen);
 }
 
 static int hex_value(char c)
@@ -180,94 +181,31 @@ static bool parse_line(char *line, struct installed_patch *patch)
 	return patch->pin_count > 0;
 }
 
-/* `text` (`size` bytes) is NUL-terminated.  Keeps `tried` for patches still there, so that a patch that failed is
- * not tried again at every dlopen. */
-static void index_parse(char *text, size_t size)
+/* STORE/index opened and trusted, with its size; -1 when there is none
+ * (nothing installed: the common case, one system call) or none to trust. */
+static int index_open(const char *store, size_t *size)
 {
-	size_t count = 0, lines = 0, capacity, header = sizeof(INDEX_HEADER) - 1;
-	struct installed_patch *patches;
-	char *line, *rest = NULL;
-
-	/* Room for the lines there are, not for the most there may be: this
-	 * runs in every process that starts. */
-	for (size_t i = 0; i < size; i++)
-		lines += text[i] == '\n';
-	capacity = lines < PATCHES_MAX ? lines + 1 : PATCHES_MAX;
-	patches = calloc(capacity, sizeof(*patches));
-	if (!patches)
-		return;
-	if (size < header || memcmp(text, INDEX_HEADER, header) != 0) {
-		say(4, "%s/index is not an index this loader reads; nothing applied",
-		    index_read.store);
-		free(patches);
-		return;
-	}
-	for (line = strtok_r(text + header, "\n", &rest); line && count < capacity;
-	     line = strtok_r(NULL, "\n", &rest)) {
-		if (!parse_line(line, &patches[count]))
-			continue;
-		for (size_t i = 0; i < index_read.count; i++)
-			if (strcmp(index_read.patches[i].name, patches[count].name) == 0)
-				patches[count].tried = index_read.patches[i].tried;
-		count++;
-	}
-	free(index_read.patches);
-	index_read.patches = patches;
-	index_read.count = count;
-}
-
-/* Reads the index again when it changed (install, uninstall); false when
- * there is none, or none to trust. */
-static bool index_refresh(void)
-{
-	char path[sizeof(index_read.store) + 8];
-	struct stat info, store;
-	char *text = NULL;
-	ssize_t got;
+	char path[PATH_MAX + 8];
+	struct stat info, folder;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/index", index_read.store);
+	snprintf(path, sizeof(path), "%s/index", store);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0) {
-		index_read.count = 0;
-		return false;	/* nothing installed: the common case, one system call */
-	}
+	if (fd < 0)
+		return -1;
 	if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) || !owner_trusted(&info) ||
 	    info.st_size <= 0 || (size_t)info.st_size > INDEX_SIZE_MAX ||
-	    stat(index_read.store, &store) != 0 || !S_ISDIR(store.st_mode) ||
-	    !owner_trusted(&store)) {
+	    stat(store, &folder) != 0 || !S_ISDIR(folder.st_mode) || !owner_trusted(&folder)) {
 		say(4, "the store %s is not owned by root or is writable by others; nothing applied",
-		    index_read.store);
+		    store);
 		close(fd);
-		index_read.count = 0;
-		return false;
+		return -1;
 	}
-	if (info.st_dev == index_read.device && info.st_ino == index_read.inode &&
-	    info.st_ctim.tv_sec == index_read.changed.tv_sec &&
-	    info.st_ctim.tv_nsec == index_read.changed.tv_nsec) {
-		close(fd);
-		return index_read.count > 0;
-	}
-	/* Room for the terminator; read() never fills it. */
-	text = calloc((size_t)info.st_size + 1, 1);
-	got = text ? read(fd, text, (size_t)info.st_size) : -1;
-	close(fd);
-	if (got == info.st_size) {
-		index_read.device = info.st_dev;
-		index_read.inode = info.st_ino;
-		index_read.changed = info.st_ctim;
-		index_parse(text, (size_t)got);
-	}
-	free(text);
-	return index_read.count > 0;
+	*size = (size_t)info.st_size;
+	return fd;
 }
 
 /* ---- the process's loaded objects, by build-id ---- */
-
-struct loaded_ids {
-	size_t count;
-	struct build_id ids[OBJECTS_MAX];
-};
 
 /* The GNU build-id note of one segment, bounded by the segment. */
 static bool note_build_id(const unsigned char *notes, size_t size, struct build_id *id)
@@ -294,39 +232,41 @@ static bool note_build_id(const unsigned char *notes, size_t size, struct build_
 	return false;
 }
 
-static int collect_object(struct dl_phdr_info *info, size_t size, void *data)
+struct pin_search {
+	const struct installed_patch *patch;
+	uint32_t found;		/* bit i: pins[i] is loaded */
+};
+
+/* Marks the pins of the patch that this loaded object's build-id is. */
+static int mark_loaded_pins(struct dl_phdr_info *info, size_t size, void *data)
 {
-	struct loaded_ids *loaded = data;
+	struct pin_search *search = data;
+	struct build_id id;
 
 	(void)size;
-	for (ElfW(Half) i = 0; i < info->dlpi_phnum && loaded->count < OBJECTS_MAX; i++) {
+	for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *segment = &info->dlpi_phdr[i];
 
-		if (segment->p_type == PT_NOTE &&
-		    note_build_id((const unsigned char *)(info->dlpi_addr + segment->p_vaddr),
-				  segment->p_memsz, &loaded->ids[loaded->count])) {
-			loaded->count++;
-			break;
-		}
+		if (segment->p_type != PT_NOTE ||
+		    !note_build_id((const unsigned char *)(info->dlpi_addr + segment->p_vaddr),
+				   segment->p_memsz, &id))
+			continue;
+		for (size_t pin = 0; pin < search->patch->pin_count; pin++)
+			if (search->patch->pins[pin].size == id.size &&
+			    memcmp(search->patch->pins[pin].bytes, id.bytes, id.size) == 0)
+				search->found |= 1u << pin;
+		break;
 	}
 	return 0;
 }
 
-static bool is_loaded(const struct loaded_ids *loaded, const struct build_id *id)
+/* Every object the patch is pinned to is loaded. */
+static bool patch_fits(const struct installed_patch *patch)
 {
-	for (size_t i = 0; i < loaded->count; i++)
-		if (loaded->ids[i].size == id->size &&
-		    memcmp(loaded->ids[i].bytes, id->bytes, id->size) == 0)
-			return true;
-	return false;
-}
+	struct pin_search search = { .patch = patch };
 
-static bool patch_fits(const struct installed_patch *patch, const struct loaded_ids *loaded)
-{
-	for (size_t i = 0; i < patch->pin_count; i++)
-		if (!is_loaded(loaded, &patch->pins[i]))
-			return false;
-	return true;
+	dl_iterate_phdr(mark_loaded_pins, &search);
+	return search.found == (1u << patch->pin_count) - 1;
 }
 
 /* ---- the work, done by libhotpatch-apply.so ---- */
@@ -365,40 +305,119 @@ static bool load_apply_library(void)
 	return apply_patch != NULL;
 }
 
-static void apply_one(struct installed_patch *patch)
+/* The table of outcomes, made on first use: private pages of a memory
+ * file whose name status finds in /proc/PID/maps (private, so that a child
+ * forked later keeps its own); anonymous ones where no memory file can be
+ * made (a seccomp filter), which status cannot see. */
+static struct loader_outcomes *outcomes_table(void)
 {
-	char path[sizeof(index_read.store) + NAME_MAX_LENGTH + 8], message[MESSAGE_MAX];
-	int code;
+	void *table = MAP_FAILED;
+	int fd;
 
-	patch->tried = true;
-	if (!load_apply_library())
+	if (outcomes)
+		return outcomes;
+	fd = memfd_create(LOADER_OUTCOMES_NAME, MFD_CLOEXEC);
+	if (fd >= 0 && ftruncate(fd, sizeof(*outcomes)) == 0)
+		table = mmap(NULL, sizeof(*outcomes), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	if (fd >= 0)
+		close(fd);
+	if (table == MAP_FAILED)
+		table = mmap(NULL, sizeof(*outcomes), PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (table == MAP_FAILED)
+		return NULL;
+	outcomes = table;
+	memcpy(outcomes->magic, LOADER_OUTCOMES_MAGIC, sizeof(LOADER_OUTCOMES_MAGIC));
+	return outcomes;
+}
+
+static bool tried_before(const char *name)
+{
+	for (size_t i = 0; outcomes && i < outcomes->count; i++)
+		if (strcmp(outcomes->entries[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* Applies a fitting patch, once in this process's life, and keeps what
+ * came of it. */
+static void apply_one(const char *store, const struct installed_patch *patch)
+{
+	char path[PATH_MAX + NAME_MAX_LENGTH + 8], message[MESSAGE_MAX];
+	struct loader_outcomes *table;
+	struct loader_outcome *outcome;
+	int code = 1;
+
+	if (tried_before(patch->name) || !(table = outcomes_table()))
 		return;
-	snprintf(path, sizeof(path), "%s/%s.so", index_read.store, patch->name);
-	message[0] = '\0';
-	code = apply_patch(path, message, sizeof(message));
+	if (table->count == LOADER_OUTCOMES_MAX) {
+		say(4, "%s fits, but %d patches were tried in this process already; not applied",
+		    patch->name, LOADER_OUTCOMES_MAX);
+		return;
+	}
+	outcome = &table->entries[table->count++];
+	strcpy(outcome->name, patch->name);
+	snprintf(message, sizeof(message), "the loader's engine %s could not be loaded (syslog says why)",
+		 APPLY_LIBRARY);
+	if (load_apply_library()) {
+		snprintf(path, sizeof(path), "%s/%s.so", store, patch->name);
+		message[0] = '\0';
+		code = apply_patch(path, message, sizeof(message));
+	}
+	outcome->code = code;
+	if (code != 0)
+		snprintf(outcome->reason, sizeof(outcome->reason), "%s", message);
 	if (code == 0)
 		say(5, "%s", message);
 	else
 		say(3, "%s not applied (exit %d): %s", patch->name, code, message);
 }
 
-/* Every patch not tried yet that fits what is loaded now. */
+/* `text` (`size` bytes, NUL-terminated) is the index: each patch listed
+ * that fits is applied, one line at a time. */
+static void apply_index(const char *store, char *text, size_t size)
+{
+	size_t header = sizeof(INDEX_HEADER) - 1;
+	struct installed_patch patch;
+	char *line, *rest = NULL;
+
+	if (size < header || memcmp(text, INDEX_HEADER, header) != 0) {
+		say(4, "%s/index is not an index this loader reads; nothing applied", store);
+		return;
+	}
+	for (line = strtok_r(text + header, "\n", &rest); line;
+	     line = strtok_r(NULL, "\n", &rest))
+		if (parse_line(line, &patch) && patch_fits(&patch))
+			apply_one(store, &patch);
+}
+
+/* Every patch not tried yet that fits what is loaded now.  The index is
+ * read on the stack: no allocation, so that a process nothing fits gets
+ * no heap from us (measured: malloc's first use and the pages it touched
+ * were most of the cost of a start). */
 static void apply_fitting(void)
 {
-	struct loaded_ids *loaded;
-	int saved_errno = errno;
+	char store[PATH_MAX], small[INDEX_ON_STACK], *text = small;
+	int fd, saved_errno = errno;
+	size_t size;
 
 	if (loader_busy)
 		return;
 	loader_busy = true;
 	pthread_mutex_lock(&loader_lock);
-	if (index_refresh() && (loaded = malloc(sizeof(*loaded)))) {
-		loaded->count = 0;
-		dl_iterate_phdr(collect_object, loaded);
-		for (size_t i = 0; i < index_read.count; i++)
-			if (!index_read.patches[i].tried && patch_fits(&index_read.patches[i], loaded))
-				apply_one(&index_read.patches[i]);
-		free(loaded);
+	store_path(store);
+	fd = index_open(store, &size);
+	if (fd >= 0) {
+		if (size >= sizeof(small))
+			text = mmap(NULL, size + 1, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (text != MAP_FAILED && read(fd, text, size) == (ssize_t)size) {
+			text[size] = '\0';
+			apply_index(store, text, size);
+		}
+		if (text != small && text != MAP_FAILED && munmap(text, size + 1) != 0)
+			say(4, "cannot unmap the index: %s", strerror(errno));
+		close(fd);
 	}
 	pthread_mutex_unlock(&loader_lock);
 	loader_busy = false;
@@ -425,7 +444,6 @@ __attribute__((visibility("default"))) void *dlopen(const char *file, int flags)
 __attribute__((constructor)) static void loader_start(void)
 {
 	real_dlopen = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
-	choose_store();
 	if (real_dlopen)
 		apply_fitting();
 }

@@ -158,3 +158,67 @@ service_patches() {
 	assert_error_line "needs --diff FIX.diff or --fix ID=FIX.diff"
 	[[ ! -e $PATCHES/x.so ]]
 }
+
+# A bundle like testdata's (fix-1: f1 -> N + 10, fix-3: f3 -> N + 30),
+# pinned to the private copy of releases that install needs.
+pinned_bundle() {
+	sed '/HOTPATCH_ID("fix-3");/a HOTPATCH_BUILD_ID("", "'"$1"'");' \
+		"$HP_SOURCE/testdata/patches/bundle.c" >"$BATS_TEST_TMPDIR/bundle.c"
+	cc -O2 -fPIC -shared -I"$HP_SOURCE/lib/include" -o "$BATS_TEST_TMPDIR/bundle.so" \
+		"$BATS_TEST_TMPDIR/bundle.c" && chmod 644 "$BATS_TEST_TMPDIR/bundle.so"
+}
+
+@test "install --exclude is remembered: running processes and those started later leave the fix out, status compares" {
+	local program=$BATS_TEST_TMPDIR/programs/releases running late
+	export HOTPATCH_STORE=$BATS_TEST_TMPDIR/store
+	private_copy "$HP_TESTDATA/targets/releases" "$program" || return 1
+	pinned_bundle "$PRIVATE_BUILD_ID" || return 1
+	start_executable "$program"
+	running=$TARGET_PID
+	run -0 --separate-stderr hp install --exclude fix-3 --json "$BATS_TEST_TMPDIR/bundle.so"
+	json_is '.installed.excluded == ["fix-3"]' '.processes[0].patch.excluded == ["fix-3"]'
+	[[ $(cat "$HOTPATCH_STORE/bundle.exclude") == fix-3 ]]
+	assert_results "$TARGET_LOG" f1 '+10'
+	assert_results "$TARGET_LOG" f3 '+3'
+	# Started later: the loader leaves out what the install did.
+	start_executable env LD_PRELOAD="$HP_LOADER" "$program"
+	late=$TARGET_PID
+	[[ $(grep -m1 '^f1 ' "$TARGET_LOG") == "f1 1 -> 11" ]] || fail "$(head -n 3 "$TARGET_LOG")"
+	assert_results "$TARGET_LOG" f3 '+3'
+	run -0 --separate-stderr hp status --json
+	json_is '.installed[0].excluded == ["fix-3"]' \
+		"[.processes[] | select(.pid == $running or .pid == $late) | .patches[] | [.state, .fixes, .excluded]] ==
+		 [[\"applied\", [\"fix-1\"], [\"fix-3\"]], [\"applied\", [\"fix-1\"], [\"fix-3\"]]]"
+	run -0 hp status
+	[[ $output == *"leaving out: fix-3"* ]] || fail "status says:"$'\n'"$output"
+	# The same patch with other exclusions is refused; with the same, nothing changes.
+	run -4 --separate-stderr hp install "$BATS_TEST_TMPDIR/bundle.so"
+	assert_error_line "bundle is installed leaving out fix-3; this install leaves out no fix"
+	run -0 --separate-stderr hp install --exclude fix-3 --json "$BATS_TEST_TMPDIR/bundle.so"
+	json_is '.installed.unchanged == true'
+	# A process running the bundle with every fix is not as installed.
+	run -0 hp revert --pid "$running" bundle
+	run -0 hp apply --pid "$running" "$HOTPATCH_STORE/bundle.so"
+	run -1 --separate-stderr hp status --json
+	json_is "[.processes[] | select(.pid == $running) | .patches[0].excluded] == [[]]"
+	run -0 --separate-stderr hp uninstall bundle
+	[[ ! -e $HOTPATCH_STORE/bundle.exclude ]] || fail "the exclusion list outlived the patch"
+	assert_results "$TARGET_LOG" f1 '+1'
+}
+
+@test "a damaged exclusion list in the store: status says so, and the loader applies nothing rather than every fix" {
+	local program=$BATS_TEST_TMPDIR/programs/releases
+	export HOTPATCH_STORE=$BATS_TEST_TMPDIR/store
+	private_copy "$HP_TESTDATA/targets/releases" "$program" || return 1
+	pinned_bundle "$PRIVATE_BUILD_ID" || return 1
+	run -0 --separate-stderr hp install --exclude fix-3 "$BATS_TEST_TMPDIR/bundle.so"
+	printf 'fix-3 fix=1\n' >"$HOTPATCH_STORE/bundle.exclude"
+	run -1 --separate-stderr hp status --json
+	json_is '.installed[0].error.kind == "bad_patch"' \
+		'.installed[0].error.message | contains("bundle.exclude is not one line of fix ids")'
+	start_executable env HOTPATCH_LOADER_LOG=stderr LD_PRELOAD="$HP_LOADER" "$program"
+	assert_results "$TARGET_LOG" f1 '+1'
+	assert_results "$TARGET_LOG" f3 '+3'
+	grep -q 'bundle not applied (exit 4): bad_patch: .*bundle.exclude is not one line of fix ids' \
+		"$TARGET_LOG" || fail "the loader said: $(grep hotpatch-loader "$TARGET_LOG")"
+}

@@ -64,6 +64,23 @@ teardown() { hp_teardown; }
 	assert_error_line "$pid"
 }
 
+@test "apply says both warnings when the post-apply hook failed in a worker whose master lacks the patch" {
+	local worker patch=$BATS_TEST_TMPDIR/hook_fails.so
+	cat >"${patch%.so}.c" <<-'EOF'
+		#include <hotpatch.h>
+		static int fixed(int value) { return 3 * value; }
+		HOTPATCH_REPLACE(compute, fixed);
+		static int fails(void) { return 5; }
+		HOTPATCH_POST_APPLY(fails);
+	EOF
+	cc -O2 -fPIC -shared -I"$HP_SOURCE/lib/include" -o "$patch" "${patch%.so}.c" && chmod 644 "$patch"
+	start_target forks
+	worker=$(grep -m1 '^ready pid=' "$TARGET_LOG" | sed 's/.* worker=//')
+	HP_STARTED_PIDS+=("$worker")
+	run -0 --separate-stderr hp apply --pid "$worker" --json "$patch"
+	json_is '.patch.warning | test("^its post-apply hook returned 5; its parent pid [0-9]+, the same program, does not have it")'
+}
+
 @test "list warns that a worker's patch will not reach workers its master forks later, until the master has it" {
 	local worker
 	start_target forks

@@ -209,3 +209,46 @@ expect_unchanged() {
 		"$SECURE_DIR/once" preloaded
 	[[ $output == "$original_once"$'\n'"preloaded $name" ]]
 }
+
+@test "a long index (more than fits the loader's stack buffer) is read whole: the patch listed last still applies" {
+	local index=$HOTPATCH_STORE/index
+	build_patch "$BATS_TEST_TMPDIR/patches/once_fix.so" once_fix "" compute '13 * value' "$ONCE_ID"
+	run -0 hp install "$BATS_TEST_TMPDIR/patches/once_fix.so"
+	# 120 other patches listed first, pinned to builds nobody runs: 6 KiB.
+	{
+		head -n1 "$index"
+		for i in $(seq 1 120); do
+			printf 'other_%d %s\n' "$i" "$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+		done
+		tail -n +2 "$index"
+	} >"$index.new"
+	chmod 644 "$index.new" && mv "$index.new" "$index"
+	(($(stat -c %s "$index") > 4096)) || fail "the index is only $(stat -c %s "$index") bytes"
+	run -0 --separate-stderr env HOTPATCH_LOADER_LOG=stderr LD_PRELOAD="$LOADER" "$ONCE"
+	[[ $output == $'compute 1 -> 13\ncompute 2 -> 26\ncompute 3 -> 39' ]]
+	[[ $stderr == "hotpatch-loader["*"]: applied once_fix "* ]]
+}
+
+@test "status says failed, and why, for a process the loader tried a patch in and could not apply it" {
+	local store=$HOTPATCH_STORE program=$BATS_TEST_TMPDIR/programs/simple tried tried_log plain
+	private_copy "$HP_TESTDATA/targets/simple" "$program" || return 1
+	build_patch "$BATS_TEST_TMPDIR/patches/simple_fix.so" simple_fix "" compute '13 * value' \
+		"$PRIVATE_BUILD_ID"
+	run -0 hp install "$BATS_TEST_TMPDIR/patches/simple_fix.so"
+	# The installed copy replaced by one for a function the program lacks.
+	build_patch "$store/simple_fix.so" simple_fix "" no_such_function '13 * value' "$PRIVATE_BUILD_ID"
+	rm -f "$store/simple_fix.c"
+	start_executable env LD_PRELOAD="$LOADER" "$program"
+	tried=$TARGET_PID tried_log=$TARGET_LOG
+	start_executable "$program"
+	plain=$TARGET_PID
+	assert_results "$TARGET_LOG" compute '*2'
+	run -1 --separate-stderr hp status --json
+	json_is ".processes[] | select(.pid == $tried) | .patches == [{\"name\": \"simple_fix\", \"state\": \"failed\", \"installed\": true, \"fixes\": [], \"excluded\": [], \"reason\": .patches[0].reason}]" \
+		".processes[] | select(.pid == $tried) | .patches[0].reason | startswith(\"missing_symbol: \")" \
+		".processes[] | select(.pid == $plain) | [.patches[] | {state, reason}] == [{\"state\": \"not applied\", \"reason\": null}]"
+	run -1 hp status
+	[[ $output == *"$tried"*"simple_fix"*"failed"*"missing_symbol: "* ]] || fail "status says:"$'\n'"$output"
+	# status only read the loader's table: the process runs on as it was.
+	assert_results "$tried_log" compute '*2'
+}

@@ -29,7 +29,7 @@ setup_file() {
 }
 
 setup() {
-	DEB=$(echo "$BATS_FILE_TMPDIR"/build/deb/hotpatch_*_amd64.deb)
+	DEB=$(echo "$BATS_FILE_TMPDIR"/build/deb/hotpatch_*_"$(dpkg --print-architecture)".deb)
 	[[ -f $DEB ]] || { fail "make deb made no package: $(ls "$BATS_FILE_TMPDIR/build/deb")"; return 1; }
 }
 

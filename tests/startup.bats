@@ -9,6 +9,7 @@
 
 bats_require_minimum_version 1.5.0
 load helpers
+load audit
 
 setup_file() {
 	cat >"$BATS_FILE_TMPDIR/probe.c" <<-'EOF'
@@ -27,6 +28,7 @@ setup_file() {
 
 setup() {
 	[[ -x $HOTPATCH ]] || { fail "no hotpatch binary at $HOTPATCH: run 'make bats'"; return 1; }
+	HP_STARTED_PIDS=()
 	((EUID == 0)) || skip "the loader must be root's: run as root"
 	ROOT=$BATS_TEST_TMPDIR/root
 	PRELOAD=$ROOT/etc/ld.so.preload
@@ -35,6 +37,8 @@ setup() {
 	mkdir -p "$ROOT/etc" "$ROOT/usr/lib/hotpatch"
 	install -m 0644 "$BATS_FILE_TMPDIR/loader.so" "$ROOT$LOADER"
 }
+
+teardown() { hp_teardown; }
 
 # startup ACTION [ARGS...]: hotpatch startup on the test's tree and loader.
 startup() {
@@ -234,4 +238,18 @@ startup() {
 	run -0 startup disable
 	run -0 --separate-stderr started
 	[[ $stderr == "probe: preloaded other" ]] || fail "after disable: $stderr"
+}
+
+@test "enable and disable leave an audit record, done or refused; status leaves none" {
+	start_audit_receiver
+	run -0 --separate-stderr startup enable
+	assert_audit "$(audit_record 1)" command=startup action=enable result=ok exit=0 \
+		file="$PRELOAD" loader="$LOADER" changed=yes uid=0
+	# Records arrive in order: the second is disable's, so status sent none.
+	run -0 --separate-stderr startup status
+	run -0 --separate-stderr startup disable
+	assert_audit "$(audit_record 2)" command=startup action=disable result=ok changed=yes
+	run -4 --separate-stderr hp startup enable --root "$ROOT" --loader /usr/lib/hotpatch/missing.so
+	assert_audit "$(audit_record 3)" command=startup action=enable result=refused exit=4 changed=no
+	audit_value "$(audit_record 3)" message >/dev/null
 }

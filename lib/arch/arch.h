@@ -13,10 +13,14 @@
 #include "common/base.h"
 #include "common/proc_maps.h"
 
-#if defined(__x86_64__)
+/* The processor compiled for; HP_ARCH_AARCH64 picks arm64 on any host, for
+ * the unit tests of its pure parts (tests/unit/aarch64/). */
+#if defined(__aarch64__) || defined(HP_ARCH_AARCH64)
+#include "arch/aarch64/arch_types.h"
+#elif defined(__x86_64__)
 #include "arch/x86_64/arch_types.h"
 #else
-#error "hotpatch knows only x86-64 so far: see docs/ARCHITECTURE.md, adding an architecture"
+#error "hotpatch knows only x86-64 and arm64: see docs/ARCHITECTURE.md, adding an architecture"
 #endif
 
 /* Room kept for the bytes a jump overwrites, on every architecture (an
@@ -105,6 +109,11 @@ void registers_restart_syscall(struct hp_registers *registers, long number);
  * libc's) system-call instruction; no single-stepping. */
 void registers_set_syscall(struct hp_registers *registers, long number,
 			   const uint64_t arguments[6]);
+/* Makes libc's syscall(), run from its system-call instruction with the SP
+ * at a signal frame (signal_frame_build), return into `restorer`: arm64
+ * returns through x30; on x86-64 the frame's first word is the return
+ * address already. */
+void registers_set_signal_return(struct hp_registers *registers, uint64_t restorer);
 /* Sets up a call of `function` with its arguments, for the call stub. */
 void registers_set_call(struct hp_registers *registers, uint64_t function,
 			const uint64_t arguments[6]);
@@ -137,8 +146,6 @@ int extended_state_restore(pid_t tid, const struct hp_extended_state *state);
 void extended_state_release(struct hp_extended_state *state);
 
 /* ---- stub.c: the code of the stub page, and return trampolines ---- */
-/* The system call the stubs and return trampolines stop at (getpid). */
-#define HP_SYNC_SYSCALL 39
 /* The code part of the stub page: the call and system-call stubs, each
  * ending at the sync system call, and the restore code that puts back the
  * frame of restore_frame.c. */
@@ -225,7 +232,7 @@ bool signal_frame_build(const struct hp_thread_image *thread, uint64_t restorer,
 /* ---- clobbers.c: registers an instruction changes, where it goes ---- */
 /* The registers a call may change that `instruction` writes, as bits of
  * HP_CLOBBERED_ALL (capstone detail on). */
-uint32_t code_clobbered_by(csh handle, const cs_insn *instruction);
+uint64_t code_clobbered_by(csh handle, const cs_insn *instruction);
 
 enum hp_flow {
 	HP_FLOW_NEXT,		/* on to the next instruction (or a return) */

@@ -252,7 +252,7 @@ static int follow(struct build_plan *plan, struct worklist *work, const struct b
 	if (!redirectable(symbol, found, reloc)) {
 		hp_error_function(error, from);
 		hp_error_file(error, object->source);
-		hp_hint(error, "hotpatch build compiles with -fno-pic -mcmodel=large; keep flags "
+		hp_hint(error, "hotpatch build compiles with -fno-pic " HP_BUILD_CODE_MODEL "; keep flags "
 			       "that change how code reaches variables out of --compile");
 		return hp_fail(error, HP_MISFIT,
 			       "'%s' (%s) refers to '%s' in a way a patch cannot redirect "

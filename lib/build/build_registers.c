@@ -26,7 +26,7 @@ struct scan {
 	int fd;
 	Elf *elf;
 	csh handle;
-	uint32_t clobbered;
+	uint64_t clobbered;
 	size_t visited_count;
 	uint64_t visited[SCAN_FUNCTIONS_MAX];
 };

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "arch/arch.h"
 #include "build/build.h"
 
 #define TREE_DEPTH_MAX 64
@@ -666,9 +667,10 @@ int build_tree_compile(const struct build_tree *tree, const char *compile, size_
 	bool fixed = kind == BUILD_FIXED;
 	int exit_status = 0, status;
 
-	/* For the patch, every reference becomes an absolute 64-bit one on a
-	 * movabs: the patch can then point any of them at the binary, wherever
-	 * it is loaded.  The patch's calls assume nothing about which registers
+	/* For the patch, every reference becomes an absolute 64-bit one
+	 * (HP_BUILD_CODE_MODEL: a movabs on x86-64, a literal-pool word on
+	 * arm64): the patch can then point any of them at the binary,
+	 * wherever it is loaded.  The patch's calls assume nothing about which registers
 	 * the binary's functions leave alone (-fno-ipa-ra): its copies may
 	 * differ from ours.  A variable the fix adds is a definition of the
 	 * patch's own, never a common symbol left for the dynamic linker
@@ -677,7 +679,7 @@ int build_tree_compile(const struct build_tree *tree, const char *compile, size_
 	 * jump to a function of another section cannot be made short). */
 	const char *flags = kind == BUILD_AS_BUILT ? ""
 						    : "-ffunction-sections -fdata-sections -fno-pic "
-						      "-mcmodel=large -fno-ipa-ra -fno-common -g";
+						      HP_BUILD_CODE_MODEL " -fno-ipa-ra -fno-common -g";
 
 	if (!tree->commands &&
 	    (size_t)snprintf(command, sizeof(command), "%s %s -c \"$1\" -o \"$2\"", compile,

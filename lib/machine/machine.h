@@ -37,6 +37,17 @@ bool store_patch_path(const char *name, char *path, size_t size);
 int store_write(const char *path, const unsigned char *bytes, size_t size,
 		struct hp_error *error) HP_MUST_CHECK;
 
+/* ---- store_exclusions.c: the fixes an installed patch leaves out ---- */
+/* STORE/NAME.exclude, or false when it does not fit `size`. */
+bool store_exclusions_path(const char *name, char *path, size_t size);
+/* The fixes installed `name` leaves out, space separated, "" when none;
+ * the file must be one `for_pid`'s owner (or root, for 0) can have written. */
+int store_exclusions_read(const char *name, pid_t for_pid, char *excluded, size_t size,
+			  struct hp_error *error) HP_MUST_CHECK;
+/* Writes them ("" removes the file). */
+int store_exclusions_write(const char *name, const char *excluded,
+			   struct hp_error *error) HP_MUST_CHECK;
+
 /* ---- store_index.c: the store's patches read, and its index ---- */
 struct hp_installed_report;
 /* The store's patch files (NAME.so), sorted; *names malloc'd, each too.
@@ -59,6 +70,16 @@ int store_index_write(const char *leaving_out, struct hp_error *error) HP_MUST_C
 bool store_patch_fits(pid_t pid, const struct hp_patch_file *patch);
 /* Whether some patch is applied to `pid` (its hotpatch-state mapping). */
 bool store_has_state(pid_t pid);
+
+/* ---- loader_outcomes.c: what the loader tried in a process ---- */
+struct loader_outcomes;
+struct loader_outcome;
+/* The table of the loader in `pid`, read without stopping it; false when
+ * it has none (the loader applied nothing there) or not a readable one. */
+bool loader_outcomes_read(pid_t pid, struct loader_outcomes *table);
+/* The outcome for patch `name`, or NULL. */
+const struct loader_outcome *loader_outcome_find(const struct loader_outcomes *table,
+						 const char *name);
 
 /* ---- startup.c: the loader in ROOT/etc/ld.so.preload ---- */
 /* Where `make install` put the loader: PREFIX/lib/hotpatch/libhotpatch-loader.so. */

@@ -117,6 +117,21 @@ static int store_signature(const struct hp_patch_file *patch, const char *path,
 	return store_write(target, bytes, (size_t)size, error);
 }
 
+/* The same patch installed again must leave out the same fixes: the
+ * processes that have it run without those. */
+static int same_exclusions(const char *name, const char *excluded, struct hp_error *error)
+{
+	char installed[HP_FIXES_MAX];
+	int status = store_exclusions_read(name, 0, installed, sizeof(installed), error);
+
+	if (status != HP_OK || strcmp(installed, excluded) == 0)
+		return status;
+	hp_hint(error, "uninstall %s first to install it with other exclusions", name);
+	return hp_fail_as(error, HP_KIND_NAME_CONFLICT,
+			  "%s is installed leaving out %s; this install leaves out %s", name,
+			  installed[0] ? installed : "no fix", excluded[0] ? excluded : "no fix");
+}
+
 /* Into the store, unless it is there: the same bytes are a success that
  * changes nothing, other bytes under that name a conflict. */
 static int store_put(const struct hp_patch_file *patch, bool signed_patch,
@@ -128,7 +143,9 @@ static int store_put(const struct hp_patch_file *patch, bool signed_patch,
 	if (!store_patch_path(patch->name, installed->path, sizeof(installed->path)))
 		return hp_fail(error, HP_FAILED, "the store path %s is too long", store_directory());
 	if (access(installed->path, F_OK) != 0) {
-		if (signed_patch)
+		/* What it leaves out first: the copy is never there without it. */
+		status = store_exclusions_write(patch->name, installed->excluded, error);
+		if (status == HP_OK && signed_patch)
 			status = store_signature(patch, installed->path, error);
 		if (status == HP_OK)
 			status = store_write(installed->path, patch->bytes, patch->size, error);
@@ -139,7 +156,7 @@ static int store_put(const struct hp_patch_file *patch, bool signed_patch,
 				     installed->path);
 	if (strcmp(existing, installed->sha256) == 0) {
 		installed->unchanged = true;
-		return HP_OK;
+		return same_exclusions(patch->name, installed->excluded, error);
 	}
 	hp_hint(error, "uninstall %s first, or give the new patch another name", patch->name);
 	return hp_fail_as(error, HP_KIND_NAME_CONFLICT,
@@ -173,6 +190,8 @@ int hp_install(const struct hp_request *request, struct hp_installed_report *ins
 	/* An exclusion apply would refuse is refused before anything is stored. */
 	if (status == HP_OK && request->exclude_count)
 		status = patch_fixes_exclude(&patch, request->excludes, request->exclude_count, error);
+	if (status == HP_OK && request->exclude_count)
+		hp_copy_string(installed->excluded, sizeof(installed->excluded), patch.excluded);
 	if (status == HP_OK)
 		status = store_open_directory(true, error);
 	if (status == HP_OK)
@@ -239,19 +258,20 @@ int hp_uninstall_prepare(const char *name, struct hp_installed_report *installed
 
 int hp_uninstall_finish(const char *name, struct hp_error *error)
 {
-	char path[HP_PATH_MAX];
-
-	char signature[HP_PATH_MAX + 8];
+	char path[HP_PATH_MAX], signature[HP_PATH_MAX + 8];
+	int status;
 
 	if (!store_patch_path(name, path, sizeof(path)))
 		return hp_fail(error, HP_USAGE, "'%s' is not a patch name", name);
 	if (unlink(path) != 0 && errno != ENOENT)
 		return hp_fail_errno(error, HP_FAILED, "cannot remove %s", path);
-	/* After the patch: a copy is never left there without its signature. */
+	/* After the patch: a copy is never left there without its signature
+	 * or what it leaves out. */
 	snprintf(signature, sizeof(signature), "%s.sig", path);
 	if (unlink(signature) != 0 && errno != ENOENT)
 		return hp_fail_errno(error, HP_FAILED, "cannot remove %s", signature);
-	return store_index_write(NULL, error);
+	status = store_exclusions_write(name, "", error);
+	return status == HP_OK ? store_index_write(NULL, error) : status;
 }
 
 int hp_uninstall_keep(struct hp_error *error)

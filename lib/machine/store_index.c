@@ -88,7 +88,10 @@ void store_read_installed(const char *file_name, struct hp_installed_report *ins
 	if (*usable) {
 		hp_copy_string(installed->name, sizeof(installed->name), patch->name);
 		hp_copy_string(installed->ids, sizeof(installed->ids), patch->ids);
-	} else {
+		*usable = store_exclusions_read(patch->name, 0, installed->excluded,
+						sizeof(installed->excluded), &error) == HP_OK;
+	}
+	if (!*usable) {
 		installed->unreadable = true;
 		hp_copy_string(installed->problem, sizeof(installed->problem), error.message);
 		hp_copy_string(installed->problem_kind, sizeof(installed->problem_kind),

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/loader_outcomes.h"
 #include "machine/machine.h"
 #include "trust/trust.h"
 
@@ -107,6 +108,22 @@ static bool is_installed_name(const struct hp_status_result *result, const char 
 	return false;
 }
 
+/* An installed patch the process does not have: "failed" when the loader
+ * tried it there and said why, else "not applied". */
+static bool add_missing(struct hp_process_status *process, const char *name,
+			const struct loader_outcomes *outcomes)
+{
+	const struct loader_outcome *outcome = outcomes ? loader_outcome_find(outcomes, name) : NULL;
+	bool failed = outcome && outcome->code != 0;
+
+	if (!add_patch(process, name, failed ? "failed" : "not applied", true, NULL))
+		return false;
+	if (failed)
+		hp_copy_string(process->patches[process->patch_count - 1].reason,
+			       sizeof(process->patches[0].reason), outcome->reason);
+	return true;
+}
+
 /* One process: each installed patch that fits it, applied or not, then
  * every other patch applied to it.  False when the machine is not as
  * installed there. */
@@ -117,9 +134,10 @@ static bool describe_process(struct hp_process_status *process,
 	struct hp_request request = { .pid = process->pid, .timeout_seconds = 5 };
 	struct hp_result list = { 0 };
 	struct hp_error error = { 0 };
+	struct loader_outcomes *outcomes = malloc(sizeof(*outcomes));
 	char link[64];
 	ssize_t length;
-	bool listed, as_installed = true, memory = true;
+	bool listed, as_installed = true, memory = outcomes != NULL;
 
 	snprintf(link, sizeof(link), "/proc/%d/exe", (int)process->pid);
 	length = readlink(link, process->exe, sizeof(process->exe) - 1);
@@ -127,6 +145,10 @@ static bool describe_process(struct hp_process_status *process,
 	listed = hp_list(&request, &list, &error) == HP_OK;
 	if (!listed)
 		hp_copy_string(process->problem, sizeof(process->problem), error.message);
+	if (outcomes && !loader_outcomes_read(process->pid, outcomes)) {
+		free(outcomes);
+		outcomes = NULL;
+	}
 	for (size_t i = 0; i < store->count; i++) {
 		const struct hp_installed_report *installed = &result->installed[i];
 		const struct hp_patch_report *copy;
@@ -134,14 +156,17 @@ static bool describe_process(struct hp_process_status *process,
 		if (!store->usable[i] || !store_patch_fits(process->pid, &store->patches[i]))
 			continue;
 		copy = listed ? applied_copy(&list, installed->name, installed->sha256) : NULL;
-		memory = memory && add_patch(process, installed->name, copy ? copy->state : "not applied",
-					     true, copy);
-		as_installed = as_installed && copy && strcmp(copy->state, "applied") == 0;
+		memory = memory && (copy ? add_patch(process, installed->name, copy->state, true, copy)
+					 : add_missing(process, installed->name, outcomes));
+		/* As installed: applied, leaving out what the installation does. */
+		as_installed = as_installed && copy && strcmp(copy->state, "applied") == 0 &&
+			       strcmp(copy->excluded, installed->excluded) == 0;
 	}
 	for (size_t i = 0; listed && i < list.patch_count; i++)
 		if (!is_installed_name(result, list.patches[i].name))
 			memory = memory && add_patch(process, list.patches[i].name,
 						     list.patches[i].state, false, &list.patches[i]);
+	free(outcomes);
 	hp_result_release(&list);
 	hp_error_release(&error);
 	return as_installed && memory;

@@ -72,11 +72,14 @@ void family_note_patches(pid_t pid, struct hp_result *result)
 	for (size_t i = 0; i < result->patch_count; i++) {
 		struct hp_patch_report *patch = &result->patches[i];
 
-		if (!state_has(&state, patch->name))
-			snprintf(patch->warning, sizeof(patch->warning),
-				 "its parent pid %d, the same program, does not have it: processes "
+		size_t used = strlen(patch->warning);
+
+		/* After what is said already (the post-apply hook's failure). */
+		if (!state_has(&state, patch->name) && used + 2 < sizeof(patch->warning))
+			snprintf(patch->warning + used, sizeof(patch->warning) - used,
+				 "%sits parent pid %d, the same program, does not have it: processes "
 				 "pid %d forks later start without it (apply it there too)",
-				 (int)parent, (int)parent);
+				 used ? "; " : "", (int)parent, (int)parent);
 	}
 	patch_state_release(&state);
 	proc_maps_release(&maps);

@@ -207,8 +207,10 @@ static int syscall_through_libc(struct hp_remote *remote, struct hp_registers *r
 
 	status = write_signal_frame(remote, error);
 	registers_set_pc(regs, remote->libc_syscall);
-	if (remote->signal_frame)
+	if (remote->signal_frame) {
 		registers_set_sp(regs, remote->signal_frame);
+		registers_set_signal_return(regs, remote->libc_restore_rt);
+	}
 	if (status == HP_OK)
 		status = set_registers(remote, regs, error);
 	if (status == HP_OK)

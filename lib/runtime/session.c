@@ -198,11 +198,36 @@ static int find_libc_syscall(struct hp_session *session, uint64_t *found, struct
 	return status;
 }
 
+/* Where the bytes `code` first occur in `mapping` of the target; 0 if not. */
+static uint64_t search_mapping(struct hp_session *session, const struct hp_mapping *mapping,
+			      const unsigned char *code, size_t size, unsigned char *chunk)
+{
+	struct hp_error ignored = { 0 };
+	uint64_t found = 0;
+
+	for (uint64_t at = mapping->start; at < mapping->end && !found;
+	     at += RESTORE_RT_CHUNK - size) {
+		size_t length = mapping->end - at < RESTORE_RT_CHUNK ? (size_t)(mapping->end - at)
+								     : RESTORE_RT_CHUNK;
+		unsigned char *hit;
+
+		if (target_memory_read(&session->memory, at, chunk, length, &ignored) != HP_OK)
+			break;
+		hit = memmem(chunk, length, code, size);
+		if (hit)
+			found = at + (uint64_t)(hit - chunk);
+		if (length < RESTORE_RT_CHUNK)
+			break;
+	}
+	return found;
+}
+
 /* libc's __restore_rt (rt_sigreturn), found by its bytes in the code
- * around `near`, and only if libc's syscall() goes on from its system-call
- * instruction to its return as expected: then a thread that hotpatch
- * abandons in that first system call returns into rt_sigreturn
- * (remote_call.c).  0 when not found. */
+ * around `near`, or else in the vDSO (arm64's glibc has none of its own:
+ * the kernel's __kernel_rt_sigreturn is the restorer there), and only if
+ * libc's syscall() goes on from its system-call instruction to its return
+ * as expected: then a thread that hotpatch abandons in that first system
+ * call returns into rt_sigreturn (remote_call.c).  0 when not found. */
 static uint64_t find_restore_rt(struct hp_session *session, uint64_t near)
 {
 	const unsigned char *restore_rt, *after_syscall;
@@ -220,20 +245,11 @@ static uint64_t find_restore_rt(struct hp_session *session, uint64_t near)
 		free(chunk);
 		return 0;
 	}
-	for (uint64_t at = mapping->start; at < mapping->end && !found;
-	     at += RESTORE_RT_CHUNK - restore_rt_size) {
-		size_t length = mapping->end - at < RESTORE_RT_CHUNK ? (size_t)(mapping->end - at)
-								     : RESTORE_RT_CHUNK;
-		unsigned char *hit;
-
-		if (target_memory_read(&session->memory, at, chunk, length, &ignored) != HP_OK)
-			break;
-		hit = memmem(chunk, length, restore_rt, restore_rt_size);
-		if (hit)
-			found = at + (uint64_t)(hit - chunk);
-		if (length < RESTORE_RT_CHUNK)
-			break;
-	}
+	found = search_mapping(session, mapping, restore_rt, restore_rt_size, chunk);
+	for (size_t i = 0; i < session->target.maps.count && !found; i++)
+		if (strcmp(session->target.maps.items[i].path, "[vdso]") == 0)
+			found = search_mapping(session, &session->target.maps.items[i], restore_rt,
+					       restore_rt_size, chunk);
 	free(chunk);
 	return found;
 }

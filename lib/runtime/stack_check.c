@@ -161,6 +161,17 @@ const struct hp_stack *stack_checker_unwind(struct hp_stack_checker *checker,
 	return &checker->stack;
 }
 
+/* Where the return address into `frame` is stored: where the unwind
+ * information says, or else where the processor's call put it, when that
+ * is a fixed place (x86-64's call pushes it just below the SP the callee
+ * returns with; arm64's bl leaves it in x30, for the callee to store). */
+static uint64_t return_slot(const struct hp_frame *frame)
+{
+	if (frame->return_slot)
+		return frame->return_slot;
+	return HP_RETURN_ADDRESS_BELOW_SP ? frame->sp - HP_RETURN_ADDRESS_BELOW_SP : 0;
+}
+
 bool stack_check_thread(struct hp_stack_checker *checker, const struct hp_thread *thread,
 			bool allow_unreliable, struct hp_blocker *blocker)
 {
@@ -187,6 +198,7 @@ bool stack_check_thread(struct hp_stack_checker *checker, const struct hp_thread
 		 * SP.  Unknown when that frame is the last one unwound. */
 		blocker->return_ip = i + 1 < stack->count ? stack->frames[i + 1].ip : 0;
 		blocker->return_sp = i + 1 < stack->count ? stack->frames[i + 1].sp : 0;
+		blocker->return_slot = i + 1 < stack->count ? return_slot(&stack->frames[i + 1]) : 0;
 	}
 	return found || (blocker->unreliable && !allow_unreliable);
 }

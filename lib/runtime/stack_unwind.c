@@ -618,6 +618,20 @@ void unwinder_forget_volatile(struct hp_unwinder *unwinder)
 	unwinder->maps_fresh = false;
 }
 
+/* Where the cursor's frame's return address was read from: the slot a
+ * moved thread's return is pointed through (thread_move.c).  libunwind's
+ * UNW_REG_IP is the return-address column on every processor (rip's slot
+ * on x86-64, x30's on arm64), so no processor is named here. */
+static uint64_t return_slot(unw_cursor_t *cursor)
+{
+	unw_save_loc_t location;
+
+	if (unw_get_save_loc(cursor, UNW_REG_IP, &location) != 0 ||
+	    location.type != UNW_SLT_MEMORY)
+		return 0;
+	return location.u.addr;
+}
+
 void unwinder_unwind(struct hp_unwinder *unwinder, const struct hp_registers *regs,
 		     struct hp_stack *stack)
 {
@@ -638,7 +652,7 @@ void unwinder_unwind(struct hp_unwinder *unwinder, const struct hp_registers *re
 		if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 ||
 		    unw_get_reg(&cursor, UNW_REG_SP, &sp) != 0 || stack->count >= HP_FRAMES_MAX)
 			break;
-		stack->frames[stack->count++] = (struct hp_frame){ ip, sp };
+		stack->frames[stack->count++] = (struct hp_frame){ ip, sp, return_slot(&cursor) };
 		/* The trampoline's frame stays in the stack (it holds that
 		 * trampoline), and the next one is where it returns to. */
 		if (past_trampoline(unwinder, &cursor, ip, sp, stack->count == 1, &resumed)) {

@@ -133,8 +133,8 @@ static void add_hit(struct hp_suspended_scan *scan, uint64_t address, uint64_t v
 	scan->hits[scan->hit_count++] = (struct hp_suspended_hit){ address, value };
 }
 
-/* A word that points HP_CONTEXT_MARK_DISTANCE bytes past itself may mark
- * a saved context: its head is read from the buffer, or from the target
+/* A word that looks like a saved context's mark (arch.h) may mark one:
+ * its head is read from the buffer, or from the target
  * when it began before the buffer. */
 static void note_context(struct hp_suspended_scan *scan, struct hp_memory *memory,
 			 const uint64_t *words, size_t index, uint64_t address)
@@ -161,7 +161,7 @@ static void scan_words(struct hp_suspended_scan *scan, struct hp_memory *memory,
 
 		if (words[i] - low <= span && is_site(scan, words[i]))
 			add_hit(scan, at, words[i]);
-		else if (words[i] - at == HP_CONTEXT_MARK_DISTANCE)
+		else if (saved_context_is_mark(words[i], at))
 			note_context(scan, memory, words, i, address);
 	}
 }

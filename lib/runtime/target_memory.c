@@ -1,7 +1,12 @@
 /* target_memory.c - reading and writing another process's memory.  Reads use
  * process_vm_readv (one system call for a whole range) with /proc/PID/mem as
  * the fallback; writes go through /proc/PID/mem, which may write read-only
- * code, or through PTRACE_POKEDATA where a hardened kernel forbids that. */
+ * code, or through PTRACE_POKEDATA where a hardened kernel forbids that.
+ * Both reach the kernel's access_remote_vm, whose copy_to_user_page also
+ * keeps the instruction cache right where a processor needs it: on arm64,
+ * flush_ptrace_access cleans the data cache and invalidates the instruction
+ * cache for an executable mapping, so code we write is the code that runs
+ * (process_vm_writev would not: it is used for stack data only). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

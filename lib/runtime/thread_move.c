@@ -35,7 +35,15 @@ struct mover {
 };
 
 /* Points the frame's return address at trampoline k, after checking that
- * the stack holds what the unwinder said. */
+ * the stack holds what the unwinder said.  The slot is where the unwind
+ * information says the return address was saved (just below the caller's
+ * SP on x86-64; wherever the callee stored x30 on arm64).  Pointer
+ * authentication: the function's autiasp would reject an unsigned
+ * trampoline address, and we cannot sign one.  The functions we replace
+ * never sign theirs (arm64's code_plan refuses a paciasp), and a signed
+ * word would differ from the address the unwinder reports (stripped of its
+ * signature) anyway, so it is never replaced: such a thread is waited for
+ * instead (HP_BUSY). */
 static int hijack(struct mover *mover, size_t k, uint64_t stub_page, struct hp_error *error)
 {
 	const struct hp_blocker *blocker = mover->blocker;
@@ -45,7 +53,7 @@ static int hijack(struct mover *mover, size_t k, uint64_t stub_page, struct hp_e
 
 	mover->trampoline = stub_page + HP_STUB_TRAMPOLINES + k * HP_STUB_TRAMPOLINE_SIZE;
 	mover->slot = stub_page + HP_STUB_SLOTS + k * sizeof(uint64_t);
-	status = target_memory_read(mover->memory, blocker->return_sp - 8, &found, sizeof(found),
+	status = target_memory_read(mover->memory, blocker->return_slot, &found, sizeof(found),
 				    error);
 	if (status != HP_OK || found != blocker->return_ip)
 		return status != HP_OK ? status : HP_BUSY;
@@ -56,7 +64,7 @@ static int hijack(struct mover *mover, size_t k, uint64_t stub_page, struct hp_e
 		status = target_memory_write(mover->memory, blocker->tid, mover->trampoline, code,
 					     sizeof(code), error);
 	if (status == HP_OK)
-		status = target_memory_write(mover->memory, blocker->tid, blocker->return_sp - 8,
+		status = target_memory_write(mover->memory, blocker->tid, blocker->return_slot,
 					     &mover->trampoline, sizeof(uint64_t), error);
 	mover->hijacked = status == HP_OK;
 	return status;
@@ -108,7 +116,7 @@ static enum move_state undo_or_land(struct mover *mover, struct hp_thread *threa
 		return MOVE_STUCK;
 	}
 	if (mover->hijacked &&
-	    target_memory_write(mover->memory, thread->tid, mover->blocker->return_sp - 8,
+	    target_memory_write(mover->memory, thread->tid, mover->blocker->return_slot,
 				&mover->blocker->return_ip, sizeof(uint64_t), error) == HP_OK)
 		mover->hijacked = false;
 	return MOVE_STUCK;
@@ -220,7 +228,8 @@ int thread_move_out(struct hp_threads *threads, struct hp_memory *memory, uint64
 		struct hp_thread *thread = threads_find(threads, blockers[i].tid);
 
 		if (!thread || !thread->stopped || thread->group_stop || blockers[i].unreliable ||
-		    !blockers[i].range || !blockers[i].return_sp || !blockers[i].return_ip)
+		    !blockers[i].range || !blockers[i].return_sp || !blockers[i].return_ip ||
+		    !blockers[i].return_slot)
 			return HP_BUSY;
 	}
 	/* Trampolines are taken in turn, from a counter kept in the stub page,

@@ -276,7 +276,9 @@ int thread_wait(pid_t tid, double deadline, int *status, struct hp_error *error)
 static bool answers_stops_with_eintr(long long number)
 {
 	switch (number) {
+#ifdef SYS_epoll_wait	/* arm64 has epoll_pwait alone */
 	case SYS_epoll_wait:
+#endif
 	case SYS_epoll_pwait:
 	case SYS_epoll_pwait2:
 	case SYS_semop:

@@ -151,6 +151,11 @@ int remote_self_call(uint64_t function, const uint64_t arguments[6], uint64_t *r
 
 struct hp_frame {
 	uint64_t ip, sp;
+	/* Where the return address `ip` is stored in memory, as the unwind
+	 * information of the frame below says (x86-64: sp - 8; arm64: where
+	 * the callee saved x30, if it did); 0 when it is in a register or
+	 * unknown. */
+	uint64_t return_slot;
 };
 
 struct hp_stack {
@@ -191,6 +196,7 @@ struct hp_blocker {
 	size_t frame;			/* the innermost frame in `range` */
 	uint64_t return_ip;		/* where the outermost such frame returns to */
 	uint64_t return_sp;		/* and the SP it returns with; 0 if unknown */
+	uint64_t return_slot;		/* where return_ip is stored; 0 if unknown */
 	bool unreliable;		/* the stack could not be unwound to its end */
 	uint64_t unknown_ip;		/* where unwind information was missing */
 	uint64_t saved_at;		/* suspended (no thread): where the return

@@ -17,6 +17,46 @@ int loop_function(int limit);
 int tiny_function(void);
 int tiny_neighbour(void);
 
+#if defined(__aarch64__)
+/* arm64 fits a 4-byte `b` wherever its loop branches to, and no function
+ * is shorter than one instruction: loop_function signs its return address
+ * (paciasp, a no-op without pointer authentication), which hotpatch
+ * refuses, and tiny_function's .size says 2 bytes (its code is 8). */
+__asm__(".text\n"
+	".p2align 4\n"
+	".globl loop_function\n"
+	".type loop_function, %function\n"
+	"loop_function:\n"
+	"	.cfi_startproc\n"
+	"	paciasp\n"
+	"	.cfi_negate_ra_state\n"
+	"	mov w1, #0\n"
+	"1:	add w1, w1, #1\n"
+	"	cmp w1, w0\n"
+	"	b.lt 1b\n"
+	"	mov w0, w1\n"
+	"	autiasp\n"
+	"	.cfi_negate_ra_state\n"
+	"	ret\n"
+	"	.cfi_endproc\n"
+	".size loop_function, .-loop_function\n"
+	".globl tiny_function\n"
+	".type tiny_function, %function\n"
+	"tiny_function:\n"
+	"	.cfi_startproc\n"
+	"	mov w0, #0\n"
+	"	ret\n"
+	"	.cfi_endproc\n"
+	".size tiny_function, 2\n"
+	".globl tiny_neighbour\n"
+	".type tiny_neighbour, %function\n"
+	"tiny_neighbour:\n"
+	"	.cfi_startproc\n"
+	"	mov w0, #7\n"
+	"	ret\n"
+	"	.cfi_endproc\n"
+	".size tiny_neighbour, .-tiny_neighbour\n");
+#else
 __asm__(".text\n"
 	".p2align 4\n"
 	".globl loop_function\n"
@@ -46,6 +86,7 @@ __asm__(".text\n"
 	"	ret\n"
 	"	.cfi_endproc\n"
 	".size tiny_neighbour, .-tiny_neighbour\n");
+#endif
 
 static unsigned long compute_calls;
 

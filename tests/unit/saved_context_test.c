@@ -47,10 +47,13 @@ static void test_not_a_context(void)
 	struct hp_saved_context read;
 
 	CHECK(getcontext(&context) == 0, "getcontext");
-	/* Moved elsewhere, its mark points into the old place, not into itself. */
+#if defined(__x86_64__)
+	/* Moved elsewhere, its mark points into the old place, not into itself.
+	 * (arm64's mark is a record, the same wherever the context is.) */
 	CHECK(!saved_context_read((const unsigned char *)&context,
 				  (uint64_t)(uintptr_t)&context + 8, &read),
 	      "a context read at another address is none");
+#endif
 	memset(&context, 0, sizeof(context));
 	CHECK(!saved_context_read((const unsigned char *)&context, (uint64_t)(uintptr_t)&context,
 				  &read),

@@ -2,6 +2,7 @@
  * sorted, merged ranges, and unwinding a stopped child through our own
  * libunwind accessors, down to which frame is in a range and where the
  * outermost such frame returns. */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +148,11 @@ static void test_unwind_child(void)
 	CHECK(inside(blocker.return_ip - 1, (uint64_t)(uintptr_t)level_three),
 	      "the outermost replaced frame returns into level_three");
 	CHECK(blocker.return_sp > registers_sp(&thread.regs), "and with a higher stack pointer");
+	errno = 0;
+	CHECK(blocker.return_slot &&
+		      (uint64_t)ptrace(PTRACE_PEEKDATA, child, (void *)(uintptr_t)blocker.return_slot,
+				       NULL) == blocker.return_ip && errno == 0,
+	      "the return address is stored where the unwinder says (a thread is moved there)");
 	CHECK(!blocker.unreliable, "a complete stack is reliable");
 
 	ranges[0] = extent((uint64_t)(uintptr_t)test_ranges, "unrelated");

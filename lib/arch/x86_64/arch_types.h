@@ -4,6 +4,8 @@
 #define HOTPATCH_ARCH_X86_64_ARCH_TYPES_H
 
 #include <elf.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/user.h>
 
 /* The ELF machine of the objects we patch and build, and its name. */
@@ -16,6 +18,12 @@
 
 /* A trampoline slot: `jmp *0(%rip); .quad to`, the address at +6. */
 #define HP_TRAMPOLINE_SLOT 16
+
+/* trampoline_gap.c: a jump's reach, kept a little under 2 GiB, and the
+ * user addresses a trampoline page may take. */
+#define HP_GAP_REACH ((uint64_t)0x7fff0000)
+#define HP_USER_LOWEST ((uint64_t)0x10000)
+#define HP_USER_HIGHEST ((uint64_t)0x7ffffffff000)
 #define HP_TRAMPOLINE_POINTER 6
 
 /* The code at the start of the stub page (stub.c draws it). */
@@ -25,6 +33,9 @@
 #define HP_STUB_CALL_SYNC (HP_STUB_CALL + 0x0c)	/* just after the sync syscall */
 #define HP_STUB_SYSCALL_SYNC (HP_STUB_SYSCALL + 0x0c)
 #define HP_STUB_CODE_SIZE 0x100
+
+/* The system call the stubs and return trampolines stop at (getpid). */
+#define HP_SYNC_SYSCALL 39
 
 /* A return trampoline (stub.c): where it stops at its sync system call,
  * where its code ends, and how many words it pushes below the SP. */
@@ -44,7 +55,16 @@
 #define HP_GATE_PAGES_MAX 1
 
 /* Every register a call may change, one bit each (clobbers.c). */
-#define HP_CLOBBERED_ALL ((1u << 25) - 1)
+#define HP_CLOBBERED_ALL ((UINT64_C(1) << 25) - 1)
+
+/* A call pushes the return address just below the SP the callee returns
+ * with: where a moved thread's return is rewritten when libunwind does not
+ * say (thread_move.c). */
+#define HP_RETURN_ADDRESS_BELOW_SP 8
+
+/* How `hotpatch build` compiles a patch's code: every reference to the
+ * binary an absolute 64-bit one (a movabs), which apply can point anywhere. */
+#define HP_BUILD_CODE_MODEL "-mcmodel=large"
 
 /* libunwind's search of an .eh_frame_hdr table in the target. */
 #define HP_UNWIND_SEARCH_TABLE _Ux86_64_dwarf_search_unwind_table
@@ -59,6 +79,12 @@
 #define HP_CONTEXT_MARK 224
 #define HP_CONTEXT_MARK_DISTANCE 200
 #define HP_CONTEXT_HEAD 232
+
+/* Whether the word at `at` may be such a mark: it points past itself. */
+static inline bool saved_context_is_mark(uint64_t word, uint64_t at)
+{
+	return word - at == HP_CONTEXT_MARK_DISTANCE;
+}
 
 /* A stopped thread's general registers, as PTRACE_GETREGSET (NT_PRSTATUS)
  * gives them. */

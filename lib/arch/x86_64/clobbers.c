@@ -8,11 +8,11 @@
 #include "arch/arch.h"
 
 #define GENERAL_COUNT 9
-_Static_assert(HP_CLOBBERED_ALL == (1u << (GENERAL_COUNT + 16)) - 1, "one bit a register");
+_Static_assert(HP_CLOBBERED_ALL == (UINT64_C(1) << (GENERAL_COUNT + 16)) - 1, "one bit a register");
 
 /* The bit of a register name ("eax", "r9d", "ymm3"), or 0 if it is not
  * call-clobbered. */
-static uint32_t register_bit(const char *name)
+static uint64_t register_bit(const char *name)
 {
 	static const char *const general[GENERAL_COUNT][4] = {
 		{ "rax", "eax", "ax", "al" }, { "rcx", "ecx", "cx", "cl" },
@@ -39,11 +39,11 @@ static uint32_t register_bit(const char *name)
 	return *end == '\0' && index >= 0 && index < 16 ? 1u << (GENERAL_COUNT + index) : 0;
 }
 
-uint32_t code_clobbered_by(csh handle, const cs_insn *instruction)
+uint64_t code_clobbered_by(csh handle, const cs_insn *instruction)
 {
 	cs_regs read, written;
 	uint8_t read_count = 0, written_count = 0;
-	uint32_t clobbered = 0;
+	uint64_t clobbered = 0;
 
 	if (cs_regs_access(handle, instruction, read, &read_count, written, &written_count) ==
 	    CS_ERR_OK)

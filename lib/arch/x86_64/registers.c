@@ -102,6 +102,13 @@ void registers_set_syscall(struct hp_registers *registers, long number,
 	user->eflags &= ~(unsigned long long)EFLAGS_TRAP;
 }
 
+/* The return address is the signal frame's first word (restore_frame.c). */
+void registers_set_signal_return(struct hp_registers *registers, uint64_t restorer)
+{
+	(void)registers;
+	(void)restorer;
+}
+
 /* The call stub calls *%rax (stub.c). */
 void registers_set_call(struct hp_registers *registers, uint64_t function,
 			const uint64_t arguments[6])

@@ -14,8 +14,8 @@ description:
   - C(state=absent) runs C(hotpatch uninstall --json NAME); a name that is not
     installed is no change.
   - C(state=status) runs C(hotpatch status --json) and reports, per process,
-    where installed patches are applied, not applied, failed or excluded;
-    never a change. C(as_installed) is false when hotpatch says not every
+    where installed patches are applied, not applied or failed, and where
+    an applied one leaves fixes out (excluded); never a change. C(as_installed) is false when hotpatch says not every
     process is as installed (status exit 1).
 options:
   state:
@@ -50,7 +50,7 @@ import json
 
 from ansible.module_utils.basic import AnsibleModule
 
-KNOWN_STATES = ('applied', 'not applied', 'failed', 'excluded')
+KNOWN_STATES = ('applied', 'not applied', 'failed')
 
 
 def run_json(module, arguments):
@@ -123,7 +123,7 @@ def uninstall(module):
 
 def report_of(document):
     """Buckets every installed patch of every process by its state."""
-    report = dict(installed=[], unreadable=[], applied=[], **{
+    report = dict(installed=[], unreadable=[], applied=[], excluded=[], **{
         state.replace(' ', '_'): [] for state in KNOWN_STATES if state != 'applied'})
     report['other'] = []
     for entry in document.get('installed') or []:
@@ -138,8 +138,13 @@ def report_of(document):
                 continue  # applied by hand, not this store's business
             state = patch.get('state')
             bucket = state.replace(' ', '_') if state in KNOWN_STATES else 'other'
-            report[bucket].append({'pid': process.get('pid'), 'exe': process.get('exe'),
-                                   'patch': patch.get('name'), 'state': state})
+            entry = {'pid': process.get('pid'), 'exe': process.get('exe'),
+                     'patch': patch.get('name'), 'state': state}
+            if patch.get('reason'):
+                entry['reason'] = patch['reason']
+            report[bucket].append(entry)
+            if state == 'applied' and patch.get('excluded'):
+                report['excluded'].append(dict(entry, fixes=patch['excluded']))
         if process.get('error'):
             report['other'].append({'pid': process.get('pid'), 'exe': process.get('exe'),
                                     'patch': None, 'state': process['error']})
