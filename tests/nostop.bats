@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # nostop.bats - apply --gates: without stopping every thread at once
-# (lib/runtime/transition.c): callers held at gates, each thread checked
-# alone, one byte switching every gate.  Eight threads hammer the replaced
+# (lib/runtime/transition.c): each thread checked alone and moved to the
+# new code by itself, never held at a gate.  Eight threads hammer the replaced
 # function and count their switches (a worker that ran the new code and then
 # the old again counts one more); hotpatch killed at every step leaves a
 # target that runs on, untraced, with the old code or the new, never both.
@@ -77,7 +77,7 @@ settled_line() {
 }
 
 @test "a failure at each step of the gates' way leaves eight hammering threads on the old code" {
-	local step mark line
+	local step mark line switches=0
 	# A command per step: longer than a target's default life on a busy machine.
 	HP_TARGET_LIFETIME=1800 start_target threads 8
 	HOTPATCH_FAULT=list-steps run -1 --separate-stderr hp apply --pid "$TARGET_PID" --json \
@@ -89,7 +89,13 @@ settled_line() {
 		assert_target_untouched "$TARGET_PID" || fail "after the fault at $step"
 		mark=$(line_count "$TARGET_LOG")
 		line=$(settled_line "$mark" ' v1=8 v2=0 other=0 ') || fail "after the fault at $step"
-		[[ $line == *" switches=0 "* ]] || fail "after the fault at $step, workers ran the patch: $line"
+		# Before the threads move, none ran the patch.  A failure after
+		# they moved brings each back the way it went, at a moment it was
+		# out of both versions: once there and once back, never a call
+		# that mixed them (other=0).
+		[[ $step == stop-threads || $step == write-jumps ]] && switches=$((switches + 16))
+		[[ $line == *" switches=$switches "* ]] ||
+			fail "after the fault at $step, workers switched $line (expected $switches)"
 	done
 	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --gates --json "$HP_PATCHES/hot_v2.so"
 	json_is '.stop == "gates"'
@@ -135,40 +141,40 @@ settled_line() {
 	assert_no_errors "$TARGET_LOG"
 }
 
-@test "killed while callers wait at the gates, hotpatch leaves them going on into the old code" {
+@test "hotpatch stopped half way through holds no caller; killed there, each worker keeps one version" {
 	local mark line calls_before calls_after
 	start_target threads 8
-	# Stopped by itself right after the gates went in: every worker calls
-	# hot() in a loop, so each is waiting at the gate.
-	HOTPATCH_FAULT=stop-after-gate-entries "$HOTPATCH" apply --pid "$TARGET_PID" --gates \
+	# Stopped by itself with one worker moved to the new code, the others
+	# not yet: no gate waits, so every worker keeps calling.
+	HOTPATCH_FAULT=stop-in-transition "$HOTPATCH" apply --pid "$TARGET_PID" --gates \
 		"$HP_PATCHES/hot_v2.so" >/dev/null 2>&1 &
 	local held=$!
 	local deadline=$((SECONDS + HP_WAIT_SECONDS))
 	until [[ $(awk '{ print $3 }' "/proc/$held/stat" 2>/dev/null) == T ]]; do
-		((SECONDS < deadline)) || fail "hotpatch never stopped after gate-entries"
+		((SECONDS < deadline)) || fail "hotpatch never stopped in the transition"
 		sleep 0.02
 	done
-	mark=$(line_count "$TARGET_LOG")
 	sleep 0.2
 	calls_before=$(tail -1 "$TARGET_LOG" | sed -n 's/.* calls=\([0-9]*\).*/\1/p')
-	sleep 0.2
+	sleep 0.3
 	calls_after=$(tail -1 "$TARGET_LOG" | sed -n 's/.* calls=\([0-9]*\).*/\1/p')
-	# Held: no call completes while hotpatch lives and has not decided.
-	((calls_after - calls_before < 8)) || fail "calls went on at the gates: $calls_before -> $calls_after"
+	((calls_after - calls_before >= 8)) || fail "calls were held: $calls_before -> $calls_after"
 	kill -KILL "$held"
 	wait "$held" || true
+	# Killed: each worker stays on the version it had, switched at most once.
 	mark=$(line_count "$TARGET_LOG")
-	line=$(settled_line "$mark" ' v1=8 v2=0 other=0 switches=0 ')
-	calls_before=$(sed -n 's/.* calls=\([0-9]*\).*/\1/p' <<<"$line")
-	sleep 0.2
-	calls_after=$(tail -1 "$TARGET_LOG" | sed -n 's/.* calls=\([0-9]*\).*/\1/p')
-	((calls_after > calls_before)) || fail "the workers stopped calling: $calls_before -> $calls_after"
+	line=$(settled_line "$mark" ' other=0 ')
+	[[ $line =~ \ v1=([0-9]+)\ v2=([0-9]+)\  ]] || fail "no counts: $line"
+	((BASH_REMATCH[2] >= 1)) || fail "the moved worker is not on the new code: $line"
+	[[ $line == *" switches=${BASH_REMATCH[2]} "* ]] || fail "workers switched back and forth: $line"
 	assert_not_traced "$TARGET_PID"
 	run -0 --separate-stderr hp list --pid "$TARGET_PID"
 	[[ $output == *incomplete* ]] || fail "list says:"$'\n'"$output"
 	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
 	mark=$(line_count "$TARGET_LOG")
-	settled_line "$mark" ' v1=8 v2=0 other=0 switches=0 ' >/dev/null
+	settled_line "$mark" ' v1=8 v2=0 other=0 ' >/dev/null
+	run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
+	json_is '.patches == []' '[.leftovers[] | select(.reclaimable == false)] == []'
 	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --gates --json "$HP_PATCHES/hot_v2.so"
 	json_is '.stop == "gates"'
 	assert_no_errors "$TARGET_LOG"

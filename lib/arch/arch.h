@@ -163,18 +163,30 @@ void stub_return_trampoline_land(struct hp_registers *registers, uint64_t offset
  * pushed (the unwinder pops them); -1 past its code. */
 int stub_return_trampoline_pushed_words(uint64_t offset);
 
-/* ---- gate.c: entries held at a gate, for applying without a global stop ---- */
-/* The shared first HP_GATE_FIRST bytes of a gate mapping at `page`: the
- * decision byte (0), hotpatch's pidfd (to be written), the store and wait
- * routines. */
-void gate_page_code(uint64_t page, unsigned char code[HP_GATE_FIRST]);
-/* Where the decision byte and the pidfd of the mapping at `page` are. */
-uint64_t gate_decision(uint64_t page);
-uint64_t gate_pidfd(uint64_t page);
-/* The gate at `gate` (in the mapping at `page`): waits while undecided,
- * then jumps to `replacement`, or runs the first `displaced_length` bytes
- * of the function, `displaced` (at `site`), moved, and jumps on past them.
- * False when it cannot be built. */
+/* ---- gate.c: entries sent through gates, for applying without a global stop ---- */
+/* Each thread runs either the old code or the new, as its byte in the
+ * gate mapping's table says (transition.c tells the protocol). */
+enum hp_gate_phase {
+	HP_GATE_UNSEEN_ORIGINAL = 0,	/* a thread not in the table: written in as original */
+	HP_GATE_ALL_NEW = 1,
+	HP_GATE_ALL_ORIGINAL = 2,
+	HP_GATE_UNSEEN_NEW = 3,		/* a thread not in the table: written in as new */
+};
+enum hp_gate_universe {
+	HP_GATE_UNSEEN = 0,
+	HP_GATE_NEW = 1,
+	HP_GATE_ORIGINAL = 2,
+};
+/* The first HP_GATE_FIRST bytes of a gate mapping whose table, right after
+ * this page, holds `limit` bytes: phase 0, the store and choose routines. */
+void gate_page_code(uint64_t limit, unsigned char code[HP_GATE_FIRST]);
+/* Where the phase byte and the table of the mapping at `page` are. */
+uint64_t gate_phase(uint64_t page);
+uint64_t gate_table(uint64_t page);
+/* The gate at `gate` (in the mapping at `page`): jumps to `replacement`
+ * for a thread of the new code, else runs the first `displaced_length`
+ * bytes of the function, `displaced` (at `site`), moved, and jumps on past
+ * them.  False when it cannot be built. */
 bool gate_encode(uint64_t page, uint64_t gate, uint64_t replacement, const unsigned char *displaced,
 		 size_t displaced_length, uint64_t site, unsigned char code[HP_GATE_SIZE]);
 /* Whether the function's first instructions at `address` (`code`, `length`
@@ -182,18 +194,17 @@ bool gate_encode(uint64_t page, uint64_t gate, uint64_t replacement, const unsig
  * jump written by one aligned store: *displaced is how many bytes. */
 bool gate_displaceable(const unsigned char *code, size_t length, uint64_t address,
 		       size_t *displaced);
-/* Where a thread whose pc is `pc` is, for the gate mapping at `page`. */
-enum hp_gate_position {
-	HP_GATE_OUTSIDE,	/* not in the gate mapping */
-	HP_GATE_WAITING,	/* at a gate, not yet in any function: `pushed`
-				 * words above its SP, then the entry's return
-				 * address */
-	HP_GATE_PASSING,	/* anywhere else in it (a prologue run there) */
-};
-int gate_position(uint64_t page, uint64_t pc, size_t *pushed);
 /* The first HP_GATE_FIRST bytes of a page are a gate page's shared part
- * (its decision byte and pidfd aside). */
+ * (its phase and limit aside); the table length it says. */
 bool gate_page_is_gate(const unsigned char bytes[HP_GATE_FIRST]);
+uint64_t gate_page_limit(const unsigned char bytes[HP_GATE_FIRST]);
+/* A thread stopped in the gate mapping at `page` before any of its
+ * function ran: put back at that function's entry (`entries`, one per
+ * gate), its registers as they were there.  `words`: the thread's stack
+ * from SP - HP_GATE_REWIND_BELOW.  False, nothing changed, when it is
+ * running a prologue or a jump on: it leaves by itself. */
+bool gate_rewind(uint64_t page, const uint64_t *entries, size_t count,
+		 const uint64_t words[HP_GATE_REWIND_WORDS], struct hp_registers *registers);
 /* The aligned HP_GATE_STORE_SIZE bytes holding `site` (*block; `current`,
  * what they hold now) with `length` bytes at `site` replaced by `bytes`
  * (into `replacement`).  The gate page's store routine, called as

@@ -204,3 +204,17 @@ void proc_maps_release(struct hp_maps *maps)
 	maps->items = NULL;
 	maps->count = 0;
 }
+
+bool proc_maps_anonymous_span(const struct hp_maps *maps, uint64_t start, uint64_t end)
+{
+	uint64_t at = start;
+
+	while (at < end) {
+		const struct hp_mapping *mapping = proc_maps_find(maps, at);
+
+		if (!mapping || mapping->shared || mapping->path[0])
+			return false;
+		at = mapping->end;
+	}
+	return true;
+}

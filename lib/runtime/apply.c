@@ -398,12 +398,15 @@ static int unload_patch(void *data, struct hp_error *error)
 	 * by the next command once no thread runs in it. */
 	if (work->hook_running && work->record_index < 0)
 		return status;
+	/* A thread stayed in the new code when the gates were rolled back: the
+	 * patch stays loaded and recorded, incomplete, for revert. */
+	if (work->transition.keep_page)
+		return status;
 
 	/* The command's own deadline may be spent (exit 3): rolling back gets a
 	 * budget of its own, since leaving the patch loaded is worse. */
 	session->deadline = hp_now() + ROLLBACK_SECONDS;
-	step = session_unload_patch(session, work->loaded_patch.handle, record ? record->pages : NULL,
-				    record ? record->page_count : 0, &step_error);
+	step = session_unload_patch(session, work->loaded_patch.handle, record, &step_error);
 	status = hp_first_failure(status, error, step, &step_error);
 	if (work->record_index >= 0) {
 		patch_state_remove(&session->state, (size_t)work->record_index);
@@ -500,8 +503,8 @@ static int prepare_gates(struct apply_work *work, struct hp_error *error)
 	return status;
 }
 
-/* No undo of its own for the pages: they are named in the record, and
- * load's undo unmaps them; the gates' pidfd is closed by the undo. */
+/* No undo of its own: the pages (and the gates) are named in the record,
+ * and load's undo unmaps them. */
 static int prepare_jumps(void *data, struct hp_error *error)
 {
 	struct apply_work *work = data;
@@ -519,13 +522,6 @@ static int prepare_jumps(void *data, struct hp_error *error)
 	return status;
 }
 
-static int unprepare_jumps(void *data, struct hp_error *error)
-{
-	struct apply_work *work = data;
-
-	return transition_close_pidfd(&work->session, &work->transition, error);
-}
-
 /* Through gates: each entry's jump to its gate, written while every
  * thread runs.  Undone by ungate_entries. */
 static int gate_entries(void *data, struct hp_error *error)
@@ -540,17 +536,10 @@ static int gate_entries(void *data, struct hp_error *error)
 static int ungate_entries(void *data, struct hp_error *error)
 {
 	struct apply_work *work = data;
-	struct hp_state_patch *record = own_record(work);
-	int status;
 
 	if (!work->transition.gated)
 		return HP_OK;
-	status = transition_ungate(&work->session, &work->transition, error);
-	/* A thread or a jump still there: the page stays mapped for good. */
-	if (work->transition.keep_page && record && record->page_count > 0 &&
-	    record->pages[record->page_count - 1] == work->transition.page)
-		record->page_count--;
-	return status;
+	return transition_ungate(&work->session, &work->transition, error);
 }
 
 static int record_state(void *data, struct hp_error *error)
@@ -675,15 +664,11 @@ static int resume_after_write(void *data, struct hp_error *error)
 {
 	struct apply_work *work = data;
 	int status = resume_threads(work, error);
-	struct hp_error ignored = { 0 };
 
 	/* Through gates nothing was held at once: the longest stop was one
 	 * thread's own. */
-	if (work->transition.gated)
+	if (work->transition.gated && !work->transition.stopped_all)
 		work->blackout = work->session.longest_stop;
-	/* Decided gates never look at our pidfd again. */
-	if (transition_close_pidfd(&work->session, &work->transition, &ignored) != HP_OK)
-		hp_error_release(&ignored);
 
 	/* Writing into a process that was killed meanwhile may still succeed. */
 	if (status == HP_OK && process_has_exited(work->session.pid))
@@ -929,7 +914,7 @@ static const struct hp_step apply_step_table[] = {
 	{ "fill-references", fill_references, NULL, false },
 	{ "pre-apply-hook", pre_apply_hook, NULL, false },
 	{ "record", record_pending, NULL, false },
-	{ "prepare-jumps", prepare_jumps, unprepare_jumps, false },
+	{ "prepare-jumps", prepare_jumps, NULL, false },
 	{ "record-state", record_state, NULL, false },
 	{ "return-thread", return_thread, NULL, false },
 	{ "prefault", prefault_jump_sites, NULL, false },
@@ -964,7 +949,6 @@ static int run(const struct hp_request *request, struct hp_result *result,
 				   .result = result,
 				   .only_check = steps == &check_steps,
 				   .record_index = -1,
-				   .transition = { .pidfd = -1 },
 				   .session = { .lock_fd = -1, .memory = { .mem_fd = -1 } } };
 	int status;
 

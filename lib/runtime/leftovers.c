@@ -524,9 +524,17 @@ static int unmap_record_pages(struct hp_session *session, struct hp_remote *remo
 	struct hp_maps maps = { 0 };
 	int status = proc_maps_read(session->pid, &maps, error);
 
-	for (uint32_t p = 0; status == HP_OK && p < record->page_count; p++)
+	for (uint32_t p = 0; status == HP_OK && p < record->page_count; p++) {
+		uint64_t length = patch_state_page_length(record, p);
+
+		/* A gate mapping's table, where the maps show it is still ours. */
+		if (length > HP_PAGE_SIZE &&
+		    !proc_maps_anonymous_span(&maps, record->pages[p] + HP_PAGE_SIZE,
+					      record->pages[p] + length))
+			length = HP_PAGE_SIZE;
 		if (trampoline_page_is_ours(session, &maps, record->pages[p]))
-			status = unmap_page(remote, record->pages[p], HP_PAGE_SIZE, error);
+			status = unmap_page(remote, record->pages[p], length, error);
+	}
 	proc_maps_release(&maps);
 	return status;
 }

@@ -768,6 +768,17 @@ int patch_state_append(struct hp_state *state, struct hp_state_patch *patch,
 	return HP_OK;
 }
 
+uint64_t patch_state_page_length(const struct hp_state_patch *patch, uint32_t p)
+{
+	/* The record lives in the target: never more than a table for every
+	 * thread id the kernel can give, and the code page. */
+	uint32_t most = HP_GATE_TABLE_MAX / HP_PAGE_SIZE + 1;
+
+	if (p != 0 || patch->gate_pages == 0)
+		return HP_PAGE_SIZE;
+	return (uint64_t)(patch->gate_pages < most ? patch->gate_pages : most) * HP_PAGE_SIZE;
+}
+
 void patch_state_remove(struct hp_state *state, size_t index)
 {
 	free(state->patches[index]);

@@ -413,8 +413,7 @@ static int unload_patch(void *data, struct hp_error *error)
 
 	if (work->keep_loaded)
 		return HP_OK;
-	return session_unload_patch(&work->session, patch->handle, patch->pages, patch->page_count,
-				    error);
+	return session_unload_patch(&work->session, patch->handle, patch, error);
 }
 
 static int forget_patch(void *data, struct hp_error *error)

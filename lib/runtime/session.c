@@ -347,11 +347,29 @@ static size_t check_all(struct hp_session *session, struct hp_blocker *blockers)
 	size_t count = 0;
 
 	stack_checker_new_stop(session->checker);
-	for (size_t i = 0; i < session->threads.count; i++)
-		if (session->threads.items[i].stopped &&
-		    stack_check_thread(session->checker, &session->threads.items[i],
-				       session->allow_unreliable, &blockers[count]))
-			count++;
+	for (size_t i = 0; i < session->threads.count; i++) {
+		struct hp_thread *thread = &session->threads.items[i], seen;
+		struct hp_error ignored = { 0 };
+
+		if (!thread->stopped)
+			continue;
+		/* One stopped in a gate, not yet in its function, goes back to
+		 * the entry; a thread that cannot is checked as it is. */
+		if (transition_rewind(session, thread, &seen, &ignored) != HP_OK) {
+			hp_error_release(&ignored);
+			seen = *thread;
+		}
+		if (!stack_check_thread(session->checker, &seen, session->allow_unreliable,
+					&blockers[count]))
+			continue;
+		/* In the way after all: the blocker as the thread really is, for
+		 * the moves to work from. */
+		if (memcmp(&seen.regs, &thread->regs, sizeof(seen.regs)) != 0 &&
+		    !stack_check_thread(session->checker, thread, session->allow_unreliable,
+					&blockers[count]))
+			continue;
+		count++;
+	}
 	return count;
 }
 
@@ -564,33 +582,56 @@ int session_stop_when_clear(struct hp_session *session, const struct hp_range *r
 	return status;
 }
 
+/* The table part of a gate mapping is unmapped only where the target's
+ * maps show anonymous private memory, never another mapping a damaged
+ * record names. */
+static bool anonymous_span(pid_t pid, uint64_t start, uint64_t end)
+{
+	struct hp_maps maps = { 0 };
+	struct hp_error ignored = { 0 };
+	bool anonymous;
+
+	if (proc_maps_read(pid, &maps, &ignored) != HP_OK) {
+		hp_error_release(&ignored);
+		return false;
+	}
+	anonymous = proc_maps_anonymous_span(&maps, start, end);
+	proc_maps_release(&maps);
+	return anonymous;
+}
+
 int session_unload_on(struct hp_session *session, struct hp_remote *remote, uint64_t handle,
-		      const uint64_t *pages, uint32_t page_count, struct hp_error *error)
+		      const struct hp_state_patch *record, struct hp_error *error)
 {
 	int64_t result;
 	int status = HP_OK;
 
 	if (handle)
 		status = patch_unload(remote, &session->target, handle, error);
-	for (uint32_t p = 0; remote->active && p < page_count; p++) {
+	for (uint32_t p = 0; record && remote->active && p < record->page_count; p++) {
 		struct hp_error step_error = { 0 };
-		int step = remote_syscall(remote, SYS_munmap,
-					  (uint64_t[6]){ pages[p], HP_PAGE_SIZE }, &result,
-					  &step_error);
+		uint64_t length = patch_state_page_length(record, p);
+		int step;
 
+		if (length > HP_PAGE_SIZE &&
+		    !anonymous_span(session->pid, record->pages[p] + HP_PAGE_SIZE,
+				    record->pages[p] + length))
+			length = HP_PAGE_SIZE;
+		step = remote_syscall(remote, SYS_munmap, (uint64_t[6]){ record->pages[p], length },
+				      &result, &step_error);
 		status = hp_first_failure(status, error, step, &step_error);
 	}
 	return status;
 }
 
-int session_unload_patch(struct hp_session *session, uint64_t handle, const uint64_t *pages,
-			 uint32_t page_count, struct hp_error *error)
+int session_unload_patch(struct hp_session *session, uint64_t handle,
+			 const struct hp_state_patch *record, struct hp_error *error)
 {
 	struct hp_remote remote;
 	int status = session_borrow_thread(session, &remote, error);
 
 	if (status == HP_OK)
-		status = session_unload_on(session, &remote, handle, pages, page_count, error);
+		status = session_unload_on(session, &remote, handle, record, error);
 	return session_return_thread(session, &remote, status, error);
 }
 

@@ -79,14 +79,14 @@ int session_stop_when_clear(struct hp_session *session, const struct hp_range *r
 /* What the scans for suspended frames read, into the result; an
  * incomplete scan is a warning on the reported patch. */
 void session_report_scan(const struct hp_session *session, struct hp_result *result);
-/* Takes a patch object out of the target (dlclose) and unmaps its trampoline
- * pages through a borrowed thread; tries every step, reports the first failure. */
-int session_unload_patch(struct hp_session *session, uint64_t handle, const uint64_t *pages,
-			 uint32_t page_count, struct hp_error *error) HP_MUST_CHECK;
+/* Takes a patch object out of the target (dlclose) and unmaps the pages
+ * `record` names (trampolines, gates; none when NULL) through a borrowed
+ * thread; tries every step, reports the first failure. */
+int session_unload_patch(struct hp_session *session, uint64_t handle,
+			 const struct hp_state_patch *record, struct hp_error *error) HP_MUST_CHECK;
 /* The same through a thread borrowed already (several patches, one borrow). */
 int session_unload_on(struct hp_session *session, struct hp_remote *remote, uint64_t handle,
-		      const uint64_t *pages, uint32_t page_count,
-		      struct hp_error *error) HP_MUST_CHECK;
+		      const struct hp_state_patch *record, struct hp_error *error) HP_MUST_CHECK;
 void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_report *report);
 
 /* Writes into the state that this session's command is at work (once; it
@@ -108,20 +108,22 @@ struct hp_transition_site {
 
 struct hp_transition {
 	bool active;		/* this apply goes through gates */
-	bool gated;		/* every entry jumps to its gate */
+	bool gated;		/* entries jump to their gates */
+	bool moving;		/* threads may have moved to the new code */
 	bool stopped_all;	/* the check stopped every thread after all */
-	bool keep_page;		/* a rollback could not empty the gate page */
+	bool keep_page;		/* a rollback could not bring every thread back */
 	char why_not[HP_TEXT_MAX];	/* when not active: why */
-	uint64_t page;		/* the gate page, 0 if none */
-	int64_t pidfd;		/* hotpatch's pidfd in the target, -1 if none */
+	uint64_t page;		/* the gate mapping, 0 if none */
+	uint64_t limit;		/* its table's length (thread ids below it) */
+	struct hp_range new_code;	/* the patch's code, for a rollback's checks */
 	size_t count;
 	struct hp_transition_site *sites;
 };
 
 /* On the borrowed thread: when the no-stop way fits (else HP_OK, inactive,
- * why_not said, nothing left), maps the gate page (named in `record`
- * first), opens our pidfd in the target, writes the gates and sets each
- * function's jump in `record` to its gate. */
+ * why_not said, nothing left), maps the gate mapping (named in `record`
+ * first), writes the gates and sets each function's jump in `record` to
+ * its gate. */
 int transition_prepare(struct hp_session *session, struct hp_remote *remote,
 		       struct hp_state_patch *record, const struct hp_transition_site *sites,
 		       size_t count, struct hp_transition *transition,
@@ -132,25 +134,28 @@ int transition_prepare(struct hp_session *session, struct hp_remote *remote,
  * thread stopped instead. */
 int transition_gate(struct hp_session *session, struct hp_transition *transition,
 		    struct hp_error *error) HP_MUST_CHECK;
-/* Every thread checked alone, until each was once out of `ranges` (HP_OK,
- * every thread running).  Past a share of the timeout, or with frames
- * suspended in them, the gates are taken out again and every thread is
- * stopped at once (session_stop_when_clear, every thread left stopped, the
- * gates' jumps to be written in that stop: gated is false then). */
+/* Every thread moved to the new code alone, once out of `ranges` and the
+ * gates (HP_OK, every thread running; commit with transition_decide).
+ * Past a share of the timeout, or with frames suspended in `ranges`,
+ * every thread is stopped at once instead (session_stop_when_clear, every
+ * thread left stopped, stopped_all set). */
 int transition_check(struct hp_session *session, struct hp_transition *transition,
 		     const struct hp_range *ranges, size_t range_count, unsigned *attempts,
 		     double *stopped_at, struct hp_error *error) HP_MUST_CHECK;
-/* The commit: every gate sends its callers to the new code. */
+/* The commit: every gate sends every thread to the new code. */
 int transition_decide(struct hp_session *session, struct hp_transition *transition,
 		      struct hp_error *error) HP_MUST_CHECK;
-/* The rollback: gates send callers to the original code, each entry gets
- * its bytes back, and the page is emptied of threads (else keep_page). */
+/* The rollback: every thread back to the original code once out of the
+ * new, the entries' bytes back, the gates emptied; else keep_page (the
+ * patch must stay loaded and recorded). */
 int transition_ungate(struct hp_session *session, struct hp_transition *transition,
 		      struct hp_error *error) HP_MUST_CHECK;
-/* Closes our pidfd in the target, on a thread borrowed for it or on one. */
-int transition_close_pidfd(struct hp_session *session, struct hp_transition *transition,
-			   struct hp_error *error) HP_MUST_CHECK;
-int transition_close_pidfd_on(struct hp_remote *remote, struct hp_transition *transition);
+/* A stopped thread in the gates of a recorded patch, before any of its
+ * function ran, is put back at the function's entry (its registers
+ * written); *seen is the thread as a stack check should look at it (from
+ * its caller when put back).  Others: *seen is the thread as it is. */
+int transition_rewind(struct hp_session *session, struct hp_thread *thread,
+		      struct hp_thread *seen, struct hp_error *error) HP_MUST_CHECK;
 void transition_release(struct hp_transition *transition);
 
 /* ---- leftovers.c: what killed commands left in the target, taken back ---- */

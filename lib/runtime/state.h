@@ -13,6 +13,9 @@ enum hp_state_status {
 };
 
 #define HP_STATE_MAX_PAGES 64
+/* The largest table of thread ids a gate mapping holds: the kernel's
+ * PID_MAX_LIMIT on 64-bit. */
+#define HP_GATE_TABLE_MAX (4u << 20)
 
 struct hp_state_function {
 	char object[128];
@@ -64,7 +67,7 @@ struct hp_state_patch {
 	char excluded[HP_FIXES_MAX];	/* the fixes left out (--exclude) */
 	uint64_t pre_revert, post_revert;	/* its revert hooks in the target, 0: none */
 	uint32_t flags;		/* enum hp_state_flags bits */
-	uint32_t reserved_6;
+	uint32_t gate_pages;	/* pages[0] maps this many pages: gates and their table */
 	struct hp_state_function functions[];
 };
 
@@ -121,6 +124,9 @@ struct hp_state_patch *patch_state_new_patch(size_t function_count);
 int patch_state_append(struct hp_state *state, struct hp_state_patch *patch,
 		       struct hp_error *error) HP_MUST_CHECK;
 void patch_state_remove(struct hp_state *state, size_t index);
+/* How many bytes the record's page `p` maps: one page, or pages[0] of a
+ * patch applied through gates, its gates and their table (bounded). */
+uint64_t patch_state_page_length(const struct hp_state_patch *patch, uint32_t p);
 void patch_state_release(struct hp_state *state);
 /* The generation the target's state header holds now (0 without a state);
  * false when it cannot be read. */

@@ -307,8 +307,7 @@ static int unload_older(struct hp_session *session, const struct hp_takeover *ta
 	for (size_t i = 0; borrowed && remote.active && i < takeover->older_count; i++) {
 		const struct hp_state_patch *older = session->state.patches[takeover->older[i]];
 		struct hp_error step_error = { .pid = session->pid };
-		int step = session_unload_on(session, &remote, older->handle, older->pages,
-					     older->page_count, &step_error);
+		int step = session_unload_on(session, &remote, older->handle, older, &step_error);
 
 		unloaded[i] = step == HP_OK;
 		status = hp_first_failure(status, error, step, &step_error);

@@ -1,52 +1,59 @@
-/* transition.c - apply without stopping every thread at once: entries held
- * at gates, each thread checked alone while the others run, one byte that
- * switches every gate.  It owns the gate page and the per-thread checks;
- * apply.c's steps call it, and it never decides what is patched.
+/* transition.c - apply without stopping every thread at once: each thread
+ * moves from the old code to the new one by itself, as kernel livepatch's
+ * tasks do, at a moment hotpatch has seen it out of every old body.  It
+ * owns the gate mapping and the per-thread checks; apply.c's steps call it,
+ * and it never decides what is patched.
  *
- * Why it is safe at every instant, with or without hotpatch alive:
+ * Each entry jumps to a gate (arch/x86_64/gate.c), which sends the thread
+ * to the old code or to the new by the thread's own byte in a table of the
+ * mapping (indexed by its thread id), or by the phase byte when that says
+ * "every thread".  Why it is safe at every instant:
  *
- *  1. prepare (the borrowed thread): a gate page near the functions, named
- *     in the record before it is mapped, holding one gate per function
- *     (arch/x86_64/gate.c draws it) and hotpatch's pidfd, opened in the
- *     target.  Nothing jumps there yet.
- *  2. gate: each entry's first whole instructions (5 bytes or more) are
- *     replaced by a jump to its gate, in ONE aligned 8-byte store made by a
- *     borrowed thread of the target itself (`lock cmpxchg`, the page made
- *     writable around it): a thread fetching those bytes meanwhile sees the
- *     old word or the new one, never a mix (what a write through
- *     /proc/PID/mem cannot promise: the kernel copies with `rep movsb`).
- *     A thread that calls a function from now on waits at its gate, before
- *     any of its code; one already inside runs on in the old body.
- *  3. check: each thread is stopped alone, its stack checked against the
- *     old bodies, and let go; a thread in the way is looked at again
- *     later.  A thread found clear can only enter an old body through a
- *     gate, where it waits: once every thread was seen clear, none is in an
- *     old body and none can get there.
- *  4. decide (the commit): the decision byte, which only hotpatch writes,
- *     becomes 1; every gate sends its callers to the new code from then on.
- *     No thread ran new code before, none runs old code after: the
- *     guarantee of the global stop, without one.
+ *  1. prepare (the borrowed thread): the gate mapping near the functions,
+ *     named in the record (page and length) before it is mapped; phase 0:
+ *     a thread seen for the first time is written in as "original".
+ *  2. gate: each entry's first whole instructions are replaced by a jump to
+ *     its gate in ONE locked 16-byte store made by a borrowed thread of the
+ *     target itself (the page writable around it): a thread fetching those
+ *     bytes meanwhile sees the old block or the new, never a mix (what a
+ *     write through /proc/PID/mem cannot promise).  Every thread still runs
+ *     the old code, through the gates or as before.
+ *  3. phase 3, then one listing of the threads: a thread born after it
+ *     meets its first gate with no byte and is written in as "new": it
+ *     never ran old code.  Each listed thread is stopped alone, its stack
+ *     checked against the old bodies and the gate page, and, found clear,
+ *     given its byte "new" before it is let go.  A thread in the way is
+ *     looked at again later; the others run on, each already in its own
+ *     universe: a thread never runs old code after new, and is held only
+ *     for its own check.
+ *  4. commit: phase 1, every thread new; the record says APPLIED.
  *
- * A gate that waits asks the kernel each millisecond whether hotpatch is
- * still alive (poll and pidfd_send_signal on the pidfd).  Killed before the
- * decision, hotpatch leaves the byte 0: every gate then runs the displaced
- * instructions and goes on into the original body, and the record, with
- * our jumps in place, is an incomplete patch that `hotpatch revert` takes
- * out (with a global stop).  Killed after it, the byte says new code.  No
- * timer decides anything: a gate decides by the byte alone, and only once
- * hotpatch can no longer change it.  A rollback sets the byte to 2 (the
- * original code), puts each entry back with the same one-store write, and
- * waits until no thread is in the gate page before it is unmapped.
+ * Killed at any instant, hotpatch leaves each thread in one universe, for
+ * good: the record, with its jumps in place, is an incomplete patch that
+ * `hotpatch revert` takes out (with a global stop).  No gate ever waits,
+ * and nothing is decided by a timer.  A rollback runs the same way
+ * backwards (phase 0; each thread with a byte not "original" checked
+ * against the new code and the gate page, then given "original"; phase 2;
+ * the entries back; the gate page emptied), and when a thread stays in the
+ * new code the patch is left loaded and incomplete rather than pulled from
+ * under it.  Threads that stay in an old body past a quarter of the
+ * timeout are left to the global stop, which moves them out as --stop-all
+ * does; it commits with every thread stopped.
  *
  * Where it cannot be used the apply stops every thread as before
  * (--stop-all): more functions than one gate page holds, a prologue that
- * cannot run elsewhere or whose jump would not fit one aligned word, a
+ * cannot run elsewhere or whose jump would not fit one aligned block, a
  * cumulative patch or a function patched already, a target in another pid
  * namespace, /proc/PID/mem not writable, a page that cannot be made
- * writable (W^X policies), frames suspended on coroutine stacks, or
- * threads that stay in the way (which the global stop moves out). */
+ * writable (W^X policies), or frames suspended on coroutine stacks.
+ *
+ * Left as risks: a thread id reused within one transition (a thread that
+ * ends and a new one given its id before hotpatch's listing) inherits the
+ * old thread's byte; a process forked during the transition keeps gates
+ * no hotpatch completes (each of its threads in one universe). */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,16 +67,11 @@
 #include "common/base.h"
 #include "common/proc_maps.h"
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-
-#define DECISION_NEW 1
-#define DECISION_ORIGINAL 2
 /* The share of the timeout spent checking threads one at a time before
  * stopping them all (which can move busy threads out). */
 #define ALONE_SHARE 0.25
-#define DRAIN_SECONDS 5.0
+/* A rollback's own budget: the command's deadline may be spent. */
+#define ROLLBACK_SECONDS 5.0
 
 static bool same_pid_namespace(pid_t pid)
 {
@@ -81,7 +83,7 @@ static bool same_pid_namespace(pid_t pid)
 	       ours.st_ino == theirs.st_ino && ours.st_dev == theirs.st_dev;
 }
 
-/* /proc/PID/mem takes writes without a stopped thread (the decision is
+/* /proc/PID/mem takes writes without a stopped thread (the phase is
  * written while every thread runs): rewrite one byte of the state. */
 static bool memory_writable(struct hp_session *session)
 {
@@ -93,6 +95,18 @@ static bool memory_writable(struct hp_session *session)
 		       HP_OK &&
 	       target_memory_write(&session->memory, 0, session->state.address, &byte, 1,
 				   &ignored) == HP_OK;
+}
+
+/* One byte for every thread id the kernel may give: pid_max, bounded. */
+static uint64_t thread_id_limit(void)
+{
+	char text[32];
+	unsigned long long limit = 0;
+
+	if (proc_read_small("/proc/sys/kernel/pid_max", text, sizeof(text)) <= 0 ||
+	    sscanf(text, "%llu", &limit) != 1 || limit == 0 || limit > HP_GATE_TABLE_MAX)
+		limit = HP_GATE_TABLE_MAX;
+	return (limit + HP_PAGE_SIZE - 1) & ~(uint64_t)(HP_PAGE_SIZE - 1);
 }
 
 static void not_used(struct hp_transition *transition, const char *why)
@@ -125,6 +139,7 @@ static bool eligible(struct hp_session *session, const struct hp_transition_site
 				return false;
 			}
 	}
+	/* The gates know a thread by the id the target's kernel gives it. */
 	if (!same_pid_namespace(session->pid)) {
 		not_used(transition, "the target is in another pid namespace");
 		return false;
@@ -136,24 +151,48 @@ static bool eligible(struct hp_session *session, const struct hp_transition_site
 	return true;
 }
 
-static int map_gate_page(struct hp_session *session, struct hp_remote *remote,
-			 struct hp_state_patch *record, struct hp_transition *transition,
-			 struct hp_error *error)
+/* mmap through the borrowed thread, at `address` exactly. */
+static int map_at(struct hp_session *session, struct hp_remote *remote, uint64_t address,
+		  uint64_t length, int protection, struct hp_error *error)
+{
+	int64_t mapped = 0;
+	int status = remote_syscall(remote, SYS_mmap,
+				    (uint64_t[6]){ address, length, (uint64_t)protection,
+						   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+						   (uint64_t)-1, 0 },
+				    &mapped, error);
+
+	if (status == HP_OK && (uint64_t)mapped != address) {
+		if (mapped > 0 && remote_syscall(remote, SYS_munmap,
+						 (uint64_t[6]){ (uint64_t)mapped, length }, &mapped,
+						 error) != HP_OK)
+			memset(error, 0, sizeof(*error));
+		status = hp_fail(error, HP_FAILED, "cannot map the gates in pid %d",
+				 (int)session->pid);
+	}
+	return status;
+}
+
+/* The gate mapping near the functions: its code page (read and run), then
+ * the table (read and written by the threads). */
+static int map_gates(struct hp_session *session, struct hp_remote *remote,
+		     struct hp_state_patch *record, struct hp_transition *transition,
+		     struct hp_error *error)
 {
 	struct hp_maps maps = { 0 };
 	uint64_t low = UINT64_MAX, high = 0, candidate = 0;
-	int64_t mapped = 0;
+	uint64_t length = HP_PAGE_SIZE + transition->limit;
 	int status = proc_maps_read(session->pid, &maps, error);
 
 	for (size_t i = 0; i < transition->count; i++) {
 		low = transition->sites[i].site < low ? transition->sites[i].site : low;
 		high = transition->sites[i].site + 1 > high ? transition->sites[i].site + 1 : high;
 	}
-	if (status == HP_OK && !trampoline_find_gap(&maps, low, high, HP_PAGE_SIZE, &candidate))
+	if (status == HP_OK && !trampoline_find_gap(&maps, low, high, length, &candidate))
 		status = HP_MISFIT;
 	proc_maps_release(&maps);
-	if (status == HP_MISFIT || record->page_count == HP_STATE_MAX_PAGES) {
-		not_used(transition, "no room for a gate page near the functions");
+	if (status == HP_MISFIT || record->page_count != 0) {
+		not_used(transition, "no room for the gates near the functions");
 		return HP_OK;
 	}
 	if (status != HP_OK)
@@ -169,30 +208,22 @@ static int map_gate_page(struct hp_session *session, struct hp_remote *remote,
 			return HP_OK;
 		}
 	}
-	/* Named before it is mapped: a hotpatch killed in between leaves it found. */
+	/* Named before it is mapped: a hotpatch killed in between leaves it
+	 * found.  The code page first: alone, it is an empty page of ours. */
 	record->pages[record->page_count++] = candidate;
+	record->gate_pages = (uint32_t)(length / HP_PAGE_SIZE);
 	status = patch_state_write(&session->state, &session->memory, error);
 	if (status == HP_OK)
-		status = remote_syscall(remote, SYS_mmap,
-					(uint64_t[6]){ candidate, HP_PAGE_SIZE, PROT_READ | PROT_EXEC,
-						       MAP_PRIVATE | MAP_ANONYMOUS |
-							       MAP_FIXED_NOREPLACE,
-						       (uint64_t)-1, 0 },
-					&mapped, error);
-	if (status == HP_OK && (uint64_t)mapped != candidate) {
-		if (mapped > 0 && remote_syscall(remote, SYS_munmap,
-						 (uint64_t[6]){ (uint64_t)mapped, HP_PAGE_SIZE },
-						 &mapped, error) != HP_OK)
-			memset(error, 0, sizeof(*error));
-		status = hp_fail(error, HP_FAILED, "cannot map a gate page in pid %d",
-				 (int)session->pid);
-	}
+		status = map_at(session, remote, candidate, HP_PAGE_SIZE, PROT_READ | PROT_EXEC,
+				error);
 	if (status != HP_OK) {
 		record->page_count--;	/* not ours: never to be unmapped by us */
+		record->gate_pages = 0;
 		return status;
 	}
 	transition->page = candidate;
-	return HP_OK;
+	return map_at(session, remote, candidate + HP_PAGE_SIZE, transition->limit,
+		      PROT_READ | PROT_WRITE, error);
 }
 
 /* The page's code, each function's gate, and the record's jumps to them. */
@@ -201,11 +232,9 @@ static int fill_gate_page(struct hp_session *session, struct hp_remote *remote,
 			  struct hp_error *error)
 {
 	unsigned char page[HP_PAGE_SIZE];
-	int32_t pidfd = (int32_t)transition->pidfd;
 
 	memset(page, 0xcc, sizeof(page));
-	gate_page_code(transition->page, page);
-	memcpy(page + (gate_pidfd(transition->page) - transition->page), &pidfd, sizeof(pidfd));
+	gate_page_code(transition->limit, page);
 	for (size_t i = 0; i < transition->count; i++) {
 		struct hp_transition_site *site = &transition->sites[i];
 		struct hp_state_function *function = &record->functions[i];
@@ -230,10 +259,8 @@ int transition_prepare(struct hp_session *session, struct hp_remote *remote,
 		       struct hp_state_patch *record, const struct hp_transition_site *sites,
 		       size_t count, struct hp_transition *transition, struct hp_error *error)
 {
-	int64_t pidfd = -1;
-	int status;
+	int status = HP_OK;
 
-	transition->pidfd = -1;
 	transition->count = count;
 	transition->sites = calloc(count ? count : 1, sizeof(*transition->sites));
 	if (!transition->sites)
@@ -241,61 +268,22 @@ int transition_prepare(struct hp_session *session, struct hp_remote *remote,
 	memcpy(transition->sites, sites, count * sizeof(*sites));
 	if (!eligible(session, sites, count, transition))
 		return HP_OK;
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = 0; status == HP_OK && i < count; i++) {
 		struct hp_transition_site *site = &transition->sites[i];
 
 		status = target_memory_read(&session->memory,
 					    site->site & ~(uint64_t)(HP_GATE_STORE_SIZE - 1),
 					    site->original, sizeof(site->original), error);
-		if (status != HP_OK)
-			return status;
 	}
-	/* A pidfd of ourselves in the target: a waiting gate's sign of our death. */
-	if (remote_syscall(remote, SYS_pidfd_open, (uint64_t[6]){ (uint64_t)getpid(), 0 }, &pidfd,
-			   error) != HP_OK ||
-	    pidfd < 0) {
-		memset(error, 0, sizeof(*error));
-		not_used(transition, "the target cannot open a pidfd of hotpatch");
-		return HP_OK;
-	}
-	transition->pidfd = pidfd;
-	status = map_gate_page(session, remote, record, transition, error);
+	transition->limit = thread_id_limit();
+	if (status == HP_OK)
+		status = map_gates(session, remote, record, transition, error);
 	if (status == HP_OK && transition->page)
 		status = fill_gate_page(session, remote, record, transition, error);
 	if (status == HP_OK && transition->page)
 		transition->active = true;
-	else if (transition_close_pidfd_on(remote, transition) != HP_OK)
-		memset(error, 0, sizeof(*error));
+	transition->new_code = (struct hp_range){ record->text_start, record->text_end, "the patch" };
 	return status;
-}
-
-int transition_close_pidfd_on(struct hp_remote *remote, struct hp_transition *transition)
-{
-	struct hp_error ignored = { 0 };
-	int64_t result = 0;
-	int status;
-
-	if (transition->pidfd < 0)
-		return HP_OK;
-	status = remote_syscall(remote, SYS_close, (uint64_t[6]){ (uint64_t)transition->pidfd },
-				&result, &ignored);
-	if (status == HP_OK)
-		transition->pidfd = -1;
-	return status;
-}
-
-int transition_close_pidfd(struct hp_session *session, struct hp_transition *transition,
-			   struct hp_error *error)
-{
-	struct hp_remote remote;
-	int status;
-
-	if (transition->pidfd < 0)
-		return HP_OK;
-	status = session_borrow_thread(session, &remote, error);
-	if (status == HP_OK)
-		status = transition_close_pidfd_on(&remote, transition);
-	return session_return_thread(session, &remote, status, error);
 }
 
 /* The protection of the page holding `address`, as maps says. */
@@ -395,48 +383,112 @@ int transition_gate(struct hp_session *session, struct hp_transition *transition
 		memset(error, 0, sizeof(*error));
 		return HP_OK;
 	}
+	transition->gated = any;
 	if (transition_ungate(session, transition, &ignored) != HP_OK)
 		hp_error_release(&ignored);
 	return status;
 }
 
-/* A copy of a stopped thread as a stack check should see it: one waiting
- * at a gate is in no function yet, so it is looked at from its caller. */
-static bool thread_as_seen(struct hp_session *session, const struct hp_transition *transition,
-			   const struct hp_thread *thread, struct hp_thread *seen)
+static int write_phase(struct hp_session *session, const struct hp_transition *transition,
+		       enum hp_gate_phase phase, struct hp_error *error)
 {
-	uint64_t pc = registers_pc(&thread->regs), return_ip = 0, sp;
-	size_t pushed = 0;
-	struct hp_error ignored = { 0 };
+	unsigned char byte = (unsigned char)phase;
 
-	*seen = *thread;
-	switch (gate_position(transition->page, pc, &pushed)) {
-	case HP_GATE_OUTSIDE:
-		return true;
-	case HP_GATE_WAITING:
-		sp = registers_sp(&thread->regs) + pushed * 8;
-		if (target_memory_read(&session->memory, sp, &return_ip, sizeof(return_ip),
-				       &ignored) != HP_OK)
-			return false;
-		registers_set_pc(&seen->regs, return_ip);
-		registers_set_sp(&seen->regs, sp + 8);
-		return true;
-	default:
-		return false;
-	}
+	return target_memory_write(&session->memory, 0, gate_phase(transition->page), &byte, 1,
+				   error);
 }
 
-/* Stops `tid` alone, checks it, lets it go.  *clear: it is out of the
- * ranges (or gone). */
-static int check_alone(struct hp_session *session, struct hp_transition *transition, pid_t tid,
-		       bool drain, bool *clear, struct hp_blocker *blocker, struct hp_error *error)
+/* The gated record whose gate page holds `pc`, checked to be a gate page. */
+static const struct hp_state_patch *gates_at(struct hp_session *session, uint64_t pc)
 {
-	struct hp_thread *thread;
-	struct hp_thread seen;
+	unsigned char bytes[HP_GATE_FIRST];
+	struct hp_error ignored = { 0 };
+
+	for (size_t i = 0; i < session->state.patch_count; i++) {
+		const struct hp_state_patch *record = session->state.patches[i];
+
+		if (!record->gate_pages || !record->page_count || pc < record->pages[0] ||
+		    pc >= record->pages[0] + HP_PAGE_SIZE)
+			continue;
+		if (target_memory_read(&session->memory, record->pages[0], bytes, sizeof(bytes),
+				       &ignored) != HP_OK ||
+		    !gate_page_is_gate(bytes))
+			return NULL;
+		return record;
+	}
+	return NULL;
+}
+
+/* Where a record's functions are entered, one per gate. */
+static size_t gated_entries(const struct hp_state_patch *record,
+			    uint64_t entries[(HP_PAGE_SIZE - HP_GATE_FIRST) / HP_GATE_SIZE])
+{
+	size_t count = record->function_count;
+
+	if (count > (HP_PAGE_SIZE - HP_GATE_FIRST) / HP_GATE_SIZE)
+		count = (HP_PAGE_SIZE - HP_GATE_FIRST) / HP_GATE_SIZE;
+	for (size_t i = 0; i < count; i++)
+		entries[i] = record->functions[i].jump_address;
+	return count;
+}
+
+int transition_rewind(struct hp_session *session, struct hp_thread *thread,
+		      struct hp_thread *seen, struct hp_error *error)
+{
+	uint64_t entries[(HP_PAGE_SIZE - HP_GATE_FIRST) / HP_GATE_SIZE], words[HP_GATE_REWIND_WORDS];
+	uint64_t sp = registers_sp(&thread->regs), back = 0;
+	const struct hp_state_patch *record = gates_at(session, registers_pc(&thread->regs));
+	struct hp_registers registers = thread->regs;
+	struct hp_error ignored = { 0 };
+	size_t count;
+
+	*seen = *thread;
+	if (!record)
+		return HP_OK;
+	count = gated_entries(record, entries);
+	if (target_memory_read(&session->memory, sp - HP_GATE_REWIND_BELOW, words, sizeof(words),
+			       &ignored) != HP_OK ||
+	    !gate_rewind(record->pages[0], entries, count, words, &registers))
+		return HP_OK;	/* running on: in the way, for now */
+	registers_forget_syscall(&registers);
+	if (registers_write(thread->tid, &registers) != 0) {
+		error->tid = thread->tid;
+		return hp_fail_errno(error, HP_FAILED, "cannot set the registers of thread %d",
+				     (int)thread->tid);
+	}
+	thread->regs = registers;
+	*seen = *thread;
+	/* At its function's entry it is in no function yet: seen from its caller. */
+	sp = registers_sp(&registers);
+	if (target_memory_read(&session->memory, sp, &back, sizeof(back), &ignored) == HP_OK) {
+		registers_set_pc(&seen->regs, back);
+		registers_set_sp(&seen->regs, sp + sizeof(back));
+	}
+	return HP_OK;
+}
+
+/* What one pass of checks moves each thread to, and what is in its way. */
+struct universe_move {
+	struct hp_transition *transition;
+	enum hp_gate_universe to;	/* the byte a clear thread gets; UNSEEN: none */
+	bool allow_unreliable;
+};
+
+/* Stops `tid` alone, checks it against the ranges set, gives it its byte
+ * when clear, lets it go.  *clear: moved (or gone). */
+static int check_alone(struct hp_session *session, const struct universe_move *move, pid_t tid,
+		       bool *clear, struct hp_blocker *blocker, struct hp_error *error)
+{
+	unsigned char byte = (unsigned char)move->to;
+	uint64_t slot = gate_table(move->transition->page) + (uint64_t)tid;
+	struct hp_thread *thread, seen;
 	double stopped = hp_now(), length;
 	int status = threads_stop_one(&session->threads, tid, session->deadline + 1, error);
 
 	*clear = false;
+	if ((uint64_t)tid >= move->transition->limit)
+		return hp_fail(error, HP_FAILED, "thread %d of pid %d is past the gates' table",
+			       (int)tid, (int)session->pid);
 	if (status != HP_OK) {
 		if (thread_is_alive(session->pid, tid))
 			return status;
@@ -449,92 +501,86 @@ static int check_alone(struct hp_session *session, struct hp_transition *transit
 	/* Each stop is a new one: what was read of the stacks may be stale. */
 	stack_checker_new_stop(session->checker);
 	blocker->tid = tid;
-	if (thread && drain)
-		*clear = gate_position(transition->page, registers_pc(&thread->regs),
-				       &(size_t){ 0 }) == HP_GATE_OUTSIDE &&
-			 !stack_check_thread(session->checker, thread, true, blocker);
-	else if (thread && thread_as_seen(session, transition, thread, &seen))
-		*clear = !stack_check_thread(session->checker, &seen, session->allow_unreliable,
-					     blocker);
-	status = threads_detach_one(&session->threads, tid, error);
+	if (thread)
+		status = transition_rewind(session, thread, &seen, error);
+	*clear = status == HP_OK && thread &&
+		 !stack_check_thread(session->checker, &seen, move->allow_unreliable, blocker);
+	if (*clear && move->to != HP_GATE_UNSEEN)
+		status = target_memory_write(&session->memory, tid, slot, &byte, 1, error);
+	if (threads_detach_one(&session->threads, tid, status == HP_OK ? error : &(struct hp_error){ 0 }) !=
+		    HP_OK &&
+	    status == HP_OK)
+		status = HP_FAILED;
 	length = hp_now() - stopped;
 	if (length > session->longest_stop)
 		session->longest_stop = length;
 	return status;
 }
 
-static int compare_tids(const void *a, const void *b)
+static int grow_blockers(struct hp_session *session, size_t count, struct hp_error *error)
 {
-	pid_t left = *(const pid_t *)a, right = *(const pid_t *)b;
+	struct hp_blocker *blockers;
 
-	return (left > right) - (left < right);
+	if (session->blocker_capacity >= count)
+		return HP_OK;
+	blockers = realloc(session->blockers, count * sizeof(*blockers));
+	if (!blockers)
+		return hp_fail(error, HP_FAILED, "out of memory");
+	session->blockers = blockers;
+	session->blocker_capacity = count;
+	return HP_OK;
 }
 
-/* Checks every thread alone until each was seen clear once (threads born
- * meanwhile too), or `until`.  HP_BUSY leaves the last blockers in the
- * session. */
-static int check_every_thread(struct hp_session *session, struct hp_transition *transition,
-			      bool drain, double until, unsigned *passes, struct hp_error *error)
+/* The test build's points with one thread moved to the new code and the
+ * others not yet: killed there, or stopped to be caught at it. */
+static void in_transition_fault(void)
 {
-	pid_t *clear = NULL, *tids = NULL;
-	size_t clear_count = 0, count = 0;
+	if (hp_fault("kill-in-transition"))
+		raise(SIGKILL);
+	if (hp_fault("stop-in-transition"))
+		raise(SIGSTOP);
+}
+
+/* Every thread listed now, checked alone until each was once clear, or
+ * `until`: threads born after the listing need nothing (the phase gives
+ * them the universe moved to).  HP_BUSY leaves the last blockers in the
+ * session. */
+static int move_every_thread(struct hp_session *session, const struct universe_move *move,
+			     double until, unsigned *passes, struct hp_error *error)
+{
+	pid_t *tids = NULL;
+	size_t count = 0, left, moved = 0;
 	double pause = 0.0005;
-	int status = HP_OK;
+	int status = threads_list(session->pid, &tids, &count, error);
 
-	for (;;) {
-		size_t busy = 0, added = 0;
-		pid_t *larger;
+	if (status == HP_OK)
+		status = grow_blockers(session, count, error);
+	session->thread_count = (unsigned)count;
+	left = status == HP_OK ? count : 0;
+	while (status == HP_OK && left > 0) {
+		size_t busy = 0;
 
-		free(tids);
-		tids = NULL;
 		(*passes)++;
-		status = threads_list(session->pid, &tids, &count, error);
-		if (status != HP_OK)
-			break;
-		larger = realloc(clear, (clear_count + count + 1) * sizeof(*clear));
-		status = larger ? HP_OK : hp_fail(error, HP_FAILED, "out of memory");
-		if (status == HP_OK && session->blocker_capacity < count) {
-			struct hp_blocker *blockers =
-				realloc(session->blockers, count * sizeof(*blockers));
+		/* The threads still in the way stay at the front of tids. */
+		for (size_t i = 0; status == HP_OK && i < left; i++) {
+			bool clear = false;
 
-			if (blockers) {
-				session->blockers = blockers;
-				session->blocker_capacity = count;
-			} else {
-				status = hp_fail(error, HP_FAILED, "out of memory");
-			}
-		}
-		if (status != HP_OK) {
-			free(larger);
-			clear = NULL;
-			break;
-		}
-		clear = larger;
-		for (size_t i = 0; status == HP_OK && i < count; i++) {
-			bool is_clear = false;
-
-			if (bsearch(&tids[i], clear, clear_count, sizeof(*clear), compare_tids))
-				continue;
 			if (session_interrupted(session))
 				status = hp_fail_as(error, HP_KIND_INTERRUPTED,
 						    "interrupted; pid %d was left unchanged",
 						    (int)session->pid);
 			else
-				status = check_alone(session, transition, tids[i], drain, &is_clear,
+				status = check_alone(session, move, tids[i], &clear,
 						     &session->blockers[busy], error);
-			if (status == HP_OK && is_clear)
-				clear[clear_count + added++] = tids[i];
-			else if (status == HP_OK)
-				busy++;
+			if (status == HP_OK && !clear)
+				tids[busy++] = tids[i];
+			else if (status == HP_OK && move->to == HP_GATE_NEW && ++moved == 1)
+				in_transition_fault();
 		}
-		clear_count += added;
-		qsort(clear, clear_count, sizeof(*clear), compare_tids);
+		left = busy;
 		session->blocker_count = busy;
-		session->thread_count = (unsigned)count;
-		if (status != HP_OK || (busy == 0 && added == 0))
+		if (status != HP_OK || left == 0)
 			break;
-		if (busy == 0)
-			continue;	/* one more pass: threads born meanwhile */
 		if (hp_now() + pause > until || hp_fault("single-attempt")) {
 			status = HP_BUSY;
 			break;
@@ -543,7 +589,46 @@ static int check_every_thread(struct hp_session *session, struct hp_transition *
 		pause = pause * 2 < 0.05 ? pause * 2 : 0.05;
 	}
 	free(tids);
-	free(clear);
+	return status;
+}
+
+/* `ranges` and the gate page: what a thread must be out of to move. */
+static int set_ranges_with_gates(struct hp_session *session, const struct hp_transition *transition,
+				 const struct hp_range *ranges, size_t range_count,
+				 struct hp_error *error)
+{
+	struct hp_range *all = calloc(range_count + 1, sizeof(*all));
+	int status;
+
+	if (!all)
+		return hp_fail(error, HP_FAILED, "out of memory");
+	if (range_count)
+		memcpy(all, ranges, range_count * sizeof(*ranges));
+	all[range_count] = (struct hp_range){ transition->page, transition->page + HP_PAGE_SIZE,
+					      "a gate" };
+	status = stack_checker_set_ranges(session->checker, all, range_count + 1, error);
+	free(all);
+	return status;
+}
+
+/* Every thread stopped at once, out of `ranges` and the gates (moved out
+ * where they can be), left stopped. */
+static int stop_all_when_clear(struct hp_session *session, const struct hp_transition *transition,
+			       const struct hp_range *ranges, size_t range_count,
+			       unsigned *attempts, double *stopped_at, struct hp_error *error)
+{
+	struct hp_range *all = calloc(range_count + 1, sizeof(*all));
+	int status;
+
+	if (!all)
+		return hp_fail(error, HP_FAILED, "out of memory");
+	if (range_count)
+		memcpy(all, ranges, range_count * sizeof(*ranges));
+	all[range_count] = (struct hp_range){ transition->page, transition->page + HP_PAGE_SIZE,
+					      "a gate" };
+	status = session_stop_when_clear(session, all, range_count + 1, attempts, stopped_at,
+					 error);
+	free(all);
 	return status;
 }
 
@@ -552,14 +637,17 @@ int transition_check(struct hp_session *session, struct hp_transition *transitio
 		     double *stopped_at, struct hp_error *error)
 {
 	double until = hp_now() + (session->deadline - hp_now()) * ALONE_SHARE;
-	int status = stack_checker_set_ranges(session->checker, ranges, range_count, error);
+	struct universe_move move = { transition, HP_GATE_NEW, session->allow_unreliable };
+	int status = HP_OK;
 
-	if (status == HP_OK && session->find_suspended)
+	if (session->find_suspended)
 		status = suspended_scan_prepare(&session->suspended, &session->memory, ranges,
 						range_count, error);
 	if (status == HP_OK && session->find_suspended && session->suspended.site_count)
 		status = suspended_scan_run(&session->suspended, &session->threads,
 					    &session->memory, session->deadline, error);
+	if (status == HP_OK)
+		status = set_ranges_with_gates(session, transition, ranges, range_count, error);
 	if (status != HP_OK)
 		return status;
 	/* Frames suspended in the old code can be resumed by any thread: only
@@ -568,77 +656,68 @@ int transition_check(struct hp_session *session, struct hp_transition *transitio
 	    (session->suspended.complete && session->suspended.hit_count == 0)) {
 		stack_checker_reserve(session->checker, 1);
 		*stopped_at = hp_now();
-		status = check_every_thread(session, transition, false, until, attempts, error);
+		status = write_phase(session, transition, HP_GATE_UNSEEN_NEW, error);
+		transition->moving = true;
+		if (status == HP_OK)
+			status = move_every_thread(session, &move, until, attempts, error);
 		if (status != HP_BUSY)
 			return status;
 		memset(error, 0, sizeof(*error));
 	}
-	/* The gates go (a thread waiting there cannot be unwound by a global
-	 * check), and their jumps come back under the global stop. */
-	status = transition_ungate(session, transition, error);
-	if (status != HP_OK)
-		return status;
-	transition->gated = false;
+	/* The rest under a global stop, which commits with every thread
+	 * stopped: out of the old code and of the gates, each sees only the
+	 * new code once resumed. */
 	transition->stopped_all = true;
 	*attempts = 0;	/* the global stop's, as with --stop-all */
-	return session_stop_when_clear(session, ranges, range_count, attempts, stopped_at, error);
-}
-
-/* The gates' pidfd is still ours: a program that closed it and opened
- * something else under its number would make the gates think us dead. */
-static bool pidfd_still_ours(const struct hp_session *session,
-			     const struct hp_transition *transition)
-{
-	char path[96], text[1024], expected[32];
-	ssize_t length;
-
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)session->pid,
-		 (int)transition->pidfd);
-	length = proc_read_small(path, text, sizeof(text));
-	snprintf(expected, sizeof(expected), "\nPid:\t%d\n", (int)getpid());
-	return length > 0 && strstr(text, expected);
+	return stop_all_when_clear(session, transition, ranges, range_count, attempts, stopped_at,
+				   error);
 }
 
 int transition_decide(struct hp_session *session, struct hp_transition *transition,
 		      struct hp_error *error)
 {
-	unsigned char decision = DECISION_NEW;
-
-	if (transition->pidfd >= 0 && !pidfd_still_ours(session, transition))
-		return hp_fail(error, HP_FAILED,
-			       "pid %d closed the descriptor hotpatch's gates watch; retry, or use "
-			       "--stop-all",
-			       (int)session->pid);
-
-	return target_memory_write(&session->memory, 0, gate_decision(transition->page), &decision,
-				   1, error);
+	return write_phase(session, transition, HP_GATE_ALL_NEW, error);
 }
 
+/* The rollback, while every thread runs: each thread back to the original
+ * code once out of the new, then the entries, then the gate page emptied. */
 int transition_ungate(struct hp_session *session, struct hp_transition *transition,
 		      struct hp_error *error)
 {
-	unsigned char decision = DECISION_ORIGINAL;
-	struct hp_range gate = { transition->page, transition->page + HP_PAGE_SIZE, "a gate" };
+	struct universe_move back = { transition, HP_GATE_ORIGINAL, false };
+	struct universe_move drain = { transition, HP_GATE_UNSEEN, false };
 	double deadline = session->deadline;
+	unsigned passes = 0;
 	int status;
 
 	if (!transition->page)
 		return HP_OK;
-	/* Waiting threads go on into the original code: then no gate is
-	 * entered any more, and the page empties. */
-	status = target_memory_write(&session->memory, 0, gate_decision(transition->page),
-				     &decision, 1, error);
+	session->deadline = hp_now() + ROLLBACK_SECONDS;
+	status = write_phase(session, transition, HP_GATE_UNSEEN_ORIGINAL, error);
+	if (status == HP_OK && transition->moving)
+		status = set_ranges_with_gates(session, transition, &transition->new_code, 1, error);
+	if (status == HP_OK && transition->moving)
+		status = move_every_thread(session, &back, session->deadline, &passes, error);
+	if (status == HP_OK)
+		status = write_phase(session, transition, HP_GATE_ALL_ORIGINAL, error);
 	if (status == HP_OK)
 		status = store_all(session, transition, false, &(bool){ false }, error);
-	session->deadline = hp_now() + DRAIN_SECONDS;
 	if (status == HP_OK)
-		status = stack_checker_set_ranges(session->checker, &gate, 1, error);
+		status = set_ranges_with_gates(session, transition, NULL, 0, error);
 	if (status == HP_OK)
-		status = check_every_thread(session, transition, true, session->deadline,
-					    &(unsigned){ 0 }, error);
+		status = move_every_thread(session, &drain, session->deadline, &passes, error);
 	session->deadline = deadline;
-	/* Left in place (a jump or a thread still there): never unmapped. */
+	/* A thread still in the new code or the gates: nothing is pulled from
+	 * under it; the patch stays, incomplete, for revert. */
 	transition->keep_page = status != HP_OK;
+	if (status == HP_BUSY)
+		status = hp_fail(error, HP_BUSY,
+				 "pid %d: thread %d stayed in the patch's code while apply rolled back; "
+				 "the patch is left incomplete: run hotpatch revert",
+				 (int)session->pid,
+				 session->blocker_count ? (int)session->blockers[0].tid : 0);
+	if (status == HP_OK)
+		transition->gated = false;
 	return status;
 }
 

@@ -45,14 +45,15 @@
 
 /* The gate page of an apply without a global stop (gate.c draws it): the
  * store routine's offset, where the gates begin, each gate's size, the most
- * prologue bytes a gate runs in its place, and the pages one patch's gates
- * may take. */
-#define HP_GATE_STORE 0x10
+ * prologue bytes a gate runs in its place. */
+#define HP_GATE_STORE 0x20
 #define HP_GATE_STORE_SIZE 16
 #define HP_GATE_FIRST 0x100
 #define HP_GATE_SIZE 96
 #define HP_GATE_DISPLACED_MAX 16
-#define HP_GATE_PAGES_MAX 1
+/* What gate_rewind reads of a thread's stack: words from SP - below. */
+#define HP_GATE_REWIND_BELOW 0x20
+#define HP_GATE_REWIND_WORDS 5
 
 /* Every register a call may change, one bit each (clobbers.c). */
 #define HP_CLOBBERED_ALL ((UINT64_C(1) << 25) - 1)

@@ -1,51 +1,55 @@
 /* gate.c - x86-64's code for applying without a global stop (the runtime's
- * transition.c tells the protocol): the gate page's shared part (the
- * decision byte, hotpatch's pidfd, the wait routine, the store routine),
- * one gate per function, and which prologues a gate can run elsewhere.
- * Pure: bytes in, bytes out; it never touches a process.
+ * transition.c tells the protocol): the gate mapping's shared part (the
+ * phase byte, the table's length, the store and choose routines), one gate
+ * per function, and which prologues a gate can run elsewhere.  Pure: bytes
+ * in, bytes out; it never touches a process.
  *
- * The gate page, drawn once (offsets from its start):
+ * The gate mapping: one page of code, then a table of one byte per thread
+ * id (0 unseen, 1 new code, 2 original code), read and written by the
+ * threads themselves and by hotpatch.  The first page (offsets from its
+ * start):
  *
- *   0x000  .byte decision          0 undecided, 1 new code, 2 original code
- *   0x008  .long pidfd             hotpatch's pidfd, open in the target
- *   0x010  store(word, expected low, high, new low, high): lock cmpxchg16b
+ *   0x000  .byte phase     0: a thread not in the table is put there as
+ *                          original; 1: every thread new; 2: every thread
+ *                          original; 3: a thread not in the table is put
+ *                          there as new
+ *   0x008  .quad limit     the table's length: thread ids below it
+ *   0x020  store(word, expected low, high, new low, high): lock cmpxchg16b
  *          on the aligned 16 bytes at word; returns 1 when it stored
- *   0x040  wait:   saves rax rdi rsi rdx rcx r11 r10 under its SP (the red
- *                  zone: the SP never moves), poll(pidfd, POLLIN, 1 ms): a
- *                  pidfd is readable once its process has exited (a zombie
- *                  included), and the call answers 1 (POLLNVAL too: a pidfd
- *                  the program closed under us counts as our death, never as
- *                  a decision); restores the registers and returns with ZF
- *                  set when hotpatch is dead
+ *   0x040  choose: ZF set when the calling thread is to run the new code.
+ *          gettid; its byte in the table (a thread id past the limit: the
+ *          original code); an unseen thread is written in as the phase
+ *          says.  It saves rax rcx rdx r11 under its SP (the red zone, which
+ *          the kernel's signal frames skip) and changes only the flags.
  *   0x100  gates, HP_GATE_SIZE each:
  *
- *   gate:  cmpb $1, decision(%rip);  je new
- *          cmpb $2, decision(%rip);  je old
- *          call wait;  jnz gate                  (hotpatch alive: look again)
- *          cmpb $1, decision(%rip);  je new      (dead: its last word holds)
- *          jmp old
- *   new:   jmp *replacement(%rip)
+ *   gate:  cmpb $1, phase(%rip);  je new
+ *          cmpb $2, phase(%rip);  je old
+ *          call choose;  je new
  *   old:   the displaced whole instructions of the prologue
  *          jmp *continuation(%rip)               (the function, past them)
+ *   new:   jmp *replacement(%rip)
  *   .quad replacement, continuation
  *
- * A thread in `gate` up to `call` has its SP as at the function's entry; in
- * `wait`, one word lower (the call's return address). */
+ * No gate ever waits: a thread runs the old code or the new one at once,
+ * whichever its byte says, and hotpatch alone moves a thread from one to
+ * the other, while it is stopped and out of both. */
 #include <capstone/capstone.h>
 #include <string.h>
 
 #include "arch/arch.h"
 
-#define GATE_DECISION 0x000
-#define GATE_PIDFD 0x008
-#define GATE_WAIT 0x040
-#define GATE_WAIT_END 0x100
+#define GATE_PHASE 0x000
+#define GATE_LIMIT 0x008
+#define GATE_CHOOSE 0x040
+#define GATE_CHOOSE_END 0x100
+/* From here on choose has its four registers saved, and may have changed them. */
+#define CHOOSE_SAVED 0x14
 
 /* Gate offsets (see the drawing). */
 #define AT_CALL 26
-#define AT_DEAD 33
-#define AT_NEW 48
-#define AT_OLD 54
+#define AT_OLD 37
+#define AT_NEW (AT_OLD + HP_GATE_DISPLACED_MAX + 6)
 #define AT_REPLACEMENT (HP_GATE_SIZE - 16)
 #define AT_CONTINUATION (HP_GATE_SIZE - 8)
 
@@ -69,61 +73,61 @@ static const unsigned char store_code[] = {
 	0xc3,				/* ret */
 };
 
-static const unsigned char wait_code[] = {
+/* The table follows the code page: `table` is its offset from the page. */
+static const unsigned char choose_code[] = {
 	0x48, 0x89, 0x44, 0x24, 0xf8,	/* 00 mov %rax,-0x8(%rsp) */
-	0x48, 0x89, 0x7c, 0x24, 0xf0,	/* 05 mov %rdi,-0x10(%rsp) */
-	0x48, 0x89, 0x74, 0x24, 0xe8,	/* 0a mov %rsi,-0x18(%rsp) */
+	0x48, 0x89, 0x4c, 0x24, 0xf0,	/* 05 mov %rcx,-0x10(%rsp) */
+	0x4c, 0x89, 0x5c, 0x24, 0xe8,	/* 0a mov %r11,-0x18(%rsp) */
 	0x48, 0x89, 0x54, 0x24, 0xe0,	/* 0f mov %rdx,-0x20(%rsp) */
-	0x48, 0x89, 0x4c, 0x24, 0xd8,	/* 14 mov %rcx,-0x28(%rsp) */
-	0x4c, 0x89, 0x5c, 0x24, 0xd0,	/* 19 mov %r11,-0x30(%rsp) */
-	0x4c, 0x89, 0x54, 0x24, 0xc8,	/* 1e mov %r10,-0x38(%rsp) */
-	0x8b, 0x05, 0, 0, 0, 0,		/* 23 mov pidfd(%rip),%eax */
-	0x89, 0x44, 0x24, 0xc0,		/* 29 mov %eax,-0x40(%rsp)  pollfd.fd */
-	0xc7, 0x44, 0x24, 0xc4, 0x01, 0x00, 0x00, 0x00,	/* 2d movl $1,-0x3c(%rsp) POLLIN */
-	0x48, 0x8d, 0x7c, 0x24, 0xc0,	/* 35 lea -0x40(%rsp),%rdi */
-	0xbe, 0x01, 0x00, 0x00, 0x00,	/* 3a mov $1,%esi */
-	0xba, 0x01, 0x00, 0x00, 0x00,	/* 3f mov $1,%edx           1 ms */
-	0xb8, 0x07, 0x00, 0x00, 0x00,	/* 44 mov $7,%eax           poll */
-	0x0f, 0x05,			/* 49 syscall */
-	0x85, 0xc0,			/* 4b test %eax,%eax */
-	0x7e, 0x04,			/* 4d jle alive (0x53)      timeout, EINTR */
-	0xb0, 0x01,			/* 4f mov $1,%al            readable: exited */
-	0xeb, 0x02,			/* 51 jmp restore (0x55) */
-	0xb0, 0x00,			/* 53 alive: mov $0,%al */
-	0x88, 0x44, 0x24, 0xbf,		/* 55 restore: mov %al,-0x41(%rsp) */
-	0x48, 0x8b, 0x44, 0x24, 0xf8,	/* 59 mov -0x8(%rsp),%rax */
-	0x48, 0x8b, 0x7c, 0x24, 0xf0,	/* 5e mov -0x10(%rsp),%rdi */
-	0x48, 0x8b, 0x74, 0x24, 0xe8,	/* 63 mov -0x18(%rsp),%rsi */
-	0x48, 0x8b, 0x54, 0x24, 0xe0,	/* 68 mov -0x20(%rsp),%rdx */
-	0x48, 0x8b, 0x4c, 0x24, 0xd8,	/* 6d mov -0x28(%rsp),%rcx */
-	0x4c, 0x8b, 0x5c, 0x24, 0xd0,	/* 72 mov -0x30(%rsp),%r11 */
-	0x4c, 0x8b, 0x54, 0x24, 0xc8,	/* 77 mov -0x38(%rsp),%r10 */
-	0x80, 0x7c, 0x24, 0xbf, 0x01,	/* 7c cmpb $1,-0x41(%rsp)   ZF: dead */
-	0xc3,				/* 81 ret */
+	0xb8, 0xba, 0x00, 0x00, 0x00,	/* 14 mov $186,%eax        gettid */
+	0x0f, 0x05,			/* 19 syscall */
+	0x48, 0x3b, 0x05, 0, 0, 0, 0,	/* 1b cmp limit(%rip),%rax */
+	0x73, 0x2a,			/* 22 jae original (0x4e) */
+	0x48, 0x8d, 0x15, 0, 0, 0, 0,	/* 24 lea table(%rip),%rdx */
+	0x0f, 0xb6, 0x0c, 0x02,		/* 2b movzbl (%rdx,%rax),%ecx */
+	0x80, 0xf9, 0x01,		/* 2f cmp $1,%cl           new: ZF set */
+	0x74, 0x1d,			/* 32 je restore (0x51) */
+	0x80, 0xf9, 0x02,		/* 34 cmp $2,%cl */
+	0x74, 0x15,			/* 37 je original (0x4e) */
+	0x80, 0x3d, 0, 0, 0, 0, 0x03,	/* 39 cmpb $3,phase(%rip)  unseen */
+	0x75, 0x08,			/* 40 jne as_original (0x4a) */
+	0xc6, 0x04, 0x02, 0x01,		/* 42 movb $1,(%rdx,%rax) */
+	0x39, 0xc0,			/* 46 cmp %eax,%eax        ZF set */
+	0xeb, 0x07,			/* 48 jmp restore (0x51) */
+	0xc6, 0x04, 0x02, 0x02,		/* 4a as_original: movb $2,(%rdx,%rax) */
+	0x48, 0x85, 0xe4,		/* 4e original: test %rsp,%rsp  ZF clear */
+	0x48, 0x8b, 0x44, 0x24, 0xf8,	/* 51 restore: mov -0x8(%rsp),%rax */
+	0x48, 0x8b, 0x4c, 0x24, 0xf0,	/* 56 mov -0x10(%rsp),%rcx */
+	0x4c, 0x8b, 0x5c, 0x24, 0xe8,	/* 5b mov -0x18(%rsp),%r11 */
+	0x48, 0x8b, 0x54, 0x24, 0xe0,	/* 60 mov -0x20(%rsp),%rdx */
+	0xc3,				/* 65 ret */
 };
 
-_Static_assert(GATE_WAIT + sizeof(wait_code) <= GATE_WAIT_END, "the wait routine fits");
-_Static_assert(HP_GATE_STORE + sizeof(store_code) <= GATE_WAIT, "the store routine fits");
-_Static_assert(AT_OLD + HP_GATE_DISPLACED_MAX + 6 <= AT_REPLACEMENT, "a gate fits");
+_Static_assert(GATE_CHOOSE + sizeof(choose_code) <= GATE_CHOOSE_END, "the choose routine fits");
+_Static_assert(HP_GATE_STORE + sizeof(store_code) <= GATE_CHOOSE, "the store routine fits");
+_Static_assert(GATE_LIMIT + 8 <= HP_GATE_STORE, "the header fits");
+_Static_assert(AT_NEW + 6 <= AT_REPLACEMENT, "a gate fits");
 
-void gate_page_code(uint64_t page, unsigned char code[HP_GATE_FIRST])
+void gate_page_code(uint64_t limit, unsigned char code[HP_GATE_FIRST])
 {
-	(void)page;
 	memset(code, 0xcc, HP_GATE_FIRST);
-	memset(code, 0, GATE_PIDFD + 8);
+	memset(code, 0, HP_GATE_STORE);
+	memcpy(code + GATE_LIMIT, &limit, sizeof(limit));
 	memcpy(code + HP_GATE_STORE, store_code, sizeof(store_code));
-	memcpy(code + GATE_WAIT, wait_code, sizeof(wait_code));
-	put_rel32(code, GATE_WAIT + 0x25, GATE_WAIT + 0x29, GATE_PIDFD);
+	memcpy(code + GATE_CHOOSE, choose_code, sizeof(choose_code));
+	put_rel32(code, GATE_CHOOSE + 0x1e, GATE_CHOOSE + 0x22, GATE_LIMIT);
+	put_rel32(code, GATE_CHOOSE + 0x27, GATE_CHOOSE + 0x2b, HP_PAGE_SIZE);
+	put_rel32(code, GATE_CHOOSE + 0x3b, GATE_CHOOSE + 0x40, GATE_PHASE);
 }
 
-uint64_t gate_decision(uint64_t page)
+uint64_t gate_phase(uint64_t page)
 {
-	return page + GATE_DECISION;
+	return page + GATE_PHASE;
 }
 
-uint64_t gate_pidfd(uint64_t page)
+uint64_t gate_table(uint64_t page)
 {
-	return page + GATE_PIDFD;
+	return page + HP_PAGE_SIZE;
 }
 
 /* Copies the `length` bytes of whole instructions at `from` to run at `to`:
@@ -180,64 +184,38 @@ bool gate_encode(uint64_t page, uint64_t gate, uint64_t replacement, const unsig
 	size_t at = (size_t)reach, old_jump = AT_OLD + displaced_length;
 
 	if (reach < HP_GATE_FIRST || displaced_length > HP_GATE_DISPLACED_MAX ||
-	    reach > (int64_t)(HP_GATE_PAGES_MAX * HP_PAGE_SIZE))
+	    reach + HP_GATE_SIZE > HP_PAGE_SIZE)
 		return false;
 	memset(code, 0xcc, HP_GATE_SIZE);
-	/* cmpb $1, decision(%rip); je new */
+	/* cmpb $1, phase(%rip); je new */
 	memcpy(code + 0, (const unsigned char[]){ 0x80, 0x3d, 0, 0, 0, 0, 0x01 }, 7);
-	put_rel32(code, 2, 7, GATE_DECISION - at);
+	put_rel32(code, 2, 7, GATE_PHASE - at);
 	memcpy(code + 7, (const unsigned char[]){ 0x0f, 0x84 }, 2);
 	put_rel32(code, 9, 13, AT_NEW);
-	/* cmpb $2, decision(%rip); je old */
+	/* cmpb $2, phase(%rip); je old */
 	memcpy(code + 13, (const unsigned char[]){ 0x80, 0x3d, 0, 0, 0, 0, 0x02 }, 7);
-	put_rel32(code, 15, 20, GATE_DECISION - at);
+	put_rel32(code, 15, 20, GATE_PHASE - at);
 	memcpy(code + 20, (const unsigned char[]){ 0x0f, 0x84 }, 2);
 	put_rel32(code, 22, AT_CALL, AT_OLD);
-	/* call wait; jnz gate */
+	/* call choose; je new */
 	code[AT_CALL] = 0xe8;
-	put_rel32(code, AT_CALL + 1, AT_CALL + 5, GATE_WAIT - at);
-	code[AT_CALL + 5] = 0x75;
-	code[AT_CALL + 6] = (unsigned char)(0 - (AT_CALL + 7));
-	/* dead: cmpb $1, decision(%rip); je new; jmp old */
-	memcpy(code + AT_DEAD, (const unsigned char[]){ 0x80, 0x3d, 0, 0, 0, 0, 0x01 }, 7);
-	put_rel32(code, AT_DEAD + 2, AT_DEAD + 7, GATE_DECISION - at);
-	memcpy(code + AT_DEAD + 7, (const unsigned char[]){ 0x0f, 0x84 }, 2);
-	put_rel32(code, AT_DEAD + 9, AT_DEAD + 13, AT_NEW);
-	code[AT_DEAD + 13] = 0xeb;
-	code[AT_DEAD + 14] = (unsigned char)(AT_OLD - (AT_DEAD + 15));
-	/* new: jmp *replacement(%rip) */
-	memcpy(code + AT_NEW, (const unsigned char[]){ 0xff, 0x25 }, 2);
-	put_rel32(code, AT_NEW + 2, AT_NEW + 6, AT_REPLACEMENT);
+	put_rel32(code, AT_CALL + 1, AT_CALL + 5, GATE_CHOOSE - at);
+	memcpy(code + AT_CALL + 5, (const unsigned char[]){ 0x0f, 0x84 }, 2);
+	put_rel32(code, AT_CALL + 7, AT_OLD, AT_NEW);
 	/* old: the displaced instructions, jmp *continuation(%rip) */
 	if (!relocate(displaced, displaced_length, site, gate + AT_OLD, code + AT_OLD))
 		return false;
 	memcpy(code + old_jump, (const unsigned char[]){ 0xff, 0x25 }, 2);
 	put_rel32(code, old_jump + 2, old_jump + 6, AT_CONTINUATION);
+	/* new: jmp *replacement(%rip) */
+	memcpy(code + AT_NEW, (const unsigned char[]){ 0xff, 0x25 }, 2);
+	put_rel32(code, AT_NEW + 2, AT_NEW + 6, AT_REPLACEMENT);
 	memcpy(code + AT_REPLACEMENT, &replacement, sizeof(replacement));
 	memcpy(code + AT_CONTINUATION, &continuation, sizeof(continuation));
 	return true;
 }
 
-/* The gate's own rel32 fields were computed from the page's offsets; a
- * gate's fields that point into itself must not depend on where it is. */
-_Static_assert(AT_NEW > AT_DEAD + 15 - 1, "the gate's parts are in order");
-
-int gate_position(uint64_t page, uint64_t pc, size_t *pushed)
-{
-	uint64_t offset = pc - page;
-
-	if (pc < page || offset >= (uint64_t)HP_GATE_PAGES_MAX * HP_PAGE_SIZE)
-		return HP_GATE_OUTSIDE;
-	if (offset >= GATE_WAIT && offset < GATE_WAIT + sizeof(wait_code)) {
-		*pushed = 1;
-		return HP_GATE_WAITING;
-	}
-	if (offset >= HP_GATE_FIRST && (offset - HP_GATE_FIRST) % HP_GATE_SIZE < AT_NEW) {
-		*pushed = 0;
-		return HP_GATE_WAITING;
-	}
-	return HP_GATE_PASSING;
-}
+_Static_assert(AT_CALL + 11 == AT_OLD, "the gate's parts are in order");
 
 /* An instruction that runs the same anywhere once its operands relative to
  * the instruction pointer are moved: no transfer of control. */
@@ -309,4 +287,49 @@ bool gate_page_is_gate(const unsigned char bytes[HP_GATE_FIRST])
 	gate_page_code(0, code);
 	return memcmp(bytes + HP_GATE_STORE, code + HP_GATE_STORE, HP_GATE_FIRST - HP_GATE_STORE) ==
 	       0;
+}
+
+uint64_t gate_page_limit(const unsigned char bytes[HP_GATE_FIRST])
+{
+	uint64_t limit;
+
+	memcpy(&limit, bytes + GATE_LIMIT, sizeof(limit));
+	return limit;
+}
+
+bool gate_rewind(uint64_t page, const uint64_t *entries, size_t count,
+		 const uint64_t words[HP_GATE_REWIND_WORDS], struct hp_registers *registers)
+{
+	uint64_t offset = registers->user.rip - page, back = words[4], in_gate;
+	size_t index;
+
+	if (registers->user.rip < page)
+		return false;
+	if (offset >= GATE_CHOOSE && offset < GATE_CHOOSE + sizeof(choose_code)) {
+		/* In choose: its caller is a gate, whose call returns to AT_CALL + 5. */
+		if (back < page + HP_GATE_FIRST + AT_CALL + 5)
+			return false;
+		index = (size_t)((back - page - HP_GATE_FIRST) / HP_GATE_SIZE);
+		if (index >= count || back != page + HP_GATE_FIRST + index * HP_GATE_SIZE + AT_CALL + 5)
+			return false;
+		if (offset - GATE_CHOOSE >= CHOOSE_SAVED) {
+			registers->user.rdx = words[0];
+			registers->user.r11 = words[1];
+			registers->user.rcx = words[2];
+			registers->user.rax = words[3];
+		}
+		registers->user.rsp += 8;
+		registers->user.rip = entries[index];
+		return true;
+	}
+	if (offset < HP_GATE_FIRST || offset >= HP_GATE_FIRST + count * HP_GATE_SIZE)
+		return false;
+	/* In a gate: before its prologue runs, or at the jump to the new code,
+	 * nothing of the function has run and only the flags changed. */
+	index = (size_t)((offset - HP_GATE_FIRST) / HP_GATE_SIZE);
+	in_gate = (offset - HP_GATE_FIRST) % HP_GATE_SIZE;
+	if (in_gate > AT_OLD && in_gate != AT_NEW)
+		return false;
+	registers->user.rip = entries[index];
+	return true;
 }
