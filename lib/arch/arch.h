@@ -195,9 +195,8 @@ bool gate_encode(uint64_t page, uint64_t gate, uint64_t replacement, const unsig
 bool gate_displaceable(const unsigned char *code, size_t length, uint64_t address,
 		       size_t *displaced);
 /* The first HP_GATE_FIRST bytes of a page are a gate page's shared part
- * (its phase and limit aside); the table length it says. */
+ * (its phase and limit aside). */
 bool gate_page_is_gate(const unsigned char bytes[HP_GATE_FIRST]);
-uint64_t gate_page_limit(const unsigned char bytes[HP_GATE_FIRST]);
 /* A thread stopped in the gate mapping at `page` before any of its
  * function ran: put back at that function's entry (`entries`, one per
  * gate), its registers as they were there.  `words`: the thread's stack
@@ -205,13 +204,6 @@ uint64_t gate_page_limit(const unsigned char bytes[HP_GATE_FIRST]);
  * running a prologue or a jump on: it leaves by itself. */
 bool gate_rewind(uint64_t page, const uint64_t *entries, size_t count,
 		 const uint64_t words[HP_GATE_REWIND_WORDS], struct hp_registers *registers);
-/* The aligned HP_GATE_STORE_SIZE bytes holding `site` (*block; `current`,
- * what they hold now) with `length` bytes at `site` replaced by `bytes`
- * (into `replacement`).  The gate page's store routine, called as
- * store(block, expected low, high, new low, high), swaps them in one
- * locked store and returns 1, or 0 when the block held something else. */
-void gate_store_words(uint64_t site, const unsigned char *current, const unsigned char *bytes,
-		      size_t length, uint64_t *block, unsigned char *replacement);
 
 /* ---- restore_frame.c: frames a thread restores itself from ---- */
 /* What a thread had, for it to get back by itself. */

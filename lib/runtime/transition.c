@@ -119,6 +119,10 @@ static void not_used(struct hp_transition *transition, const char *why)
 static bool eligible(struct hp_session *session, const struct hp_transition_site *sites,
 		     size_t count, struct hp_transition *transition)
 {
+	if (!HP_HAVE_GATES) {
+		not_used(transition, "no gates on this processor yet");
+		return false;
+	}
 	if (count > (HP_PAGE_SIZE - HP_GATE_FIRST) / HP_GATE_SIZE) {
 		not_used(transition, "more functions than one gate page holds");
 		return false;
@@ -226,6 +230,19 @@ static int map_gates(struct hp_session *session, struct hp_remote *remote,
 		      PROT_READ | PROT_WRITE, error);
 }
 
+/* The aligned HP_GATE_STORE_SIZE bytes holding `site` (*block; `current`,
+ * what they hold now) with `length` bytes at `site` replaced by `bytes`
+ * (into `replacement`): what the gate page's store routine swaps in. */
+static void store_words(uint64_t site, const unsigned char *current, const unsigned char *bytes,
+			size_t length, uint64_t *block, unsigned char *replacement)
+{
+	size_t offset = (size_t)(site & (HP_GATE_STORE_SIZE - 1));
+
+	*block = site & ~(uint64_t)(HP_GATE_STORE_SIZE - 1);
+	memcpy(replacement, current, HP_GATE_STORE_SIZE);
+	memcpy(replacement + offset, bytes, length);
+}
+
 /* The page's code, each function's gate, and the record's jumps to them. */
 static int fill_gate_page(struct hp_session *session, struct hp_remote *remote,
 			  struct hp_state_patch *record, struct hp_transition *transition,
@@ -248,7 +265,7 @@ static int fill_gate_page(struct hp_session *session, struct hp_remote *remote,
 				       function->function);
 		function->length = HP_JUMP_SIZE;
 		function->trampoline = gate;
-		gate_store_words(site->site, site->original, function->written, HP_JUMP_SIZE,
+		store_words(site->site, site->original, function->written, HP_JUMP_SIZE,
 				 &site->block, site->gated);
 	}
 	return target_memory_write(&session->memory, remote->tid, transition->page, page,

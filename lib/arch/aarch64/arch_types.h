@@ -109,4 +109,16 @@ struct hp_extended_state {
 	size_t sve_size;
 };
 
+/* Gates (an apply without a global stop, transition.c) are x86-64's only
+ * so far: HP_HAVE_GATES 0 keeps every arm64 apply on the global stop, and
+ * gate.c's functions say no.  The sizes keep the neutral code compiling. */
+#define HP_HAVE_GATES 0
+#define HP_GATE_STORE 0x20
+#define HP_GATE_STORE_SIZE 16
+#define HP_GATE_FIRST 0x100
+#define HP_GATE_SIZE 96
+#define HP_GATE_DISPLACED_MAX 16
+#define HP_GATE_REWIND_BELOW 0x20
+#define HP_GATE_REWIND_WORDS 5
+
 #endif

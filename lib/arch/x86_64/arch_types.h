@@ -46,6 +46,7 @@
 /* The gate page of an apply without a global stop (gate.c draws it): the
  * store routine's offset, where the gates begin, each gate's size, the most
  * prologue bytes a gate runs in its place. */
+#define HP_HAVE_GATES 1
 #define HP_GATE_STORE 0x20
 #define HP_GATE_STORE_SIZE 16
 #define HP_GATE_FIRST 0x100

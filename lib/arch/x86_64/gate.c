@@ -270,16 +270,6 @@ bool gate_displaceable(const unsigned char *code, size_t length, uint64_t addres
 	return ok;
 }
 
-void gate_store_words(uint64_t site, const unsigned char *current, const unsigned char *bytes,
-		      size_t length, uint64_t *block, unsigned char *replacement)
-{
-	size_t offset = (size_t)(site & (HP_GATE_STORE_SIZE - 1));
-
-	*block = site & ~(uint64_t)(HP_GATE_STORE_SIZE - 1);
-	memcpy(replacement, current, HP_GATE_STORE_SIZE);
-	memcpy(replacement + offset, bytes, length);
-}
-
 bool gate_page_is_gate(const unsigned char bytes[HP_GATE_FIRST])
 {
 	unsigned char code[HP_GATE_FIRST];
@@ -287,14 +277,6 @@ bool gate_page_is_gate(const unsigned char bytes[HP_GATE_FIRST])
 	gate_page_code(0, code);
 	return memcmp(bytes + HP_GATE_STORE, code + HP_GATE_STORE, HP_GATE_FIRST - HP_GATE_STORE) ==
 	       0;
-}
-
-uint64_t gate_page_limit(const unsigned char bytes[HP_GATE_FIRST])
-{
-	uint64_t limit;
-
-	memcpy(&limit, bytes + GATE_LIMIT, sizeof(limit));
-	return limit;
 }
 
 bool gate_rewind(uint64_t page, const uint64_t *entries, size_t count,

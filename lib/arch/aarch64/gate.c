@@ -1,0 +1,55 @@
+/* gate.c - arm64 has no gates yet (an apply without a global stop): with
+ * HP_HAVE_GATES 0, transition.c never maps any, so every function here
+ * answers "no" and nothing of a gate is ever written.  A port would need a
+ * single-copy-atomic store of the entry's branch (one aligned 32-bit word,
+ * which arm64 gives for a lone `b`) and a choose routine reading the thread
+ * id with `svc` (gettid) as x86-64's does. */
+#include <string.h>
+
+#include "arch/arch.h"
+
+void gate_page_code(uint64_t limit, unsigned char code[HP_GATE_FIRST])
+{
+	(void)limit;
+	memset(code, 0, HP_GATE_FIRST);
+}
+
+uint64_t gate_phase(uint64_t page)
+{
+	return page;
+}
+
+uint64_t gate_table(uint64_t page)
+{
+	return page + HP_PAGE_SIZE;
+}
+
+bool gate_encode(uint64_t page, uint64_t gate, uint64_t replacement, const unsigned char *displaced,
+		 size_t displaced_length, uint64_t site, unsigned char code[HP_GATE_SIZE])
+{
+	(void)page, (void)gate, (void)replacement, (void)displaced, (void)displaced_length,
+		(void)site;
+	memset(code, 0, HP_GATE_SIZE);
+	return false;
+}
+
+bool gate_displaceable(const unsigned char *code, size_t length, uint64_t address,
+		       size_t *displaced)
+{
+	(void)code, (void)length, (void)address;
+	*displaced = 0;
+	return false;
+}
+
+bool gate_page_is_gate(const unsigned char bytes[HP_GATE_FIRST])
+{
+	(void)bytes;
+	return false;
+}
+
+bool gate_rewind(uint64_t page, const uint64_t *entries, size_t count,
+		 const uint64_t words[HP_GATE_REWIND_WORDS], struct hp_registers *registers)
+{
+	(void)page, (void)entries, (void)count, (void)words, (void)registers;
+	return false;
+}
