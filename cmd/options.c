@@ -77,11 +77,11 @@ static const struct option_spec specs[OPTION_COUNT] = {
 			     "leave out the fix ID of a patch built from several (--fix); repeats" },
 	[OPTION_STOP_ALL] = { "stop-all", 0, NULL, false,
 			       "stop every thread at once to check the stacks and write the "
-			       "jumps (the default)" },
+			       "jumps, instead of moving each thread to the new code alone" },
 	[OPTION_GATES] = { "gates", 0, NULL, false,
-			   "experimental: hold the replaced functions' callers at gates and "
-			   "check each thread alone while the others run, instead of stopping "
-			   "every thread at once (see hotpatch(1))" },
+			   "move each thread to the new code alone while the others run, "
+			   "through gates (the default; where they cannot be used, every thread "
+			   "is stopped at once and the JSON says why: see hotpatch(1))" },
 	[OPTION_CUMULATIVE] = { "cumulative", 0, NULL, false,
 				"a cumulative patch: applied, it takes over every patch applied "
 				"before it (see hotpatch(1))" },
@@ -409,8 +409,9 @@ int options_parse(const struct command *command, int argc, char **argv,
 	getopt_tables(command, longs, shorts, sizeof(shorts));
 	invocation->command = command;
 	invocation->request.timeout_seconds = 10;
-	/* The gates are experimental: every thread is stopped unless --gates. */
-	invocation->request.stop_all = true;
+	/* Gates by default: each thread moved alone where they fit (apply.c
+	 * says why not where they do not). */
+	invocation->request.stop_all = false;
 	invocation->request.interrupted = interrupted;
 	invocation->build.object = "";
 	invocation->build.ids = invocation->ids;

@@ -40,14 +40,19 @@ settled_line() {
 	assert_target_untouched "$TARGET_PID"
 }
 
-@test "without --gates, apply stops every thread at once and says so" {
+@test "gates are the default; with --stop-all, apply stops every thread at once and says so" {
 	local mark
 	start_target threads 8
 	mark=$(line_count "$TARGET_LOG")
 	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --json "$HP_PATCHES/hot_v2.so"
-	json_is '.stop == "stop-all"' '.stop_all_reason | startswith("--stop-all")'
-	run -2 --separate-stderr hp apply --pid "$TARGET_PID" --gates --stop-all "$HP_PATCHES/hot_v2.so"
+	json_is '.stop == "gates"' '.stop_all_reason == null'
 	settled_line "$mark" ' v1=0 v2=8 other=0 switches=8 ' >/dev/null
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
+	mark=$(line_count "$TARGET_LOG")
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --stop-all --json "$HP_PATCHES/hot_v2.so"
+	json_is '.stop == "stop-all"' '.stop_all_reason == "--stop-all"'
+	run -2 --separate-stderr hp apply --pid "$TARGET_PID" --gates --stop-all "$HP_PATCHES/hot_v2.so"
+	settled_line "$mark" ' v1=0 v2=8 other=0 switches=24 ' >/dev/null
 	assert_not_traced "$TARGET_PID"
 }
 

@@ -39,7 +39,7 @@ killed_apply() {
 	local mark line
 	start_target threads 8 resident
 	HOTPATCH_FAULT=kill-in-move run -137 --separate-stderr \
-		hp apply --pid "$TARGET_PID" "$HP_PATCHES/hot_v2.so"
+		hp apply --pid "$TARGET_PID" --stop-all "$HP_PATCHES/hot_v2.so"
 	assert_not_traced "$TARGET_PID"
 	mark=$(line_count "$TARGET_LOG")
 	line=$(hot_line_after "$TARGET_LOG" "$mark" ' v1=8 v2=0 other=0 ')

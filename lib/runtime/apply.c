@@ -462,7 +462,7 @@ static int record_pending(void *data, struct hp_error *error)
 static const char *gates_refused(const struct apply_work *work)
 {
 	if (work->request->stop_all)
-		return "--stop-all (the default; --gates tries the gates)";
+		return "--stop-all";
 	if (work->session.in_process)
 		return "in process";
 	if (work->patch.cumulative)

@@ -18,9 +18,12 @@
  *     bytes meanwhile sees the old block or the new, never a mix (what a
  *     write through /proc/PID/mem cannot promise).  Every thread still runs
  *     the old code, through the gates or as before.
- *  3. phase 3, then one listing of the threads: a thread born after it
- *     meets its first gate with no byte and is written in as "new": it
- *     never ran old code.  Each listed thread is stopped alone, its stack
+ *  3. every thread there is gets the byte "original" (one may be in an old
+ *     body, entered before the gates were there); then phase 3, then one
+ *     listing of the threads: a thread born after it meets its first gate
+ *     with no byte and is written in as "new": it was born after the gates,
+ *     so it can have entered old code only through one, which would have
+ *     written it in as "original".  Each listed thread is stopped alone, its stack
  *     checked against the old bodies and the gate page, and, found clear,
  *     given its byte "new" before it is let go.  A thread in the way is
  *     looked at again later; the others run on, each already in its own
@@ -33,7 +36,7 @@
  * `hotpatch revert` takes out (with a global stop).  No gate ever waits,
  * and nothing is decided by a timer.  A rollback runs the same way
  * backwards (phase 0; each thread with a byte not "original" checked
- * against the new code and the gate page, then given "original"; phase 2;
+ * against the new code and the gates, then given "original"; phase 2;
  * the entries back; the gate page emptied), and when a thread stays in the
  * new code the patch is left loaded and incomplete rather than pulled from
  * under it.  Threads that stay in an old body past a quarter of the
@@ -258,7 +261,7 @@ static int fill_gate_page(struct hp_session *session, struct hp_remote *remote,
 		uint64_t gate = transition->page + HP_GATE_FIRST + i * HP_GATE_SIZE;
 
 		if (!gate_encode(transition->page, gate, function->replacement, site->current,
-				 site->displaced, site->site + site->displaced,
+				 site->displaced, site->site,
 				 page + HP_GATE_FIRST + i * HP_GATE_SIZE) ||
 		    !code_encode_jump(site->site, gate, function->written))
 			return hp_fail(error, HP_FAILED, "cannot build the gate of %s",
@@ -491,13 +494,71 @@ struct universe_move {
 	bool allow_unreliable;
 };
 
+static int compare_tids(const void *a, const void *b)
+{
+	pid_t left = *(const pid_t *)a, right = *(const pid_t *)b;
+
+	return (left > right) - (left < right);
+}
+
+static uint64_t table_slot(const struct hp_transition *transition, pid_t tid)
+{
+	return gate_table(transition->page) + (uint64_t)tid;
+}
+
+/* A thread whose byte says it is where the move goes already: it got there
+ * checked, or was born into it. */
+static bool already_moved(struct hp_session *session, const struct universe_move *move,
+			  pid_t tid)
+{
+	unsigned char byte = 0;
+	struct hp_error ignored = { 0 };
+
+	return move->to != HP_GATE_UNSEEN && (uint64_t)tid < move->transition->limit &&
+	       target_memory_read(&session->memory, table_slot(move->transition, tid), &byte, 1,
+				  &ignored) == HP_OK &&
+	       byte == (unsigned char)move->to;
+}
+
+/* Every thread there is now gets the byte "original" before the phase lets
+ * threads it has never seen go to the new code: one of them may be in an
+ * old body, entered before the gates were there. */
+static int pin_threads(struct hp_session *session, const struct hp_transition *transition,
+		       struct hp_error *error)
+{
+	static const unsigned char original[256] = { [0 ... 255] = HP_GATE_ORIGINAL };
+	pid_t *tids = NULL;
+	size_t count = 0, run;
+	int status = threads_list(session->pid, &tids, &count, error);
+
+	if (status == HP_OK)
+		qsort(tids, count, sizeof(*tids), compare_tids);
+	/* Neighbouring ids in one write. */
+	for (size_t i = 0; status == HP_OK && i < count; i += run) {
+		if ((uint64_t)tids[i] >= transition->limit) {
+			status = hp_fail(error, HP_FAILED, "thread %d of pid %d is past the gates' table",
+					 (int)tids[i], (int)session->pid);
+			break;
+		}
+		for (run = 1; i + run < count && run < sizeof(original) &&
+			      tids[i + run] == tids[i] + (pid_t)run &&
+			      (uint64_t)tids[i + run] < transition->limit;
+		     run++)
+			;
+		status = target_memory_write(&session->memory, 0, table_slot(transition, tids[i]),
+					     original, run, error);
+	}
+	free(tids);
+	return status;
+}
+
 /* Stops `tid` alone, checks it against the ranges set, gives it its byte
  * when clear, lets it go.  *clear: moved (or gone). */
 static int check_alone(struct hp_session *session, const struct universe_move *move, pid_t tid,
 		       bool *clear, struct hp_blocker *blocker, struct hp_error *error)
 {
 	unsigned char byte = (unsigned char)move->to;
-	uint64_t slot = gate_table(move->transition->page) + (uint64_t)tid;
+	uint64_t slot = table_slot(move->transition, tid);
 	struct hp_thread *thread, seen;
 	double stopped = hp_now(), length;
 	int status = threads_stop_one(&session->threads, tid, session->deadline + 1, error);
@@ -586,6 +647,8 @@ static int move_every_thread(struct hp_session *session, const struct universe_m
 				status = hp_fail_as(error, HP_KIND_INTERRUPTED,
 						    "interrupted; pid %d was left unchanged",
 						    (int)session->pid);
+			else if (already_moved(session, move, tids[i]))
+				clear = true;
 			else
 				status = check_alone(session, move, tids[i], &clear,
 						     &session->blockers[busy], error);
@@ -673,7 +736,9 @@ int transition_check(struct hp_session *session, struct hp_transition *transitio
 	    (session->suspended.complete && session->suspended.hit_count == 0)) {
 		stack_checker_reserve(session->checker, 1);
 		*stopped_at = hp_now();
-		status = write_phase(session, transition, HP_GATE_UNSEEN_NEW, error);
+		status = pin_threads(session, transition, error);
+		if (status == HP_OK)
+			status = write_phase(session, transition, HP_GATE_UNSEEN_NEW, error);
 		transition->moving = true;
 		if (status == HP_OK)
 			status = move_every_thread(session, &move, until, attempts, error);

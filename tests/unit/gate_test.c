@@ -1,0 +1,111 @@
+/* gate_test.c - x86-64's gates (an apply without a global stop): what a
+ * gate jumps to, which prologues one can run, and how a thread stopped in
+ * the gates is put back at its function's entry.  Pure: no process. */
+#include <string.h>
+
+#include "check.h"
+#include "arch/arch.h"
+
+#if !defined(__x86_64__)
+/* x86-64's code: arm64 has no gates yet. */
+int main(void)
+{
+	return check_report();
+}
+#else
+
+#define PAGE 0x7f0000000000ull
+#define SITE 0x7f0000100000ull	/* a function's entry, 16-byte aligned */
+#define REPLACEMENT 0x7f1000000000ull
+
+/* push %rbp; mov %rsp,%rbp; sub $0x10,%rsp; ret */
+static const unsigned char prologue[] = { 0x55, 0x48, 0x89, 0xe5, 0x48, 0x83, 0xec, 0x10, 0xc3 };
+
+static uint64_t quad_at(const unsigned char *bytes, size_t at)
+{
+	uint64_t value;
+
+	memcpy(&value, bytes + at, sizeof(value));
+	return value;
+}
+
+static void test_page_and_prologues(void)
+{
+	unsigned char page[HP_GATE_FIRST];
+	static const unsigned char branching[] = { 0xeb, 0x10, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90 };
+	size_t displaced = 0;
+
+	gate_page_code(32768, page);
+	CHECK(gate_page_is_gate(page), "the page's code is recognized");
+	CHECK(page[0] == HP_GATE_UNSEEN_ORIGINAL, "a new page is in phase 0");
+	page[HP_GATE_STORE] ^= 0xff;
+	CHECK(!gate_page_is_gate(page), "a changed routine is not ours");
+
+	CHECK(gate_displaceable(prologue, sizeof(prologue), SITE, &displaced) && displaced == 8,
+	      "push, mov and sub run in a gate: 8 bytes, whole instructions");
+	CHECK(!gate_displaceable(branching, sizeof(branching), SITE, &displaced),
+	      "a prologue that branches does not");
+	CHECK(!gate_displaceable(prologue, sizeof(prologue), SITE + 12, &displaced),
+	      "a jump that would cross a 16-byte block cannot be one store");
+}
+
+static void test_encode(void)
+{
+	unsigned char gate[HP_GATE_SIZE];
+	uint64_t at = PAGE + HP_GATE_FIRST;
+
+	CHECK(gate_encode(PAGE, at, REPLACEMENT, prologue, 8, SITE, gate), "a gate is built");
+	CHECK(quad_at(gate, HP_GATE_SIZE - 16) == REPLACEMENT, "its new code is the replacement");
+	CHECK(quad_at(gate, HP_GATE_SIZE - 8) == SITE + 8,
+	      "its old code goes on right after the displaced bytes");
+	CHECK(memchr(gate, 0x55, HP_GATE_SIZE) != NULL, "the displaced push is in the gate");
+	CHECK(!gate_encode(PAGE, PAGE + HP_PAGE_SIZE - 8, REPLACEMENT, prologue, 8, SITE, gate),
+	      "a gate past its page is refused");
+}
+
+static void test_rewind(void)
+{
+	uint64_t entries[2] = { SITE, SITE + 0x40 };
+	uint64_t words[HP_GATE_REWIND_WORDS] = { 0xd, 0xb, 0xc, 0xa, 0 };
+	struct hp_registers registers;
+
+	/* In the second gate's decision part: back at its entry, as it was. */
+	memset(&registers, 0, sizeof(registers));
+	registers.user.rip = PAGE + HP_GATE_FIRST + HP_GATE_SIZE + 7;
+	registers.user.rsp = 0x1000;
+	registers.user.rax = 42;
+	CHECK(gate_rewind(PAGE, entries, 2, words, &registers) && registers.user.rip == SITE + 0x40 &&
+		      registers.user.rsp == 0x1000 && registers.user.rax == 42,
+	      "a thread deciding in a gate is put back at the entry, its registers untouched");
+
+	/* In choose after gettid, called from the first gate: its saved
+	 * registers back, the call's return address popped. */
+	memset(&registers, 0, sizeof(registers));
+	registers.user.rip = PAGE + 0x40 + 0x22;
+	registers.user.rsp = 0x2000;
+	registers.user.rax = 12345;	/* the thread id, over rax */
+	words[4] = PAGE + HP_GATE_FIRST + 26 + 5;
+	CHECK(gate_rewind(PAGE, entries, 2, words, &registers) && registers.user.rip == SITE &&
+		      registers.user.rsp == 0x2008 && registers.user.rax == 0xa &&
+		      registers.user.rcx == 0xc && registers.user.r11 == 0xb && registers.user.rdx == 0xd,
+	      "a thread in choose is put back with what choose saved");
+
+	/* A return address that is no gate's call: left alone. */
+	registers.user.rip = PAGE + 0x40 + 0x22;
+	words[4] = PAGE + HP_GATE_FIRST + 3;
+	CHECK(!gate_rewind(PAGE, entries, 2, words, &registers), "a stranger in choose is not moved");
+
+	/* Running the displaced prologue: it leaves by itself. */
+	registers.user.rip = PAGE + HP_GATE_FIRST + 37 + 1;
+	CHECK(!gate_rewind(PAGE, entries, 2, words, &registers),
+	      "a thread running the moved prologue is not moved");
+}
+
+int main(void)
+{
+	test_page_and_prologues();
+	test_encode();
+	test_rewind();
+	return check_report();
+}
+#endif
