@@ -767,7 +767,10 @@ int transition_ungate(struct hp_session *session, struct hp_transition *transiti
 		      struct hp_error *error)
 {
 	struct universe_move back = { transition, HP_GATE_ORIGINAL, false };
-	struct universe_move drain = { transition, HP_GATE_UNSEEN, false };
+	/* A gate calls nothing but its own routine: a thread can be in one only
+	 * in its innermost frames, which every stack shows even where the rest
+	 * cannot be unwound. */
+	struct universe_move drain = { transition, HP_GATE_UNSEEN, true };
 	double deadline = session->deadline;
 	unsigned passes = 0;
 	int status;
