@@ -73,8 +73,8 @@ assert_apply_revert_clean() {
 @test "apply killed with its trampoline page mapped leaves a record that the next apply takes back" {
 	start_target simple
 	baseline "$TARGET_PID"
-	killed_at kill-after-trampoline apply --pid "$TARGET_PID" "$HP_PATCHES/compute_v1.so"
-	killed_at kill-after-trampoline apply --pid "$TARGET_PID" "$HP_PATCHES/compute_v1.so"
+	killed_at kill-after-trampoline apply --pid "$TARGET_PID" --stop-all "$HP_PATCHES/compute_v1.so"
+	killed_at kill-after-trampoline apply --pid "$TARGET_PID" --stop-all "$HP_PATCHES/compute_v1.so"
 	run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
 	json_is '.patches == []' '[.leftovers[] | select(.kind == "record")] | length == 1'
 	assert_results "$TARGET_LOG" compute '*2'

@@ -492,6 +492,7 @@ struct universe_move {
 	struct hp_transition *transition;
 	enum hp_gate_universe to;	/* the byte a clear thread gets; UNSEEN: none */
 	bool allow_unreliable;
+	bool rollback;		/* runs to its end: SIGTERM is what started it, often */
 };
 
 static int compare_tids(const void *a, const void *b)
@@ -643,7 +644,7 @@ static int move_every_thread(struct hp_session *session, const struct universe_m
 		for (size_t i = 0; status == HP_OK && i < left; i++) {
 			bool clear = false;
 
-			if (session_interrupted(session))
+			if (!move->rollback && session_interrupted(session))
 				status = hp_fail_as(error, HP_KIND_INTERRUPTED,
 						    "interrupted; pid %d was left unchanged",
 						    (int)session->pid);
@@ -717,7 +718,7 @@ int transition_check(struct hp_session *session, struct hp_transition *transitio
 		     double *stopped_at, struct hp_error *error)
 {
 	double until = hp_now() + (session->deadline - hp_now()) * ALONE_SHARE;
-	struct universe_move move = { transition, HP_GATE_NEW, session->allow_unreliable };
+	struct universe_move move = { transition, HP_GATE_NEW, session->allow_unreliable, false };
 	int status = HP_OK;
 
 	if (session->find_suspended)
@@ -766,11 +767,11 @@ int transition_decide(struct hp_session *session, struct hp_transition *transiti
 int transition_ungate(struct hp_session *session, struct hp_transition *transition,
 		      struct hp_error *error)
 {
-	struct universe_move back = { transition, HP_GATE_ORIGINAL, false };
+	struct universe_move back = { transition, HP_GATE_ORIGINAL, false, true };
 	/* A gate calls nothing but its own routine: a thread can be in one only
 	 * in its innermost frames, which every stack shows even where the rest
 	 * cannot be unwound. */
-	struct universe_move drain = { transition, HP_GATE_UNSEEN, true };
+	struct universe_move drain = { transition, HP_GATE_UNSEEN, true, true };
 	double deadline = session->deadline;
 	unsigned passes = 0;
 	int status;
