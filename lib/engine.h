@@ -150,7 +150,7 @@ struct hp_function_report {
 	uint64_t address;		/* where the function starts in the target */
 	uint64_t jump_address;		/* where the jump is written */
 	uint64_t replacement;		/* the replacement's address, 0 if not loaded */
-	char jump_kind[16];		/* "direct", "indirect" or "trampoline" */
+	char jump_kind[16];		/* "direct", "indirect", "trampoline" or "gate" */
 	char over[HP_PATCH_NAME_MAX];	/* apply, check: the applied patch whose
 					 * replacement this one takes over from */
 };

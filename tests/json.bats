@@ -13,7 +13,7 @@ PATCH_SHAPE='(.name | type == "string") and (.state | type == "string")
 	and (.functions | type == "array" and length > 0)
 	and all(.functions[]; (.object | type == "string") and (.function | type == "string")
 		and (.address | test("^0x[0-9a-f]+$")) and (.replacement | test("^0x[0-9a-f]+$"))
-		and (.jump == "direct" or .jump == "indirect" or .jump == "trampoline"))'
+		and (.jump == "direct" or .jump == "indirect" or .jump == "trampoline" or .jump == "gate"))'
 
 # The keys and types of every failure document.
 FAILURE_SHAPE='.ok == false and (.exit_code | type == "number") and (.pid | type == "number")
@@ -81,7 +81,7 @@ FAILURE_SHAPE='.ok == false and (.exit_code | type == "number") and (.pid | type
 	run -0 --separate-stderr hp check --json --pid "$TARGET_PID" "$HP_PATCHES/compute_v1.so"
 	json_is '.command == "check"' '.ok == true' '.exit_code == 0' ".pid == $TARGET_PID" \
 		'.patch.name == "compute_v1"' '.patch.functions[0].function == "compute"' \
-		'.patch.functions[0].jump == "direct" or .patch.functions[0].jump == "indirect" or .patch.functions[0].jump == "trampoline"'
+		'.patch.functions[0].jump == "direct" or .patch.functions[0].jump == "indirect" or .patch.functions[0].jump == "trampoline" or .patch.functions[0].jump == "gate"'
 	assert_target_untouched "$TARGET_PID"
 }
 

@@ -695,7 +695,11 @@ void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_rep
 		to->jump_address = from->jump_address;
 		to->replacement = from->replacement;
 		hp_copy_string(to->jump_kind, sizeof(to->jump_kind),
-			       !from->trampoline	    ? "direct"
+			       !from->trampoline		? "direct"
+			       : patch->gate_pages && patch->page_count &&
+					       from->trampoline >= patch->pages[0] &&
+					       from->trampoline < patch->pages[0] + HP_PAGE_SIZE
+				       ? "gate"
 			       : from->written[0] == 0xff ? "indirect"
 							  : "trampoline");
 	}
