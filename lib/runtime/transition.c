@@ -726,7 +726,7 @@ int transition_check(struct hp_session *session, struct hp_transition *transitio
 						range_count, error);
 	if (status == HP_OK && session->find_suspended && session->suspended.site_count)
 		status = suspended_scan_run(&session->suspended, &session->threads,
-					    &session->memory, session->deadline, error);
+					    &session->memory, until, error);
 	if (status == HP_OK)
 		status = set_ranges_with_gates(session, transition, ranges, range_count, error);
 	if (status != HP_OK)
@@ -749,7 +749,9 @@ int transition_check(struct hp_session *session, struct hp_transition *transitio
 	}
 	/* The rest under a global stop, which commits with every thread
 	 * stopped: out of the old code and of the gates, each sees only the
-	 * new code once resumed. */
+	 * new code once resumed.  The blockers seen alone point into ranges
+	 * the stop replaces: none is kept. */
+	session->blocker_count = 0;
 	transition->stopped_all = true;
 	*attempts = 0;	/* the global stop's, as with --stop-all */
 	return stop_all_when_clear(session, transition, ranges, range_count, attempts, stopped_at,
