@@ -610,8 +610,9 @@ static int grow_blockers(struct hp_session *session, size_t count, struct hp_err
 	return HP_OK;
 }
 
-/* The test build's points with one thread moved to the new code and the
- * others not yet: killed there, or stopped to be caught at it. */
+/* The test build's points half way through, half the threads moved to
+ * the new code and the others not yet: killed there, or stopped to be
+ * caught at it. */
 static void in_transition_fault(void)
 {
 	if (hp_fault("kill-in-transition"))
@@ -655,7 +656,8 @@ static int move_every_thread(struct hp_session *session, const struct universe_m
 						     &session->blockers[busy], error);
 			if (status == HP_OK && !clear)
 				tids[busy++] = tids[i];
-			else if (status == HP_OK && move->to == HP_GATE_NEW && ++moved == 1)
+			else if (status == HP_OK && move->to == HP_GATE_NEW &&
+				 ++moved == (count + 1) / 2)
 				in_transition_fault();
 		}
 		left = busy;
