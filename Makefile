@@ -175,11 +175,13 @@ fuzz-short: deps $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
 # hotpatch refuses patch files that anyone but root could have changed, on a
 # path of directories only root can change: the tests take the patches from
 # a private copy, wherever (and under whatever umask) the tree was cloned.
-# The two slowest files, which mostly wait on other programs (the Debian
+# The three slowest files run beside the rest, one after the other, their
+# output after the rest's: two mostly wait on other programs (the Debian
 # package built and installed with dpkg; Ansible plays over hosts made as
-# namespaces) and touch no process of the others', run beside the rest, one
-# after the other (both use dpkg); their output follows the rest's.
-SLOW_BATS := tests/package.bats tests/ansible.bats
+# namespaces; both use dpkg), and the soak (150 apply/revert cycles and 40
+# kills of one target of its own) is a third of the rest's time alone.  None
+# touches a process of the others'.
+SLOW_BATS := tests/package.bats tests/ansible.bats tests/soak.bats
 BATS_ENV = HOTPATCH=$(abspath $(BUILD))/test/hotpatch HP_TESTDATA=$(abspath $(BUILD))/testdata \
 	HP_LOADER=$(abspath $(LOADER)) HP_SOURCE=$(abspath .)
 bats: deps $(BUILD)/test/hotpatch testdata loader

@@ -42,9 +42,13 @@
 
 /* Exported by libunwind but not declared by its headers; perf's
  * util/unwind-libunwind-local.c declares it the same way. */
-extern int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t space, unw_word_t ip,
-					      unw_dyn_info_t *info, unw_proc_info_t *proc,
-					      int need_unwind_info, void *argument);
+#if defined(__aarch64__)
+#define dwarf_search_unwind_table _Uaarch64_dwarf_search_unwind_table
+#else
+#define dwarf_search_unwind_table _Ux86_64_dwarf_search_unwind_table
+#endif
+extern int dwarf_search_unwind_table(unw_addr_space_t space, unw_word_t ip, unw_dyn_info_t *info,
+				     unw_proc_info_t *proc, int need_unwind_info, void *argument);
 
 #define PAGE 4096u
 #define SITE_BYTES_MAX 16
@@ -388,8 +392,8 @@ static int find_proc_info(unw_addr_space_t space, unw_word_t ip, unw_proc_info_t
 		info.u.rti.segbase = object->eh_frame_hdr;
 		info.u.rti.table_data = object->table;
 		info.u.rti.table_len = object->fde_count * 8 / sizeof(unw_word_t);
-		return _Ux86_64_dwarf_search_unwind_table(space, ip, &info, proc, need_unwind_info,
-							  argument);
+		return dwarf_search_unwind_table(space, ip, &info, proc, need_unwind_info,
+						 argument);
 	}
 	return -UNW_ENOINFO;
 }
@@ -437,7 +441,21 @@ static int access_mem(unw_addr_space_t space, unw_word_t address, unw_word_t *va
 		   : -UNW_EINVAL;
 }
 
-/* Where each libunwind register number lives in PTRACE_GETREGS's record. */
+/* Where each libunwind register number lives in the registers' record
+ * (PTRACE_GETREGS's on x86-64, NT_PRSTATUS's on arm64). */
+#if defined(__aarch64__)
+#define X(n) [UNW_AARCH64_X##n] = offsetof(struct user_regs_struct, regs[n])
+static const size_t register_offsets[] = {
+    X(0),  X(1),  X(2),  X(3),  X(4),  X(5),  X(6),  X(7),  X(8),  X(9),  X(10),
+    X(11), X(12), X(13), X(14), X(15), X(16), X(17), X(18), X(19), X(20), X(21),
+    X(22), X(23), X(24), X(25), X(26), X(27), X(28), X(29), X(30),
+    [UNW_AARCH64_SP] = offsetof(struct user_regs_struct, sp),
+    [UNW_AARCH64_PC] = offsetof(struct user_regs_struct, pc),
+};
+#undef X
+#define STACK_POINTER(regs) ((regs).sp)
+#else
+#define STACK_POINTER(regs) ((regs).rsp)
 static const size_t register_offsets[] = {
     [UNW_X86_64_RAX] = offsetof(struct user_regs_struct, rax),
     [UNW_X86_64_RDX] = offsetof(struct user_regs_struct, rdx),
@@ -457,6 +475,7 @@ static const size_t register_offsets[] = {
     [UNW_X86_64_R15] = offsetof(struct user_regs_struct, r15),
     [UNW_X86_64_RIP] = offsetof(struct user_regs_struct, rip),
 };
+#endif
 
 static int access_reg(unw_addr_space_t space, unw_regnum_t number, unw_word_t *value, int write,
 		      void *argument)
@@ -590,16 +609,28 @@ static void stop_all(struct floor *floor)
 	}
 }
 
+/* One system call either way: arm64 has no PTRACE_GETREGS. */
+static long read_registers(pid_t tid, struct user_regs_struct *regs)
+{
+#if defined(__aarch64__)
+	struct iovec vector = {regs, sizeof(*regs)};
+
+	return ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRSTATUS, &vector);
+#else
+	return ptrace(PTRACE_GETREGS, tid, NULL, regs);
+#endif
+}
+
 static void unwind(struct floor *floor, const struct thread *thread)
 {
 	unw_cursor_t cursor;
 	size_t frames = 0;
 	int step = -1;
 
-	if (ptrace(PTRACE_GETREGS, thread->tid, NULL, &floor->regs) != 0)
+	if (read_registers(thread->tid, &floor->regs) != 0)
 		die("cannot read the registers of thread %d: %s", (int)thread->tid,
 		    strerror(errno));
-	floor->stack_start = floor->regs.rsp & ~(uint64_t)(PAGE - 1);
+	floor->stack_start = STACK_POINTER(floor->regs) & ~(uint64_t)(PAGE - 1);
 	floor->stack_length = read_target(floor->pid, floor->stack_start, floor->stack, STACK_COPY);
 	if (unw_init_remote(&cursor, floor->space, floor) == 0) {
 		do

@@ -24,9 +24,13 @@ calls=${CALLS:-20000000}
 timeout=${HOTPATCH_TIMEOUT:-10}
 target_binary=$(readlink -f "$OUT/bench_target")
 floor_binary=$OUT/floor
-# floor rewrites as many bytes per function as hotpatch's jump takes (6: the
-# indirect jump it writes when the patch is out of rel32 reach).
-jump_size=6
+# floor rewrites as many bytes per function as hotpatch's jump takes: the
+# indirect jump it writes when the patch is out of the direct jump's reach
+# (x86-64: 6 bytes, out of rel32's; arm64: ldr x16 + br x16, 8 bytes).
+case $(uname -m) in
+aarch64) jump_size=8 ;;
+*) jump_size=6 ;;
+esac
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/hotpatch-bench.XXXXXX") || exit 1
 target_pid=

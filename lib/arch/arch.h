@@ -278,6 +278,10 @@ enum hp_relocation_kind {
 	 * the link makes (initial-exec: a TLS_STATIC place of the patch). */
 	HP_RELOCATION_TLS_STATIC_FIELD,
 	HP_RELOCATION_TLS_STATIC_GOT,
+	/* In relocatable objects: a direct call or jump to a function (arm64's
+	 * bl and b, which -mcmodel=large leaves direct), which the patch link
+	 * routes through a PLT entry whose JUMP_SLOT place apply fills. */
+	HP_RELOCATION_CALL,
 	HP_RELOCATION_NONE,		/* nothing */
 };
 

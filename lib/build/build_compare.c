@@ -89,6 +89,17 @@ static bool is_constant_section(const struct build_section *section)
 	return (section->header.sh_flags & (SHF_ALLOC | SHF_WRITE | SHF_EXECINSTR)) == SHF_ALLOC;
 }
 
+/* Constants in code outside every function: arm64's literal pools, which
+ * -mcmodel=large puts after each function and loads every address from.
+ * Described as a piece of their own, like a read-only section's constants:
+ * the whole section refers to itself and would describe nothing beyond
+ * DESCRIBE_DEPTH (not what the literals point at). */
+static bool is_code_section(const struct build_section *section)
+{
+	return (section->header.sh_flags & (SHF_ALLOC | SHF_WRITE | SHF_EXECINSTR)) ==
+	       (SHF_ALLOC | SHF_EXECINSTR);
+}
+
 /* Where [start, end) ends without a string's NUL and the zeros that may
  * pad it to the next constant's alignment (fewer than `end` is aligned to,
  * at most 63): a longer string after it may start 8 bytes later instead of
@@ -154,7 +165,8 @@ static void describe_anonymous(const struct build_object *object, size_t index, 
 		add(text, "[cst%" PRIu64 ":", entry);
 		add_bytes(text, section->bytes + first, first + entry <= size ? entry : size - first);
 		add(text, "+%" PRIu64 "]", (uint64_t)offset - first);
-	} else if (depth < DESCRIBE_DEPTH && is_constant_section(section)) {
+	} else if (depth < DESCRIBE_DEPTH &&
+		   (is_constant_section(section) || is_code_section(section))) {
 		describe_piece(object, index, (uint64_t)offset, reach, depth, text);
 	} else if (depth < DESCRIBE_DEPTH && size <= ANONYMOUS_MAX) {
 		add(text, "[anon:%" PRIx64 ":", (uint64_t)section->header.sh_flags);

@@ -185,12 +185,14 @@ static int refuse_unresolved(const struct build_binary *binary, const struct bui
 }
 
 /* What kept code can reach in the binary through an alias that apply
- * fills: an address (the 64-bit absolute references of -mcmodel=large), or
- * a thread-local variable at its offset from the thread pointer, the same
+ * fills: an address (the 64-bit absolute references of -mcmodel=large), a
+ * function's start by a direct call or jump (arm64, where -mcmodel=large
+ * leaves calls direct: the link makes a PLT entry and its GOT place), or a
+ * thread-local variable at its offset from the thread pointer, the same
  * in every thread (a field of local-exec code, recorded for apply by
  * build_rewrite.c; a GOT entry of initial-exec code, made by the link). */
 static bool redirectable(const struct build_symbol *symbol, const struct hp_symbol *found,
-			 const struct build_reloc *reloc)
+			 const struct build_reloc *reloc, const struct build_target *target)
 {
 	bool thread_local = GELF_ST_TYPE(symbol->sym.st_info) == STT_TLS;
 	enum hp_relocation_kind kind = relocation_kind(reloc->type);
@@ -199,6 +201,10 @@ static bool redirectable(const struct build_symbol *symbol, const struct hp_symb
 		return false;
 	if (thread_local)
 		return kind == HP_RELOCATION_TLS_STATIC_FIELD || kind == HP_RELOCATION_TLS_STATIC_GOT;
+	/* A PLT entry leads to its symbol's start, never into it. */
+	if (kind == HP_RELOCATION_CALL)
+		return target->offset == 0 &&
+		       (found->type == STT_FUNC || found->type == STT_GNU_IFUNC);
 	return kind == HP_RELOCATION_ABSOLUTE64;
 }
 
@@ -249,7 +255,7 @@ static int follow(struct build_plan *plan, struct worklist *work, const struct b
 		if (!found)
 			return HP_OK;	/* a library's: the dynamic linker binds it */
 	}
-	if (!redirectable(symbol, found, reloc)) {
+	if (!redirectable(symbol, found, reloc, &target)) {
 		hp_error_function(error, from);
 		hp_error_file(error, object->source);
 		hp_hint(error, "hotpatch build compiles with -fno-pic " HP_BUILD_CODE_MODEL "; keep flags "

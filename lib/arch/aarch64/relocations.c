@@ -29,6 +29,11 @@ enum hp_relocation_kind relocation_kind(unsigned type)
 	case R_AARCH64_TLSIE_ADR_GOTTPREL_PAGE21:
 	case R_AARCH64_TLSIE_LD64_GOTTPREL_LO12_NC:
 		return HP_RELOCATION_TLS_STATIC_GOT;
+	/* bl and b: 26 bits, +-128 MiB; the link sends a call to the binary
+	 * through a PLT entry (x16 and x17, which the ABI gives veneers). */
+	case R_AARCH64_CALL26:
+	case R_AARCH64_JUMP26:
+		return HP_RELOCATION_CALL;
 	case R_AARCH64_NONE:
 		return HP_RELOCATION_NONE;
 	/* Local-exec (R_AARCH64_TLSLE_*) puts the offset into add/movz

@@ -200,7 +200,9 @@ static void test_relocations(void)
 	CHECK(relocation_kind(R_AARCH64_TLSLE_ADD_TPREL_HI12) == HP_RELOCATION_OTHER,
 	      "local-exec is refused");
 	CHECK(relocation_kind(R_AARCH64_NONE) == HP_RELOCATION_NONE, "NONE");
-	CHECK(relocation_kind(R_AARCH64_CALL26) == HP_RELOCATION_OTHER, "CALL26 is no dynamic kind");
+	CHECK(relocation_kind(R_AARCH64_CALL26) == HP_RELOCATION_CALL &&
+		      relocation_kind(R_AARCH64_JUMP26) == HP_RELOCATION_CALL,
+	      "bl and b are calls, which the patch link sends through its PLT");
 	CHECK(relocation_type(HP_RELOCATION_ABSOLUTE64) == R_AARCH64_ABS64 &&
 		      relocation_type(HP_RELOCATION_NONE) == R_AARCH64_NONE,
 	      "the types the build writes");
