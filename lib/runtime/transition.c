@@ -675,21 +675,33 @@ static int move_every_thread(struct hp_session *session, const struct universe_m
 	return status;
 }
 
-/* `ranges` and the gate page: what a thread must be out of to move. */
-static int set_ranges_with_gates(struct hp_session *session, const struct hp_transition *transition,
-				 const struct hp_range *ranges, size_t range_count,
-				 struct hp_error *error)
+/* `ranges` and the gate page: what a thread must be out of to move, in a
+ * new array (the caller frees it). */
+static struct hp_range *with_gates(const struct hp_transition *transition,
+				   const struct hp_range *ranges, size_t range_count,
+				   struct hp_error *error)
 {
 	struct hp_range *all = calloc(range_count + 1, sizeof(*all));
-	int status;
 
-	if (!all)
-		return hp_fail(error, HP_FAILED, "out of memory");
+	if (!all) {
+		hp_fail(error, HP_FAILED, "out of memory");
+		return NULL;
+	}
 	if (range_count)
 		memcpy(all, ranges, range_count * sizeof(*ranges));
 	all[range_count] = (struct hp_range){ transition->page, transition->page + HP_PAGE_SIZE,
 					      "a gate" };
-	status = stack_checker_set_ranges(session->checker, all, range_count + 1, error);
+	return all;
+}
+
+static int set_ranges_with_gates(struct hp_session *session, const struct hp_transition *transition,
+				 const struct hp_range *ranges, size_t range_count,
+				 struct hp_error *error)
+{
+	struct hp_range *all = with_gates(transition, ranges, range_count, error);
+	int status = all ? stack_checker_set_ranges(session->checker, all, range_count + 1, error)
+			 : HP_FAILED;
+
 	free(all);
 	return status;
 }
@@ -700,17 +712,11 @@ static int stop_all_when_clear(struct hp_session *session, const struct hp_trans
 			       const struct hp_range *ranges, size_t range_count,
 			       unsigned *attempts, double *stopped_at, struct hp_error *error)
 {
-	struct hp_range *all = calloc(range_count + 1, sizeof(*all));
-	int status;
+	struct hp_range *all = with_gates(transition, ranges, range_count, error);
+	int status = all ? session_stop_when_clear(session, all, range_count + 1, attempts,
+						   stopped_at, error)
+			 : HP_FAILED;
 
-	if (!all)
-		return hp_fail(error, HP_FAILED, "out of memory");
-	if (range_count)
-		memcpy(all, ranges, range_count * sizeof(*ranges));
-	all[range_count] = (struct hp_range){ transition->page, transition->page + HP_PAGE_SIZE,
-					      "a gate" };
-	status = session_stop_when_clear(session, all, range_count + 1, attempts, stopped_at,
-					 error);
 	free(all);
 	return status;
 }
