@@ -129,7 +129,7 @@ assert_apply_revert_clean() {
 	BASE_MAPPINGS=$(mapping_count "$TARGET_PID")
 	BASE_DESCRIPTORS=$(descriptor_count "$TARGET_PID")
 	for _ in 1 2 3; do
-		killed_at kill-in-move apply --pid "$TARGET_PID" "$HP_PATCHES/hot_v2.so"
+		killed_at kill-in-move apply --pid "$TARGET_PID" --stop-all "$HP_PATCHES/hot_v2.so"
 		mark=$(line_count "$TARGET_LOG")
 		hot_line_after "$TARGET_LOG" "$mark" ' v1=8 v2=0 other=0 ' >/dev/null
 	done

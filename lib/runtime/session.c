@@ -355,7 +355,7 @@ static size_t check_all(struct hp_session *session, struct hp_blocker *blockers)
 			continue;
 		/* One stopped in a gate, not yet in its function, goes back to
 		 * the entry; a thread that cannot is checked as it is. */
-		if (transition_rewind(session, thread, &seen, &ignored) != HP_OK) {
+		if (gates_rewind(session, thread, &seen, &ignored) != HP_OK) {
 			hp_error_release(&ignored);
 			seen = *thread;
 		}

@@ -150,12 +150,14 @@ int transition_decide(struct hp_session *session, struct hp_transition *transiti
  * patch must stay loaded and recorded). */
 int transition_ungate(struct hp_session *session, struct hp_transition *transition,
 		      struct hp_error *error) HP_MUST_CHECK;
+
+/* ---- gate_rewind.c: threads in the gates, before their function ---- */
 /* A stopped thread in the gates of a recorded patch, before any of its
  * function ran, is put back at the function's entry (its registers
  * written); *seen is the thread as a stack check should look at it (from
  * its caller when put back).  Others: *seen is the thread as it is. */
-int transition_rewind(struct hp_session *session, struct hp_thread *thread,
-		      struct hp_thread *seen, struct hp_error *error) HP_MUST_CHECK;
+int gates_rewind(struct hp_session *session, struct hp_thread *thread, struct hp_thread *seen,
+		 struct hp_error *error) HP_MUST_CHECK;
 void transition_release(struct hp_transition *transition);
 
 /* ---- leftovers.c: what killed commands left in the target, taken back ---- */
