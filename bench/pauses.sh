@@ -8,8 +8,10 @@
 # in code the patch leaves alone: its longest gap), an idle thread (how late
 # it wakes from 1 ms sleeps) and a caller of the replaced function (how much
 # longer than its 200 us sleep one round of call-and-sleep takes).  Each
-# revert between two applies is not measured.  Medians over RUNS runs, in
-# microseconds, and each way's ratio to the floor.  It only prints: no figure
+# revert between two applies is not measured; "quiet" is the same measures
+# with nothing done, over as long as the gates' apply took (the machine's
+# own noise).  Medians over RUNS runs, in microseconds, and each way's ratio
+# to the floor.  It only prints: no figure
 # fails.
 #
 #   OUT=build/bench HOTPATCH=build/hotpatch bench/pauses.sh
@@ -115,6 +117,7 @@ apply_way() {
 		return 0
 	fi
 	[[ $way != gates ]] || modes+=("$(jq -r '.stop + (if .stop_all_reason then " (" + .stop_all_reason + ")" else "" end)' <<<"$json")")
+	[[ $way != gates ]] || gates_seconds=$(jq -r '.elapsed_ms / 1000' <<<"$json")
 	"$HOTPATCH" revert --timeout "$timeout" --pid "$target_pid" >/dev/null 2>"$work/stderr" ||
 		notes+=("threads=$threads functions=$count $way: revert failed: $(head -1 "$work/stderr")")
 }
@@ -123,6 +126,7 @@ one_shape() {
 	local sites=$work/sites run way
 	local spin_floor=() idle_floor=() caller_floor=() spin_stopall=() idle_stopall=()
 	local caller_stopall=() spin_gates=() idle_gates=() caller_gates=() modes=()
+	local spin_quiet=() idle_quiet=() caller_quiet=() gates_seconds=0.3
 
 	write_sites "$count" "$sites" || return 1
 	for ((run = 0; run < runs; run++)); do
@@ -132,8 +136,13 @@ one_shape() {
 		measured floor || return 1
 		apply_way stopall --stop-all || return 1
 		apply_way gates --gates || return 1
+		# The machine's own noise: the same measures over as long as the
+		# gates' apply took, with nothing done to the target.
+		ask reset || return 1
+		sleep "$gates_seconds"
+		measured quiet || return 1
 	done
-	for way in floor stopall gates; do
+	for way in floor stopall gates quiet; do
 		for kind in spin idle caller; do
 			eval "m_${way}_$kind=\$(printf '%s\n' \"\${${kind}_$way[@]}\" | median)"
 		done
@@ -143,11 +152,13 @@ one_shape() {
 		-v fs="$m_floor_spin" -v fi="$m_floor_idle" -v fc="$m_floor_caller" \
 		-v ss="$m_stopall_spin" -v si="$m_stopall_idle" -v sc="$m_stopall_caller" \
 		-v gs="$m_gates_spin" -v gi="$m_gates_idle" -v gc="$m_gates_caller" \
+		-v qs="$m_quiet_spin" -v qi="$m_quiet_idle" -v qc="$m_quiet_caller" \
 		-v mode="$(printf '%s\n' "${modes[@]}" | sort | uniq -c | awk '{ $1 = $1 "x"; print }' | paste -sd, -)" '
 		function r(v, floor) { return (v == "-" || floor == "-" || v <= 0) ? "-" : sprintf("%.1f", floor / v) }
 		BEGIN {
-			printf "%7s %9s | %7s %7s %7s | %7s %7s %7s | %7s %7s %7s | %8s %8s %8s | %s\n",
-				t, f, fs, fi, fc, ss, si, sc, gs, gi, gc, r(gs, fs), r(gi, fi), r(gc, fc), mode
+			printf "%7s %9s | %7s %7s %7s | %7s %7s %7s | %7s %7s %7s | %8s %8s %8s | %7s %7s %7s | %s\n",
+				t, f, fs, fi, fc, ss, si, sc, gs, gi, gc, r(gs, fs), r(gi, fi), r(gc, fc),
+				qs, qi, qc, mode
 		}'
 }
 
@@ -162,8 +173,11 @@ hotpatch bench, pauses: medians over $runs runs, microseconds
   floor/gates: how many times shorter the gates' pause is than the floor's
   (the machine's own noise, a few hundred us on a loaded 2-core VM, bounds it)
 
-                  |          floor        |        stop-all       |         gates         |       floor/gates        |
-threads functions |    spin    idle  caller |    spin    idle  caller |    spin    idle  caller |     spin     idle   caller | gates' way
+  quiet: the same measures with nothing done, over as long as the gates'
+  apply took: the floor under which no pause can be told from the noise
+
+                  |          floor        |        stop-all       |         gates         |       floor/gates        |          quiet        |
+threads functions |    spin    idle  caller |    spin    idle  caller |    spin    idle  caller |     spin     idle   caller |    spin    idle  caller | gates' way
 EOF
 
 mapfile -t symbol_offsets < <(nm --defined-only "$target_binary" |
