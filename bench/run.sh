@@ -37,38 +37,13 @@ target_pid=
 notes=()      # failures and oddities, printed after the table
 call_lines=() # the call-cost lines, printed after the table
 
-stop_target() {
-	[[ -n $target_pid ]] || return 0
-	if [[ -n ${TARGET[1]-} ]]; then
-		{ printf 'quit\n' >&"${TARGET[1]}"; } 2>/dev/null
-	fi
-	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		kill -0 "$target_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$target_pid" 2>/dev/null
-	wait "$target_pid" 2>/dev/null
-	target_pid=
-}
-
-# shellcheck disable=SC2317 # called by the trap
-cleanup() {
-	stop_target
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=bench/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 note() { notes+=("$*"); }
 
 # median: the middle of the numbers on stdin (mean of the two middle ones for
 # an even count), or "-" when there are none.
-median() {
-	sort -g | awk 'NF { v[++n] = $1 }
-		END { if (n == 0) print "-"; else if (n % 2) print v[(n + 1) / 2];
-		      else print (v[n / 2] + v[n / 2 + 1]) / 2 }'
-}
-
 # ask COMMAND: sends one command to the target; its one-line answer goes to
 # $reply.  Fails when the target does not answer within a minute.
 ask() {
