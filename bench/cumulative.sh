@@ -98,9 +98,5 @@ fi
 for count in $older_counts; do
 	one_count "$count" || break
 done
-if ((${#notes[@]})); then
-	echo
-	echo "notes:"
-	printf '  %s\n' "${notes[@]}"
-fi
+print_notes
 exit 0

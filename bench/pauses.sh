@@ -55,17 +55,6 @@ start_target() {
 	sleep 0.3
 }
 
-write_sites() {
-	local count=$1 file=$2 base i
-
-	base=$(awk -v path="$target_binary" '$6 == path && $3 ~ /^0+$/ { sub(/-.*/, "", $1); print $1; exit }' \
-		"/proc/$target_pid/maps")
-	[[ -n $base ]] || return 1
-	for ((i = 0; i < count; i++)); do
-		printf '%x %d\n' $((0x$base + 0x${symbol_offsets[i]})) "$jump_size"
-	done >"$file"
-}
-
 # measured WAY: reads the three pauses after one way's work into
 # spin_WAY, idle_WAY and caller_WAY (arrays of microseconds).
 measured() {
@@ -169,9 +158,5 @@ for threads in $thread_counts; do
 	fi
 	stop_target
 done
-if ((${#notes[@]})); then
-	echo
-	echo "notes:"
-	printf '  %s\n' "${notes[@]}"
-fi
+print_notes
 exit 0

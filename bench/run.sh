@@ -67,20 +67,6 @@ start_target() {
 	sleep 0.3 # let thread start-up settle
 }
 
-# write_sites COUNT FILE: the run-time address of bench_fn_0000 .. COUNT-1 and
-# the jump size, one per line, as floor reads them.  The target is PIE: add
-# the load address of its first mapping to the offsets nm prints.
-write_sites() {
-	local count=$1 file=$2 base i
-
-	base=$(awk -v path="$target_binary" '$6 == path && $3 ~ /^0+$/ { sub(/-.*/, "", $1); print $1; exit }' \
-		"/proc/$target_pid/maps")
-	[[ -n $base ]] || return 1
-	for ((i = 0; i < count; i++)); do
-		printf '%x %d\n' $((0x$base + 0x${symbol_offsets[i]})) "$jump_size"
-	done >"$file"
-}
-
 # apply_patch COUNT: `hotpatch apply --json`; sets apply_json and apply_exit.
 apply_patch() {
 	apply_json=$("$HOTPATCH" apply --json --timeout "$timeout" --pid "$target_pid" \
@@ -176,7 +162,9 @@ one_shape() {
 			fields=$(jq -r '[.elapsed_ms, .blackout_us, .attempts, .threads] | @tsv' <<<"$apply_json")
 			read -r elapsed blackout tries seen <<<"$fields"
 			applies+=("$elapsed") blackouts+=("$blackout") attempts+=("$tries")
-			if [[ $seen != "$threads" ]]; then
+			# bench_target N: N threads, plus the idle one and the caller
+			# that measure pauses (pauses.sh).
+			if [[ $seen != "$((threads + 2))" ]]; then
 				note "threads=$threads functions=$count run $run: hotpatch saw $seen threads"
 			fi
 			# The revert, observed the same way as the apply.
@@ -273,9 +261,5 @@ done
 
 echo
 printf '%s\n' "${call_lines[@]}"
-if ((${#notes[@]})); then
-	echo
-	echo "notes:"
-	printf '  %s\n' "${notes[@]}"
-fi
+print_notes
 exit 0
