@@ -191,10 +191,15 @@ static int map_trampoline_page(struct apply_work *work, struct hp_remote *remote
 	uint64_t candidate = 0;
 	int status = proc_maps_read(work->session.pid, &maps, error);
 
+	/* A process that died meanwhile has no maps left: no room anywhere. */
 	if (status == HP_OK && !trampoline_find_gap(&maps, near, near + 1, HP_PAGE_SIZE, &candidate))
-		status = hp_fail_as(error, HP_KIND_CANNOT_PATCH, "no free address space within 2 GiB of 0x%" PRIx64
-						   " in pid %d for a trampoline",
-				 near, (int)work->session.pid);
+		status = process_has_exited(work->session.pid)
+				 ? hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d exited during apply",
+					      (int)work->session.pid)
+				 : hp_fail_as(error, HP_KIND_CANNOT_PATCH,
+					      "no free address space within 2 GiB of 0x%" PRIx64
+					      " in pid %d for a trampoline",
+					      near, (int)work->session.pid);
 	proc_maps_release(&maps);
 	if (status != HP_OK)
 		return status;

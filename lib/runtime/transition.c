@@ -198,6 +198,10 @@ static int map_gates(struct hp_session *session, struct hp_remote *remote,
 	if (status == HP_OK && !trampoline_find_gap(&maps, low, high, length, &candidate))
 		status = HP_MISFIT;
 	proc_maps_release(&maps);
+	/* A process that died meanwhile has no maps left: no room anywhere. */
+	if (status == HP_MISFIT && process_has_exited(session->pid))
+		return hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d exited during apply",
+				  (int)session->pid);
 	if (status == HP_MISFIT || record->page_count != 0) {
 		not_used(transition, "no room for the gates near the functions");
 		return HP_OK;
