@@ -24,7 +24,6 @@
 #include "trust/trust.h"
 
 #define FUNCTION_READ_MAX (64u << 10)
-#define ROLLBACK_SECONDS 5.0
 
 struct planned {
 	const struct hp_patch_replacement *replacement;
@@ -410,7 +409,7 @@ static int unload_patch(void *data, struct hp_error *error)
 
 	/* The command's own deadline may be spent (exit 3): rolling back gets a
 	 * budget of its own, since leaving the patch loaded is worse. */
-	session->deadline = hp_now() + ROLLBACK_SECONDS;
+	session->deadline = hp_now() + HP_ROLLBACK_SECONDS;
 	step = session_unload_patch(session, work->loaded_patch.handle, record, &step_error);
 	status = hp_first_failure(status, error, step, &step_error);
 	if (work->record_index >= 0) {
@@ -696,8 +695,8 @@ static int post_apply_hook(void *data, struct hp_error *error)
 	if (!hook)
 		return HP_OK;
 	/* The command's own deadline may be spent waiting for busy threads. */
-	if (work->session.deadline < hp_now() + ROLLBACK_SECONDS)
-		work->session.deadline = hp_now() + ROLLBACK_SECONDS;
+	if (work->session.deadline < hp_now() + HP_ROLLBACK_SECONDS)
+		work->session.deadline = hp_now() + HP_ROLLBACK_SECONDS;
 	if (hook_run(&work->session, work->patch.name, "post-apply", work->loaded_patch.bias + hook,
 		     &returned, &running, &hook_error) != HP_OK)
 		hp_copy_string(work->hook_warning, sizeof(work->hook_warning), hook_error.message);

@@ -5,6 +5,10 @@
 #include "runtime/state.h"
 
 /* ---- session.c: what every command does around its work ---- */
+/* A rollback's own budget (apply's undo, the gates' way back): the
+ * command's deadline may be spent by then. */
+#define HP_ROLLBACK_SECONDS 5.0
+
 struct hp_session {
 	pid_t pid;
 	double start, deadline;

@@ -73,8 +73,6 @@
 /* The share of the timeout spent checking threads one at a time before
  * stopping them all (which can move busy threads out). */
 #define ALONE_SHARE 0.25
-/* A rollback's own budget: the command's deadline may be spent. */
-#define ROLLBACK_SECONDS 5.0
 
 static bool same_pid_namespace(pid_t pid)
 {
@@ -723,7 +721,7 @@ int transition_ungate(struct hp_session *session, struct hp_transition *transiti
 
 	if (!transition->page)
 		return HP_OK;
-	session->deadline = hp_now() + ROLLBACK_SECONDS;
+	session->deadline = hp_now() + HP_ROLLBACK_SECONDS;
 	status = write_phase(session, transition, HP_GATE_UNSEEN_ORIGINAL, error);
 	if (status == HP_OK && transition->moving)
 		status = set_ranges_with_gates(session, transition, &transition->new_code, 1, error);
