@@ -291,6 +291,9 @@ void print_change_json(const struct output *output, const struct invocation *inv
 	if (result->stop_mode[0] && result->stop_all_reason[0])
 		json_object_set_new(document, "stop_all_reason",
 				    json_string(result->stop_all_reason));
+	if (result->stop_mode[0])
+		json_object_set_new(document, "threads_asleep",
+				    json_integer(result->threads_asleep));
 	json_object_set_new(document, "suspended_scan", scan_json(&result->suspended_scan));
 	if (result->patch_file.sha256[0])
 		json_object_set_new(document, "patch_file", identity_json(&result->patch_file));

@@ -236,6 +236,7 @@ struct hp_result {
 	 * why the gates were not used, or "" */
 	char stop_mode[16];
 	char stop_all_reason[HP_TEXT_MAX];
+	unsigned threads_asleep;	/* apply through gates: threads moved asleep, never stopped */
 	double elapsed_seconds;
 	unsigned thread_count;
 	struct hp_interrupted_command interrupted;

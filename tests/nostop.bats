@@ -81,6 +81,72 @@ settled_line() {
 	assert_no_errors "$TARGET_LOG"
 }
 
+@test "threads asleep in the kernel are moved without a stop; each switches once when woken" {
+	local mark line
+	# Eight workers made one call each and wait for work: asleep all
+	# through the apply.
+	start_target threads 8 waiting
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --json "$HP_PATCHES/hot_v2.so"
+	json_is '.stop == "gates"' '.threads_asleep >= 8'
+	mark=$(line_count "$TARGET_LOG")
+	kill -USR1 "$TARGET_PID"
+	line=$(settled_line "$mark" ' v1=0 v2=8 other=0 ')
+	[[ $line == *" switches=8 "* ]] || fail "workers switched back and forth: $line"
+	assert_not_traced "$TARGET_PID"
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
+	mark=$(line_count "$TARGET_LOG")
+	kill -USR1 "$TARGET_PID"
+	settled_line "$mark" ' v1=8 v2=0 other=0 switches=16 ' >/dev/null
+	assert_target_untouched "$TARGET_PID"
+	assert_no_errors "$TARGET_LOG"
+}
+
+@test "threads that nap between calls, asleep and awake all through apply, each switch once" {
+	local mark line round switches=0
+	# Every 20 us asleep: a worker looked at asleep may wake before its
+	# byte is exchanged, and then must stay on the old code until checked.
+	start_target threads 8 napping
+	for round in 1 2 3; do
+		run -0 --separate-stderr hp apply --pid "$TARGET_PID" --json "$HP_PATCHES/hot_v2.so"
+		json_is '.stop == "gates"'
+		switches=$((switches + 8))
+		mark=$(line_count "$TARGET_LOG")
+		line=$(settled_line "$mark" ' v1=0 v2=8 other=0 ')
+		[[ $line == *" switches=$switches "* ]] || fail "round $round, after apply: $line"
+		run -0 --separate-stderr hp revert --pid "$TARGET_PID"
+		switches=$((switches + 8))
+		mark=$(line_count "$TARGET_LOG")
+		line=$(settled_line "$mark" ' v1=8 v2=0 other=0 ')
+		[[ $line == *" switches=$switches "* ]] || fail "round $round, after revert: $line"
+	done
+	assert_target_untouched "$TARGET_PID"
+	assert_no_errors "$TARGET_LOG"
+}
+
+@test "a thread asleep inside the replaced function is not moved while there" {
+	local mark line
+	# Each worker sleeps inside hot(): its stack, seen where it sleeps,
+	# holds the old body; only the main thread can be moved asleep.
+	start_target threads 8 dozing
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --timeout 2 --json "$HP_PATCHES/hot_v2.so"
+	json_is '.threads == 9' '.threads_asleep <= 1'
+	line=$(settled_line "$(line_count "$TARGET_LOG")" ' v1=0 v2=8 other=0 ')
+	[[ $line == *" switches=8 "* ]] || fail "workers switched back and forth: $line"
+	assert_not_traced "$TARGET_PID"
+	assert_no_errors "$TARGET_LOG"
+}
+
+@test "a function whose first instruction is shorter than the jump is patched with every thread stopped" {
+	# cache's lookup() starts with a 4-byte lea: a thread stopped right
+	# after it would go on inside a gate's 5-byte jump written while it runs.
+	start_target cache
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --gates --json "$HP_PATCHES/cache_fix.so"
+	json_is '.stop == "stop-all"' '.stop_all_reason | test("first instruction is shorter than the jump")' \
+		'.patch.functions[0].jump != "gate"'
+	assert_results "$TARGET_LOG" lookup '*3' 20
+	assert_not_traced "$TARGET_PID"
+}
+
 @test "a failure at each step of the gates' way leaves eight hammering threads on the old code" {
 	local step mark line switches=0
 	# A command per step: longer than a target's default life on a busy machine.

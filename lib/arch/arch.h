@@ -176,6 +176,9 @@ enum hp_gate_universe {
 	HP_GATE_UNSEEN = 0,
 	HP_GATE_NEW = 1,
 	HP_GATE_ORIGINAL = 2,
+	/* Original, until the thread's next gate makes it HP_GATE_ORIGINAL:
+	 * hotpatch exchanges it for HP_GATE_NEW only if no gate ran since. */
+	HP_GATE_HELD = 3,
 };
 /* The first HP_GATE_FIRST bytes of a gate mapping whose table, right after
  * this page, holds `limit` bytes: phase 0, the store and choose routines. */
@@ -194,6 +197,11 @@ bool gate_encode(uint64_t page, uint64_t gate, uint64_t replacement, const unsig
  * jump written by one aligned store: *displaced is how many bytes. */
 bool gate_displaceable(const unsigned char *code, size_t length, uint64_t address,
 		       size_t *displaced);
+/* Whether the jump to a gate at `address` replaces one whole instruction
+ * (the first is at least as long as the jump).  The jump goes in while
+ * threads run: one between two of the instructions it covers would go on
+ * inside the jump's bytes. */
+bool gate_entry_whole(const unsigned char *code, size_t length, uint64_t address);
 /* The first HP_GATE_FIRST bytes of a page are a gate page's shared part
  * (its phase and limit aside). */
 bool gate_page_is_gate(const unsigned char bytes[HP_GATE_FIRST]);

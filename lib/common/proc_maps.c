@@ -212,7 +212,9 @@ bool proc_maps_anonymous_span(const struct hp_maps *maps, uint64_t start, uint64
 	while (at < end) {
 		const struct hp_mapping *mapping = proc_maps_find(maps, at);
 
-		if (!mapping || mapping->shared || mapping->path[0])
+		/* Shared anonymous memory is the kernel's /dev/zero, deleted. */
+		if (!mapping || (mapping->path[0] && !(mapping->shared &&
+						       strcmp(mapping->path, "/dev/zero (deleted)") == 0)))
 			return false;
 		at = mapping->end;
 	}

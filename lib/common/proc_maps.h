@@ -26,7 +26,7 @@ int proc_maps_parse(const char *text, size_t length, struct hp_maps *maps,
  * returns its length, or -1 when it cannot be read. */
 ssize_t proc_read_small(const char *path, char *buffer, size_t size);
 const struct hp_mapping *proc_maps_find(const struct hp_maps *maps, uint64_t address);
-/* [start, end) is wholly private anonymous memory (no file, not shared). */
+/* [start, end) is wholly anonymous memory (no file), private or shared. */
 bool proc_maps_anonymous_span(const struct hp_maps *maps, uint64_t start, uint64_t end);
 void proc_maps_release(struct hp_maps *maps);
 

@@ -977,6 +977,7 @@ static int run(const struct hp_request *request, struct hp_result *result,
 			       : work.transition.active && !work.transition.gated
 				       ? "code pages may not be made writable"
 				       : work.transition.why_not);
+		result->threads_asleep = work.transition.gated ? work.transition.asleep : 0;
 	}
 	result->attempts = work.attempts;
 	result->blackout_seconds = work.blackout;

@@ -583,7 +583,7 @@ int session_stop_when_clear(struct hp_session *session, const struct hp_range *r
 }
 
 /* The table part of a gate mapping is unmapped only where the target's
- * maps show anonymous private memory, never another mapping a damaged
+ * maps show anonymous memory, never another mapping a damaged
  * record names. */
 static bool anonymous_span(pid_t pid, uint64_t start, uint64_t end)
 {

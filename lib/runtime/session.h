@@ -110,6 +110,18 @@ struct hp_transition_site {
 	bool in_place;				/* the gate's jump is there */
 };
 
+/* gate_view.c: hotpatch's own mapping of a gate table, shared with the
+ * target; bytes NULL when there is none (bytes then go through
+ * /proc/PID/mem, and no thread is moved asleep). */
+struct hp_gate_view {
+	unsigned char *bytes;
+	uint64_t length;
+};
+
+void gate_view_open(pid_t pid, struct hp_memory *memory, uint64_t start, uint64_t length,
+		    struct hp_gate_view *view);
+void gate_view_close(struct hp_gate_view *view);
+
 struct hp_transition {
 	bool active;		/* this apply goes through gates */
 	bool gated;		/* entries jump to their gates */
@@ -119,6 +131,8 @@ struct hp_transition {
 	char why_not[HP_TEXT_MAX];	/* when not active: why */
 	uint64_t page;		/* the gate mapping, 0 if none */
 	uint64_t limit;		/* its table's length (thread ids below it) */
+	struct hp_gate_view view;	/* the table, mapped in hotpatch too */
+	unsigned asleep;	/* threads moved asleep, never stopped */
 	struct hp_range new_code;	/* the patch's code, for a rollback's checks */
 	size_t count;
 	struct hp_transition_site *sites;

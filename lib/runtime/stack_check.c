@@ -157,7 +157,7 @@ static void fill_blocker(const struct hp_stack *stack, pid_t tid, struct hp_bloc
 const struct hp_stack *stack_checker_unwind(struct hp_stack_checker *checker,
 					    const struct hp_thread *thread)
 {
-	unwinder_unwind(checker->unwinder, &thread->regs, &checker->stack);
+	unwinder_unwind(checker->unwinder, &thread->regs, thread->pc_sp_only, &checker->stack);
 	return &checker->stack;
 }
 
@@ -178,7 +178,7 @@ bool stack_check_thread(struct hp_stack_checker *checker, const struct hp_thread
 	struct hp_stack *stack = &checker->stack;
 	bool found = false;
 
-	unwinder_unwind(checker->unwinder, &thread->regs, stack);
+	unwinder_unwind(checker->unwinder, &thread->regs, thread->pc_sp_only, stack);
 	fill_blocker(stack, thread->tid, blocker);
 	note_watched(checker, stack->unknown_ip);
 	for (size_t i = 0; i < stack->count; i++)

@@ -82,6 +82,7 @@ struct hp_unwinder {
 struct unwind_context {
 	struct hp_unwinder *unwinder;
 	const struct hp_registers *regs;
+	bool pc_sp_only;	/* every other register unknown */
 	struct hp_stack *stack;
 };
 
@@ -416,11 +417,14 @@ static int access_mem(unw_addr_space_t space, unw_word_t address, unw_word_t *va
 static int access_reg(unw_addr_space_t space, unw_regnum_t number, unw_word_t *value, int write,
 		      void *argument)
 {
-	const struct hp_registers *regs = ((struct unwind_context *)argument)->regs;
+	const struct unwind_context *context = argument;
 	uint64_t found = 0;
 
 	(void)space;
-	if (write || !registers_unwind_value(regs, number, &found))
+	/* An unknown register fails the step: libunwind never guesses it. */
+	if (context->pc_sp_only && number != UNW_REG_IP && number != UNW_REG_SP)
+		return -UNW_EBADREG;
+	if (write || !registers_unwind_value(context->regs, number, &found))
 		return -UNW_EBADREG;
 	*value = found;
 	return 0;
@@ -633,9 +637,9 @@ static uint64_t return_slot(unw_cursor_t *cursor)
 }
 
 void unwinder_unwind(struct hp_unwinder *unwinder, const struct hp_registers *regs,
-		     struct hp_stack *stack)
+		     bool pc_sp_only, struct hp_stack *stack)
 {
-	struct unwind_context context = { unwinder, regs, stack };
+	struct unwind_context context = { unwinder, regs, pc_sp_only, stack };
 	struct hp_registers resumed = *regs;
 	unw_cursor_t cursor;
 	int step = -1;

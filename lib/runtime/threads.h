@@ -11,6 +11,7 @@ struct hp_thread {
 	bool stopped;		/* held in an interrupt or group stop */
 	bool group_stop;	/* held by SIGSTOP & co.: it stays stopped after us */
 	struct hp_registers regs;	/* read when it stopped */
+	bool pc_sp_only;	/* looked at asleep: no other register is known */
 };
 
 struct hp_threads {
@@ -178,8 +179,22 @@ void unwinder_forget_volatile(struct hp_unwinder *unwinder);
 /* Makes room for the stacks of `threads` threads before a stop, so that
  * no memory is faulted in while the target is stopped. */
 void unwinder_reserve(struct hp_unwinder *unwinder, size_t threads);
+/* pc_sp_only: the other registers are unknown, and a stack that needs one
+ * is not unwound to its end. */
 void unwinder_unwind(struct hp_unwinder *unwinder, const struct hp_registers *regs,
-		     struct hp_stack *stack);
+		     bool pc_sp_only, struct hp_stack *stack);
+
+/* ---- thread_asleep.c: a sleeping thread seen without a stop ---- */
+struct hp_asleep {
+	uint64_t pc, sp;	/* where it returns to user space */
+	uint64_t switches;	/* how many times it was switched out */
+};
+
+/* False when the thread runs (or may), is gone, or cannot be read. */
+bool thread_asleep_look(pid_t pid, pid_t tid, struct hp_asleep *seen);
+/* True only if it did not run since thread_asleep_look saw it: asleep at
+ * the same place, switched out no more. */
+bool thread_asleep_still(pid_t pid, pid_t tid, const struct hp_asleep *seen);
 
 /* ---- stack_check.c: is any thread in (or returning into) these ranges? ---- */
 struct hp_range {

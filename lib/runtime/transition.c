@@ -16,7 +16,8 @@
  *     its gate in ONE locked 16-byte store made by a borrowed thread of the
  *     target itself (the page writable around it): a thread fetching those
  *     bytes meanwhile sees the old block or the new, never a mix (what a
- *     write through /proc/PID/mem cannot promise).  Every thread still runs
+ *     write through /proc/PID/mem cannot promise).  The jump replaces one
+ *     whole instruction, so no thread can be inside what it covers.  Every thread still runs
  *     the old code, through the gates or as before.
  *  3. every thread there is gets the byte "original" (one may be in an old
  *     body, entered before the gates were there); then phase 3, then one
@@ -46,6 +47,9 @@
  * Where it cannot be used the apply stops every thread as before
  * (--stop-all): more functions than one gate page holds, a prologue that
  * cannot run elsewhere or whose jump would not fit one aligned block, a
+ * first instruction shorter than the jump (a thread may be stopped right
+ * after it, and would go on inside the jump: only a global stop sees that
+ * no thread is there), a
  * cumulative patch or a function patched already, a target in another pid
  * namespace, /proc/PID/mem not writable, a page that cannot be made
  * writable (W^X policies), or frames suspended on coroutine stacks.
@@ -136,6 +140,11 @@ static bool eligible(struct hp_session *session, const struct hp_transition_site
 			not_used(transition, "a prologue cannot run in a gate");
 			return false;
 		}
+		if (!gate_entry_whole(sites[i].current, sites[i].length, sites[i].site)) {
+			not_used(transition, "a function's first instruction is shorter than the "
+					      "jump to its gate");
+			return false;
+		}
 		transition->sites[i].displaced = displaced;
 		/* One block, one entry: each is swapped from the bytes read before. */
 		for (size_t j = 0; j < i; j++)
@@ -158,12 +167,13 @@ static bool eligible(struct hp_session *session, const struct hp_transition_site
 
 /* mmap through the borrowed thread, at `address` exactly. */
 static int map_at(struct hp_session *session, struct hp_remote *remote, uint64_t address,
-		  uint64_t length, int protection, struct hp_error *error)
+		  uint64_t length, int protection, int sharing, struct hp_error *error)
 {
 	int64_t mapped = 0;
 	int status = remote_syscall(remote, SYS_mmap,
 				    (uint64_t[6]){ address, length, (uint64_t)protection,
-						   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+						   (uint64_t)(sharing | MAP_ANONYMOUS |
+							      MAP_FIXED_NOREPLACE),
 						   (uint64_t)-1, 0 },
 				    &mapped, error);
 
@@ -224,15 +234,20 @@ static int map_gates(struct hp_session *session, struct hp_remote *remote,
 	status = patch_state_write(&session->state, &session->memory, error);
 	if (status == HP_OK)
 		status = map_at(session, remote, candidate, HP_PAGE_SIZE, PROT_READ | PROT_EXEC,
-				error);
+				MAP_PRIVATE, error);
 	if (status != HP_OK) {
 		record->page_count--;	/* not ours: never to be unmapped by us */
 		record->gate_pages = 0;
 		return status;
 	}
 	transition->page = candidate;
-	return map_at(session, remote, candidate + HP_PAGE_SIZE, transition->limit,
-		      PROT_READ | PROT_WRITE, error);
+	/* Shared, so that hotpatch can map it too (gate_view.c). */
+	status = map_at(session, remote, candidate + HP_PAGE_SIZE, transition->limit,
+			PROT_READ | PROT_WRITE, MAP_SHARED, error);
+	if (status == HP_OK)
+		gate_view_open(session->pid, &session->memory, candidate + HP_PAGE_SIZE,
+			       transition->limit, &transition->view);
+	return status;
 }
 
 /* The aligned HP_GATE_STORE_SIZE bytes holding `site` (*block; `current`,
@@ -440,18 +455,98 @@ static uint64_t table_slot(const struct hp_transition *transition, pid_t tid)
 	return gate_table(transition->page) + (uint64_t)tid;
 }
 
+/* A thread's byte (its id below the limit), through the view if there is one. */
+static bool table_read(struct hp_session *session, const struct hp_transition *transition,
+		       pid_t tid, unsigned char *byte)
+{
+	struct hp_error ignored = { 0 };
+
+	if (transition->view.bytes) {
+		*byte = __atomic_load_n(&transition->view.bytes[tid], __ATOMIC_SEQ_CST);
+		return true;
+	}
+	return target_memory_read(&session->memory, table_slot(transition, tid), byte, 1,
+				  &ignored) == HP_OK;
+}
+
+static int table_write(struct hp_session *session, const struct hp_transition *transition,
+		       pid_t tid, const unsigned char *bytes, size_t count, struct hp_error *error)
+{
+	if (!transition->view.bytes)
+		return target_memory_write(&session->memory, 0, table_slot(transition, tid), bytes,
+					   count, error);
+	for (size_t i = 0; i < count; i++)
+		__atomic_store_n(&transition->view.bytes[(size_t)tid + i], bytes[i],
+				 __ATOMIC_SEQ_CST);
+	return HP_OK;
+}
+
+/* One byte from `from` to `to`, if it holds `from` (the view only): the
+ * gates change bytes by the same locked exchange. */
+static bool table_exchange(const struct hp_transition *transition, pid_t tid, unsigned char from,
+			   unsigned char to)
+{
+	return __atomic_compare_exchange_n(&transition->view.bytes[tid], &from, to, false,
+					   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
 /* A thread whose byte says it is where the move goes already: it got there
  * checked, or was born into it. */
 static bool already_moved(struct hp_session *session, const struct universe_move *move,
 			  pid_t tid)
 {
 	unsigned char byte = 0;
-	struct hp_error ignored = { 0 };
 
 	return move->to != HP_GATE_UNSEEN && (uint64_t)tid < move->transition->limit &&
-	       target_memory_read(&session->memory, table_slot(move->transition, tid), &byte, 1,
-				  &ignored) == HP_OK &&
-	       byte == (unsigned char)move->to;
+	       table_read(session, move->transition, tid, &byte) && byte == (unsigned char)move->to;
+}
+
+/* Its stack, from where it sleeps, clear of every range set: seen at one
+ * instant at which it did not run. */
+static bool clear_asleep(struct hp_session *session, pid_t tid)
+{
+	struct hp_thread thread = { .tid = tid, .pc_sp_only = true };
+	struct hp_blocker blocker;
+	struct hp_asleep seen;
+
+	if (!thread_asleep_look(session->pid, tid, &seen))
+		return false;
+	registers_set_pc(&thread.regs, seen.pc);
+	registers_set_sp(&thread.regs, seen.sp);
+	stack_checker_new_stop(session->checker);
+	return !stack_check_thread(session->checker, &thread, false, &blocker) &&
+	       thread_asleep_still(session->pid, tid, &seen);
+}
+
+/* A thread asleep in the kernel, moved without a stop.  Its byte is held
+ * first, its stack checked where it sleeps, and the byte exchanged for the
+ * new code only if no gate ran for it since: a gate's own exchange turns
+ * "held" into "original".  Whatever the thread did after the check, it
+ * started out of every old body and every gate, and only a gate leads into
+ * an old body: so it is in none when the exchange succeeds.  Draining the
+ * gates (no byte) needs the check alone.  False: not moved, nothing
+ * changed but a byte "held" turned "original", and it is stopped instead. */
+static bool moved_asleep(struct hp_session *session, const struct universe_move *move, pid_t tid)
+{
+	struct hp_transition *transition = move->transition;
+	unsigned char was = 0;
+	bool moved;
+
+	if (!transition->view.bytes || (uint64_t)tid >= transition->limit ||
+	    move->to == HP_GATE_ORIGINAL)
+		return false;
+	if (move->to == HP_GATE_UNSEEN)
+		return clear_asleep(session, tid);
+	if (!table_read(session, transition, tid, &was) ||
+	    (was != HP_GATE_ORIGINAL && was != HP_GATE_UNSEEN) ||
+	    !table_exchange(transition, tid, was, HP_GATE_HELD))
+		return false;
+	moved = clear_asleep(session, tid) &&
+		table_exchange(transition, tid, HP_GATE_HELD, (unsigned char)move->to);
+	if (!moved)
+		table_exchange(transition, tid, HP_GATE_HELD, was);
+	transition->asleep += moved;
+	return moved;
 }
 
 /* Every thread there is now gets the byte "original" before the phase lets
@@ -479,8 +574,7 @@ static int pin_threads(struct hp_session *session, const struct hp_transition *t
 			      (uint64_t)tids[i + run] < transition->limit;
 		     run++)
 			;
-		status = target_memory_write(&session->memory, 0, table_slot(transition, tids[i]),
-					     original, run, error);
+		status = table_write(session, transition, tids[i], original, run, error);
 	}
 	free(tids);
 	return status;
@@ -492,7 +586,6 @@ static int check_alone(struct hp_session *session, const struct universe_move *m
 		       bool *clear, struct hp_blocker *blocker, struct hp_error *error)
 {
 	unsigned char byte = (unsigned char)move->to;
-	uint64_t slot = table_slot(move->transition, tid);
 	struct hp_thread *thread, seen;
 	double stopped = hp_now(), length;
 	int status = threads_stop_one(&session->threads, tid, session->deadline + 1, error);
@@ -518,7 +611,7 @@ static int check_alone(struct hp_session *session, const struct universe_move *m
 	*clear = status == HP_OK && thread &&
 		 !stack_check_thread(session->checker, &seen, move->allow_unreliable, blocker);
 	if (*clear && move->to != HP_GATE_UNSEEN)
-		status = target_memory_write(&session->memory, tid, slot, &byte, 1, error);
+		status = table_write(session, move->transition, tid, &byte, 1, error);
 	if (threads_detach_one(&session->threads, tid, status == HP_OK ? error : &(struct hp_error){ 0 }) !=
 		    HP_OK &&
 	    status == HP_OK)
@@ -582,7 +675,8 @@ static int move_every_thread(struct hp_session *session, const struct universe_m
 				status = hp_fail_as(error, HP_KIND_INTERRUPTED,
 						    "interrupted; pid %d was left unchanged",
 						    (int)session->pid);
-			else if (already_moved(session, move, tids[i]))
+			else if (already_moved(session, move, tids[i]) ||
+				 moved_asleep(session, move, tids[i]))
 				clear = true;
 			else
 				status = check_alone(session, move, tids[i], &clear,
@@ -752,6 +846,7 @@ int transition_ungate(struct hp_session *session, struct hp_transition *transiti
 
 void transition_release(struct hp_transition *transition)
 {
+	gate_view_close(&transition->view);
 	free(transition->sites);
 	transition->sites = NULL;
 }

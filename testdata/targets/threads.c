@@ -7,13 +7,18 @@
  * the workers' spinning itself, so a stopped worker is nearly always inside
  * it and only a tool that moves busy threads out can patch it; with "paced",
  * each worker sleeps 10 ms between calls, a service that is mostly
- * waiting (the machine-wide bench starts a hundred of them).  Output lines:
+ * waiting (the machine-wide bench starts a hundred of them); with
+ * "napping", 20 us, so that workers fall asleep and wake all through an
+ * apply; with "dozing", hot() itself sleeps 50 ms, so that a worker asleep
+ * is nearly always asleep inside it; with "waiting", each worker makes one
+ * call and then waits for work, and every SIGUSR1 gives each one more call.  Output lines:
  *   ready pid=PID threads=N
  *   hot threads=N v1=A v2=B other=C switches=S calls=K [churn=M churn_last=V]
  * every 20 ms, where A/B/C count the workers whose last call returned 1/2/other. */
 #include "target.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -31,6 +36,61 @@ static atomic_ulong churn_threads;
 static atomic_int churn_last;
 static int resident;
 static int paced;
+static int napping;
+static int dozing_ms;
+static int waiting;
+/* Waiting: the rounds of work handed out (one per SIGUSR1). */
+static pthread_mutex_t round_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t round_wakeup = PTHREAD_COND_INITIALIZER;
+static unsigned long round_number;
+
+/* Blocks until the round moves past `seen`; returns the new round. */
+static unsigned long wait_for_round(unsigned long seen)
+{
+	unsigned long now;
+
+	pthread_mutex_lock(&round_lock);
+	while (round_number == seen)
+		pthread_cond_wait(&round_wakeup, &round_lock);
+	now = round_number;
+	pthread_mutex_unlock(&round_lock);
+	return now;
+}
+
+/* SIGUSR1 (blocked in every thread) starts a round. */
+static void *hand_out_rounds(void *unused)
+{
+	sigset_t usr1;
+	int signal_number;
+
+	(void)unused;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	for (;;) {
+		if (sigwait(&usr1, &signal_number) != 0)
+			continue;
+		pthread_mutex_lock(&round_lock);
+		round_number++;
+		pthread_cond_broadcast(&round_wakeup);
+		pthread_mutex_unlock(&round_lock);
+	}
+	return NULL;
+}
+
+static void nap_us(long microseconds)
+{
+	struct timespec left = { 0, microseconds * 1000L };
+
+	while (nanosleep(&left, &left) == -1 && errno == EINTR)
+		;
+}
+
+/* Called from hot() when dozing, which then sleeps in it. */
+static __attribute__((noipa, noinline)) int doze(void)
+{
+	sleep_ms(dozing_ms);
+	return 0;
+}
 
 /* Work outside hot(), so that a stopped worker is not nearly always in it. */
 static __attribute__((noipa)) void spin(int rounds)
@@ -39,18 +99,24 @@ static __attribute__((noipa)) void spin(int rounds)
 		;
 }
 
-__attribute__((noipa)) int hot(unsigned long *calls)
+/* ms_hook_prologue: a first instruction of 8 bytes, as in code built for
+ * hot patching, which the gates of an apply without a global stop need. */
+__attribute__((noipa, ms_hook_prologue)) int hot(unsigned long *calls)
 {
 	/* Resident: the spinning happens in here, inline, not in a callee. */
 	for (volatile int i = 0; i < resident; i++)
 		;
 	__atomic_fetch_add(calls, 1, __ATOMIC_RELAXED);
+	/* Dozing: asleep with this frame on the stack (not a tail call). */
+	if (__builtin_expect(dozing_ms != 0, 0))
+		return doze() + 1;
 	return 1;
 }
 
 static void *work(void *argument)
 {
 	struct worker *worker = argument;
+	unsigned long round = 0;
 
 	for (;;) {
 		int version = hot(&worker->calls);
@@ -60,9 +126,13 @@ static void *work(void *argument)
 				atomic_fetch_add(&worker->switches, 1);
 			atomic_store(&worker->last, version);
 		}
-		if (paced)
+		if (waiting)
+			round = wait_for_round(round);
+		else if (paced)
 			sleep_ms(10);
-		else if (!resident)
+		else if (napping)
+			nap_us(20);
+		else if (!resident && !dozing_ms)
 			spin(200);
 	}
 	return NULL;
@@ -106,13 +176,22 @@ int main(int argc, char **argv)
 
 	resident = argc > 2 && strcmp(argv[2], "resident") == 0 ? 200 : 0;
 	paced = argc > 2 && strcmp(argv[2], "paced") == 0;
-	pthread_t churner;
+	napping = argc > 2 && strcmp(argv[2], "napping") == 0;
+	dozing_ms = argc > 2 && strcmp(argv[2], "dozing") == 0 ? 50 : 0;
+	waiting = argc > 2 && strcmp(argv[2], "waiting") == 0;
+	pthread_t churner, rounds;
+	sigset_t usr1;
 
 	target_start();
 	if (count < 1 || count > MAX_WORKERS) {
 		fprintf(stderr, "threads: 1 to %d workers\n", MAX_WORKERS);
 		return 2;
 	}
+	/* Every thread inherits SIGUSR1 blocked: the round thread takes it. */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	if (waiting && pthread_sigmask(SIG_BLOCK, &usr1, NULL) == 0)
+		pthread_create(&rounds, NULL, hand_out_rounds, NULL);
 	for (int i = 0; i < count; i++)
 		pthread_create(&workers[i].thread, NULL, work, &workers[i]);
 	if (churning)

@@ -21,6 +21,9 @@ int main(void)
 /* push %rbp; mov %rsp,%rbp; sub $0x10,%rsp; ret */
 static const unsigned char prologue[] = { 0x55, 0x48, 0x89, 0xe5, 0x48, 0x83, 0xec, 0x10, 0xc3 };
 
+/* lea 0x0(%rsp),%rsp; push %rbp: what GCC's ms_hook_prologue starts with */
+static const unsigned char hook_prologue[] = { 0x48, 0x8d, 0xa4, 0x24, 0, 0, 0, 0, 0x55 };
+
 static uint64_t quad_at(const unsigned char *bytes, size_t at)
 {
 	uint64_t value;
@@ -47,6 +50,10 @@ static void test_page_and_prologues(void)
 	      "a prologue that branches does not");
 	CHECK(!gate_displaceable(prologue, sizeof(prologue), SITE + 12, &displaced),
 	      "a jump that would cross a 16-byte block cannot be one store");
+	CHECK(!gate_entry_whole(prologue, sizeof(prologue), SITE),
+	      "a 1-byte push first: the jump would cover a place a thread can be at");
+	CHECK(gate_entry_whole(hook_prologue, sizeof(hook_prologue), SITE),
+	      "an 8-byte lea first (ms_hook_prologue): the jump replaces it whole");
 }
 
 static void test_encode(void)

@@ -41,6 +41,12 @@ bool gate_displaceable(const unsigned char *code, size_t length, uint64_t addres
 	return false;
 }
 
+bool gate_entry_whole(const unsigned char *code, size_t length, uint64_t address)
+{
+	(void)code, (void)length, (void)address;
+	return false;
+}
+
 bool gate_page_is_gate(const unsigned char bytes[HP_GATE_FIRST])
 {
 	(void)bytes;

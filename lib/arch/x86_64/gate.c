@@ -5,8 +5,9 @@
  * in, bytes out; it never touches a process.
  *
  * The gate mapping: one page of code, then a table of one byte per thread
- * id (0 unseen, 1 new code, 2 original code), read and written by the
- * threads themselves and by hotpatch.  The first page (offsets from its
+ * id (0 unseen, 1 new code, 2 original code, 3 held: original code, and
+ * the thread's next gate makes it 2, which tells hotpatch it passed one),
+ * read and written by the threads themselves and by hotpatch.  The first page (offsets from its
  * start):
  *
  *   0x000  .byte phase     0: a thread not in the table is put there as
@@ -19,7 +20,7 @@
  *   0x040  choose: ZF set when the calling thread is to run the new code.
  *          gettid; its byte in the table (a thread id past the limit: the
  *          original code); an unseen thread is written in as the phase
- *          says.  It saves rax rcx rdx r11 under its SP (the red zone, which
+ *          says, a held one as original, by one lock cmpxchg.  It saves rax rcx rdx r11 under its SP (the red zone, which
  *          the kernel's signal frames skip) and changes only the flags.
  *   0x100  gates, HP_GATE_SIZE each:
  *
@@ -73,7 +74,12 @@ static const unsigned char store_code[] = {
 	0xc3,				/* ret */
 };
 
-/* The table follows the code page: `table` is its offset from the page. */
+/* The table follows the code page: `table` is its offset from the page.
+ * The thread's byte is claimed with one lock cmpxchg: an unseen or held
+ * byte becomes what this thread runs, and a byte hotpatch changed at the
+ * same instant is read again.  What the thread runs is what the exchange
+ * saw, so hotpatch's own exchange (held to new, while the thread sleeps)
+ * and this one never both succeed. */
 static const unsigned char choose_code[] = {
 	0x48, 0x89, 0x44, 0x24, 0xf8,	/* 00 mov %rax,-0x8(%rsp) */
 	0x48, 0x89, 0x4c, 0x24, 0xf0,	/* 05 mov %rcx,-0x10(%rsp) */
@@ -82,25 +88,30 @@ static const unsigned char choose_code[] = {
 	0xb8, 0xba, 0x00, 0x00, 0x00,	/* 14 mov $186,%eax        gettid */
 	0x0f, 0x05,			/* 19 syscall */
 	0x48, 0x3b, 0x05, 0, 0, 0, 0,	/* 1b cmp limit(%rip),%rax */
-	0x73, 0x2a,			/* 22 jae original (0x4e) */
+	0x73, 0x37,			/* 22 jae original (0x5b) */
 	0x48, 0x8d, 0x15, 0, 0, 0, 0,	/* 24 lea table(%rip),%rdx */
-	0x0f, 0xb6, 0x0c, 0x02,		/* 2b movzbl (%rdx,%rax),%ecx */
-	0x80, 0xf9, 0x01,		/* 2f cmp $1,%cl           new: ZF set */
-	0x74, 0x1d,			/* 32 je restore (0x51) */
-	0x80, 0xf9, 0x02,		/* 34 cmp $2,%cl */
-	0x74, 0x15,			/* 37 je original (0x4e) */
-	0x80, 0x3d, 0, 0, 0, 0, 0x03,	/* 39 cmpb $3,phase(%rip)  unseen */
-	0x75, 0x08,			/* 40 jne as_original (0x4a) */
-	0xc6, 0x04, 0x02, 0x01,		/* 42 movb $1,(%rdx,%rax) */
-	0x39, 0xc0,			/* 46 cmp %eax,%eax        ZF set */
-	0xeb, 0x07,			/* 48 jmp restore (0x51) */
-	0xc6, 0x04, 0x02, 0x02,		/* 4a as_original: movb $2,(%rdx,%rax) */
-	0x48, 0x85, 0xe4,		/* 4e original: test %rsp,%rsp  ZF clear */
-	0x48, 0x8b, 0x44, 0x24, 0xf8,	/* 51 restore: mov -0x8(%rsp),%rax */
-	0x48, 0x8b, 0x4c, 0x24, 0xf0,	/* 56 mov -0x10(%rsp),%rcx */
-	0x4c, 0x8b, 0x5c, 0x24, 0xe8,	/* 5b mov -0x18(%rsp),%r11 */
-	0x48, 0x8b, 0x54, 0x24, 0xe0,	/* 60 mov -0x20(%rsp),%rdx */
-	0xc3,				/* 65 ret */
+	0x48, 0x01, 0xc2,		/* 2b add %rax,%rdx        the thread's byte */
+	0x0f, 0xb6, 0x02,		/* 2e movzbl (%rdx),%eax */
+	0x3c, 0x01,			/* 31 again: cmp $1,%al    new: ZF set */
+	0x74, 0x29,			/* 33 je restore (0x5e) */
+	0x3c, 0x02,			/* 35 cmp $2,%al */
+	0x74, 0x22,			/* 37 je original (0x5b) */
+	0xb9, 0x02, 0x00, 0x00, 0x00,	/* 39 mov $2,%ecx          held, or unseen in phase 0 */
+	0x3c, 0x03,			/* 3e cmp $3,%al */
+	0x74, 0x0e,			/* 40 je claim (0x50) */
+	0x80, 0x3d, 0, 0, 0, 0, 0x03,	/* 42 cmpb $3,phase(%rip)  unseen: as the phase says */
+	0x75, 0x05,			/* 49 jne claim (0x50) */
+	0xb9, 0x01, 0x00, 0x00, 0x00,	/* 4b mov $1,%ecx */
+	0xf0, 0x0f, 0xb0, 0x0a,		/* 50 claim: lock cmpxchg %cl,(%rdx) */
+	0x75, 0xdb,			/* 54 jne again (0x31)     %al: the byte now */
+	0x80, 0xf9, 0x01,		/* 56 cmp $1,%cl           new: ZF set */
+	0xeb, 0x03,			/* 59 jmp restore (0x5e) */
+	0x48, 0x85, 0xe4,		/* 5b original: test %rsp,%rsp  ZF clear */
+	0x48, 0x8b, 0x44, 0x24, 0xf8,	/* 5e restore: mov -0x8(%rsp),%rax */
+	0x48, 0x8b, 0x4c, 0x24, 0xf0,	/* 63 mov -0x10(%rsp),%rcx */
+	0x4c, 0x8b, 0x5c, 0x24, 0xe8,	/* 68 mov -0x18(%rsp),%r11 */
+	0x48, 0x8b, 0x54, 0x24, 0xe0,	/* 6d mov -0x20(%rsp),%rdx */
+	0xc3,				/* 72 ret */
 };
 
 _Static_assert(GATE_CHOOSE + sizeof(choose_code) <= GATE_CHOOSE_END, "the choose routine fits");
@@ -117,7 +128,7 @@ void gate_page_code(uint64_t limit, unsigned char code[HP_GATE_FIRST])
 	memcpy(code + GATE_CHOOSE, choose_code, sizeof(choose_code));
 	put_rel32(code, GATE_CHOOSE + 0x1e, GATE_CHOOSE + 0x22, GATE_LIMIT);
 	put_rel32(code, GATE_CHOOSE + 0x27, GATE_CHOOSE + 0x2b, HP_PAGE_SIZE);
-	put_rel32(code, GATE_CHOOSE + 0x3b, GATE_CHOOSE + 0x40, GATE_PHASE);
+	put_rel32(code, GATE_CHOOSE + 0x44, GATE_CHOOSE + 0x49, GATE_PHASE);
 }
 
 uint64_t gate_phase(uint64_t page)
@@ -268,6 +279,26 @@ bool gate_displaceable(const unsigned char *code, size_t length, uint64_t addres
 	cs_close(&handle);
 	*displaced = done;
 	return ok;
+}
+
+bool gate_entry_whole(const unsigned char *code, size_t length, uint64_t address)
+{
+	csh handle;
+	cs_insn *instruction = NULL;
+	const uint8_t *bytes = code;
+	size_t left = length;
+	uint64_t at = address;
+	bool whole;
+
+	if (code_open_disassembler(&handle) != CS_ERR_OK)
+		return false;
+	instruction = cs_malloc(handle);
+	whole = instruction && cs_disasm_iter(handle, &bytes, &left, &at, instruction) &&
+		at - address >= HP_JUMP_SIZE;
+	if (instruction)
+		cs_free(instruction, 1);
+	cs_close(&handle);
+	return whole;
 }
 
 bool gate_page_is_gate(const unsigned char bytes[HP_GATE_FIRST])
