@@ -137,14 +137,19 @@ settled_line() {
 }
 
 @test "a function whose first instruction is shorter than the jump is patched with every thread stopped" {
-	# cache's lookup() starts with a 4-byte lea: a thread stopped right
-	# after it would go on inside a gate's 5-byte jump written while it runs.
-	start_target cache
-	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --gates --json "$HP_PATCHES/cache_fix.so"
+	local mark line
+	# threads_plain's hot() starts with a 4-byte sub: a thread stopped
+	# right after it would go on inside a gate's 5-byte jump written while
+	# it runs.  Eight threads hammer it.
+	start_target threads_plain 8
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --gates --json "$HP_PATCHES/hot_v2.so"
 	json_is '.stop == "stop-all"' '.stop_all_reason | test("first instruction is shorter than the jump")' \
 		'.patch.functions[0].jump != "gate"'
-	assert_results "$TARGET_LOG" lookup '*3' 20
+	mark=$(line_count "$TARGET_LOG")
+	line=$(settled_line "$mark" ' v1=0 v2=8 other=0 ')
+	[[ $line == *" switches=8 "* ]] || fail "workers switched back and forth: $line"
 	assert_not_traced "$TARGET_PID"
+	assert_no_errors "$TARGET_LOG"
 }
 
 @test "a failure at each step of the gates' way leaves eight hammering threads on the old code" {

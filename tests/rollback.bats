@@ -30,7 +30,8 @@ FAULT_STEPS=(open-patch map-target plan load prepare-jumps stop-threads write-ju
 
 @test "apply rolls back at every injected fault while eight threads call the function" {
 	local step mark line way switches=0
-	start_target threads 8
+	# Two commands per step: longer than a target's default life on a busy machine.
+	HP_TARGET_LIFETIME=1800 start_target threads 8
 	# Every thread stopped at once: none ever ran the patch.  Through the
 	# gates (the default), a fault once the threads moved to the new code
 	# brings each back the same way, at a moment it is out of it: each

@@ -100,8 +100,14 @@ static __attribute__((noipa)) void spin(int rounds)
 }
 
 /* ms_hook_prologue: a first instruction of 8 bytes, as in code built for
- * hot patching, which the gates of an apply without a global stop need. */
-__attribute__((noipa, ms_hook_prologue)) int hot(unsigned long *calls)
+ * hot patching, which the gates of an apply without a global stop need;
+ * threads_plain (PLAIN_ENTRY) is built without it. */
+#if defined(PLAIN_ENTRY) || !defined(__x86_64__)
+#define HOT_ATTRIBUTES noipa
+#else
+#define HOT_ATTRIBUTES noipa, ms_hook_prologue
+#endif
+__attribute__((HOT_ATTRIBUTES)) int hot(unsigned long *calls)
 {
 	/* Resident: the spinning happens in here, inline, not in a callee. */
 	for (volatile int i = 0; i < resident; i++)
