@@ -126,9 +126,11 @@ settled_line() {
 @test "a thread asleep inside the replaced function is not moved while there" {
 	local mark line
 	# Each worker sleeps inside hot(): its stack, seen where it sleeps,
-	# holds the old body; only the main thread can be moved asleep.
+	# holds the old body; only the main thread can be moved asleep.  The
+	# global stop after a quarter of the timeout moves them out, each
+	# within its 50 ms sleep: time enough on a loaded machine.
 	start_target threads 8 dozing
-	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --timeout 2 --json "$HP_PATCHES/hot_v2.so"
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --timeout 8 --json "$HP_PATCHES/hot_v2.so"
 	json_is '.threads == 9' '.threads_asleep <= 1'
 	line=$(settled_line "$(line_count "$TARGET_LOG")" ' v1=0 v2=8 other=0 ')
 	[[ $line == *" switches=8 "* ]] || fail "workers switched back and forth: $line"

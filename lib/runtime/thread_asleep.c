@@ -14,7 +14,7 @@
 #include "runtime/threads.h"
 #include "common/proc_maps.h"
 
-/* status is about 1.5 KiB; the switch counts are its last lines. */
+/* status is about 1.5 KiB (more with many groups: then no look, a stop). */
 #define STATUS_MAX 16384
 #define SYSCALL_MAX 256
 
@@ -36,21 +36,19 @@ static bool status_field(const char *text, const char *name, uint64_t *value)
 /* Voluntary and involuntary context switches, summed. */
 static bool switches_of(pid_t pid, pid_t tid, uint64_t *switches)
 {
-	char path[64], *text = malloc(STATUS_MAX);
+	char path[64], text[STATUS_MAX];
 	uint64_t voluntary = 0, involuntary = 0;
 	ssize_t length;
-	bool found;
 
-	if (!text)
-		return false;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
-	length = proc_read_small(path, text, STATUS_MAX);
-	found = length > 0 && (size_t)length < STATUS_MAX - 1 &&
-		status_field(text, "voluntary_ctxt_switches", &voluntary) &&
-		status_field(text, "nonvoluntary_ctxt_switches", &involuntary);
-	free(text);
+	length = proc_read_small(path, text, sizeof(text));
+	*switches = 0;
+	if (length <= 0 || (size_t)length >= sizeof(text) - 1 ||
+	    !status_field(text, "voluntary_ctxt_switches", &voluntary) ||
+	    !status_field(text, "nonvoluntary_ctxt_switches", &involuntary))
+		return false;
 	*switches = voluntary + involuntary;
-	return found;
+	return true;
 }
 
 /* "NR ARGS... 0xSP 0xPC\n" or "-1 0xSP 0xPC\n" (asleep outside a system
