@@ -123,18 +123,24 @@ settled_line() {
 	assert_no_errors "$TARGET_LOG"
 }
 
-@test "a thread asleep inside the replaced function is not moved while there" {
-	local mark line
-	# Each worker sleeps inside hot(): its stack, seen where it sleeps,
-	# holds the old body; only the main thread can be moved asleep.  The
-	# global stop after a quarter of the timeout moves them out, each
-	# within its 50 ms sleep: time enough on a loaded machine.
+@test "a thread asleep inside the replaced function is never moved while there: apply gives up (exit 3)" {
+	local mark
+	# Each worker waits inside hot() for work that does not come: seen where
+	# it sleeps, its stack holds the old body, so it is not moved asleep;
+	# stopped, it cannot be moved out either.  Were it taken for clear
+	# asleep, the apply would succeed.  (--allow-suspended: the scan for
+	# coroutines would see those frames' return addresses and send the
+	# apply to the global stop at once.)
 	start_target threads 8 dozing
-	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --timeout 8 --json "$HP_PATCHES/hot_v2.so"
-	json_is '.threads == 9' '.threads_asleep <= 1'
-	line=$(settled_line "$(line_count "$TARGET_LOG")" ' v1=0 v2=8 other=0 ')
-	[[ $line == *" switches=8 "* ]] || fail "workers switched back and forth: $line"
-	assert_not_traced "$TARGET_PID"
+	run -3 --separate-stderr hp apply --pid "$TARGET_PID" --timeout 2 --allow-suspended --json \
+		"$HP_PATCHES/hot_v2.so"
+	json_is '.error.kind == "busy"' '.error.message | test("8 threads .* in the way.*into hot")'
+	assert_target_untouched "$TARGET_PID"
+	# Woken, each returns from the old hot() and waits in it again: three
+	# calls each, all of the old code.
+	mark=$(line_count "$TARGET_LOG")
+	kill -USR1 "$TARGET_PID"
+	settled_line "$mark" ' v1=8 v2=0 other=0 switches=0 calls=24$' >/dev/null
 	assert_no_errors "$TARGET_LOG"
 }
 

@@ -9,8 +9,8 @@
  * each worker sleeps 10 ms between calls, a service that is mostly
  * waiting (the machine-wide bench starts a hundred of them); with
  * "napping", 20 us, so that workers fall asleep and wake all through an
- * apply; with "dozing", hot() itself sleeps 50 ms, so that a worker asleep
- * is nearly always asleep inside it; with "waiting", each worker makes one
+ * apply; with "dozing", each worker's second call waits inside hot() for
+ * a round of work (SIGUSR1, as "waiting" below), and so does every call after; with "waiting", each worker makes one
  * call and then waits for work, and every SIGUSR1 gives each one more call.  Output lines:
  *   ready pid=PID threads=N
  *   hot threads=N v1=A v2=B other=C switches=S calls=K [churn=M churn_last=V]
@@ -37,7 +37,7 @@ static atomic_int churn_last;
 static int resident;
 static int paced;
 static int napping;
-static int dozing_ms;
+static int dozing;
 static int waiting;
 /* Waiting: the rounds of work handed out (one per SIGUSR1). */
 static pthread_mutex_t round_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -85,10 +85,14 @@ static void nap_us(long microseconds)
 		;
 }
 
-/* Called from hot() when dozing, which then sleeps in it. */
+/* Called from hot() when dozing: from each worker's second call on, it
+ * waits there for the next round, hot()'s frame on its stack. */
 static __attribute__((noipa, noinline)) int doze(void)
 {
-	sleep_ms(dozing_ms);
+	static __thread unsigned long calls, round;
+
+	if (calls++ > 0)
+		round = wait_for_round(round);
 	return 0;
 }
 
@@ -114,7 +118,7 @@ __attribute__((HOT_ATTRIBUTES)) int hot(unsigned long *calls)
 		;
 	__atomic_fetch_add(calls, 1, __ATOMIC_RELAXED);
 	/* Dozing: asleep with this frame on the stack (not a tail call). */
-	if (__builtin_expect(dozing_ms != 0, 0))
+	if (__builtin_expect(dozing, 0))
 		return doze() + 1;
 	return 1;
 }
@@ -138,7 +142,7 @@ static void *work(void *argument)
 			sleep_ms(10);
 		else if (napping)
 			nap_us(20);
-		else if (!resident && !dozing_ms)
+		else if (!resident && !dozing)
 			spin(200);
 	}
 	return NULL;
@@ -183,7 +187,7 @@ int main(int argc, char **argv)
 	resident = argc > 2 && strcmp(argv[2], "resident") == 0 ? 200 : 0;
 	paced = argc > 2 && strcmp(argv[2], "paced") == 0;
 	napping = argc > 2 && strcmp(argv[2], "napping") == 0;
-	dozing_ms = argc > 2 && strcmp(argv[2], "dozing") == 0 ? 50 : 0;
+	dozing = argc > 2 && strcmp(argv[2], "dozing") == 0;
 	waiting = argc > 2 && strcmp(argv[2], "waiting") == 0;
 	pthread_t churner, rounds;
 	sigset_t usr1;
@@ -196,7 +200,7 @@ int main(int argc, char **argv)
 	/* Every thread inherits SIGUSR1 blocked: the round thread takes it. */
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
-	if (waiting && pthread_sigmask(SIG_BLOCK, &usr1, NULL) == 0)
+	if ((waiting || dozing) && pthread_sigmask(SIG_BLOCK, &usr1, NULL) == 0)
 		pthread_create(&rounds, NULL, hand_out_rounds, NULL);
 	for (int i = 0; i < count; i++)
 		pthread_create(&workers[i].thread, NULL, work, &workers[i]);
