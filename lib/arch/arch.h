@@ -105,6 +105,24 @@ void registers_forget_syscall(struct hp_registers *registers);
  * system call `number` again from that instruction, with the arguments it
  * had. */
 void registers_restart_syscall(struct hp_registers *registers, long number);
+/* The system call whose EINTR a thread held at a signal stop still has in
+ * its registers, when the kernel no longer says which call it was (arm64
+ * forgets it before it stops the thread, x86-64 keeps it: -1 there); -1
+ * when there is none. */
+long registers_forgotten_syscall(const struct hp_registers *registers);
+/* Gets what registers_restart_syscall() needs to run system call `number`
+ * (the one the thread stopped in) again that its registers no longer hold:
+ * arm64's first argument, whose register holds the result by now.  False
+ * when it cannot: then the call is not to be run again. */
+bool registers_recall_arguments(pid_t tid, struct hp_registers *registers, long number);
+/* At a system-call entry stop: makes the kernel run `number`, with the
+ * arguments in the registers, whatever call the thread entered. */
+void registers_set_entered_syscall(struct hp_registers *registers, long number);
+/* Whether the stub's restore code gives a thread these registers with all
+ * they go on with: arm64's is rt_sigreturn, which empties the kernel's
+ * restart block, so restart_syscall would find nothing to carry on from
+ * and fail with EINTR; then the tracer puts them back. */
+bool registers_restored_by_stub(const struct hp_registers *registers);
 /* Sets up system call `number` with its arguments, for the stub's (or
  * libc's) system-call instruction; no single-stepping. */
 void registers_set_syscall(struct hp_registers *registers, long number,

@@ -197,10 +197,25 @@ static int write_signal_frame(struct hp_remote *remote, struct hp_error *error)
 	return HP_OK;
 }
 
+/* At the entry stop of our system call, makes sure the kernel runs it: a
+ * thread taken while blocked in libc's syscall() itself (a futex wait with
+ * a timeout, say) sits at that very instruction, and arm64's kernel, on its
+ * way out of the stop we took it in, turns the number there into
+ * restart_syscall when the pc is where it rewound the call to.  x86-64
+ * never does (orig_rax is -1 by then). */
+static int enter_our_syscall(struct hp_remote *remote, long number, struct hp_registers *regs,
+			     struct hp_error *error)
+{
+	if (registers_syscall(regs) == number)
+		return HP_OK;
+	registers_set_entered_syscall(regs, number);
+	return set_registers(remote, regs, error);
+}
+
 /* The first system call (mapping our stub page) has no stub to run from; it
  * uses a syscall instruction of libc, stepping with PTRACE_SYSCALL so no
  * instruction after it runs. */
-static int syscall_through_libc(struct hp_remote *remote, struct hp_registers *regs,
+static int syscall_through_libc(struct hp_remote *remote, long number, struct hp_registers *regs,
 				struct hp_error *error)
 {
 	int status;
@@ -217,6 +232,8 @@ static int syscall_through_libc(struct hp_remote *remote, struct hp_registers *r
 		status = block_signals(remote, error);
 	if (status == HP_OK)
 		status = run_until_trap(remote, PTRACE_SYSCALL, SIGTRAP | 0x80, regs, error);
+	if (status == HP_OK)
+		status = enter_our_syscall(remote, number, regs, error);
 	if (status == HP_OK && hp_fault("kill-in-first-syscall"))
 		raise(SIGKILL);	/* the test build's way to die right here */
 	if (status == HP_OK)
@@ -330,7 +347,7 @@ int remote_syscall(struct hp_remote *remote, long number, const uint64_t argumen
 	if (status == HP_OK) {
 		status = syscall_through_stub(remote, &regs, &value, error);
 	} else if (status == 1) {
-		status = syscall_through_libc(remote, &regs, error);
+		status = syscall_through_libc(remote, number, &regs, error);
 		value = registers_return_value(&regs);
 	}
 	if (status == HP_OK)
@@ -374,7 +391,8 @@ int remote_call(struct hp_remote *remote, uint64_t function, const uint64_t argu
 /* After a syscall-exit stop the kernel would not look at a pending restart
  * again; the registers put back are rewound already (remote_begin), and an
  * interrupt makes the thread pass through signal handling once more before
- * its own code runs, as it would have from the stop we took it in. */
+ * its own code runs, as it would have from the stop we took it in.  It
+ * stops there still in our stub, before any of its code has run. */
 static int return_to_signal_path(struct hp_remote *remote, struct hp_error *error)
 {
 	int status = 0;
@@ -400,18 +418,21 @@ static int return_to_signal_path(struct hp_remote *remote, struct hp_error *erro
 }
 
 /* The registers, extended state and mask as they were, put back by us:
- * without a frame, or after a fault inside a call. */
+ * without a frame, after a fault inside a call, or when the frame cannot
+ * give the thread all it had (registers_restored_by_stub).  Written at a
+ * signal stop: at a system-call stop arm64 keeps x7 for itself (it tells
+ * the entry from the exit there) and drops what we write to it. */
 static int restore_by_tracer(struct hp_remote *remote, struct hp_error *error)
 {
 	int status = HP_OK;
 
-	if (registers_write(remote->tid, &remote->saved_regs) != 0)
+	if (!remote->in_signal_stop)
+		status = return_to_signal_path(remote, error);
+	if (status == HP_OK && registers_write(remote->tid, &remote->saved_regs) != 0)
 		status = hp_fail_errno(error, HP_FAILED, "cannot restore the registers of thread %d",
 				       (int)remote->tid);
 	if (status == HP_OK)
 		status = restore_extended_state(remote, error);
-	if (status == HP_OK && !remote->in_signal_stop)
-		status = return_to_signal_path(remote, error);
 	/* The mask last: with signals unblocked earlier, one could arrive
 	 * while the thread still runs our code. */
 	if (status == HP_OK && remote->signals_blocked &&
@@ -482,18 +503,22 @@ static void settle(struct hp_remote *remote)
 int remote_end(struct hp_remote *remote, struct hp_error *error)
 {
 	int status = HP_OK;
+	bool by_tracer = !remote->self_restoring || remote->faulted ||
+			 (remote->at_sync && !registers_restored_by_stub(&remote->saved_regs));
 
 	if (remote->in_process) {
 		remote->active = false;
 		return HP_OK;
 	}
-	if (remote->active && remote->self_restoring && !remote->faulted && remote->at_sync)
+	if (remote->active && !by_tracer && remote->at_sync)
 		settle(remote);
 
 	/* With a frame, the thread restores itself when let go: from the sync
 	 * point it runs on into the restore code; still inside a call (the
-	 * deadline passed), it finishes the call first. */
-	if (remote->active && (!remote->self_restoring || remote->faulted))
+	 * deadline passed), it finishes the call first.  That is also its way
+	 * back if we die, when only a restart_syscall of arm64 is lost: it
+	 * fails with EINTR. */
+	if (remote->active && by_tracer)
 		status = restore_by_tracer(remote, error);
 	extended_state_release(&remote->saved_extended);
 	remote->active = false;

@@ -348,6 +348,8 @@ bool thread_rewind_call(pid_t pid, pid_t tid, struct hp_registers *regs,
 			    result == -ERESTARTNOHAND || result == -ERESTART_RESTARTBLOCK;
 
 	if (number < 0)
+		number = registers_forgotten_syscall(regs);	/* arm64, at a signal stop */
+	if (number < 0)
 		return false;	/* not stopped in a system call */
 	if (restart_code && how != THREAD_RESUME_DIRECT)
 		return false;	/* the kernel restarts it, or fails it for a handler */
@@ -360,6 +362,9 @@ bool thread_rewind_call(pid_t pid, pid_t tid, struct hp_registers *regs,
 	/* A restart code comes only from a syscall instruction (the kernel
 	 * rewinds it blindly); an EINTR is checked to follow one. */
 	if (!restart_code && !after_syscall_instruction(tid, registers_pc(regs)))
+		return false;
+	/* Run again with what it ran with, or not at all. */
+	if (!registers_recall_arguments(tid, regs, (long)number))
 		return false;
 	/* restart_syscall carries on from the kernel's restart block. */
 	registers_restart_syscall(regs, result == -ERESTART_RESTARTBLOCK ? SYS_restart_syscall

@@ -19,15 +19,27 @@
  * stub instead, a sleep with a relative timeout (nanosleep, poll) starts
  * over with its whole timeout.  It sees no EINTR and loses no data.  The
  * calls that answer any stop with EINTR (epoll_pwait, semtimedop,
- * io_getevents: signal(7)) are the other loss: by the stop their first
- * argument is gone from x0 and the call forgotten, so thread_rewind_call
- * cannot run them again as it does on x86-64, and the program sees the
- * EINTR that any debugger's stop gives it.
+ * io_getevents: signal(7)) are held with the call forgotten and EINTR in
+ * x0, but x8 still names the call (registers_forgotten_syscall), and the
+ * kernel still has its first argument in orig_x0: thread_rewind_call runs
+ * them again as on x86-64.  One stop looks the same and is not ours: a
+ * thread held on its way out of the rt_sigreturn that ends the handler of
+ * the program's own signal, which had cut such a call short; that EINTR,
+ * the program's, is then taken back too (x86-64 tells them apart by
+ * orig_rax, which rt_sigreturn clears; arm64 keeps nothing of it).
  *
- * Where we must rewind a call ourselves (held at a system-call exit with a
- * restart code in x0, before the kernel's do_signal), x0 needs orig_x0,
- * which no regset carries: /proc/TID/syscall gives it at such a stop (its
- * first argument is the kernel's orig_x0), read only then.  Touches no
+ * orig_x0, needed to run a call again wherever x0 holds its result by now,
+ * is in no regset: /proc/TID/syscall gives it (its first argument) while
+ * the kernel counts the thread in a system call, at a system-call stop, or
+ * at a signal stop once the call is named again (registers_recall_arguments).
+ * And on its way out of the signal stop, the kernel turns x8 into
+ * restart_syscall when it had rewound an ERESTART_RESTARTBLOCK and the pc
+ * is still where it rewound it to: a thread blocked in libc's syscall(),
+ * whose `svc` our first remote system call runs from, so that call is set
+ * again at its entry stop (registers_set_entered_syscall).  A thread taken
+ * in restart_syscall (x8) needs the restart block the kernel keeps, which
+ * the stub's rt_sigreturn empties: hotpatch puts its registers back itself
+ * (registers_restored_by_stub).  Touches no
  * memory of the target. */
 #include <asm/ptrace.h>
 #include <elf.h>
@@ -74,9 +86,9 @@ static int set_regset(pid_t tid, int type, const void *buffer, size_t size)
 	return ptrace(PTRACE_SETREGSET, tid, (void *)(long)type, &vector) == 0 ? 0 : -1;
 }
 
-/* orig_x0 from /proc/TID/syscall ("NR 0xARG1 ..."), at a stop inside a
- * system call; false when it cannot be read. */
-static bool read_first_argument(pid_t tid, uint64_t *argument)
+/* orig_x0 from /proc/TID/syscall ("NR 0xARG1 ..."), at a stop inside
+ * system call `expected`; false when it cannot be read. */
+static bool read_first_argument(pid_t tid, long expected, uint64_t *argument)
 {
 	char path[64], text[256];
 	long long number;
@@ -93,7 +105,7 @@ static bool read_first_argument(pid_t tid, uint64_t *argument)
 	if (length <= 0)
 		return false;
 	text[length] = '\0';
-	if (sscanf(text, "%lld 0x%llx", &number, &first) != 2)
+	if (sscanf(text, "%lld 0x%llx", &number, &first) != 2 || number != expected)
 		return false;
 	*argument = first;
 	return true;
@@ -113,7 +125,8 @@ static void read_syscall_stop(pid_t tid, struct hp_registers *registers)
 		registers->first_argument_known = true;
 	} else if (result >= RESTART_CODE_LOW && result <= RESTART_CODE_HIGH) {
 		registers->first_argument_known =
-			read_first_argument(tid, &registers->first_argument);
+			read_first_argument(tid, (long)registers->syscall,
+					    &registers->first_argument);
 	}
 }
 
@@ -190,12 +203,50 @@ void registers_forget_syscall(struct hp_registers *registers)
 	registers->syscall = -1;
 }
 
+/* Held at a signal stop on its way out of a system call, the thread has
+ * the call forgotten already (do_signal), but x8 still holds its number
+ * and x0 its result: an EINTR, since the kernel rewound every restart
+ * code.  Whether the pc follows a `svc` is the caller's to check. */
+long registers_forgotten_syscall(const struct hp_registers *registers)
+{
+	if (registers->syscall >= 0 || (int64_t)registers->user.regs[0] != -EINTR ||
+	    registers->user.regs[8] > INT32_MAX)
+		return -1;
+	return (long)registers->user.regs[8];
+}
+
+/* /proc/TID/syscall names the arguments (orig_x0 first) only while the
+ * kernel counts the thread in a system call: a call forgotten at a signal
+ * stop is named again for the read (NT_ARM_SYSTEM_CALL), then forgotten
+ * again, as the kernel left it. */
+bool registers_recall_arguments(pid_t tid, struct hp_registers *registers, long number)
+{
+	int named = (int)number, forgotten = (int)registers->syscall;
+	bool renamed = registers->syscall != number, recalled;
+
+	if (registers->first_argument_known)
+		return true;
+	if (renamed && set_regset(tid, NT_ARM_SYSTEM_CALL, &named, sizeof(named)) != 0)
+		return false;
+	recalled = read_first_argument(tid, number, &registers->first_argument);
+	if (renamed && set_regset(tid, NT_ARM_SYSTEM_CALL, &forgotten, sizeof(forgotten)) != 0)
+		recalled = false;
+	registers->first_argument_known = recalled;
+	return recalled;
+}
+
+/* The kernel takes the number from syscallno after the entry stop (x8 is
+ * read once, before it); x8 as if the thread had asked for it. */
+void registers_set_entered_syscall(struct hp_registers *registers, long number)
+{
+	registers->user.regs[8] = (uint64_t)number;
+	registers->syscall = number;
+}
+
 /* As the kernel restarts one: the number in x8, the first argument back in
- * x0, the pc back over the `svc`; the call is forgotten, so that the
- * kernel, resuming from an exit stop, does not rewind it once more.
- * Without orig_x0 (/proc unreadable) x0 keeps the restart code, and the
- * call fails with EINTR-like -512..-516 rather than run with a wrong
- * argument: never seen on a kernel with /proc/TID/syscall. */
+ * x0 (registers_recall_arguments got it), the pc back over the `svc`; the
+ * call is forgotten, so that the kernel, resuming from an exit stop, does
+ * not rewind it once more. */
 void registers_restart_syscall(struct hp_registers *registers, long number)
 {
 	registers->user.regs[8] = (uint64_t)number;
@@ -203,6 +254,14 @@ void registers_restart_syscall(struct hp_registers *registers, long number)
 		registers->user.regs[0] = registers->first_argument;
 	registers->user.pc -= HP_SYSCALL_INSTRUCTION_SIZE;
 	registers->syscall = -1;
+}
+
+/* x8 says restart_syscall when the thread was taken in one (resumed from
+ * an earlier stop, the kernel had set it), or when we rewound a call to
+ * it; the pc is at its `svc` then. */
+bool registers_restored_by_stub(const struct hp_registers *registers)
+{
+	return registers->user.regs[8] != SYS_restart_syscall;
 }
 
 void registers_set_syscall(struct hp_registers *registers, long number,

@@ -86,6 +86,36 @@ void registers_restart_syscall(struct hp_registers *registers, long number)
 	registers->user.rip -= HP_SYSCALL_INSTRUCTION_SIZE;
 }
 
+/* orig_rax keeps the number through a signal stop. */
+long registers_forgotten_syscall(const struct hp_registers *registers)
+{
+	(void)registers;
+	return -1;
+}
+
+/* Only %rax changes; the arguments stay in their registers. */
+bool registers_recall_arguments(pid_t tid, struct hp_registers *registers, long number)
+{
+	(void)tid;
+	(void)registers;
+	(void)number;
+	return true;
+}
+
+/* The kernel takes the number from orig_rax after the entry stop. */
+void registers_set_entered_syscall(struct hp_registers *registers, long number)
+{
+	registers->user.orig_rax = (uint64_t)number;
+}
+
+/* The restore code pops the registers and returns with iretq: the
+ * kernel's restart block stays for a restart_syscall. */
+bool registers_restored_by_stub(const struct hp_registers *registers)
+{
+	(void)registers;
+	return true;
+}
+
 void registers_set_syscall(struct hp_registers *registers, long number,
 			   const uint64_t arguments[6])
 {
