@@ -2,8 +2,6 @@
 #ifndef HOTPATCH_RUNTIME_SESSION_H
 #define HOTPATCH_RUNTIME_SESSION_H
 
-#include <sched.h>
-
 #include "runtime/state.h"
 
 /* ---- session.c: what every command does around its work ---- */
@@ -111,19 +109,6 @@ struct hp_transition_site {
 	unsigned char gated[HP_GATE_STORE_SIZE];	/* and with the gate's jump */
 	bool in_place;				/* the gate's jump is there */
 };
-
-/* self_priority.c: hotpatch itself after every other thread (SCHED_IDLE)
- * while it holds none of the target's stopped, where it may come back. */
-struct hp_priority {
-	bool usable;		/* a normal class, and CAP_SYS_NICE to leave SCHED_IDLE */
-	bool background;	/* SCHED_IDLE now */
-	int policy;		/* what it had */
-	struct sched_param param;
-};
-
-void priority_init(struct hp_priority *priority);
-void priority_background(struct hp_priority *priority);
-void priority_foreground(struct hp_priority *priority);
 
 /* gate_view.c: hotpatch's own mapping of a gate table, shared with the
  * target; bytes NULL when there is none (bytes then go through

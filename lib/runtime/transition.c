@@ -647,18 +647,6 @@ static void in_transition_fault(void)
 		raise(SIGSTOP);
 }
 
-/* Moving to the new code, hotpatch runs after every other thread while it
- * holds none stopped, until `until`: past it, or on a machine with no idle
- * processor, it runs as before. */
-static void between_stops(struct hp_priority *priority, const struct universe_move *move,
-			  double until)
-{
-	if (move->to == HP_GATE_NEW && hp_now() < until)
-		priority_background(priority);
-	else
-		priority_foreground(priority);
-}
-
 /* Every thread listed now, checked alone until each was once clear, or
  * `until`: threads born after the listing need nothing (the phase gives
  * them the universe moved to).  HP_BUSY leaves the last blockers in the
@@ -669,10 +657,7 @@ static int move_every_thread(struct hp_session *session, const struct universe_m
 	pid_t *tids = NULL;
 	size_t count = 0, left, moved = 0;
 	double pause = 0.0005;
-	struct hp_priority priority;
 	int status = threads_list(session->pid, &tids, &count, error);
-
-	priority_init(&priority);
 
 	if (status == HP_OK)
 		status = grow_blockers(session, count, error);
@@ -686,7 +671,6 @@ static int move_every_thread(struct hp_session *session, const struct universe_m
 		for (size_t i = 0; status == HP_OK && i < left; i++) {
 			bool clear = false;
 
-			between_stops(&priority, move, until);
 			if (!move->rollback && session_interrupted(session))
 				status = hp_fail_as(error, HP_KIND_INTERRUPTED,
 						    "interrupted; pid %d was left unchanged",
@@ -694,11 +678,9 @@ static int move_every_thread(struct hp_session *session, const struct universe_m
 			else if (already_moved(session, move, tids[i]) ||
 				 moved_asleep(session, move, tids[i]))
 				clear = true;
-			else {
-				priority_foreground(&priority);
+			else
 				status = check_alone(session, move, tids[i], &clear,
 						     &session->blockers[busy], error);
-			}
 			if (status == HP_OK && !clear)
 				tids[busy++] = tids[i];
 			else if (status == HP_OK && move->to == HP_GATE_NEW &&
@@ -716,7 +698,6 @@ static int move_every_thread(struct hp_session *session, const struct universe_m
 		usleep((useconds_t)(pause * 1e6));
 		pause = pause * 2 < 0.05 ? pause * 2 : 0.05;
 	}
-	priority_foreground(&priority);
 	free(tids);
 	return status;
 }
