@@ -202,7 +202,7 @@ static int write_signal_frame(struct hp_remote *remote, struct hp_error *error)
  * a timeout, say) sits at that very instruction, and arm64's kernel, on its
  * way out of the stop we took it in, turns the number there into
  * restart_syscall when the pc is where it rewound the call to.  x86-64
- * never does (orig_rax is -1 by then). */
+ * never does (the kernel has forgotten the interrupted call by then). */
 static int enter_our_syscall(struct hp_remote *remote, long number, struct hp_registers *regs,
 			     struct hp_error *error)
 {
