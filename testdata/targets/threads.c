@@ -103,19 +103,19 @@ static __attribute__((noipa)) void spin(int rounds)
 		;
 }
 
-/* ms_hook_prologue: a first instruction of 8 bytes, as in code built for
- * hot patching, which the gates of an apply without a global stop need;
- * threads_plain (PLAIN_ENTRY) is built without it. */
-#if defined(PLAIN_ENTRY) || !defined(__x86_64__)
-#define HOT_ATTRIBUTES noipa
-#else
-#define HOT_ATTRIBUTES noipa, ms_hook_prologue
-#endif
-__attribute__((HOT_ATTRIBUTES)) int hot(unsigned long *calls)
+/* hot()'s first instruction is one load of 6 bytes, which a gate's 5-byte
+ * jump replaces whole (the gates of an apply without a global stop take no
+ * other entry): the loop counts in a register, and the frame doze() needs
+ * is set up in its branch only.  threads_plain (PLAIN_ENTRY) starts with
+ * a 1-byte push instead, as most compiled functions start. */
+__attribute__((noipa)) int hot(unsigned long *calls)
 {
+#if defined(PLAIN_ENTRY) && defined(__x86_64__)
+	__asm__ volatile("" : : : "rbx");
+#endif
 	/* Resident: the spinning happens in here, inline, not in a callee. */
-	for (volatile int i = 0; i < resident; i++)
-		;
+	for (int i = 0; i < resident; i++)
+		__asm__ volatile("" : "+r"(i));
 	__atomic_fetch_add(calls, 1, __ATOMIC_RELAXED);
 	/* Dozing: asleep with this frame on the stack (not a tail call). */
 	if (__builtin_expect(dozing, 0))

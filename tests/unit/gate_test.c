@@ -21,7 +21,7 @@ int main(void)
 /* push %rbp; mov %rsp,%rbp; sub $0x10,%rsp; ret */
 static const unsigned char prologue[] = { 0x55, 0x48, 0x89, 0xe5, 0x48, 0x83, 0xec, 0x10, 0xc3 };
 
-/* lea 0x0(%rsp),%rsp; push %rbp: what GCC's ms_hook_prologue starts with */
+/* lea 0x0(%rsp),%rsp; push %rbp: an 8-byte first instruction */
 static const unsigned char hook_prologue[] = { 0x48, 0x8d, 0xa4, 0x24, 0, 0, 0, 0, 0x55 };
 
 static uint64_t quad_at(const unsigned char *bytes, size_t at)
@@ -53,7 +53,7 @@ static void test_page_and_prologues(void)
 	CHECK(!gate_entry_whole(prologue, sizeof(prologue), SITE),
 	      "a 1-byte push first: the jump would cover a place a thread can be at");
 	CHECK(gate_entry_whole(hook_prologue, sizeof(hook_prologue), SITE),
-	      "an 8-byte lea first (ms_hook_prologue): the jump replaces it whole");
+	      "an 8-byte lea first: the jump replaces it whole");
 }
 
 static void test_encode(void)
