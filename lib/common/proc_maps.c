@@ -205,6 +205,12 @@ void proc_maps_release(struct hp_maps *maps)
 	maps->count = 0;
 }
 
+bool proc_maps_shared_anonymous(const struct hp_mapping *mapping)
+{
+	/* The kernel backs it with its own /dev/zero, deleted. */
+	return mapping->shared && strcmp(mapping->path, "/dev/zero (deleted)") == 0;
+}
+
 bool proc_maps_anonymous_span(const struct hp_maps *maps, uint64_t start, uint64_t end)
 {
 	uint64_t at = start;
@@ -212,9 +218,7 @@ bool proc_maps_anonymous_span(const struct hp_maps *maps, uint64_t start, uint64
 	while (at < end) {
 		const struct hp_mapping *mapping = proc_maps_find(maps, at);
 
-		/* Shared anonymous memory is the kernel's /dev/zero, deleted. */
-		if (!mapping || (mapping->path[0] && !(mapping->shared &&
-						       strcmp(mapping->path, "/dev/zero (deleted)") == 0)))
+		if (!mapping || (mapping->path[0] && !proc_maps_shared_anonymous(mapping)))
 			return false;
 		at = mapping->end;
 	}

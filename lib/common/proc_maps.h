@@ -26,6 +26,8 @@ int proc_maps_parse(const char *text, size_t length, struct hp_maps *maps,
  * returns its length, or -1 when it cannot be read. */
 ssize_t proc_read_small(const char *path, char *buffer, size_t size);
 const struct hp_mapping *proc_maps_find(const struct hp_maps *maps, uint64_t address);
+/* mmap(MAP_SHARED | MAP_ANONYMOUS) made it. */
+bool proc_maps_shared_anonymous(const struct hp_mapping *mapping);
 /* [start, end) is wholly anonymous memory (no file), private or shared. */
 bool proc_maps_anonymous_span(const struct hp_maps *maps, uint64_t start, uint64_t end);
 void proc_maps_release(struct hp_maps *maps);

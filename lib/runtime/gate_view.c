@@ -35,8 +35,7 @@ static bool shared_anonymous(pid_t pid, uint64_t start, uint64_t length)
 	}
 	mapping = proc_maps_find(&maps, start);
 	found = mapping && mapping->start == start && mapping->end == start + length &&
-		mapping->shared && mapping->writable &&
-		strcmp(mapping->path, "/dev/zero (deleted)") == 0;
+		mapping->writable && proc_maps_shared_anonymous(mapping);
 	proc_maps_release(&maps);
 	return found;
 }

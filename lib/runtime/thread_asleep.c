@@ -6,7 +6,6 @@
  * switch counts, read before that and again after everything else, say
  * whether it ran in between: a thread that ran and fell asleep again was
  * switched out once more, and one running at the end reads "running". */
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
