@@ -197,6 +197,9 @@ enum hp_gate_universe {
 	/* Original, until the thread's next gate makes it HP_GATE_ORIGINAL:
 	 * hotpatch exchanges it for HP_GATE_NEW only if no gate ran since. */
 	HP_GATE_HELD = 3,
+	/* New, until the thread's next gate makes it HP_GATE_NEW: a revert
+	 * exchanges it for HP_GATE_ORIGINAL only if no gate ran since. */
+	HP_GATE_HELD_NEW = 4,
 };
 /* The first HP_GATE_FIRST bytes of a gate mapping whose table, right after
  * this page, holds `limit` bytes: phase 0, the store and choose routines. */

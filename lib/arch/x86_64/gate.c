@@ -6,7 +6,8 @@
  *
  * The gate mapping: one page of code, then a table of one byte per thread
  * id (0 unseen, 1 new code, 2 original code, 3 held: original code, and
- * the thread's next gate makes it 2, which tells hotpatch it passed one),
+ * the thread's next gate makes it 2, which tells hotpatch it passed one;
+ * 4 held new: the same the other way, for a revert: new code, made 1),
  * read and written by the threads themselves and by hotpatch.  The first page (offsets from its
  * start):
  *
@@ -20,7 +21,7 @@
  *   0x040  choose: ZF set when the calling thread is to run the new code.
  *          gettid; its byte in the table (a thread id past the limit: the
  *          original code); an unseen thread is written in as the phase
- *          says, a held one as original, by one lock cmpxchg.  It saves rax rcx rdx r11 under its SP (the red zone, which
+ *          says, a held one as what it holds, by one lock cmpxchg.  It saves rax rcx rdx r11 under its SP (the red zone, which
  *          the kernel's signal frames skip) and changes only the flags.
  *   0x100  gates, HP_GATE_SIZE each:
  *
@@ -76,7 +77,7 @@ static const unsigned char store_code[] = {
 
 /* The table follows the code page: `table` is its offset from the page.
  * The thread's byte is claimed with one lock cmpxchg: an unseen or held
- * byte becomes what this thread runs, and a byte hotpatch changed at the
+ * byte (3 or 4) becomes what this thread runs, and a byte hotpatch changed at the
  * same instant is read again.  What the thread runs is what the exchange
  * saw, so hotpatch's own exchange (held to new, while the thread sleeps)
  * and this one never both succeed. */
@@ -88,30 +89,32 @@ static const unsigned char choose_code[] = {
 	0xb8, 0xba, 0x00, 0x00, 0x00,	/* 14 mov $186,%eax        gettid */
 	0x0f, 0x05,			/* 19 syscall */
 	0x48, 0x3b, 0x05, 0, 0, 0, 0,	/* 1b cmp limit(%rip),%rax */
-	0x73, 0x37,			/* 22 jae original (0x5b) */
+	0x73, 0x3b,			/* 22 jae original (0x5f) */
 	0x48, 0x8d, 0x15, 0, 0, 0, 0,	/* 24 lea table(%rip),%rdx */
 	0x48, 0x01, 0xc2,		/* 2b add %rax,%rdx        the thread's byte */
 	0x0f, 0xb6, 0x02,		/* 2e movzbl (%rdx),%eax */
 	0x3c, 0x01,			/* 31 again: cmp $1,%al    new: ZF set */
-	0x74, 0x29,			/* 33 je restore (0x5e) */
+	0x74, 0x2d,			/* 33 je restore (0x62) */
 	0x3c, 0x02,			/* 35 cmp $2,%al */
-	0x74, 0x22,			/* 37 je original (0x5b) */
+	0x74, 0x26,			/* 37 je original (0x5f) */
 	0xb9, 0x02, 0x00, 0x00, 0x00,	/* 39 mov $2,%ecx          held, or unseen in phase 0 */
 	0x3c, 0x03,			/* 3e cmp $3,%al */
-	0x74, 0x0e,			/* 40 je claim (0x50) */
-	0x80, 0x3d, 0, 0, 0, 0, 0x03,	/* 42 cmpb $3,phase(%rip)  unseen: as the phase says */
-	0x75, 0x05,			/* 49 jne claim (0x50) */
-	0xb9, 0x01, 0x00, 0x00, 0x00,	/* 4b mov $1,%ecx */
-	0xf0, 0x0f, 0xb0, 0x0a,		/* 50 claim: lock cmpxchg %cl,(%rdx) */
-	0x75, 0xdb,			/* 54 jne again (0x31)     %al: the byte now */
-	0x80, 0xf9, 0x01,		/* 56 cmp $1,%cl           new: ZF set */
-	0xeb, 0x03,			/* 59 jmp restore (0x5e) */
-	0x48, 0x85, 0xe4,		/* 5b original: test %rsp,%rsp  ZF clear */
-	0x48, 0x8b, 0x44, 0x24, 0xf8,	/* 5e restore: mov -0x8(%rsp),%rax */
-	0x48, 0x8b, 0x4c, 0x24, 0xf0,	/* 63 mov -0x10(%rsp),%rcx */
-	0x4c, 0x8b, 0x5c, 0x24, 0xe8,	/* 68 mov -0x18(%rsp),%r11 */
-	0x48, 0x8b, 0x54, 0x24, 0xe0,	/* 6d mov -0x20(%rsp),%rdx */
-	0xc3,				/* 72 ret */
+	0x74, 0x12,			/* 40 je claim (0x54) */
+	0x3c, 0x04,			/* 42 cmp $4,%al           held new: new */
+	0x74, 0x09,			/* 44 je claim_new (0x4f) */
+	0x80, 0x3d, 0, 0, 0, 0, 0x03,	/* 46 cmpb $3,phase(%rip)  unseen: as the phase says */
+	0x75, 0x05,			/* 4d jne claim (0x54) */
+	0xb9, 0x01, 0x00, 0x00, 0x00,	/* 4f claim_new: mov $1,%ecx */
+	0xf0, 0x0f, 0xb0, 0x0a,		/* 54 claim: lock cmpxchg %cl,(%rdx) */
+	0x75, 0xd7,			/* 58 jne again (0x31)     %al: the byte now */
+	0x80, 0xf9, 0x01,		/* 5a cmp $1,%cl           new: ZF set */
+	0xeb, 0x03,			/* 5d jmp restore (0x62) */
+	0x48, 0x85, 0xe4,		/* 5f original: test %rsp,%rsp  ZF clear */
+	0x48, 0x8b, 0x44, 0x24, 0xf8,	/* 62 restore: mov -0x8(%rsp),%rax */
+	0x48, 0x8b, 0x4c, 0x24, 0xf0,	/* 67 mov -0x10(%rsp),%rcx */
+	0x4c, 0x8b, 0x5c, 0x24, 0xe8,	/* 6c mov -0x18(%rsp),%r11 */
+	0x48, 0x8b, 0x54, 0x24, 0xe0,	/* 71 mov -0x20(%rsp),%rdx */
+	0xc3,				/* 76 ret */
 };
 
 _Static_assert(GATE_CHOOSE + sizeof(choose_code) <= GATE_CHOOSE_END, "the choose routine fits");
@@ -128,7 +131,7 @@ void gate_page_code(uint64_t limit, unsigned char code[HP_GATE_FIRST])
 	memcpy(code + GATE_CHOOSE, choose_code, sizeof(choose_code));
 	put_rel32(code, GATE_CHOOSE + 0x1e, GATE_CHOOSE + 0x22, GATE_LIMIT);
 	put_rel32(code, GATE_CHOOSE + 0x27, GATE_CHOOSE + 0x2b, HP_PAGE_SIZE);
-	put_rel32(code, GATE_CHOOSE + 0x44, GATE_CHOOSE + 0x49, GATE_PHASE);
+	put_rel32(code, GATE_CHOOSE + 0x48, GATE_CHOOSE + 0x4d, GATE_PHASE);
 }
 
 uint64_t gate_phase(uint64_t page)
