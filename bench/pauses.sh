@@ -8,7 +8,8 @@
 # in code the patch leaves alone: its longest gap), an idle thread (how late
 # it wakes from 1 ms sleeps) and a caller of the replaced function (how much
 # longer than its 200 us sleep one round of call-and-sleep takes).  Each
-# revert between two applies is not measured; "quiet" is the same measures
+# apply's revert is measured too (a patch applied through gates is reverted
+# through them, one applied --stop-all with every thread stopped); "quiet" is the same measures
 # with nothing done, over as long as the gates' apply took (the machine's
 # own noise).  Medians over RUNS runs, in microseconds, and each way's ratio
 # to the floor.  It only prints: no figure
@@ -84,8 +85,13 @@ apply_way() {
 	fi
 	[[ $way != gates ]] || modes+=("$(jq -r '.stop + (if .stop_all_reason then " (" + .stop_all_reason + ")" else "" end)' <<<"$json")")
 	[[ $way != gates ]] || gates_seconds=$(jq -r '.elapsed_ms / 1000' <<<"$json")
-	"$HOTPATCH" revert --timeout "$timeout" --pid "$target_pid" >/dev/null 2>"$work/stderr" ||
+	ask reset || return 1
+	json=$("$HOTPATCH" revert --json --timeout "$timeout" --pid "$target_pid" 2>"$work/stderr")
+	status=$?
+	measured "back_$way" || return 1
+	((status == 0)) ||
 		notes+=("threads=$threads functions=$count $way: revert failed: $(head -1 "$work/stderr")")
+	[[ $way != gates ]] || modes_back+=("$(jq -r '.stop // "failed"' <<<"$json")")
 }
 
 one_shape() {
@@ -93,6 +99,8 @@ one_shape() {
 	local spin_floor=() idle_floor=() caller_floor=() spin_stopall=() idle_stopall=()
 	local caller_stopall=() spin_gates=() idle_gates=() caller_gates=() modes=()
 	local spin_quiet=() idle_quiet=() caller_quiet=() gates_seconds=0.3
+	local spin_back_stopall=() idle_back_stopall=() caller_back_stopall=() spin_back_gates=()
+	local idle_back_gates=() caller_back_gates=() modes_back=()
 
 	write_sites "$count" "$sites" || return 1
 	for ((run = 0; run < runs; run++)); do
@@ -108,7 +116,7 @@ one_shape() {
 		sleep "$gates_seconds"
 		measured quiet || return 1
 	done
-	for way in floor stopall gates quiet; do
+	for way in floor stopall gates quiet back_stopall back_gates; do
 		for kind in spin idle caller; do
 			eval "m_${way}_$kind=\$(printf '%s\n' \"\${${kind}_$way[@]}\" | median)"
 		done
@@ -119,12 +127,18 @@ one_shape() {
 		-v ss="$m_stopall_spin" -v si="$m_stopall_idle" -v sc="$m_stopall_caller" \
 		-v gs="$m_gates_spin" -v gi="$m_gates_idle" -v gc="$m_gates_caller" \
 		-v qs="$m_quiet_spin" -v qi="$m_quiet_idle" -v qc="$m_quiet_caller" \
-		-v mode="$(printf '%s\n' "${modes[@]}" | sort | uniq -c | awk '{ $1 = $1 "x"; print }' | paste -sd, -)" '
+		-v bss="$m_back_stopall_spin" -v bsi="$m_back_stopall_idle" -v bsc="$m_back_stopall_caller" \
+		-v bgs="$m_back_gates_spin" -v bgi="$m_back_gates_idle" -v bgc="$m_back_gates_caller" \
+		-v mode="$(printf '%s\n' "${modes[@]}" | sort | uniq -c | awk '{ $1 = $1 "x"; print }' | paste -sd, -)" \
+		-v back="$(printf '%s\n' "${modes_back[@]}" | sort | uniq -c | awk '{ $1 = $1 "x"; print }' | paste -sd, -)" '
 		function r(v, floor) { return (v == "-" || floor == "-" || v <= 0) ? "-" : sprintf("%.1f", floor / v) }
 		BEGIN {
 			printf "%7s %9s | %7s %7s %7s | %7s %7s %7s | %7s %7s %7s | %8s %8s %8s | %7s %7s %7s | %s\n",
 				t, f, fs, fi, fc, ss, si, sc, gs, gi, gc, r(gs, fs), r(gi, fi), r(gc, fc),
 				qs, qi, qc, mode
+			printf "%7s %9s | %23s | %7s %7s %7s | %7s %7s %7s | %8s %8s %8s | %23s | revert: %s\n",
+				"", "revert", "", bss, bsi, bsc, bgs, bgi, bgc, r(bgs, fs), r(bgi, fi), r(bgc, fc),
+				"", back
 		}'
 }
 
@@ -136,6 +150,8 @@ hotpatch bench, pauses: medians over $runs runs, microseconds
           the replaced function took at worst
   floor: bare ptrace work (stop all, unwind, write, resume); stop-all:
   hotpatch apply --stop-all; gates: hotpatch apply --gates (per-thread checks)
+  each row's "revert" line: the same measures over the revert of each way's
+  apply (the floor is the apply's: its revert is the same bare work)
   floor/gates: how many times shorter the gates' pause is than the floor's
   (the machine's own noise, a few hundred us on a loaded 2-core VM, bounds it)
 

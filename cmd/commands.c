@@ -81,13 +81,14 @@ const struct command commands[] = {
 	  .run = run_engine, .print_text = print_change_text, .print_json = print_change_json },
 	{ .name = "revert", .engine = hp_revert,
 	  .synopsis = "(--pid PID... | --exe PATH | --object PATH) [--timeout SECONDS] [--allow-unreliable-stacks] [--allow-suspended] [--sequence N] "
-		     "[--json] [PATCH]",
+		     "[--stop-all | --gates] [--json] [PATCH]",
 	  .summary = "take back PATCH (default: the most recently applied patch), or the "
 		     "patch of sequence number N (as list shows it: one copy of a patch)",
 	  .description = "Restores the original code of the functions PATCH replaced, once no "
 			 "thread is in them, and unloads the patch.  PATCH is a name as list "
 			 "shows it; without one, the most recently applied patch.",
-	  .takes = PATCH_TARGET_OPTIONS | OPTION_BIT(OPTION_SEQUENCE),
+	  .takes = PATCH_TARGET_OPTIONS | OPTION_BIT(OPTION_SEQUENCE) | OPTION_BIT(OPTION_STOP_ALL) |
+		   OPTION_BIT(OPTION_GATES),
 	  .needs = OPTION_BIT(OPTION_PID),
 	  .min_arguments = 0, .max_arguments = 1, .argument_is_name = true, .audited = true,
 	  .run = run_engine, .print_text = print_change_text, .print_json = print_change_json },

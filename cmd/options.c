@@ -77,11 +77,12 @@ static const struct option_spec specs[OPTION_COUNT] = {
 			     "leave out the fix ID of a patch built from several (--fix); repeats" },
 	[OPTION_STOP_ALL] = { "stop-all", 0, NULL, false,
 			       "stop every thread at once to check the stacks and write the "
-			       "jumps, instead of moving each thread to the new code alone" },
+			       "jumps, instead of moving each thread alone" },
 	[OPTION_GATES] = { "gates", 0, NULL, false,
-			   "move each thread to the new code alone while the others run, "
-			   "through gates (the default; where they cannot be used, every thread "
-			   "is stopped at once and the JSON says why: see hotpatch(1))" },
+			   "move each thread alone while the others run, through gates (the "
+			   "default: apply to the new code, revert of a patch applied so back "
+			   "to the original; where they cannot be used, every thread is stopped "
+			   "at once and the JSON says why: see hotpatch(1))" },
 	[OPTION_CUMULATIVE] = { "cumulative", 0, NULL, false,
 				"a cumulative patch: applied, it takes over every patch applied "
 				"before it (see hotpatch(1))" },

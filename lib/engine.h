@@ -101,7 +101,7 @@ struct hp_request {
 	double timeout_seconds;		/* bounds the whole command */
 	bool allow_unreliable_stacks;	/* a stack that cannot be unwound is not in the way */
 	bool allow_suspended;		/* no scan for frames suspended off the threads' stacks */
-	bool stop_all;			/* apply: stop every thread at once, never one at a time */
+	bool stop_all;			/* apply, revert: stop every thread at once, never one at a time */
 	bool require_signature;		/* apply, check: only a patch signed by a trusted key */
 	const char *const *excludes;	/* apply, check, install: fixes left out (--exclude) */
 	size_t exclude_count;
@@ -231,12 +231,12 @@ struct hp_result {
 	unsigned attempts;		/* stack checks made */
 	double blackout_seconds;	/* longest time every thread was stopped (apply through
 					 * gates: the longest stop of any one thread) */
-	/* apply: "gates" (each thread checked alone, entries held at gates),
-	 * "stop-all" (every thread stopped at once), "" for other commands;
+	/* apply, revert: "gates" (each thread checked alone, entries held at
+	 * gates), "stop-all" (every thread stopped at once), "" for other commands;
 	 * why the gates were not used, or "" */
 	char stop_mode[16];
 	char stop_all_reason[HP_TEXT_MAX];
-	unsigned threads_asleep;	/* apply through gates: threads moved asleep, never stopped */
+	unsigned threads_asleep;	/* through gates: threads moved asleep, never stopped */
 	double elapsed_seconds;
 	unsigned thread_count;
 	struct hp_interrupted_command interrupted;

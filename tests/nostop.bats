@@ -93,7 +93,9 @@ settled_line() {
 	line=$(settled_line "$mark" ' v1=0 v2=8 other=0 ')
 	[[ $line == *" switches=8 "* ]] || fail "workers switched back and forth: $line"
 	assert_not_traced "$TARGET_PID"
-	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
+	# And back, the same way.
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID" --json
+	json_is '.stop == "gates"' '.threads_asleep >= 8'
 	mark=$(line_count "$TARGET_LOG")
 	kill -USR1 "$TARGET_PID"
 	settled_line "$mark" ' v1=8 v2=0 other=0 switches=16 ' >/dev/null
@@ -261,5 +263,107 @@ settled_line() {
 	json_is '.patches == []' '[.leftovers[] | select(.reclaimable == false)] == []'
 	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --gates --json "$HP_PATCHES/hot_v2.so"
 	json_is '.stop == "gates"'
+	assert_no_errors "$TARGET_LOG"
+}
+
+@test "revert goes through gates too: eight hammering threads each switch back once; --stop-all is honoured" {
+	local mark line
+	start_target threads 8
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --json "$HP_PATCHES/hot_v2.so"
+	json_is '.stop == "gates"'
+	mark=$(line_count "$TARGET_LOG")
+	settled_line "$mark" ' v1=0 v2=8 other=0 switches=8 ' >/dev/null
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID" --json
+	json_is '.stop == "gates"' '.stop_all_reason == null' '.threads >= 9'
+	mark=$(line_count "$TARGET_LOG")
+	line=$(settled_line "$mark" ' v1=8 v2=0 other=0 ')
+	[[ $line == *" switches=16 "* ]] || fail "workers switched back and forth: $line"
+	assert_target_untouched "$TARGET_PID"
+	# With --stop-all, every thread at once, as before gates.
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --json "$HP_PATCHES/hot_v2.so"
+	run -2 --separate-stderr hp revert --pid "$TARGET_PID" --gates --stop-all
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID" --stop-all --json
+	json_is '.stop == "stop-all"' '.stop_all_reason == "--stop-all"'
+	mark=$(line_count "$TARGET_LOG")
+	settled_line "$mark" ' v1=8 v2=0 other=0 switches=32 ' >/dev/null
+	assert_target_untouched "$TARGET_PID"
+	assert_no_errors "$TARGET_LOG"
+}
+
+@test "a failure at each step of a revert through gates leaves eight hammering threads on the new code" {
+	local step mark line switches=8
+	HP_TARGET_LIFETIME=1800 start_target threads 8
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --json "$HP_PATCHES/hot_v2.so"
+	json_is '.stop == "gates"'
+	HOTPATCH_FAULT=list-steps run -1 --separate-stderr hp revert --pid "$TARGET_PID" --json
+	# From the first step that moves a thread (rollback.bats fails every
+	# step of revert, through gates too, on a target of one thread).
+	for step in $(jq -r '.error.detail' <<<"$output" |
+		      awk '$2 == "move-back" { on = 1 } on && ($1 == "rollback" || $1 == "commit") { print $2 }'); do
+		HOTPATCH_FAULT=$step run -1 --separate-stderr hp revert --pid "$TARGET_PID"
+		assert_error_line "injected fault at step $step" || fail "the fault at $step did not fire"
+		assert_not_traced "$TARGET_PID" || fail "after the fault at $step"
+		run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
+		json_is '.patches[0].state == "applied"' || fail "after the fault at $step"
+		mark=$(line_count "$TARGET_LOG")
+		line=$(settled_line "$mark" ' v1=0 v2=8 other=0 ') || fail "after the fault at $step"
+		# Once the threads went back, a failure brings each to the new code
+		# again, at a moment it was out of both: there and back once each.
+		[[ $step == move-back || $step == stop-threads || $step == restore ]] &&
+			switches=$((switches + 16))
+		[[ $line == *" switches=$switches "* ]] ||
+			fail "after the fault at $step, workers switched $line (expected $switches)"
+	done
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID" --json
+	json_is '.stop == "gates"'
+	mark=$(line_count "$TARGET_LOG")
+	settled_line "$mark" " v1=8 v2=0 other=0 switches=$((switches + 8)) " >/dev/null
+	assert_target_untouched "$TARGET_PID"
+	assert_no_errors "$TARGET_LOG"
+}
+
+@test "hotpatch killed after each step of a revert through gates: each worker keeps one version, a revert finishes" {
+	local step mark line steps count=0 back
+	HP_TARGET_LIFETIME=1800 start_target threads 8
+	HOTPATCH_FAULT=list-steps run -1 --separate-stderr hp revert --pid "$TARGET_PID" --json
+	# The steps that change what a thread runs or what the target holds
+	# (steps.bats kills every step of revert on a target of one thread).
+	steps="move-back stop-threads restore drain-gates unload forget"
+	for step in $steps; do
+		jq -e --arg step "$step" '.error.detail | test("(^|\n)[a-z]+ " + $step + "($|\n)")' \
+			<<<"$output" >/dev/null || fail "revert has no step $step"
+	done
+	for step in $steps kill-in-transition; do
+		[[ $step == kill-in-transition ]] || step=kill-after-$step
+		run -0 --separate-stderr hp apply --pid "$TARGET_PID" --json "$HP_PATCHES/hot_v2.so"
+		json_is '.stop == "gates"' || fail "apply before $step"
+		count=$((count + 8))
+		mark=$(line_count "$TARGET_LOG")
+		settled_line "$mark" " v1=0 v2=8 other=0 switches=$count " >/dev/null || fail "before $step"
+		HOTPATCH_FAULT=$step run -137 --separate-stderr hp revert --pid "$TARGET_PID"
+		assert_not_traced "$TARGET_PID" || fail "after $step"
+		# Each worker runs one version: those that went back switched once.
+		mark=$(line_count "$TARGET_LOG")
+		line=$(settled_line "$mark" ' other=0 ') || fail "after $step"
+		[[ $line =~ \ v1=([0-9]+)\ v2=([0-9]+)\  ]] || fail "after $step, no counts: $line"
+		back=${BASH_REMATCH[1]}
+		((back + BASH_REMATCH[2] == 8)) || fail "after $step: $line"
+		[[ $step != kill-in-transition ]] || ((back >= 1 && BASH_REMATCH[2] >= 1)) ||
+			fail "not half way: $line"
+		count=$((count + back))
+		[[ $line == *" switches=$count "* ]] || fail "after $step, workers switched back and forth: $line"
+		# Whatever the kill left recorded, revert finishes it.
+		if hp list --pid "$TARGET_PID" | grep -q '(applied\|(incomplete'; then
+			run -0 --separate-stderr hp revert --pid "$TARGET_PID" || fail "revert after $step"
+		fi
+		count=$((count + 8 - back))
+		mark=$(line_count "$TARGET_LOG")
+		line=$(settled_line "$mark" ' v1=8 v2=0 other=0 ') || fail "after revert after $step"
+		[[ $line == *" switches=$count "* ]] || fail "after $step and revert: $line"
+		run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
+		json_is '.patches == []' '[.leftovers[] | select(.reclaimable == false)] == []' ||
+			fail "after $step"
+	done
+	assert_not_traced "$TARGET_PID"
 	assert_no_errors "$TARGET_LOG"
 }

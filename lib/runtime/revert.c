@@ -1,7 +1,10 @@
 /* revert.c - hp_revert and hp_list: taking a patch back out, and reading
  * what is applied.  Revert checks stacks against the patch's own code and
  * trampolines, puts the saved bytes back while every thread is stopped, and
- * only then unloads the patch. */
+ * only then unloads the patch.  A patch applied through gates is taken out
+ * the same way backwards, while every thread runs (transition.c): each
+ * thread moved back to the original code alone, then the entries' bytes,
+ * then the gates drained. */
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,9 +34,30 @@ struct revert_work {
 	struct hp_text_piece *before;	/* each site's bytes before the restore */
 	size_t before_count;
 	double stopped_at;
+	struct hp_range *old_code;	/* the replaced functions' bodies */
+	size_t old_count;
+	struct hp_transition transition;	/* the no-stop way, when taken */
 	char hook_warning[HP_TEXT_MAX];	/* what the post-revert hook did wrong, or "" */
 	bool keep_loaded;		/* its thread is still in the post-revert hook */
 };
+
+/* Through the gates with no global stop: every thread was moved back alone. */
+static bool without_stop(const struct revert_work *work)
+{
+	return work->transition.active && !work->transition.stopped_all;
+}
+
+/* The record says "incomplete" while threads go back one by one: killed
+ * half way, the patch is for a revert to finish (with a global stop). */
+static int write_record_status(struct revert_work *work, uint32_t status_word,
+			       struct hp_error *error)
+{
+	struct hp_state_patch *patch = work->session.state.patches[work->index];
+
+	patch->status = status_word;
+	return patch_state_write_status(&work->session.state, work->index, &work->session.memory,
+					0, error);
+}
 
 /* A revert hook the record names, checked to be the patch's own code. */
 static int recorded_hook(const struct hp_session *session, const struct hp_state_patch *patch,
@@ -202,6 +226,24 @@ static void warm_unwinder(struct hp_session *session)
 	free(tids);
 }
 
+/* The commit through the gates, every thread already back: the entries'
+ * bytes back by the target's own stores, then the record says so (killed
+ * in between, the patch is incomplete with its entries restored, and
+ * revert finishes it). */
+static int restore_through_gates(struct revert_work *work, struct hp_error *error)
+{
+	struct hp_session *session = &work->session;
+	struct hp_error ignored = { 0 };
+	int status;
+
+	if (hp_fault("restore"))
+		return hp_fault_fail(error, "restore");
+	status = transition_revert_entries(session, &work->transition, error);
+	if (status == HP_OK && write_record_status(work, HP_STATE_REMOVED, &ignored) != HP_OK)
+		hp_error_release(&ignored);	/* the next command finds the entries restored */
+	return status;
+}
+
 /* The commit, with every thread stopped: a failure half way puts back the
  * bytes each site held before, before the threads are resumed. */
 static int restore_bytes(void *data, struct hp_error *error)
@@ -214,6 +256,8 @@ static int restore_bytes(void *data, struct hp_error *error)
 	struct hp_error ignored = { 0 };
 	int status;
 
+	if (without_stop(work))
+		return restore_through_gates(work, error);
 	if (hp_fault("restore")) {
 		/* Half the functions, then a failure: the step must undo them. */
 		status = text_write_functions(&session->memory, tid, patch, HP_TEXT_SAVED,
@@ -280,12 +324,39 @@ static int choose_patch(void *data, struct hp_error *error)
 	return choose(&work->session, work->request, &work->index, error);
 }
 
+/* The replaced bodies, which a rollback through the gates checks against. */
+static int build_old_code(const struct hp_state_patch *patch, struct hp_range **ranges,
+			  size_t *count, struct hp_error *error)
+{
+	*count = 0;
+	*ranges = calloc(patch->function_count ? patch->function_count : 1, sizeof(**ranges));
+	if (!*ranges)
+		return hp_fail(error, HP_FAILED, "out of memory");
+	for (uint32_t f = 0; f < patch->function_count; f++)
+		(*ranges)[(*count)++] = (struct hp_range){
+			patch->functions[f].address,
+			patch->functions[f].address + patch->functions[f].size,
+			patch->functions[f].function
+		};
+	return HP_OK;
+}
+
 static int plan_ranges(void *data, struct hp_error *error)
 {
 	struct revert_work *work = data;
+	const struct hp_state_patch *patch = work->session.state.patches[work->index];
+	int status = build_ranges(patch, &work->ranges, &work->range_count, error);
 
-	return build_ranges(work->session.state.patches[work->index], &work->ranges,
-			    &work->range_count, error);
+	if (status == HP_OK)
+		status = build_old_code(patch, &work->old_code, &work->old_count, error);
+	if (status != HP_OK)
+		return status;
+	if (work->request->stop_all) {
+		hp_copy_string(work->transition.why_not, sizeof(work->transition.why_not),
+			       "--stop-all");
+		return HP_OK;
+	}
+	return transition_from_record(&work->session, patch, &work->transition, error);
 }
 
 static int mark_running(void *data, struct hp_error *error)
@@ -352,14 +423,58 @@ static int warm_up(void *data, struct hp_error *error)
 	struct revert_work *work = data;
 
 	(void)error;
-	warm_unwinder(&work->session);
+	if (!work->transition.active)
+		warm_unwinder(&work->session);
 	return HP_OK;
+}
+
+static int move_back(void *data, struct hp_error *error)
+{
+	struct revert_work *work = data;
+	int status;
+
+	if (!work->transition.active)
+		return HP_OK;
+	status = write_record_status(work, HP_STATE_PENDING, error);
+	if (status == HP_OK)
+		status = transition_move_back(&work->session, &work->transition, work->ranges,
+					      work->range_count, &work->result->attempts, error);
+	/* Its own half taken back: every thread on the new code again. */
+	if (status != HP_OK) {
+		struct hp_error ignored = { 0 };
+
+		if (transition_move_forward(&work->session, &work->transition, work->old_code,
+					    work->old_count, &ignored) != HP_OK ||
+		    write_record_status(work, HP_STATE_APPLIED, &ignored) != HP_OK) {
+			hp_hint(error, "%s", ignored.message);
+			hp_error_release(&ignored);
+		}
+	}
+	return status;
+}
+
+/* Undo of move_back: each thread moved back returns to the new code; the
+ * record says "applied" again. */
+static int move_forward(void *data, struct hp_error *error)
+{
+	struct revert_work *work = data;
+	int status;
+
+	if (!work->transition.active)
+		return HP_OK;
+	status = transition_move_forward(&work->session, &work->transition, work->old_code,
+					 work->old_count, error);
+	if (status == HP_OK)
+		status = write_record_status(work, HP_STATE_APPLIED, error);
+	return status;
 }
 
 static int stop_threads(void *data, struct hp_error *error)
 {
 	struct revert_work *work = data;
 
+	if (without_stop(work))
+		return HP_OK;
 	return session_stop_when_clear(&work->session, work->ranges, work->range_count,
 				       &work->result->attempts, &work->stopped_at, error);
 }
@@ -372,7 +487,9 @@ static int resume_threads(void *data, struct hp_error *error)
 
 	(void)error;
 	threads_resume_all(&work->session.threads);
-	result->blackout_seconds = hp_now() - work->stopped_at;
+	/* Through the gates nothing was held at once: the longest stop was one
+	 * thread's own. */
+	result->blackout_seconds = without_stop(work) ? 0 : hp_now() - work->stopped_at;
 	if (work->session.longest_stop > result->blackout_seconds)
 		result->blackout_seconds = work->session.longest_stop;
 	return HP_OK;
@@ -387,6 +504,24 @@ static int resume_after_restore(void *data, struct hp_error *error)
 		status = hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d exited during revert",
 				    (int)work->session.pid);
 	return status;
+}
+
+/* A thread may still be in a gate it entered before the entries went
+ * back: the gates and the patch stay until every thread was seen out of
+ * them once (else the next command takes them back, as leftovers). */
+static int drain_gates(void *data, struct hp_error *error)
+{
+	struct revert_work *work = data;
+	struct hp_error ignored = { 0 };
+
+	(void)error;
+	if (!without_stop(work))
+		return HP_OK;
+	if (transition_drain(&work->session, &work->transition, &ignored) != HP_OK) {
+		hp_error_release(&ignored);
+		work->keep_loaded = true;
+	}
+	return HP_OK;
 }
 
 static int report_reverted(void *data, struct hp_error *error)
@@ -451,9 +586,11 @@ static const struct hp_step revert_step_table[] = {
 	{ "mark-running", mark_running, NULL, false },
 	{ "pre-revert-hook", pre_revert_hook, NULL, false },
 	{ "warm-unwinder", warm_up, NULL, false },
+	{ "move-back", move_back, move_forward, false },
 	{ "stop-threads", stop_threads, resume_threads, false },
 	{ "restore", restore_bytes, NULL, true },
 	{ "resume-threads", resume_after_restore, NULL, false },
+	{ "drain-gates", drain_gates, NULL, false },
 	{ "post-revert-hook", post_revert_hook, NULL, false },
 	{ "report", report_reverted, NULL, false },
 	{ "unload", unload_patch, NULL, false },
@@ -476,11 +613,21 @@ int hp_revert(const struct hp_request *request, struct hp_result *result,
 	memset(result, 0, sizeof(*result));
 	status = steps_run(&revert_steps, &work, request->pid, request->interrupted, error);
 	session_classify_failure(request->pid, status, error);
+	if (work.ranges) {
+		hp_copy_string(result->stop_mode, sizeof(result->stop_mode),
+			       without_stop(&work) ? "gates" : "stop-all");
+		hp_copy_string(result->stop_all_reason, sizeof(result->stop_all_reason),
+			       work.transition.stopped_all ? "threads in the way or suspended frames"
+							   : work.transition.why_not);
+		result->threads_asleep = work.transition.active ? work.transition.asleep : 0;
+	}
 	result->thread_count = work.session.thread_count;
 	session_report_scan(&work.session, result);
 	result->elapsed_seconds = hp_now() - work.session.start;
 	free(work.before);
 	free(work.ranges);
+	free(work.old_code);
+	transition_release(&work.transition);
 	session_close(&work.session);
 	return status;
 }

@@ -121,6 +121,9 @@ struct hp_gate_view {
 void gate_view_open(pid_t pid, struct hp_memory *memory, uint64_t start, uint64_t length,
 		    struct hp_gate_view *view);
 void gate_view_close(struct hp_gate_view *view);
+/* Every byte of the table back to 0 (unseen); false when the kernel
+ * refuses (or there is no view). */
+bool gate_view_empty(struct hp_gate_view *view);
 
 struct hp_transition {
 	bool active;		/* this apply goes through gates */
@@ -168,6 +171,33 @@ int transition_decide(struct hp_session *session, struct hp_transition *transiti
  * patch must stay loaded and recorded). */
 int transition_ungate(struct hp_session *session, struct hp_transition *transition,
 		      struct hp_error *error) HP_MUST_CHECK;
+
+/* A revert of a patch applied through gates, while every thread runs:
+ * the transition as its record and the target say it is (HP_OK, inactive
+ * with why_not said, when it cannot be reverted that way). */
+int transition_from_record(struct hp_session *session, const struct hp_state_patch *record,
+			   struct hp_transition *transition, struct hp_error *error) HP_MUST_CHECK;
+/* Every thread moved back to the original code alone, once out of
+ * `ranges` (the patch's code) and the gates.  Past a share of the timeout,
+ * or with frames suspended in `ranges`, HP_OK with stopped_all set: the
+ * rest is for a global stop. */
+int transition_move_back(struct hp_session *session, struct hp_transition *transition,
+			 const struct hp_range *ranges, size_t range_count, unsigned *attempts,
+			 struct hp_error *error) HP_MUST_CHECK;
+/* The revert's commit: every gate to the original code, the entries'
+ * bytes back (a failure takes back its own half). */
+int transition_revert_entries(struct hp_session *session, struct hp_transition *transition,
+			      struct hp_error *error) HP_MUST_CHECK;
+/* Every thread seen once out of the gates and the patch's code (until the
+ * deadline; HP_BUSY then). */
+int transition_drain(struct hp_session *session, struct hp_transition *transition,
+		     struct hp_error *error) HP_MUST_CHECK;
+/* The revert's rollback: each thread moved back returns to the new code
+ * once out of `old_code`; then phase 1.  HP_BUSY: a thread stayed, the
+ * patch is left incomplete. */
+int transition_move_forward(struct hp_session *session, struct hp_transition *transition,
+			    const struct hp_range *old_code, size_t old_count,
+			    struct hp_error *error) HP_MUST_CHECK;
 
 /* ---- gate_rewind.c: threads in the gates, before their function ---- */
 /* A stopped thread in the gates of a recorded patch, before any of its

@@ -44,6 +44,15 @@
  * timeout are left to the global stop, which moves them out as --stop-all
  * does; it commits with every thread stopped.
  *
+ * A revert of a patch applied this way runs it all backwards, from the
+ * record (transition_from_record): with phase 1 no gate reads the table,
+ * so it is emptied; phase 3 until every thread there is is pinned "new";
+ * phase 0, and each thread moved back to "original" once out of the
+ * patch's code and the gates (asleep: through "held new", byte 4, which a
+ * gate turns back into "new"); phase 2; the entries back; the gates
+ * drained.  Its rollback is the apply's move again (phase 3, each thread
+ * to "new" once out of the old bodies, phase 1).
+ *
  * Where it cannot be used the apply stops every thread as before
  * (--stop-all): more functions than one gate page holds, a prologue that
  * cannot run elsewhere or whose jump would not fit one aligned block, a
@@ -520,46 +529,57 @@ static bool clear_asleep(struct hp_session *session, pid_t tid)
 
 /* A thread asleep in the kernel, moved without a stop.  Its byte is held
  * first, its stack checked where it sleeps, and the byte exchanged for the
- * new code only if no gate ran for it since: a gate's own exchange turns
- * "held" into "original".  Whatever the thread did after the check, it
- * started out of every old body and every gate, and only a gate leads into
- * an old body: so it is in none when the exchange succeeds.  Draining the
- * gates (no byte) needs the check alone.  False: not moved, nothing
- * changed but a byte "held" turned "original", and it is stopped instead. */
+ * universe it moves to only if no gate ran for it since: a gate's own
+ * exchange turns "held" back into the universe it came from.  Whatever the
+ * thread did after the check, it started out of every body it leaves and
+ * every gate, and only a gate leads into such a body: so it is in none
+ * when the exchange succeeds.  Draining the gates (no byte) needs the
+ * check alone.  False: not moved, nothing changed but a held byte turned
+ * back, and it is stopped instead. */
 static bool moved_asleep(struct hp_session *session, const struct universe_move *move, pid_t tid)
 {
 	struct hp_transition *transition = move->transition;
-	unsigned char was = 0;
+	unsigned char was = 0, held = move->to == HP_GATE_NEW ? HP_GATE_HELD : HP_GATE_HELD_NEW;
 	bool moved;
 
-	if (!transition->view.bytes || (uint64_t)tid >= transition->limit ||
-	    move->to == HP_GATE_ORIGINAL)
+	if (!transition->view.bytes || (uint64_t)tid >= transition->limit)
 		return false;
 	if (move->to == HP_GATE_UNSEEN)
 		return clear_asleep(session, tid);
-	if (!table_read(session, transition, tid, &was) ||
-	    (was != HP_GATE_ORIGINAL && was != HP_GATE_UNSEEN) ||
-	    !table_exchange(transition, tid, was, HP_GATE_HELD))
+	if (!table_read(session, transition, tid, &was))
+		return false;
+	/* Back to the original code: an unseen thread was not listed when
+	 * every thread was pinned (rollback: original; revert: new, once the
+	 * table was emptied), and passed no gate since: it never entered the
+	 * new code, and its next gate would make it original anyway. */
+	if (move->to == HP_GATE_ORIGINAL && was == HP_GATE_UNSEEN)
+		return table_exchange(transition, tid, was, HP_GATE_ORIGINAL);
+	if (move->to == HP_GATE_NEW ? (was != HP_GATE_ORIGINAL && was != HP_GATE_UNSEEN)
+				    : was != HP_GATE_NEW)
+		return false;
+	if (!table_exchange(transition, tid, was, held))
 		return false;
 	moved = clear_asleep(session, tid) &&
-		table_exchange(transition, tid, HP_GATE_HELD, (unsigned char)move->to);
+		table_exchange(transition, tid, held, (unsigned char)move->to);
 	if (!moved)
-		table_exchange(transition, tid, HP_GATE_HELD, was);
+		table_exchange(transition, tid, held, was);
 	transition->asleep += moved;
 	return moved;
 }
 
-/* Every thread there is now gets the byte "original" before the phase lets
- * threads it has never seen go to the new code: one of them may be in an
- * old body, entered before the gates were there. */
+/* Every thread there is now gets the byte `universe` before the phase lets
+ * threads it has never seen go to the other code: apply pins "original"
+ * (one may be in an old body, entered before the gates were there), a
+ * revert "new" (each may be in the patch's code). */
 static int pin_threads(struct hp_session *session, const struct hp_transition *transition,
-		       struct hp_error *error)
+		       enum hp_gate_universe universe, struct hp_error *error)
 {
-	static const unsigned char original[256] = { [0 ... 255] = HP_GATE_ORIGINAL };
+	unsigned char bytes[256];
 	pid_t *tids = NULL;
 	size_t count = 0, run;
 	int status = threads_list(session->pid, &tids, &count, error);
 
+	memset(bytes, universe, sizeof(bytes));
 	if (status == HP_OK)
 		qsort(tids, count, sizeof(*tids), compare_tids);
 	/* Neighbouring ids in one write. */
@@ -569,12 +589,12 @@ static int pin_threads(struct hp_session *session, const struct hp_transition *t
 					 (int)tids[i], (int)session->pid);
 			break;
 		}
-		for (run = 1; i + run < count && run < sizeof(original) &&
+		for (run = 1; i + run < count && run < sizeof(bytes) &&
 			      tids[i + run] == tids[i] + (pid_t)run &&
 			      (uint64_t)tids[i + run] < transition->limit;
 		     run++)
 			;
-		status = table_write(session, transition, tids[i], original, run, error);
+		status = table_write(session, transition, tids[i], bytes, run, error);
 	}
 	free(tids);
 	return status;
@@ -683,7 +703,7 @@ static int move_every_thread(struct hp_session *session, const struct universe_m
 						     &session->blockers[busy], error);
 			if (status == HP_OK && !clear)
 				tids[busy++] = tids[i];
-			else if (status == HP_OK && move->to == HP_GATE_NEW &&
+			else if (status == HP_OK && move->to != HP_GATE_UNSEEN && !move->rollback &&
 				 ++moved == (count + 1) / 2)
 				in_transition_fault();
 		}
@@ -772,7 +792,7 @@ int transition_check(struct hp_session *session, struct hp_transition *transitio
 	    (session->suspended.complete && session->suspended.hit_count == 0)) {
 		stack_checker_reserve(session->checker, 1);
 		*stopped_at = hp_now();
-		status = pin_threads(session, transition, error);
+		status = pin_threads(session, transition, HP_GATE_ORIGINAL, error);
 		if (status == HP_OK)
 			status = write_phase(session, transition, HP_GATE_UNSEEN_NEW, error);
 		transition->moving = true;
@@ -841,6 +861,232 @@ int transition_ungate(struct hp_session *session, struct hp_transition *transiti
 				 session->blocker_count ? (int)session->blockers[0].tid : 0);
 	if (status == HP_OK)
 		transition->gated = false;
+	return status;
+}
+
+/* ---- A revert through the gates: the same moves, the other way ---- */
+
+/* The gate page at `page`, holding `limit` in its header: the code of this
+ * hotpatch's gates, every thread sent to the new code (phase 1). */
+static bool gate_page_applied(struct hp_session *session, uint64_t page, uint64_t limit)
+{
+	unsigned char seen[HP_GATE_FIRST], expected[HP_GATE_FIRST];
+	struct hp_error ignored = { 0 };
+
+	if (target_memory_read(&session->memory, page, seen, sizeof(seen), &ignored) != HP_OK) {
+		hp_error_release(&ignored);
+		return false;
+	}
+	gate_page_code(limit, expected);
+	return seen[0] == HP_GATE_ALL_NEW && memcmp(seen + 1, expected + 1, sizeof(seen) - 1) == 0;
+}
+
+/* One function's entry as the record left it: its gate's jump in place. */
+static bool site_from_record(struct hp_session *session, const struct hp_state_function *function,
+			     struct hp_transition_site *site)
+{
+	struct hp_error ignored = { 0 };
+	size_t offset = (size_t)(function->jump_address & (HP_GATE_STORE_SIZE - 1));
+
+	if (function->length == 0 || function->length > sizeof(function->written) ||
+	    offset + function->length > HP_GATE_STORE_SIZE)
+		return false;
+	site->site = function->jump_address;
+	site->block = function->jump_address & ~(uint64_t)(HP_GATE_STORE_SIZE - 1);
+	if (target_memory_read(&session->memory, site->block, site->gated, sizeof(site->gated),
+			       &ignored) != HP_OK) {
+		hp_error_release(&ignored);
+		return false;
+	}
+	if (memcmp(site->gated + offset, function->written, function->length) != 0)
+		return false;
+	memcpy(site->original, site->gated, sizeof(site->original));
+	memcpy(site->original + offset, function->saved, function->length);
+	site->in_place = true;
+	return true;
+}
+
+int transition_from_record(struct hp_session *session, const struct hp_state_patch *record,
+			   struct hp_transition *transition, struct hp_error *error)
+{
+	uint64_t page = record->page_count ? record->pages[0] : 0;
+
+	memset(transition, 0, sizeof(*transition));
+	if (!HP_HAVE_GATES || !record->gate_pages || !page) {
+		not_used(transition, "the patch was applied with every thread stopped");
+		return HP_OK;
+	}
+	if (record->status != HP_STATE_APPLIED || (record->flags & HP_STATE_CUMULATIVE) ||
+	    record->gate_pages < 2) {
+		not_used(transition, "the patch is incomplete or cumulative");
+		return HP_OK;
+	}
+	transition->limit = (uint64_t)(record->gate_pages - 1) * HP_PAGE_SIZE;
+	if (!gate_page_applied(session, page, transition->limit)) {
+		not_used(transition, "its gates are not as this hotpatch writes them");
+		return HP_OK;
+	}
+	if (!same_pid_namespace(session->pid)) {
+		not_used(transition, "the target is in another pid namespace");
+		return HP_OK;
+	}
+	transition->sites = calloc(record->function_count ? record->function_count : 1,
+				   sizeof(*transition->sites));
+	if (!transition->sites)
+		return hp_fail(error, HP_FAILED, "out of memory");
+	transition->count = record->function_count;
+	for (size_t i = 0; i < transition->count; i++)
+		if (!site_from_record(session, &record->functions[i], &transition->sites[i])) {
+			not_used(transition, "an entry does not jump to its gate");
+			return HP_OK;
+		}
+	transition->page = page;
+	/* Threads asleep are moved by exchanges on the table, and the table is
+	 * emptied by the view: without it, every thread is stopped at once. */
+	gate_view_open(session->pid, &session->memory, page + HP_PAGE_SIZE, transition->limit,
+		       &transition->view);
+	if (!transition->view.bytes) {
+		transition->page = 0;
+		not_used(transition, "hotpatch cannot map the gates' table (it needs CAP_SYS_ADMIN)");
+		return HP_OK;
+	}
+	transition->new_code = (struct hp_range){ record->text_start, record->text_end, "the patch" };
+	transition->active = transition->gated = true;
+	return HP_OK;
+}
+
+/* Frames suspended in `ranges` (coroutines) can be resumed by any thread,
+ * whatever its byte: only a global stop sees them gone.  *clear: none. */
+static int no_suspended_frames(struct hp_session *session, const struct hp_range *ranges,
+			       size_t range_count, double until, bool *clear, struct hp_error *error)
+{
+	int status = HP_OK;
+
+	*clear = true;
+	if (!session->find_suspended)
+		return HP_OK;
+	status = suspended_scan_prepare(&session->suspended, &session->memory, ranges, range_count,
+					error);
+	if (status == HP_OK && session->suspended.site_count)
+		status = suspended_scan_run(&session->suspended, &session->threads,
+					    &session->memory, until, error);
+	*clear = session->suspended.site_count == 0 ||
+		 (session->suspended.complete && session->suspended.hit_count == 0);
+	return status;
+}
+
+int transition_move_back(struct hp_session *session, struct hp_transition *transition,
+			 const struct hp_range *ranges, size_t range_count, unsigned *attempts,
+			 struct hp_error *error)
+{
+	double until = hp_now() + (session->deadline - hp_now()) * ALONE_SHARE;
+	struct universe_move back = { transition, HP_GATE_ORIGINAL, session->allow_unreliable,
+				      false };
+	bool clear = false;
+	/* Only the patch's code: no coroutine is ever suspended in a gate,
+	 * while every thread that passed one during the apply left copies of
+	 * choose's return address in its stack's dead part. */
+	int status = no_suspended_frames(session, &transition->new_code, 1, until, &clear, error);
+
+	if (status == HP_OK)
+		status = set_ranges_with_gates(session, transition, ranges, range_count, error);
+	if (status != HP_OK || !clear) {
+		transition->stopped_all = status == HP_OK;
+		return status;
+	}
+	stack_checker_reserve(session->checker, 1);
+	/* Every gate sends every thread to the new code (phase 1) and reads no
+	 * byte: bytes left from the apply are cleared.  Then a thread it has
+	 * not seen is written in as new (phase 3) until every thread there is
+	 * is pinned to it, and from then on as original (phase 0): one born
+	 * later can have entered the patch's code only through a gate, which
+	 * wrote it in as new. */
+	if (!gate_view_empty(&transition->view))
+		return hp_fail_errno(error, HP_FAILED, "cannot clear the gates' table of pid %d",
+				     (int)session->pid);
+	status = write_phase(session, transition, HP_GATE_UNSEEN_NEW, error);
+	if (status == HP_OK)
+		status = pin_threads(session, transition, HP_GATE_NEW, error);
+	if (status == HP_OK)
+		status = write_phase(session, transition, HP_GATE_UNSEEN_ORIGINAL, error);
+	transition->moving = true;
+	if (status == HP_OK)
+		status = move_every_thread(session, &back, until, attempts, error);
+	if (status != HP_BUSY)
+		return status;
+	/* The rest under a global stop, as with --stop-all: the blockers seen
+	 * alone are not kept. */
+	memset(error, 0, sizeof(*error));
+	session->blocker_count = 0;
+	transition->stopped_all = true;
+	return HP_OK;
+}
+
+int transition_revert_entries(struct hp_session *session, struct hp_transition *transition,
+			      struct hp_error *error)
+{
+	struct hp_error ignored = { 0 };
+	int status = write_phase(session, transition, HP_GATE_ALL_ORIGINAL, error);
+
+	if (status == HP_OK)
+		status = store_all(session, transition, false, &(bool){ false }, error);
+	if (status == HP_OK) {
+		transition->gated = false;
+		return HP_OK;
+	}
+	/* Its own half taken back: each thread still runs as its byte says. */
+	if (store_all(session, transition, true, &(bool){ false }, &ignored) != HP_OK ||
+	    write_phase(session, transition, HP_GATE_UNSEEN_ORIGINAL, &ignored) != HP_OK)
+		hp_error_release(&ignored);
+	return status;
+}
+
+int transition_drain(struct hp_session *session, struct hp_transition *transition,
+		     struct hp_error *error)
+{
+	/* Out of the gates, and (for safety's sake, the bytes say so already)
+	 * of the patch's code: then both can go. */
+	struct universe_move drain = { transition, HP_GATE_UNSEEN, session->allow_unreliable, true };
+	unsigned passes = 0;
+	int status = set_ranges_with_gates(session, transition, &transition->new_code, 1, error);
+
+	if (status == HP_OK)
+		status = move_every_thread(session, &drain, session->deadline, &passes, error);
+	return status;
+}
+
+int transition_move_forward(struct hp_session *session, struct hp_transition *transition,
+			    const struct hp_range *old_code, size_t old_count, struct hp_error *error)
+{
+	/* The revert's rollback, while every thread runs: the phase sends a
+	 * thread it has not seen to the new code again (one not seen since the
+	 * table was cleared is in neither body), and each thread that went
+	 * back to the original code returns to the new one once out of the
+	 * old bodies. */
+	struct universe_move forward = { transition, HP_GATE_NEW, session->allow_unreliable, true };
+	double deadline = session->deadline;
+	unsigned passes = 0;
+	int status;
+
+	if (!transition->moving)
+		return write_phase(session, transition, HP_GATE_ALL_NEW, error);
+	session->deadline = hp_now() + HP_ROLLBACK_SECONDS;
+	status = write_phase(session, transition, HP_GATE_UNSEEN_NEW, error);
+	if (status == HP_OK)
+		status = set_ranges_with_gates(session, transition, old_code, old_count, error);
+	if (status == HP_OK)
+		status = move_every_thread(session, &forward, session->deadline, &passes, error);
+	if (status == HP_OK)
+		status = write_phase(session, transition, HP_GATE_ALL_NEW, error);
+	session->deadline = deadline;
+	if (status == HP_OK)
+		transition->moving = false;
+	if (status == HP_BUSY)
+		status = hp_fail(error, HP_BUSY,
+				 "pid %d: thread %d stayed in the original code while revert rolled "
+				 "back; the patch is left incomplete: run hotpatch revert again",
+				 (int)session->pid,
+				 session->blocker_count ? (int)session->blockers[0].tid : 0);
 	return status;
 }
 
