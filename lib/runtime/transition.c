@@ -768,28 +768,42 @@ static int stop_all_when_clear(struct hp_session *session, const struct hp_trans
 	return status;
 }
 
+/* Frames suspended in `ranges` (coroutines) can be resumed by any thread,
+ * whatever its byte: only a global stop sees them gone.  *clear: none. */
+static int no_suspended_frames(struct hp_session *session, const struct hp_range *ranges,
+			       size_t range_count, double until, bool *clear, struct hp_error *error)
+{
+	int status = HP_OK;
+
+	*clear = true;
+	if (!session->find_suspended)
+		return HP_OK;
+	status = suspended_scan_prepare(&session->suspended, &session->memory, ranges, range_count,
+					error);
+	if (status == HP_OK && session->suspended.site_count)
+		status = suspended_scan_run(&session->suspended, &session->threads,
+					    &session->memory, until, error);
+	*clear = session->suspended.site_count == 0 ||
+		 (session->suspended.complete && session->suspended.hit_count == 0);
+	return status;
+}
+
 int transition_check(struct hp_session *session, struct hp_transition *transition,
 		     const struct hp_range *ranges, size_t range_count, unsigned *attempts,
 		     double *stopped_at, struct hp_error *error)
 {
 	double until = hp_now() + (session->deadline - hp_now()) * ALONE_SHARE;
 	struct universe_move move = { transition, HP_GATE_NEW, session->allow_unreliable, false };
-	int status = HP_OK;
+	bool clear = false;
+	int status = no_suspended_frames(session, ranges, range_count, until, &clear, error);
 
-	if (session->find_suspended)
-		status = suspended_scan_prepare(&session->suspended, &session->memory, ranges,
-						range_count, error);
-	if (status == HP_OK && session->find_suspended && session->suspended.site_count)
-		status = suspended_scan_run(&session->suspended, &session->threads,
-					    &session->memory, until, error);
 	if (status == HP_OK)
 		status = set_ranges_with_gates(session, transition, ranges, range_count, error);
 	if (status != HP_OK)
 		return status;
 	/* Frames suspended in the old code can be resumed by any thread: only
 	 * a global stop sees them gone.  So can busy threads be moved out. */
-	if (!session->find_suspended || session->suspended.site_count == 0 ||
-	    (session->suspended.complete && session->suspended.hit_count == 0)) {
+	if (clear) {
 		stack_checker_reserve(session->checker, 1);
 		*stopped_at = hp_now();
 		status = pin_threads(session, transition, HP_GATE_ORIGINAL, error);
@@ -953,26 +967,6 @@ int transition_from_record(struct hp_session *session, const struct hp_state_pat
 	transition->new_code = (struct hp_range){ record->text_start, record->text_end, "the patch" };
 	transition->active = transition->gated = true;
 	return HP_OK;
-}
-
-/* Frames suspended in `ranges` (coroutines) can be resumed by any thread,
- * whatever its byte: only a global stop sees them gone.  *clear: none. */
-static int no_suspended_frames(struct hp_session *session, const struct hp_range *ranges,
-			       size_t range_count, double until, bool *clear, struct hp_error *error)
-{
-	int status = HP_OK;
-
-	*clear = true;
-	if (!session->find_suspended)
-		return HP_OK;
-	status = suspended_scan_prepare(&session->suspended, &session->memory, ranges, range_count,
-					error);
-	if (status == HP_OK && session->suspended.site_count)
-		status = suspended_scan_run(&session->suspended, &session->threads,
-					    &session->memory, until, error);
-	*clear = session->suspended.site_count == 0 ||
-		 (session->suspended.complete && session->suspended.hit_count == 0);
-	return status;
 }
 
 int transition_move_back(struct hp_session *session, struct hp_transition *transition,
