@@ -428,6 +428,22 @@ static int warm_up(void *data, struct hp_error *error)
 	return HP_OK;
 }
 
+/* Undo of move_back (and its own when it fails): each thread moved back
+ * returns to the new code; the record says "applied" again. */
+static int move_forward(void *data, struct hp_error *error)
+{
+	struct revert_work *work = data;
+	int status;
+
+	if (!work->transition.active)
+		return HP_OK;
+	status = transition_move_forward(&work->session, &work->transition, work->old_code,
+					 work->old_count, error);
+	if (status == HP_OK)
+		status = write_record_status(work, HP_STATE_APPLIED, error);
+	return status;
+}
+
 static int move_back(void *data, struct hp_error *error)
 {
 	struct revert_work *work = data;
@@ -443,29 +459,11 @@ static int move_back(void *data, struct hp_error *error)
 	if (status != HP_OK) {
 		struct hp_error ignored = { 0 };
 
-		if (transition_move_forward(&work->session, &work->transition, work->old_code,
-					    work->old_count, &ignored) != HP_OK ||
-		    write_record_status(work, HP_STATE_APPLIED, &ignored) != HP_OK) {
+		if (move_forward(work, &ignored) != HP_OK) {
 			hp_hint(error, "%s", ignored.message);
 			hp_error_release(&ignored);
 		}
 	}
-	return status;
-}
-
-/* Undo of move_back: each thread moved back returns to the new code; the
- * record says "applied" again. */
-static int move_forward(void *data, struct hp_error *error)
-{
-	struct revert_work *work = data;
-	int status;
-
-	if (!work->transition.active)
-		return HP_OK;
-	status = transition_move_forward(&work->session, &work->transition, work->old_code,
-					 work->old_count, error);
-	if (status == HP_OK)
-		status = write_record_status(work, HP_STATE_APPLIED, error);
 	return status;
 }
 
