@@ -1013,6 +1013,7 @@ int transition_move_back(struct hp_session *session, struct hp_transition *trans
 	memset(error, 0, sizeof(*error));
 	session->blocker_count = 0;
 	transition->stopped_all = true;
+	*attempts = 0;	/* the global stop's, as with --stop-all */
 	return HP_OK;
 }
 
