@@ -233,6 +233,11 @@ bool gate_page_is_gate(const unsigned char bytes[HP_GATE_FIRST]);
  * running a prologue or a jump on: it leaves by itself. */
 bool gate_rewind(uint64_t page, const uint64_t *entries, size_t count,
 		 const uint64_t words[HP_GATE_REWIND_WORDS], struct hp_registers *registers);
+/* A thread at `pc` running on in one of the `count` gates of the mapping
+ * at `page` (a moved prologue, or the jump back into the function), where
+ * gate_rewind cannot put it back: it leaves that gate, [*start, *end),
+ * within HP_GATE_STEPS instructions of its own, none a system call. */
+bool gate_running_on(uint64_t page, size_t count, uint64_t pc, uint64_t *start, uint64_t *end);
 
 /* ---- restore_frame.c: frames a thread restores itself from ---- */
 /* What a thread had, for it to get back by itself. */

@@ -2,7 +2,9 @@
  * global stop (transition.c), before any of their function ran, put back
  * at the function's entry, for any command that stops threads: a gate's
  * caller is in no function yet, and the gates may be taken out from under
- * it.  It reads the records of the state, never changes them. */
+ * it.  Those past that point, running the function's moved prologue, are
+ * stepped on into the function itself.  It reads the records of the
+ * state, never changes them. */
 #include <string.h>
 
 #include "runtime/session.h"
@@ -43,24 +45,20 @@ static size_t gated_entries(const struct hp_state_patch *record,
 	return count;
 }
 
-int gates_rewind(struct hp_session *session, struct hp_thread *thread, struct hp_thread *seen,
-		 struct hp_error *error)
+/* A thread stopped in a gate before any of its function ran goes back to
+ * the function's entry; *seen looks at it from its caller. */
+static int rewind_to_entry(struct hp_session *session, const struct hp_state_patch *record,
+			   const uint64_t *entries, size_t count, struct hp_thread *thread,
+			   struct hp_thread *seen, struct hp_error *error)
 {
-	uint64_t entries[(HP_PAGE_SIZE - HP_GATE_FIRST) / HP_GATE_SIZE], words[HP_GATE_REWIND_WORDS];
-	uint64_t sp = registers_sp(&thread->regs), back = 0;
-	const struct hp_state_patch *record = gates_at(session, registers_pc(&thread->regs));
+	uint64_t words[HP_GATE_REWIND_WORDS], sp = registers_sp(&thread->regs), back = 0;
 	struct hp_registers registers = thread->regs;
 	struct hp_error ignored = { 0 };
-	size_t count;
 
-	*seen = *thread;
-	if (!record)
-		return HP_OK;
-	count = gated_entries(record, entries);
 	if (target_memory_read(&session->memory, sp - HP_GATE_REWIND_BELOW, words, sizeof(words),
 			       &ignored) != HP_OK ||
 	    !gate_rewind(record->pages[0], entries, count, words, &registers))
-		return HP_OK;	/* running on: in the way, for now */
+		return HP_OK;	/* in the way, for now */
 	registers_forget_syscall(&registers);
 	if (registers_write(thread->tid, &registers) != 0) {
 		error->tid = thread->tid;
@@ -76,4 +74,34 @@ int gates_rewind(struct hp_session *session, struct hp_thread *thread, struct hp
 		registers_set_sp(&seen->regs, sp + sizeof(back));
 	}
 	return HP_OK;
+}
+
+int gates_rewind(struct hp_session *session, pid_t tid, struct hp_thread *seen,
+		 struct hp_error *error)
+{
+	uint64_t entries[(HP_PAGE_SIZE - HP_GATE_FIRST) / HP_GATE_SIZE], start = 0, end = 0;
+	struct hp_thread *thread = threads_find(&session->threads, tid);
+	const struct hp_state_patch *record = NULL;
+	size_t count;
+	int status;
+
+	memset(seen, 0, sizeof(*seen));
+	if (!thread)
+		return HP_OK;
+	*seen = *thread;
+	record = gates_at(session, registers_pc(&thread->regs));
+	if (!record)
+		return HP_OK;
+	count = gated_entries(record, entries);
+	if (!gate_running_on(record->pages[0], count, registers_pc(&thread->regs), &start, &end))
+		return rewind_to_entry(session, record, entries, count, thread, seen, error);
+	/* Running a moved prologue on: a few steps take it into its function,
+	 * where it can be looked at (and moved) as any other thread. */
+	status = thread_step_out(&session->threads, tid, start, end, HP_GATE_STEPS,
+				 session->deadline + 1, error);
+	thread = threads_find(&session->threads, tid);
+	memset(seen, 0, sizeof(*seen));
+	if (thread)
+		*seen = *thread;
+	return status;
 }

@@ -350,15 +350,22 @@ static size_t check_all(struct hp_session *session, struct hp_blocker *blockers)
 	for (size_t i = 0; i < session->threads.count; i++) {
 		struct hp_thread *thread = &session->threads.items[i], seen;
 		struct hp_error ignored = { 0 };
+		pid_t tid = thread->tid;
 
 		if (!thread->stopped)
 			continue;
 		/* One stopped in a gate, not yet in its function, goes back to
-		 * the entry; a thread that cannot is checked as it is. */
-		if (gates_rewind(session, thread, &seen, &ignored) != HP_OK) {
+		 * the entry, and one running its moved prologue on steps into
+		 * it; a thread that cannot is checked as it is. */
+		if (gates_rewind(session, tid, &seen, &ignored) != HP_OK)
 			hp_error_release(&ignored);
-			seen = *thread;
+		thread = threads_find(&session->threads, tid);
+		if (!thread) {
+			i--;	/* exited: the last thread took its place */
+			continue;
 		}
+		if (seen.tid != tid)
+			seen = *thread;
 		if (!stack_check_thread(session->checker, &seen, session->allow_unreliable,
 					&blockers[count]))
 			continue;

@@ -202,9 +202,11 @@ int transition_move_forward(struct hp_session *session, struct hp_transition *tr
 /* ---- gate_rewind.c: threads in the gates, before their function ---- */
 /* A stopped thread in the gates of a recorded patch, before any of its
  * function ran, is put back at the function's entry (its registers
- * written); *seen is the thread as a stack check should look at it (from
- * its caller when put back).  Others: *seen is the thread as it is. */
-int gates_rewind(struct hp_session *session, struct hp_thread *thread, struct hp_thread *seen,
+ * written); one running a moved prologue on is stepped into its function.
+ * *seen is the thread as a stack check should look at it (from its caller
+ * when put back); its tid is 0 when the thread exited meanwhile (the
+ * session forgot it: a pointer into the threads may have moved). */
+int gates_rewind(struct hp_session *session, pid_t tid, struct hp_thread *seen,
 		 struct hp_error *error) HP_MUST_CHECK;
 void transition_release(struct hp_transition *transition);
 

@@ -62,6 +62,13 @@ enum thread_event threads_classify(struct hp_threads *threads, pid_t tid, int st
 /* Waits for the next stop of `tid` (-1: any thread); returns the tid that
  * reported, or a negative status. */
 pid_t thread_wait(pid_t tid, double deadline, int *status, struct hp_error *error) HP_MUST_CHECK;
+/* Runs a held thread one instruction at a time until its pc leaves
+ * [start, end), at most `most` instructions (code of ours that makes no
+ * system call).  A signal on the way is delivered and the thread held
+ * again where it then is.  HP_OK: the thread is held, its registers read,
+ * wherever it is, or it exited (and is forgotten). */
+int thread_step_out(struct hp_threads *threads, pid_t tid, uint64_t start, uint64_t end,
+		    unsigned most, double deadline, struct hp_error *error) HP_MUST_CHECK;
 /* Lists /proc/PID/task (bounded); *tids is malloc'd. */
 int threads_list(pid_t pid, pid_t **tids, size_t *count, struct hp_error *error) HP_MUST_CHECK;
 pid_t threads_first_stopped(const struct hp_threads *threads);

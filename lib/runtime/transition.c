@@ -606,7 +606,7 @@ static int check_alone(struct hp_session *session, const struct universe_move *m
 		       bool *clear, struct hp_blocker *blocker, struct hp_error *error)
 {
 	unsigned char byte = (unsigned char)move->to;
-	struct hp_thread *thread, seen;
+	struct hp_thread seen;
 	double stopped = hp_now(), length;
 	int status = threads_stop_one(&session->threads, tid, session->deadline + 1, error);
 
@@ -621,16 +621,15 @@ static int check_alone(struct hp_session *session, const struct universe_move *m
 		*clear = true;
 		return HP_OK;
 	}
-	thread = threads_find(&session->threads, tid);
 	memset(blocker, 0, sizeof(*blocker));
 	/* Each stop is a new one: what was read of the stacks may be stale. */
 	stack_checker_new_stop(session->checker);
 	blocker->tid = tid;
-	if (thread)
-		status = gates_rewind(session, thread, &seen, error);
-	*clear = status == HP_OK && thread &&
-		 !stack_check_thread(session->checker, &seen, move->allow_unreliable, blocker);
-	if (*clear && move->to != HP_GATE_UNSEEN)
+	status = gates_rewind(session, tid, &seen, error);
+	/* Exited meanwhile (seen.tid 0): out of every function, no byte. */
+	*clear = status == HP_OK && (!seen.tid || !stack_check_thread(session->checker, &seen,
+								      move->allow_unreliable, blocker));
+	if (*clear && seen.tid && move->to != HP_GATE_UNSEEN)
 		status = table_write(session, move->transition, tid, &byte, 1, error);
 	if (threads_detach_one(&session->threads, tid, status == HP_OK ? error : &(struct hp_error){ 0 }) !=
 		    HP_OK &&

@@ -59,3 +59,9 @@ bool gate_rewind(uint64_t page, const uint64_t *entries, size_t count,
 	(void)page, (void)entries, (void)count, (void)words, (void)registers;
 	return false;
 }
+
+bool gate_running_on(uint64_t page, size_t count, uint64_t pc, uint64_t *start, uint64_t *end)
+{
+	(void)page, (void)count, (void)pc, (void)start, (void)end;
+	return false;
+}

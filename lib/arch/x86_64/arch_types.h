@@ -52,6 +52,8 @@
 #define HP_GATE_FIRST 0x100
 #define HP_GATE_SIZE 96
 #define HP_GATE_DISPLACED_MAX 16
+/* The most instructions a thread runs from inside a moved prologue out of its gate. */
+#define HP_GATE_STEPS (HP_GATE_DISPLACED_MAX + 1)
 /* What gate_rewind reads of a thread's stack: words from SP - below. */
 #define HP_GATE_REWIND_BELOW 0x20
 #define HP_GATE_REWIND_WORDS 5

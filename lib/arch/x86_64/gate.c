@@ -349,3 +349,20 @@ bool gate_rewind(uint64_t page, const uint64_t *entries, size_t count,
 	registers->user.rip = entries[index];
 	return true;
 }
+
+bool gate_running_on(uint64_t page, size_t count, uint64_t pc, uint64_t *start, uint64_t *end)
+{
+	uint64_t offset = pc - page, in_gate;
+
+	if (pc < page || offset < HP_GATE_FIRST || offset >= HP_GATE_FIRST + count * HP_GATE_SIZE)
+		return false;
+	/* Past the moved prologue's first instruction, up to its jump on: the
+	 * instructions gate_displaceable let in (no jump, call or system
+	 * call), at least a byte each, then that jump. */
+	in_gate = (offset - HP_GATE_FIRST) % HP_GATE_SIZE;
+	if (in_gate <= AT_OLD || in_gate >= AT_NEW)
+		return false;
+	*start = pc - in_gate;
+	*end = *start + HP_GATE_SIZE;
+	return true;
+}
