@@ -456,19 +456,22 @@ static int check_suspended(struct hp_session *session)
 /* While the target runs, just before a stop: what is suspended now.  A
  * scan may take a quarter of the timeout; one that runs out of it is
  * reported incomplete (a warning), but one that the timeout itself cuts
- * short allows no stop: HP_BUSY. */
-static int scan_suspended(struct hp_session *session, struct hp_error *error)
+ * short allows no stop: HP_BUSY.  The first attempt's scan always has its
+ * quarter, even past the timeout: a slow start (a loaded machine) still
+ * ends in one look at every thread, and an answer that names them. */
+static int scan_suspended(struct hp_session *session, bool first, struct hp_error *error)
 {
 	double until = hp_now() + (session->deadline - session->start) / 4;
 	int status;
 
 	if (!session->find_suspended || session->suspended.site_count == 0)
 		return HP_OK;
-	if (until > session->deadline)
+	if (!first && until > session->deadline)
 		until = session->deadline;
 	status = suspended_scan_run(&session->suspended, &session->threads, &session->memory,
 				    until, error);
-	if (status == HP_OK && !session->suspended.complete && hp_remaining(session->deadline) <= 0)
+	if (status == HP_OK && !first && !session->suspended.complete &&
+	    hp_remaining(session->deadline) <= 0)
 		return HP_BUSY;
 	return status;
 }
@@ -495,7 +498,8 @@ static void note_stop_ended(struct hp_session *session, double stopped_at)
 
 /* One attempt: stop everyone, check, move the busy ones out.  HP_OK leaves
  * every thread stopped; HP_BUSY leaves the blockers in session->blockers. */
-static int attempt(struct hp_session *session, double *stopped_at, struct hp_error *error)
+static int attempt(struct hp_session *session, bool first, double *stopped_at,
+		   struct hp_error *error)
 {
 	int status;
 
@@ -505,7 +509,7 @@ static int attempt(struct hp_session *session, double *stopped_at, struct hp_err
 		return status;
 	status = ensure_blockers(session, error);
 	if (status == HP_OK)
-		status = scan_suspended(session, error);	/* HP_BUSY: keeps the last blockers */
+		status = scan_suspended(session, first, error);	/* HP_BUSY: keeps the last blockers */
 	if (status != HP_OK) {
 		*stopped_at = hp_now();	/* no stop was made */
 		return status;
@@ -541,6 +545,7 @@ int session_stop_when_clear(struct hp_session *session, const struct hp_range *r
 			    size_t range_count, unsigned *attempts, double *stopped_at,
 			    struct hp_error *error)
 {
+	unsigned first_attempt = *attempts;
 	double pause = 0.001;
 	int status;
 
@@ -562,8 +567,7 @@ int session_stop_when_clear(struct hp_session *session, const struct hp_range *r
 					 (int)session->pid);
 			break;
 		}
-		(*attempts)++;
-		status = attempt(session, stopped_at, error);
+		status = attempt(session, (*attempts)++ == first_attempt, stopped_at, error);
 		if (status == HP_OK)
 			return HP_OK;
 		if (status != HP_BUSY)
