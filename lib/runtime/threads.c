@@ -24,6 +24,7 @@
 
 #define THREADS_MAX (1u << 20)
 #define WAIT_SLICE 0.005
+#define ZOMBIE_CHECK 0.1	/* how often a thread that does not stop is looked at in /proc */
 
 static sigset_t saved_mask;
 static bool mask_saved;
@@ -478,6 +479,37 @@ static size_t count_running(const struct hp_threads *threads)
 	return running;
 }
 
+/* Waits for the next stop of `tid`: 1, its status in *status; 0, it is a
+ * zombie that will report nothing (forgotten); -1, failed.  A slice at a
+ * time: the leader of a process killed meanwhile is a zombie that reports
+ * nothing until every other thread is reaped, and would hold us until the
+ * deadline. */
+static int wait_or_gone(struct hp_threads *threads, pid_t tid, double deadline, int *status,
+			struct hp_error *error)
+{
+	for (;;) {
+		struct hp_error waited = { 0 };
+		double until = hp_now() + ZOMBIE_CHECK < deadline ? hp_now() + ZOMBIE_CHECK : deadline;
+		struct hp_thread *thread;
+		bool zombie;
+
+		if (thread_wait(tid, until, status, &waited) > 0)
+			return 1;
+		zombie = thread_is_zombie(threads->pid, tid);
+		if (!zombie && hp_now() >= until && hp_remaining(deadline) > 0)
+			continue;	/* only this slice ran out */
+		if (!zombie) {
+			error->tid = tid;
+			hp_fail(error, HP_FAILED, "%s", waited.message);
+			return -1;
+		}
+		/* Reaped already (or a zombie for good): gone, not lost. */
+		if ((thread = threads_find(threads, tid)))
+			forget_thread(threads, thread);
+		return 0;
+	}
+}
+
 /* Waits for one seized thread to be held, passing on whatever else it
  * reports.  Waiting on each thread by its tid, not on any child: the kernel
  * walks the whole list of tracees for a wait on any, which with a thousand
@@ -488,20 +520,14 @@ static int collect_one(struct hp_threads *threads, struct hp_thread *thread, dou
 	pid_t tid = thread->tid;
 
 	for (;;) {
-		int status = 0;
+		int status = 0, waited;
 		enum thread_event event;
 
 		if (!thread || !thread->seized || thread->stopped)
 			return HP_OK;
-		if (thread_wait(tid, deadline, &status, error) < 0) {
-			/* Reaped already (or a zombie for good): gone, not lost. */
-			if (!thread_is_zombie(threads->pid, tid))
-				return HP_FAILED;
-			if ((thread = threads_find(threads, tid)))
-				forget_thread(threads, thread);
-			memset(error, 0, sizeof(*error));
-			return HP_OK;
-		}
+		waited = wait_or_gone(threads, tid, deadline, &status, error);
+		if (waited <= 0)
+			return waited < 0 ? HP_FAILED : HP_OK;
 		event = threads_classify(threads, tid, status, &thread);
 		if (event == THREAD_HELD || event == THREAD_GONE || !thread)
 			continue;
@@ -622,11 +648,13 @@ int threads_stop_one(struct hp_threads *threads, pid_t tid, double deadline,
 	    ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) != 0 && errno != ESRCH)
 		status = hp_fail_errno(error, HP_FAILED, "cannot stop thread %d", (int)tid);
 	while (status == HP_OK && (thread = threads_find(threads, tid)) && !thread->stopped) {
-		int wait_status = 0;
+		int wait_status = 0, waited = wait_or_gone(threads, tid, deadline, &wait_status, error);
 		enum thread_event event;
 
-		if (thread_wait(tid, deadline, &wait_status, error) < 0)
+		if (waited < 0)
 			return HP_FAILED;
+		if (waited == 0)
+			break;	/* a zombie: exited */
 		event = threads_classify(threads, tid, wait_status, &thread);
 		if (event != THREAD_HELD && thread)
 			status = pass_on(thread, event, wait_status, error);
