@@ -179,9 +179,11 @@ fuzz-short: deps $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
 # output after the rest's: two mostly wait on other programs (the Debian
 # package built and installed with dpkg; Ansible plays over hosts made as
 # namespaces; both use dpkg), and the soak (150 apply/revert cycles and 40
-# kills of one target of its own) is a third of the rest's time alone.  None
-# touches a process of the others'.
-SLOW_BATS := tests/package.bats tests/ansible.bats tests/soak.bats
+# kills of one target of its own) is a third of the rest's time alone.  So
+# do the `hotpatch build` files, which compile and patch programs of their
+# own from testdata's sources (read only): the two halves take about as
+# long.  None touches a process of the others..
+SLOW_BATS := tests/package.bats tests/ansible.bats tests/soak.bats $(wildcard tests/build*.bats)
 BATS_ENV = HOTPATCH=$(abspath $(BUILD))/test/hotpatch HP_TESTDATA=$(abspath $(BUILD))/testdata \
 	HP_LOADER=$(abspath $(LOADER)) HP_SOURCE=$(abspath .)
 bats: deps $(BUILD)/test/hotpatch testdata loader
