@@ -182,7 +182,7 @@ fuzz-short: deps $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
 # kills of one target of its own) is a third of the rest's time alone.  So
 # do the `hotpatch build` files, which compile and patch programs of their
 # own from testdata's sources (read only): the two halves take about as
-# long.  None touches a process of the others..
+# long.  None touches a process of the others'.
 SLOW_BATS := tests/package.bats tests/ansible.bats tests/soak.bats $(wildcard tests/build*.bats)
 BATS_ENV = HOTPATCH=$(abspath $(BUILD))/test/hotpatch HP_TESTDATA=$(abspath $(BUILD))/testdata \
 	HP_LOADER=$(abspath $(LOADER)) HP_SOURCE=$(abspath .)
