@@ -7,7 +7,6 @@
  * hotpatch killed between two steps would outlive us.  A signal that
  * arrives instead is delivered, as any stop of ours does, and the thread
  * held again wherever its handler leaves it: the caller looks at it there. */
-#include <errno.h>
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
@@ -28,15 +27,12 @@ static int hold_again(struct hp_threads *threads, pid_t tid, int status, double 
 {
 	struct hp_thread *thread = NULL;
 	enum thread_event event = threads_classify(threads, tid, status, &thread);
-	long signal = event == THREAD_SIGNAL ? WSTOPSIG(status) : 0;
 
 	if (event == THREAD_GONE || event == THREAD_HELD || !thread)
 		return HP_OK;
 	thread->stopped = false;
-	if (ptrace(PTRACE_CONT, tid, NULL, (void *)signal) != 0 && errno != ESRCH) {
-		error->tid = tid;
-		return hp_fail_errno(error, HP_FAILED, "cannot resume thread %d", (int)tid);
-	}
+	if (threads_pass_on(thread, event, status, error) != HP_OK)
+		return HP_FAILED;
 	return threads_stop_one(threads, tid, deadline, error);
 }
 
@@ -49,7 +45,7 @@ int thread_step_out(struct hp_threads *threads, pid_t tid, uint64_t start, uint6
 		return HP_OK;
 	for (unsigned step = 0; step < most; step++) {
 		uint64_t pc = registers_pc(&thread->regs);
-		int status = 0;
+		int status = 0, waited;
 
 		if (pc < start || pc >= end)
 			return HP_OK;
@@ -58,8 +54,9 @@ int thread_step_out(struct hp_threads *threads, pid_t tid, uint64_t start, uint6
 			return hp_fail_errno(error, HP_FAILED, "cannot step thread %d", (int)tid);
 		}
 		thread->stopped = false;
-		if (thread_wait(tid, deadline, &status, error) < 0)
-			return HP_FAILED;
+		waited = threads_wait_or_gone(threads, tid, deadline, &status, error);
+		if (waited <= 0)
+			return waited < 0 ? HP_FAILED : HP_OK;	/* 0: exited, forgotten */
 		if (!is_step_trap(status))
 			return hold_again(threads, tid, status, deadline, error);
 		thread->stopped = true;

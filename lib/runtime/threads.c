@@ -456,8 +456,8 @@ enum thread_event threads_classify(struct hp_threads *threads, pid_t tid, int st
 
 /* Answers a stop we did not ask for so the thread runs on: a signal for the
  * program is delivered, anything else continued. */
-static int pass_on(struct hp_thread *thread, enum thread_event event, int status,
-		   struct hp_error *error)
+int threads_pass_on(struct hp_thread *thread, enum thread_event event, int status,
+		    struct hp_error *error)
 {
 	long signal = event == THREAD_SIGNAL ? WSTOPSIG(status) : 0;
 
@@ -484,8 +484,8 @@ static size_t count_running(const struct hp_threads *threads)
  * time: the leader of a process killed meanwhile is a zombie that reports
  * nothing until every other thread is reaped, and would hold us until the
  * deadline. */
-static int wait_or_gone(struct hp_threads *threads, pid_t tid, double deadline, int *status,
-			struct hp_error *error)
+int threads_wait_or_gone(struct hp_threads *threads, pid_t tid, double deadline, int *status,
+			 struct hp_error *error)
 {
 	for (;;) {
 		struct hp_error waited = { 0 };
@@ -525,13 +525,13 @@ static int collect_one(struct hp_threads *threads, struct hp_thread *thread, dou
 
 		if (!thread || !thread->seized || thread->stopped)
 			return HP_OK;
-		waited = wait_or_gone(threads, tid, deadline, &status, error);
+		waited = threads_wait_or_gone(threads, tid, deadline, &status, error);
 		if (waited <= 0)
 			return waited < 0 ? HP_FAILED : HP_OK;
 		event = threads_classify(threads, tid, status, &thread);
 		if (event == THREAD_HELD || event == THREAD_GONE || !thread)
 			continue;
-		if (pass_on(thread, event, status, error) != HP_OK)
+		if (threads_pass_on(thread, event, status, error) != HP_OK)
 			return HP_FAILED;
 	}
 }
@@ -648,7 +648,8 @@ int threads_stop_one(struct hp_threads *threads, pid_t tid, double deadline,
 	    ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) != 0 && errno != ESRCH)
 		status = hp_fail_errno(error, HP_FAILED, "cannot stop thread %d", (int)tid);
 	while (status == HP_OK && (thread = threads_find(threads, tid)) && !thread->stopped) {
-		int wait_status = 0, waited = wait_or_gone(threads, tid, deadline, &wait_status, error);
+		int wait_status = 0,
+		    waited = threads_wait_or_gone(threads, tid, deadline, &wait_status, error);
 		enum thread_event event;
 
 		if (waited < 0)
@@ -657,7 +658,7 @@ int threads_stop_one(struct hp_threads *threads, pid_t tid, double deadline,
 			break;	/* a zombie: exited */
 		event = threads_classify(threads, tid, wait_status, &thread);
 		if (event != THREAD_HELD && thread)
-			status = pass_on(thread, event, wait_status, error);
+			status = threads_pass_on(thread, event, wait_status, error);
 	}
 	if (status == 1 || (status == HP_OK && !thread)) {
 		if ((thread = threads_find(threads, tid)))
@@ -714,8 +715,9 @@ static void serve(struct hp_threads *threads, pid_t tid, int status)
 		thread->stopped = false;
 		event = THREAD_OTHER;
 	}
+	/* A thread that cannot be resumed is gone: nothing more to do. */
 	if (thread && event != THREAD_HELD)
-		pass_on(thread, event, status, &ignored);
+		(void)!threads_pass_on(thread, event, status, &ignored);
 }
 
 void threads_run_for(struct hp_threads *threads, double seconds)

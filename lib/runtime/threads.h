@@ -56,6 +56,14 @@ int threads_collect(struct hp_threads *threads, double deadline,
 		    struct hp_error *error) HP_MUST_CHECK;
 /* Detaches every seized thread, which lets it run again. */
 void threads_resume_all(struct hp_threads *threads);
+/* Answers a stop we did not ask for so the thread runs on: a signal for
+ * the program is delivered, anything else continued. */
+int threads_pass_on(struct hp_thread *thread, enum thread_event event, int status,
+		    struct hp_error *error) HP_MUST_CHECK;
+/* Waits for the next stop of `tid`: 1, its status in *status; 0, it is a
+ * zombie that will report nothing (forgotten); -1, failed. */
+int threads_wait_or_gone(struct hp_threads *threads, pid_t tid, double deadline, int *status,
+			 struct hp_error *error) HP_MUST_CHECK;
 /* Sorts a wait status out, noting exits, new threads and held stops. */
 enum thread_event threads_classify(struct hp_threads *threads, pid_t tid, int status,
 				   struct hp_thread **thread);
