@@ -177,6 +177,46 @@ interrupt_held() {
 	assert_no_errors "$TARGET_LOG"
 }
 
+# The steps up to and with the commit: a target killed after one of them
+# dies before the command is done.
+steps_to_commit() { awk '$1 != "finish" { print $2 }' <<<"$STEPS"; }
+
+# killed_after_each_step COMMAND: for each step of COMMAND up to its commit,
+# a fresh target is killed right after it (with the patch applied first for
+# a revert); the command meets a process being torn down and must say so.
+killed_after_each_step() {
+	local command=$1 step count=0 patch=$HP_PATCHES/two_functions.so
+	local -a arguments
+	for step in $(steps_to_commit); do
+		start_target simple || return 1
+		arguments=(--pid "$TARGET_PID" "$patch")
+		if [[ $command == revert ]]; then
+			run -0 --separate-stderr hp apply --pid "$TARGET_PID" "$patch"
+			arguments=(--pid "$TARGET_PID")
+		fi
+		HOTPATCH_FAULT=target-killed-after-$step run -1 --separate-stderr \
+			hp "$command" "${arguments[@]}" --json
+		json_is '.error.kind == "target_exited"' \
+			".error.message | startswith(\"pid $TARGET_PID exited\")" ||
+			fail "killed after $step"
+		count=$((count + 1))
+	done
+	((count >= 6)) || fail "only $count steps of $command:"$'\n'"$STEPS"
+}
+
+@test "apply whose target is killed after any step up to the commit exits 1 naming the pid as exited" {
+	start_target simple
+	list_steps apply --pid "$TARGET_PID" "$HP_PATCHES/two_functions.so"
+	killed_after_each_step apply
+}
+
+@test "revert whose target is killed after any step up to the commit exits 1 naming the pid as exited" {
+	start_target simple
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" "$HP_PATCHES/two_functions.so"
+	list_steps revert --pid "$TARGET_PID"
+	killed_after_each_step revert
+}
+
 # Held with every thread stopped and clear, a step before the commit: were
 # the flag not looked at between steps, the jumps would be written.
 @test "apply interrupted between two steps rolls back and exits 1" {

@@ -859,11 +859,12 @@ static int create_state_mapping(struct hp_state *state, struct hp_remote *remote
 	if (status == HP_OK && hp_fault("kill-in-state"))
 		raise(SIGKILL);	/* the test build's way to die with the state blank */
 	if (fd >= 0) {
+		struct hp_error close_error = { 0 };
 		int closed = remote_syscall_checked(remote, SYS_close, (uint64_t[6]){ (uint64_t)fd },
-					     "close", &ignored, error);
+						    "close", &ignored, &close_error);
 
-		if (status == HP_OK)
-			status = closed;
+		/* A close after a failure must not hide what failed. */
+		status = hp_first_failure(status, error, closed, &close_error);
 	}
 	if (status != HP_OK)
 		return status;

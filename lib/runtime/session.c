@@ -716,9 +716,54 @@ void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_rep
 	}
 }
 
-void session_classify_failure(pid_t pid, int status, struct hp_error *error)
+/* Kinds that describe the target as a step saw it: a process being torn
+ * down shows an empty memory map, no threads to borrow, a call that never
+ * returns, and each of those reads as its own kind of failure. */
+static bool kind_may_mean_exit(enum hp_error_kind kind)
 {
-	if (status == HP_FAILED && error->kind <= HP_KIND_FAILED && pid > 0 &&
-	    process_has_exited(pid))
-		error->kind = HP_KIND_TARGET_EXITED;
+	switch (kind) {
+	case HP_KIND_UNSET:
+	case HP_KIND_FAILED:
+	case HP_KIND_BUSY:
+	case HP_KIND_MISFIT:
+	case HP_KIND_BUILD_ID_MISMATCH:
+	case HP_KIND_MISSING_OBJECT:
+	case HP_KIND_MISSING_SYMBOL:
+	case HP_KIND_CANNOT_PATCH:
+	case HP_KIND_LOAD_FAILED:
+	case HP_KIND_NOT_APPLIED:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* A pid that never was has no /proc entry; a killed process keeps one
+ * until its parent reaps it, and is "no process" to the reads that fail. */
+static bool pid_still_listed(pid_t pid)
+{
+	char path[32];
+
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	return access(path, F_OK) == 0;
+}
+
+int session_classify_failure(pid_t pid, const char *command, int status,
+			     struct hp_error *error)
+{
+	char cause[sizeof(error->message)];
+	bool may_mean_exit = kind_may_mean_exit(error->kind) ||
+			     (error->kind == HP_KIND_NO_PROCESS && pid > 0 && pid_still_listed(pid));
+
+	if (status == HP_OK || status == HP_USAGE || pid <= 0 || !may_mean_exit ||
+	    !process_has_exited(pid))
+		return status;
+	/* What the step saw stays as a detail line, for whoever digs. */
+	hp_copy_string(cause, sizeof(cause), error->message);
+	hp_error_release(error);
+	error->tid = 0;
+	error->function[0] = error->file[0] = error->hint[0] = error->detail[0] = '\0';
+	hp_detail(error, "the step that failed saw: %s", cause);
+	return hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d exited during %s", (int)pid,
+			  command);
 }

@@ -48,8 +48,10 @@ static inline bool session_interrupted(const struct hp_session *session)
 	return session->interrupted && *session->interrupted;
 }
 /* A failure the step that failed could not name (a read that found the
- * process gone, say) is kind target_exited when the process has ended. */
-void session_classify_failure(pid_t pid, int status, struct hp_error *error);
+ * process gone, say) becomes "pid N exited during COMMAND", kind
+ * target_exited, when the process has ended or is ending; the status. */
+int session_classify_failure(pid_t pid, const char *command, int status,
+			     struct hp_error *error) HP_MUST_CHECK;
 
 /* ---- borrow_choice.c: which thread runs the remote calls ---- */
 /* Stops a thread that can run dlopen without deadlocking: none of its frames

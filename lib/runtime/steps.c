@@ -1,6 +1,6 @@
 /* steps.c - runs a command's steps in order and, on a failure before its
  * commit, the undo of each step done, in reverse.  It knows no step; it
- * never touches the process itself. */
+ * never touches the process itself, except to kill it for a test. */
 #include <signal.h>
 #include <stdio.h>
 
@@ -77,6 +77,8 @@ int steps_run(const struct hp_steps *list, void *work, pid_t pid,
 			raise(SIGKILL);	/* to show that a killed hotpatch leaves nothing lost */
 		if (fault_after("stop", step))
 			raise(SIGSTOP);	/* to be caught at work */
+		if (fault_after("target-killed", step))
+			kill(pid, SIGKILL);	/* the target dies under the next step */
 		if (!committed && hp_fault(step->name))
 			status = hp_fault_fail(error, step->name);
 	}

@@ -38,7 +38,8 @@ struct hp_steps {
  * run in reverse; their failures never hide the first one.  The test build
  * reads HOTPATCH_FAULT: STEP fails the command right after STEP (before the
  * commit), kill-after-STEP dies by SIGKILL and stop-after-STEP stops by
- * SIGSTOP there, and list-steps fails at once with every step in the
+ * SIGSTOP there, target-killed-after-STEP sends the target a SIGKILL
+ * there, and list-steps fails at once with every step in the
  * error's detail, one "rollback|commit|finish NAME" a line. */
 int steps_run(const struct hp_steps *list, void *work, pid_t pid,
 	      volatile const int *interrupted, struct hp_error *error) HP_MUST_CHECK;

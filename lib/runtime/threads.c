@@ -68,12 +68,12 @@ int threads_list(pid_t pid, pid_t **tids, size_t *count, struct hp_error *error)
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	directory = opendir(path);
 	if (!directory) {
+		/* /proc/PID/task gone: the process ended under us (a pid that
+		 * never was is turned away before, as no_process). */
+		if (errno == ENOENT || errno == ESRCH)
+			return hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d exited", (int)pid);
 		hp_hint(error, "check the pid");
-		hp_fail_errno(error, HP_FAILED, "cannot list the threads of pid %d", (int)pid);
-		/* /proc/PID/task gone: the process ended under us. */
-		if (error->error_number == ENOENT || error->error_number == ESRCH)
-			error->kind = HP_KIND_TARGET_EXITED;
-		return HP_FAILED;
+		return hp_fail_errno(error, HP_FAILED, "cannot list the threads of pid %d", (int)pid);
 	}
 	while ((entry = readdir(directory)) != NULL) {
 		char *end;
@@ -160,17 +160,56 @@ static pid_t tracer_of(pid_t pid, pid_t tid)
 	return (pid_t)tracer;
 }
 
+/* The kernel's PF_EXITING: the thread is inside exit already. */
+#define TASK_FLAG_EXITING 0x4u
+
+/* Whether the hexadecimal signal set on the line NAME of a status file
+ * holds SIGKILL. */
+static bool signal_set_has_kill(const char *status, const char *name)
+{
+	const char *line = strstr(status, name);
+	unsigned long long set = 0;
+
+	return line && sscanf(line + strlen(name), " %llx", &set) == 1 &&
+	       (set & (1ull << (SIGKILL - 1)));
+}
+
+/* Whether the thread has no future: gone, a zombie, inside exit, or with
+ * a SIGKILL pending, which ends the whole process (it cannot be blocked,
+ * caught or ignored).  A killed process tears itself down over a while:
+ * its leader's memory map can be empty before every thread is a zombie. */
+static bool thread_is_ending(pid_t pid, pid_t tid)
+{
+	char path[80], text[4096], *paren;
+	unsigned int flags = 0;
+	char state = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	if (proc_read_small(path, text, sizeof(text)) <= 0)
+		return true;
+	paren = strrchr(text, ')');
+	if (!paren || sscanf(paren + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) != 2)
+		return true;
+	if (state == 'Z' || state == 'X' || (flags & TASK_FLAG_EXITING))
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
+	if (proc_read_small(path, text, sizeof(text)) <= 0)
+		return true;
+	return signal_set_has_kill(text, "\nSigPnd:") || signal_set_has_kill(text, "\nShdPnd:");
+}
+
 bool process_has_exited(pid_t pid)
 {
 	pid_t *tids = NULL;
 	size_t count = 0;
 	struct hp_error ignored = { 0 };
-	bool exited;
+	bool exited = true;
 
-	if (threads_list(pid, &tids, &count, &ignored) != HP_OK)
-		exited = true;	/* no /proc/PID/task: gone */
-	else
-		exited = count == 0 || (count == 1 && tids[0] == pid && thread_is_zombie(pid, pid));
+	/* No /proc/PID/task: gone.  Otherwise gone or going when every thread
+	 * is; a thread's own pthread_exit ends only that thread. */
+	if (threads_list(pid, &tids, &count, &ignored) == HP_OK)
+		for (size_t i = 0; i < count && exited; i++)
+			exited = thread_is_ending(pid, tids[i]);
 	free(tids);
 	return exited;
 }

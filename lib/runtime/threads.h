@@ -85,7 +85,8 @@ pid_t threads_first_stopped(const struct hp_threads *threads);
 long thread_blocked_syscall(pid_t pid, pid_t tid);
 /* The thread exists and is not a zombie (read from /proc). */
 bool thread_is_alive(pid_t pid, pid_t tid);
-/* Every thread of the process has exited (a zombie or nothing is left). */
+/* Every thread of the process has exited or is on its way out (a zombie,
+ * inside exit, or killed): nothing of it will run its own code again. */
 bool process_has_exited(pid_t pid);
 struct hp_thread *threads_find(struct hp_threads *threads, pid_t tid);
 /* How a stopped thread will get back to its own code. */
