@@ -96,6 +96,10 @@ static HP_PRINTF(4, 0) int fail_with(struct hp_error *error, enum hp_status stat
 		snprintf(error->message + used, sizeof(error->message) - (size_t)used, ": %s",
 			 suffix);
 	error->status = status;
+	/* A record filled before (a failure put aside) must not lend this one
+	 * its kind or errno. */
+	error->kind = HP_KIND_UNSET;
+	error->error_number = 0;
 	return status;
 }
 
