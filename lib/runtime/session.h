@@ -194,6 +194,12 @@ int transition_revert_entries(struct hp_session *session, struct hp_transition *
  * deadline; HP_BUSY then). */
 int transition_drain(struct hp_session *session, struct hp_transition *transition,
 		     struct hp_error *error) HP_MUST_CHECK;
+/* Every thread seen once out of `ranges`, each on its own (asleep, or
+ * stopped alone), never all at once: for code that only a hotpatch holding
+ * the lock sends a thread into, so that a thread seen out stays out.  Until
+ * the session's deadline; HP_BUSY then, the blockers in the session. */
+int transition_see_each_clear(struct hp_session *session, const struct hp_range *ranges,
+			      size_t range_count, struct hp_error *error) HP_MUST_CHECK;
 /* The revert's rollback: each thread moved back returns to the new code
  * once out of `old_code`; then phase 1.  HP_BUSY: a thread stayed, the
  * patch is left incomplete. */

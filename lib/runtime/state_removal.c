@@ -41,32 +41,29 @@ static int nothing_else_left(struct hp_session *session, bool *empty, struct hp_
 	return status;
 }
 
-/* Every thread stopped once: none runs in the stub page (a remote call, a
- * return trampoline) nor will return into it.  Threads are not moved out
- * (the moves' trampolines are in that very page), and a stack that cannot
- * be unwound keeps the page, whatever --allow-unreliable-stacks says. */
+/* Every thread seen once: none runs in the stub page (a remote call, a
+ * return trampoline) nor will return into it.  Each is looked at on its
+ * own, never all at once: only a hotpatch holding the lock (this one) sends
+ * a thread into the page or writes one of its trampolines on a stack, so a
+ * thread seen out of it stays out, and one born later never was in.
+ * Threads are not moved out (the moves' trampolines are in that very
+ * page), and a stack that cannot be unwound keeps the page, whatever
+ * --allow-unreliable-stacks says. */
 static int stub_is_clear(struct hp_session *session, bool *clear, struct hp_error *error)
 {
 	const struct hp_range range = { session->state.stub_page,
 					session->state.stub_page + HP_PAGE_SIZE,
 					"hotpatch's stub page" };
-	struct hp_error busy = { 0 };
-	double stopped_at = 0;
-	bool allow_unreliable = session->allow_unreliable;
-	bool find_suspended = session->find_suspended;
-	unsigned attempts = 0;
+	struct hp_error busy = { .pid = session->pid };
 	int status;
 
-	session->allow_unreliable = false;
-	/* Nothing of a program suspends in the stub page: no scan for that. */
-	session->find_suspended = false;
-	session->stub_checked = true;
-	session->stub_ok = false;
-	busy.pid = session->pid;
-	status = session_stop_when_clear(session, &range, 1, &attempts, &stopped_at, &busy);
-	threads_resume_all(&session->threads);
-	session->allow_unreliable = allow_unreliable;
-	session->find_suspended = find_suspended;
+	/* In the target itself the caller vouched that no other thread runs
+	 * our code (hp_request.in_process). */
+	if (session->in_process) {
+		*clear = true;
+		return HP_OK;
+	}
+	status = transition_see_each_clear(session, &range, 1, &busy);
 	*clear = status == HP_OK;
 	if (status == HP_OK || status == HP_BUSY) {
 		hp_error_release(&busy);

@@ -542,10 +542,11 @@ static bool moved_asleep(struct hp_session *session, const struct universe_move 
 	unsigned char was = 0, held = move->to == HP_GATE_NEW ? HP_GATE_HELD : HP_GATE_HELD_NEW;
 	bool moved;
 
-	if (!transition->view.bytes || (uint64_t)tid >= transition->limit)
-		return false;
+	/* A look alone needs no byte, hence neither the view nor a table. */
 	if (move->to == HP_GATE_UNSEEN)
 		return clear_asleep(session, tid);
+	if (!transition->view.bytes || (uint64_t)tid >= transition->limit)
+		return false;
 	if (!table_read(session, transition, tid, &was))
 		return false;
 	/* Back to the original code: an unseen thread was not listed when
@@ -611,7 +612,7 @@ static int check_alone(struct hp_session *session, const struct universe_move *m
 	int status = threads_stop_one(&session->threads, tid, session->deadline + 1, error);
 
 	*clear = false;
-	if ((uint64_t)tid >= move->transition->limit)
+	if (move->to != HP_GATE_UNSEEN && (uint64_t)tid >= move->transition->limit)
 		return hp_fail(error, HP_FAILED, "thread %d of pid %d is past the gates' table",
 			       (int)tid, (int)session->pid);
 	if (status != HP_OK) {
@@ -1046,6 +1047,20 @@ int transition_drain(struct hp_session *session, struct hp_transition *transitio
 
 	if (status == HP_OK)
 		status = move_every_thread(session, &drain, session->deadline, &passes, error);
+	return status;
+}
+
+int transition_see_each_clear(struct hp_session *session, const struct hp_range *ranges,
+			      size_t range_count, struct hp_error *error)
+{
+	/* No transition: a look, no byte (already_moved, moved_asleep and
+	 * check_alone touch the table only to write one). */
+	struct universe_move look = { NULL, HP_GATE_UNSEEN, false, true };
+	unsigned passes = 0;
+	int status = stack_checker_set_ranges(session->checker, ranges, range_count, error);
+
+	if (status == HP_OK)
+		status = move_every_thread(session, &look, session->deadline, &passes, error);
 	return status;
 }
 
