@@ -667,6 +667,10 @@ static void in_transition_fault(void)
 		raise(SIGSTOP);
 }
 
+/* A thread found awake on the first pass is looked at again on the next
+ * one, after a pause, when this much time is left before the deadline. */
+#define LOOK_AGAIN_SECONDS 0.05
+
 /* Every thread listed now, checked alone until each was once clear, or
  * `until`: threads born after the listing need nothing (the phase gives
  * them the universe moved to).  HP_BUSY leaves the last blockers in the
@@ -677,6 +681,7 @@ static int move_every_thread(struct hp_session *session, const struct universe_m
 	pid_t *tids = NULL;
 	size_t count = 0, left, moved = 0;
 	double pause = 0.0005;
+	bool first_pass = true;
 	int status = threads_list(session->pid, &tids, &count, error);
 
 	if (status == HP_OK)
@@ -698,6 +703,12 @@ static int move_every_thread(struct hp_session *session, const struct universe_m
 			else if (already_moved(session, move, tids[i]) ||
 				 moved_asleep(session, move, tids[i]))
 				clear = true;
+			else if (first_pass && hp_now() + LOOK_AGAIN_SECONDS < until &&
+				 !hp_fault("single-attempt"))
+				/* Caught awake: most threads sleep far more than they
+				 * run, and a look later costs them nothing where a stop
+				 * now would cost them a stop. */
+				session->blockers[busy] = (struct hp_blocker){ .tid = tids[i] };
 			else
 				status = check_alone(session, move, tids[i], &clear,
 						     &session->blockers[busy], error);
@@ -709,6 +720,7 @@ static int move_every_thread(struct hp_session *session, const struct universe_m
 		}
 		left = busy;
 		session->blocker_count = busy;
+		first_pass = false;
 		if (status != HP_OK || left == 0)
 			break;
 		if (hp_now() + pause > until || hp_fault("single-attempt")) {
