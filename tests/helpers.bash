@@ -89,12 +89,12 @@ start_executable() {
 	local path=$1 name=${1##*/} ready pid nice=0
 	shift
 	TARGET_LOG=$BATS_TEST_TMPDIR/$name.$((++HP_START_COUNT)).log
-	# The targets whose threads hammer a function run at the lowest
+	# The targets whose threads hammer functions run at the lowest
 	# priority: they hold both processors, and hotpatch would wait its turn
 	# behind each of them.  They still run on every idle processor and are
 	# preempted at any instruction, which is what the tests are about.  The
 	# others keep theirs: the tests beside (make bats) would starve them.
-	case $name in threads | soak | releases) nice=19 ;; esac
+	case $name in threads | soak | releases | many) nice=19 ;; esac
 	nice -n "${HP_TARGET_NICE:-$nice}" "$path" "$@" </dev/null >"$TARGET_LOG" 2>&1 3>&- &
 	TARGET_PID=$!
 	HP_STARTED_PIDS+=("$TARGET_PID")

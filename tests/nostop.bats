@@ -367,3 +367,62 @@ settled_line() {
 	assert_not_traced "$TARGET_PID"
 	assert_no_errors "$TARGET_LOG"
 }
+
+# The target's anonymous code and shared mappings: the gates' code and
+# table, and any other page of ours.  (A text page that a jump was written
+# into may stay split off: that is the kernel's.)
+maps_of_code() { awk '(NF == 5 && $2 ~ /x/) || $2 ~ /s/ { print $1, $2, $6 }' "/proc/$1/maps"; }
+
+# A line of the many target after MARK matching PATTERN (ERE).
+many_line_after() {
+	wait_for_line_after "$TARGET_LOG" "$1" "^many workers=.*$2"
+}
+
+@test "64 functions, more than one page of gates holds: apply and revert go through gates while four threads call them all, never a torn round" {
+	local mark maps_before
+	start_target many 4
+	maps_before=$(maps_of_code "$TARGET_PID")
+	mark=$(line_count "$TARGET_LOG")
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --json "$HP_PATCHES/many_fix.so"
+	json_is '.stop == "gates"' '.stop_all_reason == null'
+	many_line_after "$mark" ' old=0 new=4 other=0 torn=0 ' >/dev/null
+	run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
+	json_is '.patches[0].functions | length == 64' \
+		'[.patches[0].functions[].jump] | unique == ["gate"]'
+	mark=$(line_count "$TARGET_LOG")
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID" --json
+	json_is '.stop == "gates"'
+	many_line_after "$mark" ' old=4 new=0 other=0 torn=0 ' >/dev/null
+	# The gates' two code pages and their table are gone with the patch.
+	assert_target_untouched "$TARGET_PID"
+	[[ $(maps_of_code "$TARGET_PID") == "$maps_before" ]] ||
+		fail "anonymous code or shared mappings differ:"$'\n'"$(maps_of_code "$TARGET_PID")"
+	assert_no_errors "$TARGET_LOG"
+}
+
+@test "hotpatch killed half way through a transition over 64 gates: no torn round, and revert takes the two pages of gates back" {
+	local mark line maps_before
+	start_target many 4
+	maps_before=$(maps_of_code "$TARGET_PID")
+	HOTPATCH_FAULT=kill-in-transition run -137 --separate-stderr \
+		hp apply --pid "$TARGET_PID" --gates "$HP_PATCHES/many_fix.so"
+	assert_not_traced "$TARGET_PID"
+	# Each worker on one version, whichever its byte says.
+	mark=$(line_count "$TARGET_LOG")
+	line=$(many_line_after "$mark" ' other=0 torn=0 ')
+	[[ $line =~ \ old=([0-9]+)\ new=([0-9]+)\  ]] && ((BASH_REMATCH[1] + BASH_REMATCH[2] == 4)) ||
+		fail "a worker between versions: $line"
+	run -0 --separate-stderr hp list --pid "$TARGET_PID"
+	[[ $output == *incomplete* ]] || fail "list says:"$'\n'"$output"
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
+	mark=$(line_count "$TARGET_LOG")
+	many_line_after "$mark" ' old=4 new=0 other=0 torn=0 ' >/dev/null
+	run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
+	json_is '.patches == []' '.leftovers == []'
+	assert_target_untouched "$TARGET_PID"
+	[[ $(maps_of_code "$TARGET_PID") == "$maps_before" ]] ||
+		fail "anonymous code or shared mappings differ:"$'\n'"$(maps_of_code "$TARGET_PID")"
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --json "$HP_PATCHES/many_fix.so"
+	json_is '.stop == "gates"'
+	assert_no_errors "$TARGET_LOG"
+}

@@ -201,12 +201,24 @@ enum hp_gate_universe {
 	 * exchanges it for HP_GATE_ORIGINAL only if no gate ran since. */
 	HP_GATE_HELD_NEW = 4,
 };
+/* The most functions one gate mapping takes: its code pages are then
+ * gate_code_length(HP_GATE_FUNCTIONS_MAX) bytes. */
+#define HP_GATE_FUNCTIONS_MAX 1024
+/* The length of a gate mapping's code, whole pages: the shared part and one
+ * gate per function.  Its table follows. */
+static inline uint64_t gate_code_length(size_t count)
+{
+	uint64_t used = HP_GATE_FIRST + (uint64_t)count * HP_GATE_SIZE;
+
+	return (used + HP_PAGE_SIZE - 1) & ~(uint64_t)(HP_PAGE_SIZE - 1);
+}
 /* The first HP_GATE_FIRST bytes of a gate mapping whose table, right after
- * this page, holds `limit` bytes: phase 0, the store and choose routines. */
-void gate_page_code(uint64_t limit, unsigned char code[HP_GATE_FIRST]);
+ * its `code_length` bytes of code, holds `limit` bytes: phase 0, the store
+ * and choose routines. */
+void gate_page_code(uint64_t code_length, uint64_t limit, unsigned char code[HP_GATE_FIRST]);
 /* Where the phase byte and the table of the mapping at `page` are. */
 uint64_t gate_phase(uint64_t page);
-uint64_t gate_table(uint64_t page);
+uint64_t gate_table(uint64_t page, uint64_t code_length);
 /* The gate at `gate` (in the mapping at `page`): jumps to `replacement`
  * for a thread of the new code, else runs the first `displaced_length`
  * bytes of the function, `displaced` (at `site`), moved, and jumps on past

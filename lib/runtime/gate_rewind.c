@@ -21,7 +21,7 @@ static const struct hp_state_patch *gates_at(struct hp_session *session, uint64_
 		const struct hp_state_patch *record = session->state.patches[i];
 
 		if (!record->gate_pages || !record->page_count || pc < record->pages[0] ||
-		    pc >= record->pages[0] + HP_PAGE_SIZE)
+		    pc >= record->pages[0] + patch_state_code_length(record, 0))
 			continue;
 		if (target_memory_read(&session->memory, record->pages[0], bytes, sizeof(bytes),
 				       &ignored) != HP_OK ||
@@ -34,12 +34,12 @@ static const struct hp_state_patch *gates_at(struct hp_session *session, uint64_
 
 /* Where a record's functions are entered, one per gate. */
 static size_t gated_entries(const struct hp_state_patch *record,
-			    uint64_t entries[(HP_PAGE_SIZE - HP_GATE_FIRST) / HP_GATE_SIZE])
+			    uint64_t entries[HP_GATE_FUNCTIONS_MAX])
 {
 	size_t count = record->function_count;
 
-	if (count > (HP_PAGE_SIZE - HP_GATE_FIRST) / HP_GATE_SIZE)
-		count = (HP_PAGE_SIZE - HP_GATE_FIRST) / HP_GATE_SIZE;
+	if (count > HP_GATE_FUNCTIONS_MAX)
+		count = HP_GATE_FUNCTIONS_MAX;
 	for (size_t i = 0; i < count; i++)
 		entries[i] = record->functions[i].jump_address;
 	return count;
@@ -79,7 +79,7 @@ static int rewind_to_entry(struct hp_session *session, const struct hp_state_pat
 int gates_rewind(struct hp_session *session, pid_t tid, struct hp_thread *seen,
 		 struct hp_error *error)
 {
-	uint64_t entries[(HP_PAGE_SIZE - HP_GATE_FIRST) / HP_GATE_SIZE], start = 0, end = 0;
+	uint64_t entries[HP_GATE_FUNCTIONS_MAX], start = 0, end = 0;
 	struct hp_thread *thread = threads_find(&session->threads, tid);
 	const struct hp_state_patch *record = NULL;
 	size_t count;

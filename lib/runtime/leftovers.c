@@ -355,7 +355,8 @@ static int clear_ranges(struct hp_session *session, const struct hp_leftovers *f
 								   "a leftover" };
 		for (uint32_t p = 0; record && p < record->page_count; p++)
 			(*ranges)[(*count)++] = (struct hp_range){
-				record->pages[p], record->pages[p] + HP_PAGE_SIZE, "a leftover"
+				record->pages[p],
+				record->pages[p] + patch_state_code_length(record, p), "a leftover"
 			};
 	}
 	return HP_OK;
@@ -481,22 +482,26 @@ static int unload_object(struct hp_session *session, struct hp_remote *remote,
 }
 
 /* A trampoline page of ours: one private anonymous R-X page holding only
- * empty slots or jumps through their own address, or our gates. */
+ * empty slots or jumps through their own address, or our gates (then
+ * `code_length` long). */
 static bool trampoline_page_is_ours(struct hp_session *session, const struct hp_maps *maps,
-				    uint64_t page)
+				    uint64_t page, uint64_t code_length)
 {
 	const struct hp_mapping *mapping = proc_maps_find(maps, page);
 	unsigned char bytes[HP_PAGE_SIZE], expected[HP_TRAMPOLINE_SLOT];
 	static const unsigned char empty[HP_TRAMPOLINE_SLOT];
 	struct hp_error ignored = { 0 };
 
-	if (!mapping || mapping->start != page || mapping->end != page + HP_PAGE_SIZE ||
+	if (!mapping || mapping->start != page ||
+	    (mapping->end != page + HP_PAGE_SIZE && mapping->end != page + code_length) ||
 	    mapping->writable || !mapping->executable || mapping->shared || mapping->path[0] ||
 	    target_memory_read(&session->memory, page, bytes, sizeof(bytes), &ignored) != HP_OK)
 		return false;
-	/* Or a gate page of an apply through gates (transition.c). */
+	/* Or the gates of an apply through gates (transition.c). */
 	if (gate_page_is_gate(bytes))
 		return true;
+	if (mapping->end != page + HP_PAGE_SIZE)
+		return false;
 	for (size_t at = 0; at < sizeof(bytes); at += HP_TRAMPOLINE_SLOT) {
 		uint64_t to;
 
@@ -526,13 +531,14 @@ static int unmap_record_pages(struct hp_session *session, struct hp_remote *remo
 
 	for (uint32_t p = 0; status == HP_OK && p < record->page_count; p++) {
 		uint64_t length = patch_state_page_length(record, p);
+		uint64_t code = patch_state_code_length(record, p);
 
 		/* A gate mapping's table, where the maps show it is still ours. */
-		if (length > HP_PAGE_SIZE &&
-		    !proc_maps_anonymous_span(&maps, record->pages[p] + HP_PAGE_SIZE,
+		if (length > code &&
+		    !proc_maps_anonymous_span(&maps, record->pages[p] + code,
 					      record->pages[p] + length))
-			length = HP_PAGE_SIZE;
-		if (trampoline_page_is_ours(session, &maps, record->pages[p]))
+			length = code;
+		if (trampoline_page_is_ours(session, &maps, record->pages[p], code))
 			status = unmap_page(remote, record->pages[p], length, error);
 	}
 	proc_maps_release(&maps);

@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 
 #include "runtime/state.h"
+#include "arch/arch.h"
 #include "common/base.h"
 #include "common/proc_maps.h"
 #include "runtime/target.h"
@@ -771,12 +772,25 @@ int patch_state_append(struct hp_state *state, struct hp_state_patch *patch,
 uint64_t patch_state_page_length(const struct hp_state_patch *patch, uint32_t p)
 {
 	/* The record lives in the target: never more than a table for every
-	 * thread id the kernel can give, and the code page. */
-	uint32_t most = HP_GATE_TABLE_MAX / HP_PAGE_SIZE + 1;
+	 * thread id the kernel can give, and the most code pages. */
+	uint32_t most = (uint32_t)((HP_GATE_TABLE_MAX + gate_code_length(HP_GATE_FUNCTIONS_MAX)) /
+				   HP_PAGE_SIZE);
 
 	if (p != 0 || patch->gate_pages == 0)
 		return HP_PAGE_SIZE;
 	return (uint64_t)(patch->gate_pages < most ? patch->gate_pages : most) * HP_PAGE_SIZE;
+}
+
+uint64_t patch_state_code_length(const struct hp_state_patch *patch, uint32_t p)
+{
+	uint64_t length = patch_state_page_length(patch, p), code;
+
+	/* Every function of a patch applied through gates has its gate, in
+	 * order: the count says how many pages they take. */
+	if (p != 0 || patch->gate_pages == 0 || patch->function_count > HP_GATE_FUNCTIONS_MAX)
+		return HP_PAGE_SIZE;
+	code = gate_code_length(patch->function_count);
+	return code < length ? code : HP_PAGE_SIZE;
 }
 
 void patch_state_remove(struct hp_state *state, size_t index)

@@ -136,9 +136,9 @@ static int build_ranges(const struct hp_state_patch *patch, struct hp_range **ra
 		return hp_fail(error, HP_FAILED, "out of memory");
 	(*ranges)[(*count)++] = (struct hp_range){ patch->text_start, patch->text_end, patch->name };
 	for (uint32_t p = 0; p < patch->page_count; p++)
-		(*ranges)[(*count)++] = (struct hp_range){ patch->pages[p],
-							   patch->pages[p] + HP_PAGE_SIZE,
-							   patch->name };
+		(*ranges)[(*count)++] = (struct hp_range){
+			patch->pages[p], patch->pages[p] + patch_state_code_length(patch, p), patch->name
+		};
 	return HP_OK;
 }
 

@@ -622,12 +622,12 @@ int session_unload_on(struct hp_session *session, struct hp_remote *remote, uint
 	for (uint32_t p = 0; record && remote->active && p < record->page_count; p++) {
 		struct hp_error step_error = { 0 };
 		uint64_t length = patch_state_page_length(record, p);
+		uint64_t code = patch_state_code_length(record, p);
 		int step;
 
-		if (length > HP_PAGE_SIZE &&
-		    !anonymous_span(session->pid, record->pages[p] + HP_PAGE_SIZE,
-				    record->pages[p] + length))
-			length = HP_PAGE_SIZE;
+		if (length > code &&
+		    !anonymous_span(session->pid, record->pages[p] + code, record->pages[p] + length))
+			length = code;
 		step = remote_syscall(remote, SYS_munmap, (uint64_t[6]){ record->pages[p], length },
 				      &result, &step_error);
 		status = hp_first_failure(status, error, step, &step_error);
@@ -709,7 +709,8 @@ void session_fill_report(const struct hp_state_patch *patch, struct hp_patch_rep
 			       !from->trampoline		? "direct"
 			       : patch->gate_pages && patch->page_count &&
 					       from->trampoline >= patch->pages[0] &&
-					       from->trampoline < patch->pages[0] + HP_PAGE_SIZE
+					       from->trampoline < patch->pages[0] +
+								   patch_state_code_length(patch, 0)
 				       ? "gate"
 			       : from->written[0] == 0xff ? "indirect"
 							  : "trampoline");

@@ -135,6 +135,7 @@ struct hp_transition {
 	bool keep_page;		/* a rollback could not bring every thread back */
 	char why_not[HP_TEXT_MAX];	/* when not active: why */
 	uint64_t page;		/* the gate mapping, 0 if none */
+	uint64_t code_length;	/* its code, gate_code_length(count); the table follows */
 	uint64_t limit;		/* its table's length (thread ids below it) */
 	struct hp_gate_view view;	/* the table, mapped in hotpatch too */
 	unsigned asleep;	/* threads moved asleep, never stopped */

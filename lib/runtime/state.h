@@ -127,6 +127,9 @@ void patch_state_remove(struct hp_state *state, size_t index);
 /* How many bytes the record's page `p` maps: one page, or pages[0] of a
  * patch applied through gates, its gates and their table (bounded). */
 uint64_t patch_state_page_length(const struct hp_state_patch *patch, uint32_t p);
+/* How many of those bytes are code: one page, or a gate mapping's gates
+ * (its table follows them). */
+uint64_t patch_state_code_length(const struct hp_state_patch *patch, uint32_t p);
 void patch_state_release(struct hp_state *state);
 /* The generation the target's state header holds now (0 without a state);
  * false when it cannot be read. */

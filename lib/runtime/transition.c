@@ -54,7 +54,7 @@
  * to "new" once out of the old bodies, phase 1).
  *
  * Where it cannot be used the apply stops every thread as before
- * (--stop-all): more functions than one gate page holds, a prologue that
+ * (--stop-all): more functions than one gate mapping holds (1024), a prologue that
  * cannot run elsewhere or whose jump would not fit one aligned block, a
  * first instruction shorter than the jump (a thread may be stopped right
  * after it, and would go on inside the jump: only a global stop sees that
@@ -137,8 +137,8 @@ static bool eligible(struct hp_session *session, const struct hp_transition_site
 		not_used(transition, "no gates on this processor yet");
 		return false;
 	}
-	if (count > (HP_PAGE_SIZE - HP_GATE_FIRST) / HP_GATE_SIZE) {
-		not_used(transition, "more functions than one gate page holds");
+	if (count > HP_GATE_FUNCTIONS_MAX) {
+		not_used(transition, "more functions than one gate mapping holds");
 		return false;
 	}
 	for (size_t i = 0; i < count; i++) {
@@ -205,7 +205,8 @@ static int map_gates(struct hp_session *session, struct hp_remote *remote,
 {
 	struct hp_maps maps = { 0 };
 	uint64_t low = UINT64_MAX, high = 0, candidate = 0;
-	uint64_t length = HP_PAGE_SIZE + transition->limit;
+	uint64_t code_length = gate_code_length(transition->count);
+	uint64_t length = code_length + transition->limit;
 	int status = proc_maps_read(session->pid, &maps, error);
 
 	for (size_t i = 0; i < transition->count; i++) {
@@ -237,12 +238,12 @@ static int map_gates(struct hp_session *session, struct hp_remote *remote,
 		}
 	}
 	/* Named before it is mapped: a hotpatch killed in between leaves it
-	 * found.  The code page first: alone, it is an empty page of ours. */
+	 * found.  The code pages first: alone, they are empty pages of ours. */
 	record->pages[record->page_count++] = candidate;
 	record->gate_pages = (uint32_t)(length / HP_PAGE_SIZE);
 	status = patch_state_write(&session->state, &session->memory, error);
 	if (status == HP_OK)
-		status = map_at(session, remote, candidate, HP_PAGE_SIZE, PROT_READ | PROT_EXEC,
+		status = map_at(session, remote, candidate, code_length, PROT_READ | PROT_EXEC,
 				MAP_PRIVATE, error);
 	if (status != HP_OK) {
 		record->page_count--;	/* not ours: never to be unmapped by us */
@@ -250,11 +251,12 @@ static int map_gates(struct hp_session *session, struct hp_remote *remote,
 		return status;
 	}
 	transition->page = candidate;
+	transition->code_length = code_length;
 	/* Shared, so that hotpatch can map it too (gate_view.c). */
-	status = map_at(session, remote, candidate + HP_PAGE_SIZE, transition->limit,
+	status = map_at(session, remote, candidate + code_length, transition->limit,
 			PROT_READ | PROT_WRITE, MAP_SHARED, error);
 	if (status == HP_OK)
-		gate_view_open(session->pid, &session->memory, candidate + HP_PAGE_SIZE,
+		gate_view_open(session->pid, &session->memory, candidate + code_length,
 			       transition->limit, &transition->view);
 	return status;
 }
@@ -272,33 +274,41 @@ static void store_words(uint64_t site, const unsigned char *current, const unsig
 	memcpy(replacement + offset, bytes, length);
 }
 
-/* The page's code, each function's gate, and the record's jumps to them. */
+/* The pages' code, each function's gate, and the record's jumps to them. */
 static int fill_gate_page(struct hp_session *session, struct hp_remote *remote,
 			  struct hp_state_patch *record, struct hp_transition *transition,
 			  struct hp_error *error)
 {
-	unsigned char page[HP_PAGE_SIZE];
+	unsigned char *code = malloc(transition->code_length);
+	int status = HP_OK;
 
-	memset(page, 0xcc, sizeof(page));
-	gate_page_code(transition->limit, page);
-	for (size_t i = 0; i < transition->count; i++) {
+	if (!code)
+		return hp_fail(error, HP_FAILED, "out of memory");
+	memset(code, 0xcc, transition->code_length);
+	gate_page_code(transition->code_length, transition->limit, code);
+	for (size_t i = 0; status == HP_OK && i < transition->count; i++) {
 		struct hp_transition_site *site = &transition->sites[i];
 		struct hp_state_function *function = &record->functions[i];
 		uint64_t gate = transition->page + HP_GATE_FIRST + i * HP_GATE_SIZE;
 
 		if (!gate_encode(transition->page, gate, function->replacement, site->current,
 				 site->displaced, site->site,
-				 page + HP_GATE_FIRST + i * HP_GATE_SIZE) ||
-		    !code_encode_jump(site->site, gate, function->written))
-			return hp_fail(error, HP_FAILED, "cannot build the gate of %s",
-				       function->function);
+				 code + HP_GATE_FIRST + i * HP_GATE_SIZE) ||
+		    !code_encode_jump(site->site, gate, function->written)) {
+			status = hp_fail(error, HP_FAILED, "cannot build the gate of %s",
+					 function->function);
+			break;
+		}
 		function->length = HP_JUMP_SIZE;
 		function->trampoline = gate;
 		store_words(site->site, site->original, function->written, HP_JUMP_SIZE,
 				 &site->block, site->gated);
 	}
-	return target_memory_write(&session->memory, remote->tid, transition->page, page,
-				   sizeof(page), error);
+	if (status == HP_OK)
+		status = target_memory_write(&session->memory, remote->tid, transition->page, code,
+					     transition->code_length, error);
+	free(code);
+	return status;
 }
 
 int transition_prepare(struct hp_session *session, struct hp_remote *remote,
@@ -461,7 +471,7 @@ static int compare_tids(const void *a, const void *b)
 
 static uint64_t table_slot(const struct hp_transition *transition, pid_t tid)
 {
-	return gate_table(transition->page) + (uint64_t)tid;
+	return gate_table(transition->page, transition->code_length) + (uint64_t)tid;
 }
 
 /* A thread's byte (its id below the limit), through the view if there is one. */
@@ -748,7 +758,8 @@ static struct hp_range *with_gates(const struct hp_transition *transition,
 	}
 	if (range_count)
 		memcpy(all, ranges, range_count * sizeof(*ranges));
-	all[range_count] = (struct hp_range){ transition->page, transition->page + HP_PAGE_SIZE,
+	all[range_count] = (struct hp_range){ transition->page,
+					      transition->page + transition->code_length,
 					      "a gate" };
 	return all;
 }
@@ -892,9 +903,11 @@ int transition_ungate(struct hp_session *session, struct hp_transition *transiti
 
 /* ---- A revert through the gates: the same moves, the other way ---- */
 
-/* The gate page at `page`, holding `limit` in its header: the code of this
- * hotpatch's gates, every thread sent to the new code (phase 1). */
-static bool gate_page_applied(struct hp_session *session, uint64_t page, uint64_t limit)
+/* The gate mapping at `page`, its table after `code_length` bytes and
+ * `limit` long, as its header says: the code of this hotpatch's gates,
+ * every thread sent to the new code (phase 1). */
+static bool gate_page_applied(struct hp_session *session, uint64_t page, uint64_t code_length,
+			      uint64_t limit)
 {
 	unsigned char seen[HP_GATE_FIRST], expected[HP_GATE_FIRST];
 	struct hp_error ignored = { 0 };
@@ -903,7 +916,7 @@ static bool gate_page_applied(struct hp_session *session, uint64_t page, uint64_
 		hp_error_release(&ignored);
 		return false;
 	}
-	gate_page_code(limit, expected);
+	gate_page_code(code_length, limit, expected);
 	return seen[0] == HP_GATE_ALL_NEW && memcmp(seen + 1, expected + 1, sizeof(seen) - 1) == 0;
 }
 
@@ -947,8 +960,14 @@ int transition_from_record(struct hp_session *session, const struct hp_state_pat
 		not_used(transition, "the patch is incomplete or cumulative");
 		return HP_OK;
 	}
-	transition->limit = (uint64_t)(record->gate_pages - 1) * HP_PAGE_SIZE;
-	if (!gate_page_applied(session, page, transition->limit)) {
+	transition->code_length = patch_state_code_length(record, 0);
+	if (patch_state_page_length(record, 0) <= transition->code_length ||
+	    record->function_count > HP_GATE_FUNCTIONS_MAX) {
+		not_used(transition, "its gate mapping is not as this hotpatch makes them");
+		return HP_OK;
+	}
+	transition->limit = patch_state_page_length(record, 0) - transition->code_length;
+	if (!gate_page_applied(session, page, transition->code_length, transition->limit)) {
 		not_used(transition, "its gates are not as this hotpatch writes them");
 		return HP_OK;
 	}
@@ -969,8 +988,8 @@ int transition_from_record(struct hp_session *session, const struct hp_state_pat
 	transition->page = page;
 	/* Threads asleep are moved by exchanges on the table, and the table is
 	 * emptied by the view: without it, every thread is stopped at once. */
-	gate_view_open(session->pid, &session->memory, page + HP_PAGE_SIZE, transition->limit,
-		       &transition->view);
+	gate_view_open(session->pid, &session->memory, page + transition->code_length,
+		       transition->limit, &transition->view);
 	if (!transition->view.bytes) {
 		transition->page = 0;
 		not_used(transition, "hotpatch cannot map the gates' table (it needs CAP_SYS_ADMIN)");

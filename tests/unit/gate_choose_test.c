@@ -57,7 +57,7 @@ static bool map_gate(struct gate_mapping *mapping)
 	if (at == MAP_FAILED)
 		return false;
 	mapping->page = at;
-	gate_page_code(mapping->limit, code);
+	gate_page_code(HP_PAGE_SIZE, mapping->limit, code);
 	memcpy(mapping->page, code, sizeof(code));
 	return mprotect(mapping->page, HP_PAGE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC) == 0;
 }

@@ -38,11 +38,15 @@ static void test_page_and_prologues(void)
 	static const unsigned char branching[] = { 0xeb, 0x10, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90 };
 	size_t displaced = 0;
 
-	gate_page_code(32768, page);
+	gate_page_code(HP_PAGE_SIZE, 32768, page);
 	CHECK(gate_page_is_gate(page), "the page's code is recognized");
 	CHECK(page[0] == HP_GATE_UNSEEN_ORIGINAL, "a new page is in phase 0");
 	page[HP_GATE_STORE] ^= 0xff;
 	CHECK(!gate_page_is_gate(page), "a changed routine is not ours");
+	gate_page_code(3 * HP_PAGE_SIZE, 32768, page);
+	CHECK(gate_page_is_gate(page), "the code of three pages of gates is recognized");
+	gate_page_code(3 * HP_PAGE_SIZE + 8, 32768, page);
+	CHECK(!gate_page_is_gate(page), "a table not on a page of its own is not ours");
 
 	CHECK(gate_displaceable(prologue, sizeof(prologue), SITE, &displaced) && displaced == 8,
 	      "push, mov and sub run in a gate: 8 bytes, whole instructions");
@@ -66,8 +70,14 @@ static void test_encode(void)
 	CHECK(quad_at(gate, HP_GATE_SIZE - 8) == SITE + 8,
 	      "its old code goes on right after the displaced bytes");
 	CHECK(memchr(gate, 0x55, HP_GATE_SIZE) != NULL, "the displaced push is in the gate");
-	CHECK(!gate_encode(PAGE, PAGE + HP_PAGE_SIZE - 8, REPLACEMENT, prologue, 8, SITE, gate),
-	      "a gate past its page is refused");
+	CHECK(gate_encode(PAGE, PAGE + HP_GATE_FIRST + 100 * HP_GATE_SIZE, REPLACEMENT, prologue, 8,
+			  SITE, gate),
+	      "the 101st gate, two pages on, is built");
+	CHECK(!gate_encode(PAGE, PAGE + gate_code_length(HP_GATE_FUNCTIONS_MAX) - 8, REPLACEMENT,
+			   prologue, 8, SITE, gate),
+	      "a gate past the largest gate mapping is refused");
+	CHECK(gate_code_length(40) == HP_PAGE_SIZE && gate_code_length(41) == 2 * HP_PAGE_SIZE,
+	      "40 gates take one page, 41 two");
 }
 
 static void test_rewind(void)

@@ -8,9 +8,9 @@
 
 #include "arch/arch.h"
 
-void gate_page_code(uint64_t limit, unsigned char code[HP_GATE_FIRST])
+void gate_page_code(uint64_t code_length, uint64_t limit, unsigned char code[HP_GATE_FIRST])
 {
-	(void)limit;
+	(void)code_length, (void)limit;
 	memset(code, 0, HP_GATE_FIRST);
 }
 
@@ -19,9 +19,9 @@ uint64_t gate_phase(uint64_t page)
 	return page;
 }
 
-uint64_t gate_table(uint64_t page)
+uint64_t gate_table(uint64_t page, uint64_t code_length)
 {
-	return page + HP_PAGE_SIZE;
+	return page + code_length;
 }
 
 bool gate_encode(uint64_t page, uint64_t gate, uint64_t replacement, const unsigned char *displaced,

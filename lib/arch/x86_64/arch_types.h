@@ -43,7 +43,7 @@
 #define HP_RETURN_TRAMPOLINE_LENGTH 0x15
 #define HP_RETURN_TRAMPOLINE_PUSHED 3
 
-/* The gate page of an apply without a global stop (gate.c draws it): the
+/* The gate mapping of an apply without a global stop (gate.c draws it): the
  * store routine's offset, where the gates begin, each gate's size, the most
  * prologue bytes a gate runs in its place. */
 #define HP_HAVE_GATES 1

@@ -4,7 +4,8 @@
  * per function, and which prologues a gate can run elsewhere.  Pure: bytes
  * in, bytes out; it never touches a process.
  *
- * The gate mapping: one page of code, then a table of one byte per thread
+ * The gate mapping: its code (this page, and as many more as its gates
+ * take: gate_code_length), then a table of one byte per thread
  * id (0 unseen, 1 new code, 2 original code, 3 held: original code, and
  * the thread's next gate makes it 2, which tells hotpatch it passed one;
  * 4 held new: the same the other way, for a revert: new code, made 1),
@@ -45,6 +46,8 @@
 #define GATE_LIMIT 0x008
 #define GATE_CHOOSE 0x040
 #define GATE_CHOOSE_END 0x100
+/* Where choose's `lea table(%rip)` holds the table's offset. */
+#define GATE_TABLE_REL32 (GATE_CHOOSE + 0x27)
 /* From here on choose has its four registers saved, and may have changed them. */
 #define CHOOSE_SAVED 0x14
 
@@ -75,7 +78,7 @@ static const unsigned char store_code[] = {
 	0xc3,				/* ret */
 };
 
-/* The table follows the code page: `table` is its offset from the page.
+/* The table follows the code pages: `table` is its offset from the first.
  * The thread's byte is claimed with one lock cmpxchg: an unseen or held
  * byte (3 or 4) becomes what this thread runs, and a byte hotpatch changed at the
  * same instant is read again.  What the thread runs is what the exchange
@@ -122,7 +125,7 @@ _Static_assert(HP_GATE_STORE + sizeof(store_code) <= GATE_CHOOSE, "the store rou
 _Static_assert(GATE_LIMIT + 8 <= HP_GATE_STORE, "the header fits");
 _Static_assert(AT_NEW + 6 <= AT_REPLACEMENT, "a gate fits");
 
-void gate_page_code(uint64_t limit, unsigned char code[HP_GATE_FIRST])
+void gate_page_code(uint64_t code_length, uint64_t limit, unsigned char code[HP_GATE_FIRST])
 {
 	memset(code, 0xcc, HP_GATE_FIRST);
 	memset(code, 0, HP_GATE_STORE);
@@ -130,7 +133,7 @@ void gate_page_code(uint64_t limit, unsigned char code[HP_GATE_FIRST])
 	memcpy(code + HP_GATE_STORE, store_code, sizeof(store_code));
 	memcpy(code + GATE_CHOOSE, choose_code, sizeof(choose_code));
 	put_rel32(code, GATE_CHOOSE + 0x1e, GATE_CHOOSE + 0x22, GATE_LIMIT);
-	put_rel32(code, GATE_CHOOSE + 0x27, GATE_CHOOSE + 0x2b, HP_PAGE_SIZE);
+	put_rel32(code, GATE_TABLE_REL32, GATE_TABLE_REL32 + 4, (size_t)code_length);
 	put_rel32(code, GATE_CHOOSE + 0x48, GATE_CHOOSE + 0x4d, GATE_PHASE);
 }
 
@@ -139,9 +142,9 @@ uint64_t gate_phase(uint64_t page)
 	return page + GATE_PHASE;
 }
 
-uint64_t gate_table(uint64_t page)
+uint64_t gate_table(uint64_t page, uint64_t code_length)
 {
-	return page + HP_PAGE_SIZE;
+	return page + code_length;
 }
 
 /* Copies the `length` bytes of whole instructions at `from` to run at `to`:
@@ -198,7 +201,7 @@ bool gate_encode(uint64_t page, uint64_t gate, uint64_t replacement, const unsig
 	size_t at = (size_t)reach, old_jump = AT_OLD + displaced_length;
 
 	if (reach < HP_GATE_FIRST || displaced_length > HP_GATE_DISPLACED_MAX ||
-	    reach + HP_GATE_SIZE > HP_PAGE_SIZE)
+	    (uint64_t)reach + HP_GATE_SIZE > gate_code_length(HP_GATE_FUNCTIONS_MAX))
 		return false;
 	memset(code, 0xcc, HP_GATE_SIZE);
 	/* cmpb $1, phase(%rip); je new */
@@ -307,8 +310,16 @@ bool gate_entry_whole(const unsigned char *code, size_t length, uint64_t address
 bool gate_page_is_gate(const unsigned char bytes[HP_GATE_FIRST])
 {
 	unsigned char code[HP_GATE_FIRST];
+	int32_t table = 0;
 
-	gate_page_code(0, code);
+	/* The table's offset, the code's length: whole pages, as many as
+	 * the most gates take. */
+	memcpy(&table, bytes + GATE_TABLE_REL32, sizeof(table));
+	table += GATE_TABLE_REL32 + 4;
+	if (table < (int32_t)HP_PAGE_SIZE || (uint64_t)table > gate_code_length(HP_GATE_FUNCTIONS_MAX) ||
+	    table % (int32_t)HP_PAGE_SIZE != 0)
+		return false;
+	gate_page_code((uint64_t)table, 0, code);
 	return memcmp(bytes + HP_GATE_STORE, code + HP_GATE_STORE, HP_GATE_FIRST - HP_GATE_STORE) ==
 	       0;
 }
