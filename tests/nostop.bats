@@ -412,6 +412,8 @@ many_line_after() {
 	line=$(many_line_after "$mark" ' other=0 torn=0 ')
 	[[ $line =~ \ old=([0-9]+)\ new=([0-9]+)\  ]] && ((BASH_REMATCH[1] + BASH_REMATCH[2] == 4)) ||
 		fail "a worker between versions: $line"
+	# Killed once 3 of the 5 threads had moved: some workers on each side.
+	((BASH_REMATCH[1] >= 1 && BASH_REMATCH[2] >= 1)) || fail "not half way: $line"
 	run -0 --separate-stderr hp list --pid "$TARGET_PID"
 	[[ $output == *incomplete* ]] || fail "list says:"$'\n'"$output"
 	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
