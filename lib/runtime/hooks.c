@@ -38,10 +38,15 @@ int hook_call(struct hp_remote *remote, const char *patch, const char *which, ui
 				 which, patch, HOOK_SECONDS, (int)remote->pid);
 	} else if (status != HP_OK) {
 		char why[sizeof(error->message)];
+		enum hp_error_kind kind = error->kind;
+		int number = error->error_number;
 
 		hp_copy_string(why, sizeof(why), error->message);
 		status = hp_fail(error, status, "the %s hook of patch %s failed in pid %d: %s", which,
 				 patch, (int)remote->pid, why);
+		/* Only the words change: what failed is still what it was. */
+		error->kind = kind;
+		error->error_number = number;
 	}
 	remote->call_deadline = 0;
 	*returned = (int)(uint32_t)result;
