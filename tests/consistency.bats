@@ -29,8 +29,12 @@ teardown() { hp_teardown; }
 @test "revert moves threads out of the replacement the same way, and no breakpoint is left behind" {
 	local mark line
 	start_target threads 8 resident
+	mark=$(line_count "$TARGET_LOG")
 	HOTPATCH_FAULT=single-attempt run -0 --separate-stderr \
 		hp apply --pid "$TARGET_PID" "$HP_PATCHES/hot_v2.so"
+	# Every worker ran the new code (at the lowest priority, on a busy
+	# machine, one may not have called again before the revert).
+	hot_line_after "$TARGET_LOG" "$mark" ' v1=0 v2=8 other=0 switches=8 ' >/dev/null
 	HOTPATCH_FAULT=single-attempt run -0 --separate-stderr \
 		hp revert --pid "$TARGET_PID" --json
 	json_is '.attempts == 1'

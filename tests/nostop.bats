@@ -47,7 +47,11 @@ settled_line() {
 	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --json "$HP_PATCHES/hot_v2.so"
 	json_is '.stop == "gates"' '.stop_all_reason == null'
 	settled_line "$mark" ' v1=0 v2=8 other=0 switches=8 ' >/dev/null
+	mark=$(line_count "$TARGET_LOG")
 	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
+	# Each worker back on the old code before the next apply: one that had
+	# not called in between would count a switch less.
+	settled_line "$mark" ' v1=8 v2=0 other=0 switches=16 ' >/dev/null
 	mark=$(line_count "$TARGET_LOG")
 	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --stop-all --json "$HP_PATCHES/hot_v2.so"
 	json_is '.stop == "stop-all"' '.stop_all_reason == "--stop-all"'
@@ -280,7 +284,9 @@ settled_line() {
 	[[ $line == *" switches=16 "* ]] || fail "workers switched back and forth: $line"
 	assert_target_untouched "$TARGET_PID"
 	# With --stop-all, every thread at once, as before gates.
+	mark=$(line_count "$TARGET_LOG")
 	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --json "$HP_PATCHES/hot_v2.so"
+	settled_line "$mark" ' v1=0 v2=8 other=0 switches=24 ' >/dev/null
 	run -2 --separate-stderr hp revert --pid "$TARGET_PID" --gates --stop-all
 	run -0 --separate-stderr hp revert --pid "$TARGET_PID" --stop-all --json
 	json_is '.stop == "stop-all"' '.stop_all_reason == "--stop-all"'
