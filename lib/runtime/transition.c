@@ -856,6 +856,40 @@ int transition_decide(struct hp_session *session, struct hp_transition *transiti
 	return write_phase(session, transition, HP_GATE_ALL_NEW, error);
 }
 
+/* A rollback's moves, while every thread runs: the phase sends a thread
+ * not seen since to `move->to` (`unseen`), each thread moved the other way
+ * goes back once out of `ranges`, then every thread goes there (`all`).
+ * Within the session's deadline; HP_BUSY leaves the blockers. */
+static int roll_every_thread(struct hp_session *session, const struct universe_move *move,
+			     enum hp_gate_phase unseen, enum hp_gate_phase all,
+			     const struct hp_range *ranges, size_t range_count,
+			     struct hp_error *error)
+{
+	struct hp_transition *transition = move->transition;
+	unsigned passes = 0;
+	int status = write_phase(session, transition, unseen, error);
+
+	if (status == HP_OK && transition->moving)
+		status = set_ranges_with_gates(session, transition, ranges, range_count, error);
+	if (status == HP_OK && transition->moving)
+		status = move_every_thread(session, move, session->deadline, &passes, error);
+	if (status == HP_OK)
+		status = write_phase(session, transition, all, error);
+	return status;
+}
+
+/* A rollback that a thread outstayed: the patch is left incomplete, for
+ * `hotpatch revert` (`again`: " again" for a revert's own rollback). */
+static int left_incomplete(const struct hp_session *session, const char *where_when,
+			   const char *again, struct hp_error *error)
+{
+	return hp_fail(error, HP_BUSY,
+		       "pid %d: thread %d stayed in %s rolled back; the patch is left incomplete: "
+		       "run hotpatch revert%s",
+		       (int)session->pid, session->blocker_count ? (int)session->blockers[0].tid : 0,
+		       where_when, again);
+}
+
 /* The rollback, while every thread runs: each thread back to the original
  * code once out of the new, then the entries, then the gate page emptied. */
 int transition_ungate(struct hp_session *session, struct hp_transition *transition,
@@ -873,13 +907,8 @@ int transition_ungate(struct hp_session *session, struct hp_transition *transiti
 	if (!transition->page)
 		return HP_OK;
 	session->deadline = hp_now() + HP_ROLLBACK_SECONDS;
-	status = write_phase(session, transition, HP_GATE_UNSEEN_ORIGINAL, error);
-	if (status == HP_OK && transition->moving)
-		status = set_ranges_with_gates(session, transition, &transition->new_code, 1, error);
-	if (status == HP_OK && transition->moving)
-		status = move_every_thread(session, &back, session->deadline, &passes, error);
-	if (status == HP_OK)
-		status = write_phase(session, transition, HP_GATE_ALL_ORIGINAL, error);
+	status = roll_every_thread(session, &back, HP_GATE_UNSEEN_ORIGINAL, HP_GATE_ALL_ORIGINAL,
+				   &transition->new_code, 1, error);
 	if (status == HP_OK)
 		status = store_all(session, transition, false, &(bool){ false }, error);
 	if (status == HP_OK)
@@ -891,11 +920,7 @@ int transition_ungate(struct hp_session *session, struct hp_transition *transiti
 	 * under it; the patch stays, incomplete, for revert. */
 	transition->keep_page = status != HP_OK;
 	if (status == HP_BUSY)
-		status = hp_fail(error, HP_BUSY,
-				 "pid %d: thread %d stayed in the patch's code while apply rolled back; "
-				 "the patch is left incomplete: run hotpatch revert",
-				 (int)session->pid,
-				 session->blocker_count ? (int)session->blockers[0].tid : 0);
+		status = left_incomplete(session, "the patch's code while apply", "", error);
 	if (status == HP_OK)
 		transition->gated = false;
 	return status;
@@ -1105,28 +1130,18 @@ int transition_move_forward(struct hp_session *session, struct hp_transition *tr
 	 * old bodies. */
 	struct universe_move forward = { transition, HP_GATE_NEW, session->allow_unreliable, true };
 	double deadline = session->deadline;
-	unsigned passes = 0;
 	int status;
 
 	if (!transition->moving)
 		return write_phase(session, transition, HP_GATE_ALL_NEW, error);
 	session->deadline = hp_now() + HP_ROLLBACK_SECONDS;
-	status = write_phase(session, transition, HP_GATE_UNSEEN_NEW, error);
-	if (status == HP_OK)
-		status = set_ranges_with_gates(session, transition, old_code, old_count, error);
-	if (status == HP_OK)
-		status = move_every_thread(session, &forward, session->deadline, &passes, error);
-	if (status == HP_OK)
-		status = write_phase(session, transition, HP_GATE_ALL_NEW, error);
+	status = roll_every_thread(session, &forward, HP_GATE_UNSEEN_NEW, HP_GATE_ALL_NEW, old_code,
+				   old_count, error);
 	session->deadline = deadline;
 	if (status == HP_OK)
 		transition->moving = false;
 	if (status == HP_BUSY)
-		status = hp_fail(error, HP_BUSY,
-				 "pid %d: thread %d stayed in the original code while revert rolled "
-				 "back; the patch is left incomplete: run hotpatch revert again",
-				 (int)session->pid,
-				 session->blocker_count ? (int)session->blockers[0].tid : 0);
+		status = left_incomplete(session, "the original code while revert", " again", error);
 	return status;
 }
 
