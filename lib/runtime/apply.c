@@ -958,7 +958,7 @@ static int run(const struct hp_request *request, struct hp_result *result,
 
 	memset(result, 0, sizeof(*result));
 	status = steps_run(steps, &work, request->pid, request->interrupted, error);
-	status = session_classify_failure(request->pid, steps->command, status, error);
+	status = session_classify_failure(&work.session, steps->command, status, error);
 	/* A failed apply leaves the process as it was: in one never patched,
 	 * that is without our state and stub page.  Best effort, as the
 	 * rollback is. */

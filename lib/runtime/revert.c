@@ -610,7 +610,7 @@ int hp_revert(const struct hp_request *request, struct hp_result *result,
 
 	memset(result, 0, sizeof(*result));
 	status = steps_run(&revert_steps, &work, request->pid, request->interrupted, error);
-	status = session_classify_failure(request->pid, "revert", status, error);
+	status = session_classify_failure(&work.session, "revert", status, error);
 	if (work.ranges) {
 		hp_copy_string(result->stop_mode, sizeof(result->stop_mode),
 			       without_stop(&work) ? "gates" : "stop-all");

@@ -107,6 +107,7 @@ int session_open_as(struct hp_session *session, const struct hp_request *request
 		hp_hint(error, "check the pid");
 		return hp_fail_as(error, HP_KIND_NO_PROCESS, "no process %d", (int)request->pid);
 	}
+	session->seen = true;
 	/* A reader takes no lock: the state can be read while a command is at
 	 * work (patch_state_read), and list must not make that command fail. */
 	session->lock_fd = needs_lock ? take_lock(request->pid, error) : -1;
@@ -739,24 +740,16 @@ static bool kind_may_mean_exit(enum hp_error_kind kind)
 	}
 }
 
-/* A pid that never was has no /proc entry; a killed process keeps one
- * until its parent reaps it, and is "no process" to the reads that fail. */
-static bool pid_still_listed(pid_t pid)
-{
-	char path[32];
-
-	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
-	return access(path, F_OK) == 0;
-}
-
-int session_classify_failure(pid_t pid, const char *command, int status,
+int session_classify_failure(const struct hp_session *session, const char *command, int status,
 			     struct hp_error *error)
 {
 	char cause[sizeof(error->message)];
-	bool may_mean_exit = kind_may_mean_exit(error->kind) ||
-			     (error->kind == HP_KIND_NO_PROCESS && pid > 0 && pid_still_listed(pid));
+	pid_t pid = session->pid;
 
-	if (status == HP_OK || status == HP_USAGE || pid <= 0 || !may_mean_exit ||
+	/* A process never seen is "no process", whatever came after: it may
+	 * have died, and its parent reaped it, before the command looked. */
+	if (status == HP_OK || status == HP_USAGE || pid <= 0 || !session->seen ||
+	    !(kind_may_mean_exit(error->kind) || error->kind == HP_KIND_NO_PROCESS) ||
 	    !process_has_exited(pid))
 		return status;
 	/* What the step saw stays as a detail line, for whoever digs. */

@@ -26,6 +26,7 @@ struct hp_session {
 	bool find_suspended;	/* scan memory for frames suspended off the threads' stacks */
 	struct hp_suspended_scan suspended;
 	bool in_process;	/* the engine runs inside the target (hp_request) */
+	bool seen;		/* the process was there when the command opened it */
 	bool stub_checked, stub_ok;	/* the state's stub page holds our code */
 	unsigned thread_count;	/* threads seen at the last stop */
 	double longest_stop;	/* seconds, over every attempt */
@@ -50,7 +51,7 @@ static inline bool session_interrupted(const struct hp_session *session)
 /* A failure the step that failed could not name (a read that found the
  * process gone, say) becomes "pid N exited during COMMAND", kind
  * target_exited, when the process has ended or is ending; the status. */
-int session_classify_failure(pid_t pid, const char *command, int status,
+int session_classify_failure(const struct hp_session *session, const char *command, int status,
 			     struct hp_error *error) HP_MUST_CHECK;
 
 /* ---- borrow_choice.c: which thread runs the remote calls ---- */
