@@ -18,14 +18,14 @@
 #   OUT=build/bench HOTPATCH=build/hotpatch bench/pauses.sh
 #
 # Environment: RUNS (5), THREAD_COUNTS ("2 16 128 1024"), FUNCTION_COUNTS
-# ("1 100"), HOTPATCH_TIMEOUT (10 seconds).
+# ("1 100 1000"), HOTPATCH_TIMEOUT (10 seconds).
 set -uo pipefail
 
 : "${OUT:?OUT must name the directory bench/Makefile built into}"
 : "${HOTPATCH:?HOTPATCH must name the hotpatch binary}"
 runs=${RUNS:-5}
 thread_counts=${THREAD_COUNTS:-2 16 128 1024}
-function_counts=${FUNCTION_COUNTS:-1 100}
+function_counts=${FUNCTION_COUNTS:-1 100 1000}
 timeout=${HOTPATCH_TIMEOUT:-10}
 target_binary=$(readlink -f "$OUT/bench_target")
 jump_size=6
