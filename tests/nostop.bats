@@ -407,14 +407,14 @@ many_line_after() {
 	run -0 --separate-stderr hp revert --pid "$TARGET_PID" --json
 	json_is '.stop == "gates"'
 	many_line_after "$mark" ' old=4 new=0 other=0 torn=0 ' >/dev/null
-	# The gates' two code pages and their table are gone with the patch.
+	# The gates' code pages and their table are gone with the patch.
 	assert_target_untouched "$TARGET_PID"
 	[[ $(maps_of_code "$TARGET_PID") == "$maps_before" ]] ||
 		fail "anonymous code or shared mappings differ:"$'\n'"$(maps_of_code "$TARGET_PID")"
 	assert_no_errors "$TARGET_LOG"
 }
 
-@test "hotpatch killed half way through a transition over 64 gates: no torn round, and revert takes the two pages of gates back" {
+@test "hotpatch killed half way through a transition over 64 gates: no torn round, and revert takes the pages of gates back" {
 	local mark line maps_before
 	start_target many 4
 	maps_before=$(maps_of_code "$TARGET_PID")

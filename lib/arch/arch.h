@@ -204,13 +204,20 @@ enum hp_gate_universe {
 /* The most functions one gate mapping takes: its code pages are then
  * gate_code_length(HP_GATE_FUNCTIONS_MAX) bytes. */
 #define HP_GATE_FUNCTIONS_MAX 1024
-/* The length of a gate mapping's code, whole pages: the shared part and one
- * gate per function.  Its table follows. */
+/* The length of a gate mapping's code, whole pages: the shared part, one
+ * gate per function, then room for the list of their entries' stores
+ * (gate_store_list).  Its table follows. */
 static inline uint64_t gate_code_length(size_t count)
 {
-	uint64_t used = HP_GATE_FIRST + (uint64_t)count * HP_GATE_SIZE;
+	uint64_t used = HP_GATE_FIRST + (uint64_t)count * (HP_GATE_SIZE + HP_GATE_STORE_ITEM);
 
 	return (used + HP_PAGE_SIZE - 1) & ~(uint64_t)(HP_PAGE_SIZE - 1);
+}
+/* Where, in the gate mapping at `page` with `count` gates, the list that
+ * the store_many routine reads goes: right after the last gate. */
+static inline uint64_t gate_store_list(uint64_t page, size_t count)
+{
+	return page + HP_GATE_FIRST + (uint64_t)count * HP_GATE_SIZE;
 }
 /* The first HP_GATE_FIRST bytes of a gate mapping whose table, right after
  * its `code_length` bytes of code, holds `limit` bytes: phase 0, the store

@@ -353,23 +353,51 @@ static int page_protection(const struct hp_maps *maps, uint64_t address)
 	       (mapping->executable ? PROT_EXEC : 0);
 }
 
-/* One site's block, from `from` to `to`, by the target's own locked store;
- * the page is made writable around it. */
-static int store_block(struct hp_session *session, struct hp_remote *remote,
-		       const struct hp_maps *maps, const struct hp_transition *transition,
-		       uint64_t block, const unsigned char *from, const unsigned char *to,
-		       bool *refused, struct hp_error *error)
+/* Site indexes in the order of their blocks' addresses. */
+static const struct hp_transition_site *sorting_sites;
+
+static int compare_blocks(const void *a, const void *b)
 {
-	uint64_t page = block & ~(uint64_t)(HP_PAGE_SIZE - 1), stored = 0, words[4];
-	int protection = page_protection(maps, block);
+	uint64_t left = sorting_sites[*(const size_t *)a].block;
+	uint64_t right = sorting_sites[*(const size_t *)b].block;
+
+	return (left > right) - (left < right);
+}
+
+/* The entries of the sites `order[0..count)` that change, for store_many:
+ * each block's address, what it holds, what it gets. */
+static void fill_store_list(const struct hp_transition *transition, const size_t *order,
+			    size_t count, bool gate, uint64_t *list)
+{
+	for (size_t i = 0; i < count; i++) {
+		const struct hp_transition_site *site = &transition->sites[order[i]];
+		uint64_t *item = list + i * (HP_GATE_STORE_ITEM / sizeof(uint64_t));
+
+		item[0] = site->block;
+		memcpy(item + 1, gate ? site->original : site->gated, HP_GATE_STORE_SIZE);
+		memcpy(item + 3, gate ? site->gated : site->original, HP_GATE_STORE_SIZE);
+	}
+}
+
+/* The `count` entries from list entry `first` on, all in the page of
+ * `page_address`, by the target's own locked stores; the page made
+ * writable around them.  *stored: how many went in. */
+static int store_page(struct hp_session *session, struct hp_remote *remote,
+		      const struct hp_maps *maps, const struct hp_transition *transition,
+		      uint64_t page_address, size_t first, size_t count, uint64_t *stored,
+		      bool *refused, struct hp_error *error)
+{
+	uint64_t page = page_address & ~(uint64_t)(HP_PAGE_SIZE - 1);
+	uint64_t list = gate_store_list(transition->page, transition->count) +
+			first * HP_GATE_STORE_ITEM;
+	int protection = page_protection(maps, page_address);
 	int64_t result = 0;
 	int status;
 
+	*stored = 0;
 	if (protection < 0 || !(protection & PROT_EXEC))
 		return hp_fail(error, HP_FAILED, "pid %d: 0x%" PRIx64 " is not code any more",
-			       (int)session->pid, block);
-	memcpy(words, from, 16);
-	memcpy(words + 2, to, 16);
+			       (int)session->pid, page_address);
 	status = remote_syscall_checked(remote, SYS_mprotect,
 					(uint64_t[6]){ page, HP_PAGE_SIZE,
 						       (uint64_t)(protection | PROT_WRITE) },
@@ -378,43 +406,82 @@ static int store_block(struct hp_session *session, struct hp_remote *remote,
 		*refused = true;
 		return status;
 	}
-	status = remote_call(remote, transition->page + HP_GATE_STORE,
-			     (uint64_t[6]){ block, words[0], words[1], words[2], words[3] }, &stored,
-			     error);
+	status = remote_call(remote, transition->page + HP_GATE_STORE_MANY,
+			     (uint64_t[6]){ list, count }, stored, error);
 	if (remote_syscall_checked(remote, SYS_mprotect,
 				   (uint64_t[6]){ page, HP_PAGE_SIZE, (uint64_t)protection },
 				   "mprotect", &result, status == HP_OK ? error : &(struct hp_error){ 0 }) !=
 		    HP_OK &&
 	    status == HP_OK)
 		status = HP_FAILED;
-	if (status == HP_OK && (stored & 0xff) != 1)
-		status = hp_fail(error, HP_FAILED,
-				 "pid %d: the code at 0x%" PRIx64 " changed while hotpatch worked",
-				 (int)session->pid, block);
 	return status;
 }
 
-/* Every site from its original bytes to its gate's jump (`gate`) or back. */
+/* The sites that change, in block order, each page's at once: *count of
+ * them in `order` (the caller frees it), their entries written to the
+ * gate mapping's store list. */
+static int plan_stores(struct hp_session *session, const struct hp_remote *remote,
+		       struct hp_transition *transition, bool gate, size_t **order,
+		       size_t *count, struct hp_error *error)
+{
+	uint64_t *list = NULL;
+	int status;
+
+	*count = 0;
+	*order = calloc(transition->count ? transition->count : 1, sizeof(**order));
+	list = calloc(transition->count ? transition->count : 1, HP_GATE_STORE_ITEM);
+	if (!*order || !list) {
+		free(list);
+		return hp_fail(error, HP_FAILED, "out of memory");
+	}
+	for (size_t i = 0; i < transition->count; i++)
+		if (transition->sites[i].in_place != gate)
+			(*order)[(*count)++] = i;
+	sorting_sites = transition->sites;
+	qsort(*order, *count, sizeof(**order), compare_blocks);
+	fill_store_list(transition, *order, *count, gate, list);
+	status = target_memory_write(&session->memory, remote->tid,
+				     gate_store_list(transition->page, transition->count), list,
+				     *count * HP_GATE_STORE_ITEM, error);
+	free(list);
+	return status;
+}
+
+/* Every site from its original bytes to its gate's jump (`gate`) or back:
+ * one call of the gate mapping's store_many a page of entries, so that the
+ * borrowed thread is held for a few calls, not three a function. */
 static int store_all(struct hp_session *session, struct hp_transition *transition, bool gate,
 		     bool *refused, struct hp_error *error)
 {
 	struct hp_remote remote;
 	struct hp_maps maps = { 0 };
+	size_t *order = NULL, count = 0, run;
 	int status = session_borrow_thread(session, &remote, error);
 
 	if (status == HP_OK)
 		status = proc_maps_read(session->pid, &maps, error);
-	for (size_t i = 0; status == HP_OK && i < transition->count; i++) {
-		struct hp_transition_site *site = &transition->sites[i];
+	if (status == HP_OK)
+		status = plan_stores(session, &remote, transition, gate, &order, &count, error);
+	for (size_t i = 0; status == HP_OK && i < count; i += run) {
+		uint64_t page = transition->sites[order[i]].block & ~(uint64_t)(HP_PAGE_SIZE - 1);
+		uint64_t stored = 0;
 
-		if (site->in_place == gate)
-			continue;
-		status = store_block(session, &remote, &maps, transition, site->block,
-				     gate ? site->original : site->gated,
-				     gate ? site->gated : site->original, refused, error);
-		if (status == HP_OK)
-			site->in_place = gate;
+		for (run = 1; i + run < count &&
+			      (transition->sites[order[i + run]].block &
+			       ~(uint64_t)(HP_PAGE_SIZE - 1)) == page;
+		     run++)
+			;
+		status = store_page(session, &remote, &maps, transition, page, i, run, &stored,
+				    refused, error);
+		for (size_t k = 0; status == HP_OK && k < stored && k < run; k++)
+			transition->sites[order[i + k]].in_place = gate;
+		if (status == HP_OK && stored != run)
+			status = hp_fail(error, HP_FAILED,
+					 "pid %d: the code at 0x%" PRIx64 " changed while hotpatch worked",
+					 (int)session->pid,
+					 transition->sites[order[i + (stored < run ? stored : 0)]].block);
 	}
+	free(order);
 	proc_maps_release(&maps);
 	return session_return_thread(session, &remote, status, error);
 }

@@ -2,7 +2,8 @@
  * process: what each byte of the table and each phase make of the calling
  * thread (the new code or the original), and what byte it leaves behind.
  * hotpatch's moves rely on exactly this: a "held" byte becomes what it
- * held back, by the thread's own locked exchange. */
+ * held back, by the thread's own locked exchange.  And the store_many
+ * routine that writes the entries' jumps, a page of them a call. */
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -100,6 +101,36 @@ static void test_bytes(struct gate_mapping *mapping)
 	      "held new: new, and made so (a revert's exchange then fails)");
 }
 
+/* store_many over three 16-byte blocks: the first two hold what the list
+ * expects and take the new bytes; the third does not, and the stores stop
+ * there, leaving it as it was. */
+static void test_store_many(struct gate_mapping *mapping)
+{
+	static uint64_t blocks[3][2] __attribute__((aligned(16)));
+	uint64_t list[3][HP_GATE_STORE_ITEM / sizeof(uint64_t)];
+	uint64_t (*store_many)(const void *, uint64_t) =
+		(uint64_t (*)(const void *, uint64_t))(uintptr_t)(mapping->page + HP_GATE_STORE_MANY);
+
+	for (int i = 0; i < 3; i++) {
+		blocks[i][0] = 0x1111 * (uint64_t)(i + 1);
+		blocks[i][1] = 0x2222 * (uint64_t)(i + 1);
+		list[i][0] = (uint64_t)(uintptr_t)blocks[i];
+		list[i][1] = blocks[i][0];
+		list[i][2] = blocks[i][1];
+		list[i][3] = 0xaaaa * (uint64_t)(i + 1);
+		list[i][4] = 0xbbbb * (uint64_t)(i + 1);
+	}
+	list[2][2] ^= 1;	/* the third block changed meanwhile */
+	CHECK(store_many(list, 2) == 2 && blocks[0][0] == 0xaaaa && blocks[1][1] == 0xbbbb * 2,
+	      "store_many stores each entry of the list");
+	list[0][1] = 0xaaaa, list[0][2] = 0xbbbb, list[0][3] = 0x1111, list[0][4] = 0x2222;
+	list[1][1] = 0xaaaa * 2, list[1][2] = 0xbbbb * 2, list[1][3] = 0x5555, list[1][4] = 0x6666;
+	CHECK(store_many(list, 3) == 2 && blocks[0][0] == 0x1111 && blocks[1][0] == 0x5555 &&
+		      blocks[2][0] == 0x1111 * 3 && blocks[2][1] == 0x2222 * 3,
+	      "store_many stops at a block that does not hold what it expects, and leaves it");
+	CHECK(store_many(list, 0) == 0, "store_many of no entry stores nothing");
+}
+
 int main(void)
 {
 	struct gate_mapping mapping = { 0 };
@@ -107,6 +138,7 @@ int main(void)
 	CHECK(map_gate(&mapping), "a gate page maps in this process");
 	if (mapping.page) {
 		test_bytes(&mapping);
+		test_store_many(&mapping);
 		munmap(mapping.page, HP_PAGE_SIZE + mapping.limit);
 	}
 	return check_report();

@@ -76,8 +76,10 @@ static void test_encode(void)
 	CHECK(!gate_encode(PAGE, PAGE + gate_code_length(HP_GATE_FUNCTIONS_MAX) - 8, REPLACEMENT,
 			   prologue, 8, SITE, gate),
 	      "a gate past the largest gate mapping is refused");
-	CHECK(gate_code_length(40) == HP_PAGE_SIZE && gate_code_length(41) == 2 * HP_PAGE_SIZE,
-	      "40 gates take one page, 41 two");
+	CHECK(gate_code_length(28) == HP_PAGE_SIZE && gate_code_length(29) == 2 * HP_PAGE_SIZE,
+	      "28 gates and their store list take one page, 29 two");
+	CHECK(gate_store_list(PAGE, 3) == PAGE + HP_GATE_FIRST + 3 * HP_GATE_SIZE,
+	      "the store list follows the last gate");
 }
 
 static void test_rewind(void)

@@ -114,7 +114,11 @@ struct hp_extended_state {
  * gate.c's functions say no.  The sizes keep the neutral code compiling. */
 #define HP_HAVE_GATES 0
 #define HP_GATE_STORE 0x20
+#define HP_GATE_STORE_MANY 0xc0
 #define HP_GATE_STORE_SIZE 16
+/* One entry of the store list store_many reads: the block's address, the
+ * 16 bytes it must hold, the 16 it gets. */
+#define HP_GATE_STORE_ITEM 40
 #define HP_GATE_FIRST 0x100
 #define HP_GATE_SIZE 96
 #define HP_GATE_DISPLACED_MAX 16

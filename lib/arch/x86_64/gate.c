@@ -24,7 +24,12 @@
  *          original code); an unseen thread is written in as the phase
  *          says, a held one as what it holds, by one lock cmpxchg.  It saves rax rcx rdx r11 under its SP (the red zone, which
  *          the kernel's signal frames skip) and changes only the flags.
- *   0x100  gates, HP_GATE_SIZE each:
+ *   0x0c0  store_many(list, count): the store above for each entry of a
+ *          list (HP_GATE_STORE_ITEM bytes each: the block's address, the
+ *          16 bytes expected, the 16 new), in order, stopping at the first
+ *          block that did not hold what was expected; returns how many it
+ *          stored.  One call for a page of entries, not one each.
+ *   0x100  gates, HP_GATE_SIZE each, then the list of their stores:
  *
  *   gate:  cmpb $1, phase(%rip);  je new
  *          cmpb $2, phase(%rip);  je old
@@ -120,7 +125,30 @@ static const unsigned char choose_code[] = {
 	0xc3,				/* 76 ret */
 };
 
-_Static_assert(GATE_CHOOSE + sizeof(choose_code) <= GATE_CHOOSE_END, "the choose routine fits");
+static const unsigned char store_many_code[] = {
+	0x53,				/* 00 push %rbx */
+	0x45, 0x31, 0xc9,		/* 01 xor %r9d,%r9d        stored */
+	0x49, 0x39, 0xf1,		/* 04 next: cmp %rsi,%r9 */
+	0x73, 0x23,			/* 07 jae done (0x2c) */
+	0x4c, 0x8b, 0x17,		/* 09 mov (%rdi),%r10      the block */
+	0x48, 0x8b, 0x47, 0x08,		/* 0c mov 0x8(%rdi),%rax   expected */
+	0x48, 0x8b, 0x57, 0x10,		/* 10 mov 0x10(%rdi),%rdx */
+	0x48, 0x8b, 0x5f, 0x18,		/* 14 mov 0x18(%rdi),%rbx  new */
+	0x48, 0x8b, 0x4f, 0x20,		/* 18 mov 0x20(%rdi),%rcx */
+	0xf0, 0x49, 0x0f, 0xc7, 0x0a,	/* 1c lock cmpxchg16b (%r10) */
+	0x75, 0x09,			/* 21 jne done (0x2c) */
+	0x48, 0x83, 0xc7, 0x28,		/* 23 add $40,%rdi */
+	0x49, 0xff, 0xc1,		/* 27 inc %r9 */
+	0xeb, 0xd8,			/* 2a jmp next (0x04) */
+	0x4c, 0x89, 0xc8,		/* 2c done: mov %r9,%rax */
+	0x5b,				/* 2f pop %rbx */
+	0xc3,				/* 30 ret */
+};
+
+_Static_assert(GATE_CHOOSE + sizeof(choose_code) <= HP_GATE_STORE_MANY, "the choose routine fits");
+_Static_assert(HP_GATE_STORE_MANY + sizeof(store_many_code) <= GATE_CHOOSE_END,
+	       "the store_many routine fits");
+_Static_assert(HP_GATE_STORE_ITEM == 40, "store_many steps 40 bytes an entry");
 _Static_assert(HP_GATE_STORE + sizeof(store_code) <= GATE_CHOOSE, "the store routine fits");
 _Static_assert(GATE_LIMIT + 8 <= HP_GATE_STORE, "the header fits");
 _Static_assert(AT_NEW + 6 <= AT_REPLACEMENT, "a gate fits");
@@ -132,6 +160,7 @@ void gate_page_code(uint64_t code_length, uint64_t limit, unsigned char code[HP_
 	memcpy(code + GATE_LIMIT, &limit, sizeof(limit));
 	memcpy(code + HP_GATE_STORE, store_code, sizeof(store_code));
 	memcpy(code + GATE_CHOOSE, choose_code, sizeof(choose_code));
+	memcpy(code + HP_GATE_STORE_MANY, store_many_code, sizeof(store_many_code));
 	put_rel32(code, GATE_CHOOSE + 0x1e, GATE_CHOOSE + 0x22, GATE_LIMIT);
 	put_rel32(code, GATE_TABLE_REL32, GATE_TABLE_REL32 + 4, (size_t)code_length);
 	put_rel32(code, GATE_CHOOSE + 0x48, GATE_CHOOSE + 0x4d, GATE_PHASE);
