@@ -353,13 +353,12 @@ static int page_protection(const struct hp_maps *maps, uint64_t address)
 	       (mapping->executable ? PROT_EXEC : 0);
 }
 
-/* Site indexes in the order of their blocks' addresses. */
-static const struct hp_transition_site *sorting_sites;
-
-static int compare_blocks(const void *a, const void *b)
+/* Site indexes in the order of their blocks' addresses (qsort_r). */
+static int compare_blocks(const void *a, const void *b, void *sites_data)
 {
-	uint64_t left = sorting_sites[*(const size_t *)a].block;
-	uint64_t right = sorting_sites[*(const size_t *)b].block;
+	const struct hp_transition_site *sites = sites_data;
+	uint64_t left = sites[*(const size_t *)a].block;
+	uint64_t right = sites[*(const size_t *)b].block;
 
 	return (left > right) - (left < right);
 }
@@ -437,12 +436,13 @@ static int plan_stores(struct hp_session *session, const struct hp_remote *remot
 	for (size_t i = 0; i < transition->count; i++)
 		if (transition->sites[i].in_place != gate)
 			(*order)[(*count)++] = i;
-	sorting_sites = transition->sites;
-	qsort(*order, *count, sizeof(**order), compare_blocks);
+	qsort_r(*order, *count, sizeof(**order), compare_blocks, transition->sites);
 	fill_store_list(transition, *order, *count, gate, list);
-	status = target_memory_write(&session->memory, remote->tid,
-				     gate_store_list(transition->page, transition->count), list,
-				     *count * HP_GATE_STORE_ITEM, error);
+	status = *count == 0 ? HP_OK
+			     : target_memory_write(&session->memory, remote->tid,
+						   gate_store_list(transition->page,
+								   transition->count),
+						   list, *count * HP_GATE_STORE_ITEM, error);
 	free(list);
 	return status;
 }
