@@ -17,6 +17,21 @@ settled_line() {
 	hot_line_after "$TARGET_LOG" "$1" "$2"
 }
 
+# revert_incomplete LINE_AFTER PATTERN: list says a killed apply left the
+# patch incomplete; revert takes it out, the target's lines (LINE_AFTER
+# MARK PATTERN) settle on PATTERN, and list --json shows no patch and no
+# leftover that cannot be taken back.
+revert_incomplete() {
+	local mark
+	run -0 --separate-stderr hp list --pid "$TARGET_PID"
+	[[ $output == *incomplete* ]] || { fail "list says:"$'\n'"$output"; return 1; }
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
+	mark=$(line_count "$TARGET_LOG")
+	"$1" "$mark" "$2" >/dev/null || return 1
+	run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
+	json_is '.patches == []' '[.leftovers[] | select(.reclaimable == false)] == []'
+}
+
 @test "apply goes through gates while eight threads hammer the function, each switching once" {
 	local mark line
 	start_target threads 8
@@ -261,13 +276,7 @@ settled_line() {
 	((BASH_REMATCH[2] >= 1 && BASH_REMATCH[1] >= 1)) || fail "not half way: $line"
 	[[ $line == *" switches=${BASH_REMATCH[2]} "* ]] || fail "workers switched back and forth: $line"
 	assert_not_traced "$TARGET_PID"
-	run -0 --separate-stderr hp list --pid "$TARGET_PID"
-	[[ $output == *incomplete* ]] || fail "list says:"$'\n'"$output"
-	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
-	mark=$(line_count "$TARGET_LOG")
-	settled_line "$mark" ' v1=8 v2=0 other=0 ' >/dev/null
-	run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
-	json_is '.patches == []' '[.leftovers[] | select(.reclaimable == false)] == []'
+	revert_incomplete settled_line ' v1=8 v2=0 other=0 '
 	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --gates --json "$HP_PATCHES/hot_v2.so"
 	json_is '.stop == "gates"'
 	assert_no_errors "$TARGET_LOG"
@@ -428,13 +437,8 @@ many_line_after() {
 		fail "a worker between versions: $line"
 	# Killed once 3 of the 5 threads had moved: some workers on each side.
 	((BASH_REMATCH[1] >= 1 && BASH_REMATCH[2] >= 1)) || fail "not half way: $line"
-	run -0 --separate-stderr hp list --pid "$TARGET_PID"
-	[[ $output == *incomplete* ]] || fail "list says:"$'\n'"$output"
-	run -0 --separate-stderr hp revert --pid "$TARGET_PID"
-	mark=$(line_count "$TARGET_LOG")
-	many_line_after "$mark" ' old=4 new=0 other=0 torn=0 ' >/dev/null
-	run -0 --separate-stderr hp list --pid "$TARGET_PID" --json
-	json_is '.patches == []' '.leftovers == []'
+	revert_incomplete many_line_after ' old=4 new=0 other=0 torn=0 '
+	json_is '.leftovers == []'
 	assert_target_untouched "$TARGET_PID"
 	[[ $(maps_of_code "$TARGET_PID") == "$maps_before" ]] ||
 		fail "anonymous code or shared mappings differ:"$'\n'"$(maps_of_code "$TARGET_PID")"
