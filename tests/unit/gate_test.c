@@ -41,7 +41,7 @@ static void test_page_and_prologues(void)
 	gate_page_code(HP_PAGE_SIZE, 32768, page);
 	CHECK(gate_page_is_gate(page), "the page's code is recognized");
 	CHECK(page[0] == HP_GATE_UNSEEN_ORIGINAL, "a new page is in phase 0");
-	page[HP_GATE_STORE] ^= 0xff;
+	page[HP_GATE_STORE_MANY] ^= 0xff;
 	CHECK(!gate_page_is_gate(page), "a changed routine is not ours");
 	gate_page_code(3 * HP_PAGE_SIZE, 32768, page);
 	CHECK(gate_page_is_gate(page), "the code of three pages of gates is recognized");

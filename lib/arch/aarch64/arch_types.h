@@ -113,7 +113,6 @@ struct hp_extended_state {
  * so far: HP_HAVE_GATES 0 keeps every arm64 apply on the global stop, and
  * gate.c's functions say no.  The sizes keep the neutral code compiling. */
 #define HP_HAVE_GATES 0
-#define HP_GATE_STORE 0x20
 #define HP_GATE_STORE_MANY 0xc0
 #define HP_GATE_STORE_SIZE 16
 /* One entry of the store list store_many reads: the block's address, the

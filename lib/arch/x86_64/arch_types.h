@@ -44,10 +44,9 @@
 #define HP_RETURN_TRAMPOLINE_PUSHED 3
 
 /* The gate mapping of an apply without a global stop (gate.c draws it): the
- * store routines' offsets, where the gates begin, each gate's size, the most
+ * store routine's offset, where the gates begin, each gate's size, the most
  * prologue bytes a gate runs in its place. */
 #define HP_HAVE_GATES 1
-#define HP_GATE_STORE 0x20
 #define HP_GATE_STORE_MANY 0xc0
 #define HP_GATE_STORE_SIZE 16
 /* One entry of the store list store_many reads: the block's address, the

@@ -1,6 +1,6 @@
 /* gate.c - x86-64's code for applying without a global stop (the runtime's
  * transition.c tells the protocol): the gate mapping's shared part (the
- * phase byte, the table's length, the store and choose routines), one gate
+ * phase byte, the table's length, the choose and store_many routines), one gate
  * per function, and which prologues a gate can run elsewhere.  Pure: bytes
  * in, bytes out; it never touches a process.
  *
@@ -17,18 +17,18 @@
  *                          original; 3: a thread not in the table is put
  *                          there as new
  *   0x008  .quad limit     the table's length: thread ids below it
- *   0x020  store(word, expected low, high, new low, high): lock cmpxchg16b
- *          on the aligned 16 bytes at word; returns 1 when it stored
+ *   0x020  int3 up to choose
  *   0x040  choose: ZF set when the calling thread is to run the new code.
  *          gettid; its byte in the table (a thread id past the limit: the
  *          original code); an unseen thread is written in as the phase
  *          says, a held one as what it holds, by one lock cmpxchg.  It saves rax rcx rdx r11 under its SP (the red zone, which
  *          the kernel's signal frames skip) and changes only the flags.
- *   0x0c0  store_many(list, count): the store above for each entry of a
- *          list (HP_GATE_STORE_ITEM bytes each: the block's address, the
- *          16 bytes expected, the 16 new), in order, stopping at the first
- *          block that did not hold what was expected; returns how many it
- *          stored.  One call for a page of entries, not one each.
+ *   0x0c0  store_many(list, count): for each entry of a list
+ *          (HP_GATE_STORE_ITEM bytes each: the block's address, the 16
+ *          bytes expected, the 16 new), in order, lock cmpxchg16b on the
+ *          aligned block, stopping at the first that did not hold what was
+ *          expected; returns how many it stored.  One call for a page of
+ *          entries, not one each.
  *   0x100  gates, HP_GATE_SIZE each, then the list of their stores:
  *
  *   gate:  cmpb $1, phase(%rip);  je new
@@ -49,6 +49,9 @@
 
 #define GATE_PHASE 0x000
 #define GATE_LIMIT 0x008
+/* Where the header ends and the shared code begins (what a gate page must
+ * hold to be ours, whatever its phase and limit). */
+#define GATE_SHARED 0x020
 #define GATE_CHOOSE 0x040
 #define GATE_CHOOSE_END 0x100
 /* Where choose's `lea table(%rip)` holds the table's offset. */
@@ -70,18 +73,6 @@ static void put_rel32(unsigned char *code, size_t at, size_t end, size_t to)
 
 	memcpy(code + at, &relative, sizeof(relative));
 }
-
-static const unsigned char store_code[] = {
-	0x53,				/* push %rbx */
-	0x48, 0x89, 0xf0,		/* mov %rsi,%rax       expected, low */
-	0x48, 0x89, 0xcb,		/* mov %rcx,%rbx       new, low (%rdx: expected, high) */
-	0x4c, 0x89, 0xc1,		/* mov %r8,%rcx        new, high */
-	0xf0, 0x48, 0x0f, 0xc7, 0x0f,	/* lock cmpxchg16b (%rdi) */
-	0x5b,				/* pop %rbx */
-	0x0f, 0x94, 0xc0,		/* sete %al */
-	0x0f, 0xb6, 0xc0,		/* movzbl %al,%eax */
-	0xc3,				/* ret */
-};
 
 /* The table follows the code pages: `table` is its offset from the first.
  * The thread's byte is claimed with one lock cmpxchg: an unseen or held
@@ -149,16 +140,14 @@ _Static_assert(GATE_CHOOSE + sizeof(choose_code) <= HP_GATE_STORE_MANY, "the cho
 _Static_assert(HP_GATE_STORE_MANY + sizeof(store_many_code) <= GATE_CHOOSE_END,
 	       "the store_many routine fits");
 _Static_assert(HP_GATE_STORE_ITEM == 40, "store_many steps 40 bytes an entry");
-_Static_assert(HP_GATE_STORE + sizeof(store_code) <= GATE_CHOOSE, "the store routine fits");
-_Static_assert(GATE_LIMIT + 8 <= HP_GATE_STORE, "the header fits");
+_Static_assert(GATE_LIMIT + 8 <= GATE_SHARED, "the header fits");
 _Static_assert(AT_NEW + 6 <= AT_REPLACEMENT, "a gate fits");
 
 void gate_page_code(uint64_t code_length, uint64_t limit, unsigned char code[HP_GATE_FIRST])
 {
 	memset(code, 0xcc, HP_GATE_FIRST);
-	memset(code, 0, HP_GATE_STORE);
+	memset(code, 0, GATE_SHARED);
 	memcpy(code + GATE_LIMIT, &limit, sizeof(limit));
-	memcpy(code + HP_GATE_STORE, store_code, sizeof(store_code));
 	memcpy(code + GATE_CHOOSE, choose_code, sizeof(choose_code));
 	memcpy(code + HP_GATE_STORE_MANY, store_many_code, sizeof(store_many_code));
 	put_rel32(code, GATE_CHOOSE + 0x1e, GATE_CHOOSE + 0x22, GATE_LIMIT);
@@ -349,7 +338,7 @@ bool gate_page_is_gate(const unsigned char bytes[HP_GATE_FIRST])
 	    table % (int32_t)HP_PAGE_SIZE != 0)
 		return false;
 	gate_page_code((uint64_t)table, 0, code);
-	return memcmp(bytes + HP_GATE_STORE, code + HP_GATE_STORE, HP_GATE_FIRST - HP_GATE_STORE) ==
+	return memcmp(bytes + GATE_SHARED, code + GATE_SHARED, HP_GATE_FIRST - GATE_SHARED) ==
 	       0;
 }
 
