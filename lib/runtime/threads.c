@@ -134,16 +134,26 @@ static void forget_thread(struct hp_threads *threads, struct hp_thread *thread)
 	threads->items[index] = threads->items[--threads->count];
 }
 
-/* A zombie leader cannot stop; it only waits for its threads to exit. */
-static bool thread_is_zombie(pid_t pid, pid_t tid)
+/* The thread's state letter and kernel flags from its stat line; false
+ * when it is gone or the line cannot be read. */
+static bool task_stat(pid_t pid, pid_t tid, char *state, unsigned int *flags)
 {
 	char path[80], text[512], *paren;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
 	if (proc_read_small(path, text, sizeof(text)) <= 0)
-		return true;
+		return false;
 	paren = strrchr(text, ')');
-	return !paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X';
+	return paren && sscanf(paren + 1, " %c %*d %*d %*d %*d %*d %u", state, flags) == 2;
+}
+
+/* A zombie leader cannot stop; it only waits for its threads to exit. */
+static bool thread_is_zombie(pid_t pid, pid_t tid)
+{
+	unsigned int flags = 0;
+	char state = 0;
+
+	return !task_stat(pid, tid, &state, &flags) || state == 'Z' || state == 'X';
 }
 
 static pid_t tracer_of(pid_t pid, pid_t tid)
@@ -180,17 +190,12 @@ static bool signal_set_has_kill(const char *status, const char *name)
  * its leader's memory map can be empty before every thread is a zombie. */
 static bool thread_is_ending(pid_t pid, pid_t tid)
 {
-	char path[80], text[4096], *paren;
+	char path[80], text[4096];
 	unsigned int flags = 0;
 	char state = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-	if (proc_read_small(path, text, sizeof(text)) <= 0)
-		return true;
-	paren = strrchr(text, ')');
-	if (!paren || sscanf(paren + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) != 2)
-		return true;
-	if (state == 'Z' || state == 'X' || (flags & TASK_FLAG_EXITING))
+	if (!task_stat(pid, tid, &state, &flags) || state == 'Z' || state == 'X' ||
+	    (flags & TASK_FLAG_EXITING))
 		return true;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
 	if (proc_read_small(path, text, sizeof(text)) <= 0)
