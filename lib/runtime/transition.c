@@ -263,7 +263,7 @@ static int map_gates(struct hp_session *session, struct hp_remote *remote,
 
 /* The aligned HP_GATE_STORE_SIZE bytes holding `site` (*block; `current`,
  * what they hold now) with `length` bytes at `site` replaced by `bytes`
- * (into `replacement`): what the gate page's store routine swaps in. */
+ * (into `replacement`): what the gate mapping's store_many routine swaps in. */
 static void store_words(uint64_t site, const unsigned char *current, const unsigned char *bytes,
 			size_t length, uint64_t *block, unsigned char *replacement)
 {
@@ -353,6 +353,11 @@ static int page_protection(const struct hp_maps *maps, uint64_t address)
 	       (mapping->executable ? PROT_EXEC : 0);
 }
 
+static uint64_t page_of(uint64_t address)
+{
+	return address & ~(uint64_t)(HP_PAGE_SIZE - 1);
+}
+
 /* Site indexes in the order of their blocks' addresses (qsort_r). */
 static int compare_blocks(const void *a, const void *b, void *sites_data)
 {
@@ -378,25 +383,24 @@ static void fill_store_list(const struct hp_transition *transition, const size_t
 	}
 }
 
-/* The `count` entries from list entry `first` on, all in the page of
- * `page_address`, by the target's own locked stores; the page made
- * writable around them.  *stored: how many went in. */
+/* The `count` entries from list entry `first` on, all in `page`, by the
+ * target's own locked stores; the page made writable around them.
+ * *stored: how many went in. */
 static int store_page(struct hp_session *session, struct hp_remote *remote,
 		      const struct hp_maps *maps, const struct hp_transition *transition,
-		      uint64_t page_address, size_t first, size_t count, uint64_t *stored,
-		      bool *refused, struct hp_error *error)
+		      uint64_t page, size_t first, size_t count, uint64_t *stored, bool *refused,
+		      struct hp_error *error)
 {
-	uint64_t page = page_address & ~(uint64_t)(HP_PAGE_SIZE - 1);
 	uint64_t list = gate_store_list(transition->page, transition->count) +
 			first * HP_GATE_STORE_ITEM;
-	int protection = page_protection(maps, page_address);
+	int protection = page_protection(maps, page);
 	int64_t result = 0;
 	int status;
 
 	*stored = 0;
 	if (protection < 0 || !(protection & PROT_EXEC))
 		return hp_fail(error, HP_FAILED, "pid %d: 0x%" PRIx64 " is not code any more",
-			       (int)session->pid, page_address);
+			       (int)session->pid, page);
 	status = remote_syscall_checked(remote, SYS_mprotect,
 					(uint64_t[6]){ page, HP_PAGE_SIZE,
 						       (uint64_t)(protection | PROT_WRITE) },
@@ -463,12 +467,9 @@ static int store_all(struct hp_session *session, struct hp_transition *transitio
 	if (status == HP_OK)
 		status = plan_stores(session, &remote, transition, gate, &order, &count, error);
 	for (size_t i = 0; status == HP_OK && i < count; i += run) {
-		uint64_t page = transition->sites[order[i]].block & ~(uint64_t)(HP_PAGE_SIZE - 1);
-		uint64_t stored = 0;
+		uint64_t page = page_of(transition->sites[order[i]].block), stored = 0;
 
-		for (run = 1; i + run < count &&
-			      (transition->sites[order[i + run]].block &
-			       ~(uint64_t)(HP_PAGE_SIZE - 1)) == page;
+		for (run = 1; i + run < count && page_of(transition->sites[order[i + run]].block) == page;
 		     run++)
 			;
 		status = store_page(session, &remote, &maps, transition, page, i, run, &stored,
