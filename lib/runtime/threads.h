@@ -204,13 +204,16 @@ void unwinder_unwind(struct hp_unwinder *unwinder, const struct hp_registers *re
 struct hp_asleep {
 	uint64_t pc, sp;	/* where it returns to user space */
 	uint64_t switches;	/* how many times it was switched out */
+	int status_fd, syscall_fd;	/* its /proc files, read again by _still */
 };
 
-/* False when the thread runs (or may), is gone, or cannot be read. */
+/* False when the thread runs (or may), is gone, or cannot be read; true
+ * leaves its files open until thread_asleep_end. */
 bool thread_asleep_look(pid_t pid, pid_t tid, struct hp_asleep *seen);
 /* True only if it did not run since thread_asleep_look saw it: asleep at
  * the same place, switched out no more. */
-bool thread_asleep_still(pid_t pid, pid_t tid, const struct hp_asleep *seen);
+bool thread_asleep_still(const struct hp_asleep *seen);
+void thread_asleep_end(struct hp_asleep *seen);
 
 /* ---- stack_check.c: is any thread in (or returning into) these ranges? ---- */
 struct hp_range {

@@ -595,14 +595,17 @@ static bool clear_asleep(struct hp_session *session, pid_t tid)
 	struct hp_thread thread = { .tid = tid, .pc_sp_only = true };
 	struct hp_blocker blocker;
 	struct hp_asleep seen;
+	bool clear;
 
 	if (!thread_asleep_look(session->pid, tid, &seen))
 		return false;
 	registers_set_pc(&thread.regs, seen.pc);
 	registers_set_sp(&thread.regs, seen.sp);
 	stack_checker_new_stop(session->checker);
-	return !stack_check_thread(session->checker, &thread, false, &blocker) &&
-	       thread_asleep_still(session->pid, tid, &seen);
+	clear = !stack_check_thread(session->checker, &thread, false, &blocker) &&
+		thread_asleep_still(&seen);
+	thread_asleep_end(&seen);
+	return clear;
 }
 
 /* A thread asleep in the kernel, moved without a stop.  Its byte is held
