@@ -122,6 +122,26 @@ revert_incomplete() {
 	assert_no_errors "$TARGET_LOG"
 }
 
+@test "three hundred threads asleep, more than one read of /proc/PID/task lists: every one is counted and moved" {
+	local mark tasks
+	start_target threads 300 waiting
+	tasks=$(find "/proc/$TARGET_PID/task" -mindepth 1 -maxdepth 1 | wc -l)
+	# The workers, the main thread and the one that prints.
+	((tasks == 302)) || fail "the target has $tasks threads, not 302"
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --json "$HP_PATCHES/hot_v2.so"
+	json_is '.stop == "gates"' ".threads == $tasks" '.threads_asleep >= 300'
+	mark=$(line_count "$TARGET_LOG")
+	kill -USR1 "$TARGET_PID"
+	settled_line "$mark" ' v1=0 v2=300 other=0 switches=300 ' >/dev/null
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID" --json
+	json_is '.stop == "gates"' ".threads == $tasks" '.threads_asleep >= 300'
+	mark=$(line_count "$TARGET_LOG")
+	kill -USR1 "$TARGET_PID"
+	settled_line "$mark" ' v1=300 v2=0 other=0 switches=600 ' >/dev/null
+	assert_target_untouched "$TARGET_PID"
+	assert_no_errors "$TARGET_LOG"
+}
+
 @test "threads that nap between calls, asleep and awake all through apply, each switch once" {
 	local mark line round switches=0
 	# Every 20 us asleep: a worker looked at asleep may wake before its
