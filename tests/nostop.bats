@@ -122,6 +122,23 @@ revert_incomplete() {
 	assert_no_errors "$TARGET_LOG"
 }
 
+@test "where the kernel keeps no schedstat, threads asleep are counted by their context switches and moved without a stop" {
+	local mark
+	start_target threads 8 waiting
+	HOTPATCH_FAULT=no-schedstat run -0 --separate-stderr hp apply --pid "$TARGET_PID" --json "$HP_PATCHES/hot_v2.so"
+	json_is '.stop == "gates"' '.threads_asleep >= 8'
+	mark=$(line_count "$TARGET_LOG")
+	kill -USR1 "$TARGET_PID"
+	settled_line "$mark" ' v1=0 v2=8 other=0 switches=8 ' >/dev/null
+	HOTPATCH_FAULT=no-schedstat run -0 --separate-stderr hp revert --pid "$TARGET_PID" --json
+	json_is '.stop == "gates"' '.threads_asleep >= 8'
+	mark=$(line_count "$TARGET_LOG")
+	kill -USR1 "$TARGET_PID"
+	settled_line "$mark" ' v1=8 v2=0 other=0 switches=16 ' >/dev/null
+	assert_target_untouched "$TARGET_PID"
+	assert_no_errors "$TARGET_LOG"
+}
+
 @test "three hundred threads asleep, more than one read of /proc/PID/task lists: every one is counted and moved" {
 	local mark tasks
 	start_target threads 300 waiting

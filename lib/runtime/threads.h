@@ -201,10 +201,17 @@ void unwinder_unwind(struct hp_unwinder *unwinder, const struct hp_registers *re
 		     bool pc_sp_only, struct hp_stack *stack);
 
 /* ---- thread_asleep.c: a sleeping thread seen without a stop ---- */
+/* How much a thread has run: schedstat's time and times on a processor,
+ * or (from_status) its voluntary and involuntary context switches. */
+struct hp_run_count {
+	uint64_t first, second;
+};
+
 struct hp_asleep {
 	uint64_t pc, sp;	/* where it returns to user space */
-	uint64_t switches;	/* how many times it was switched out */
-	int status_fd, syscall_fd;	/* its /proc files, read again by _still */
+	struct hp_run_count count;	/* how much it had run */
+	bool from_status;	/* counted by status, not schedstat */
+	int count_fd, syscall_fd;	/* its /proc files, read again by _still */
 };
 
 /* False when the thread runs (or may), is gone, or cannot be read; true
