@@ -202,19 +202,63 @@ revert_incomplete() {
 	assert_no_errors "$TARGET_LOG"
 }
 
-@test "a function whose first instruction is shorter than the jump is patched with every thread stopped" {
-	local mark line
-	# threads_plain's hot() starts with a 4-byte sub: a thread stopped
-	# right after it would go on inside a gate's 5-byte jump written while
-	# it runs.  Eight threads hammer it.
+# entry_bytes PID ADDRESS: the 5 bytes at ADDRESS (0x...) in PID, in hex.
+entry_bytes() {
+	dd if="/proc/$1/mem" bs=5 count=1 skip=$(($2)) iflag=skip_bytes status=none | od -An -tx1 | tr -d ' \n'
+}
+
+@test "a function whose first instruction is shorter than the jump goes through gates: its first byte alone becomes a jump, to a landing" {
+	local mark line maps_before address before after
+	# threads_plain's hot() starts with a 1-byte push: a thread stopped
+	# right after it goes on through bytes that the punned jump leaves as
+	# they were.  Eight threads hammer it.
 	start_target threads_plain 8
+	maps_before=$(maps_of_code "$TARGET_PID")
+	address=$(nm "$HP_TESTDATA/targets/threads_plain" | awk '$3 == "hot" { print $1 }')
+	address=$(printf '0x%x' $((0x$(awk -v t="$(readlink -f "$HP_TESTDATA/targets/threads_plain")" \
+		'$6 == t { split($1, r, "-"); print r[1]; exit }' "/proc/$TARGET_PID/maps") + 0x$address)))
+	before=$(entry_bytes "$TARGET_PID" "$address")
 	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --gates --json "$HP_PATCHES/hot_v2.so"
-	json_is '.stop == "stop-all"' '.stop_all_reason | test("first instruction is shorter than the jump")' \
-		'.patch.functions[0].jump != "gate"'
+	json_is '.stop == "gates"' '.stop_all_reason == null' '.patch.functions[0].jump == "gate"' \
+		".patch.functions[0].jump_address == \"$address\""
+	after=$(entry_bytes "$TARGET_PID" "$address")
+	[[ ${after:0:2} == e9 && ${after:2} == "${before:2}" ]] ||
+		fail "not one byte made a jump: $before -> $after"
 	mark=$(line_count "$TARGET_LOG")
 	line=$(settled_line "$mark" ' v1=0 v2=8 other=0 ')
 	[[ $line == *" switches=8 "* ]] || fail "workers switched back and forth: $line"
 	assert_not_traced "$TARGET_PID"
+	# Back through the gates: the byte as it was, the landing page gone.
+	mark=$(line_count "$TARGET_LOG")
+	run -0 --separate-stderr hp revert --pid "$TARGET_PID" --json
+	json_is '.stop == "gates"'
+	line=$(settled_line "$mark" ' v1=8 v2=0 other=0 ')
+	[[ $line == *" switches=16 "* ]] || fail "workers switched back and forth: $line"
+	[[ $(entry_bytes "$TARGET_PID" "$address") == "$before" ]] || fail "the entry is not as it was"
+	[[ $(maps_of_code "$TARGET_PID") == "$maps_before" ]] ||
+		fail "anonymous code or shared mappings differ:"$'\n'"$(maps_of_code "$TARGET_PID")"
+	assert_target_untouched "$TARGET_PID"
+	assert_no_errors "$TARGET_LOG"
+}
+
+@test "hotpatch killed half way through a transition over a punned entry: each worker keeps one version, and revert takes the landing back" {
+	local mark line maps_before
+	start_target threads_plain 8
+	maps_before=$(maps_of_code "$TARGET_PID")
+	HOTPATCH_FAULT=kill-in-transition run -137 --separate-stderr \
+		hp apply --pid "$TARGET_PID" --gates "$HP_PATCHES/hot_v2.so"
+	assert_not_traced "$TARGET_PID"
+	mark=$(line_count "$TARGET_LOG")
+	line=$(settled_line "$mark" ' v1=[0-8] v2=[0-8] other=0 ')
+	[[ $line =~ \ v1=([0-9]+)\ v2=([0-9]+)\  ]] && ((BASH_REMATCH[1] + BASH_REMATCH[2] == 8)) ||
+		fail "a worker between versions: $line"
+	[[ $line == *" switches=${BASH_REMATCH[2]} "* ]] || fail "workers switched back and forth: $line"
+	revert_incomplete settled_line ' v1=8 v2=0 other=0 '
+	json_is '.leftovers == []'
+	[[ $(maps_of_code "$TARGET_PID") == "$maps_before" ]] ||
+		fail "anonymous code or shared mappings differ:"$'\n'"$(maps_of_code "$TARGET_PID")"
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --json "$HP_PATCHES/hot_v2.so"
+	json_is '.stop == "gates"'
 	assert_no_errors "$TARGET_LOG"
 }
 

@@ -242,6 +242,21 @@ bool gate_displaceable(const unsigned char *code, size_t length, uint64_t addres
  * threads run: one between two of the instructions it covers would go on
  * inside the jump's bytes. */
 bool gate_entry_whole(const unsigned char *code, size_t length, uint64_t address);
+/* Instruction punning, for an entry whose first instruction is shorter
+ * than the jump (push %rbp, endbr64, sub $N,%rsp): only its first byte
+ * becomes the jump's opcode, and the bytes after it, never written, are
+ * the jump's displacement.  A thread between two of the instructions they
+ * hold runs on through bytes that did not change.  The jump lands where
+ * those bytes say: *landing, where hotpatch maps a landing that jumps on
+ * to the gate.  False when the first instruction cannot run in a gate or
+ * the landing would be outside user space or across a page;
+ * *displaced is the first instruction's length. */
+bool gate_pun(const unsigned char *code, size_t length, uint64_t site, size_t *displaced,
+	      uint64_t *landing);
+/* A landing: jumps to `gate`. */
+void gate_landing_encode(uint64_t gate, unsigned char code[HP_LANDING_SIZE]);
+/* A page of landings and int3 fill, nothing else. */
+bool gate_landing_page_is_ours(const unsigned char page[HP_PAGE_SIZE]);
 /* The first HP_GATE_FIRST bytes of a page are a gate page's shared part
  * (its phase and limit aside). */
 bool gate_page_is_gate(const unsigned char bytes[HP_GATE_FIRST]);

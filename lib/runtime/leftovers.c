@@ -482,8 +482,8 @@ static int unload_object(struct hp_session *session, struct hp_remote *remote,
 }
 
 /* A trampoline page of ours: one private anonymous R-X page holding only
- * empty slots or jumps through their own address, or our gates (then
- * `code_length` long). */
+ * empty slots or jumps through their own address, or landings, or our
+ * gates (then `code_length` long). */
 static bool trampoline_page_is_ours(struct hp_session *session, const struct hp_maps *maps,
 				    uint64_t page, uint64_t code_length)
 {
@@ -497,11 +497,14 @@ static bool trampoline_page_is_ours(struct hp_session *session, const struct hp_
 	    mapping->writable || !mapping->executable || mapping->shared || mapping->path[0] ||
 	    target_memory_read(&session->memory, page, bytes, sizeof(bytes), &ignored) != HP_OK)
 		return false;
-	/* Or the gates of an apply through gates (transition.c). */
+	/* Or the gates of an apply through gates (transition.c), or a page of
+	 * their punned jumps' landings. */
 	if (gate_page_is_gate(bytes))
 		return true;
 	if (mapping->end != page + HP_PAGE_SIZE)
 		return false;
+	if (gate_landing_page_is_ours(bytes))
+		return true;
 	for (size_t at = 0; at < sizeof(bytes); at += HP_TRAMPOLINE_SLOT) {
 		uint64_t to;
 

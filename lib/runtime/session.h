@@ -112,6 +112,7 @@ struct hp_transition_site {
 	unsigned char original[HP_GATE_STORE_SIZE];	/* what it holds now */
 	unsigned char gated[HP_GATE_STORE_SIZE];	/* and with the gate's jump */
 	bool in_place;				/* the gate's jump is there */
+	uint64_t landing;			/* a punned entry's jump lands here, or 0 */
 };
 
 /* gate_view.c: hotpatch's own mapping of a gate table, shared with the

@@ -17,7 +17,13 @@
  *     target itself (the page writable around it): a thread fetching those
  *     bytes meanwhile sees the old block or the new, never a mix (what a
  *     write through /proc/PID/mem cannot promise).  The jump replaces one
- *     whole instruction, so no thread can be inside what it covers.  Every thread still runs
+ *     whole instruction, so no thread can be inside what it covers; or,
+ *     where the first instruction is shorter, only its first byte becomes
+ *     the jump's opcode and the next four, the function's own, are its
+ *     displacement (punned: a thread past that first instruction runs on
+ *     through bytes that never changed).  Such a jump lands where those
+ *     bytes say, on a landing page mapped there (named in the record
+ *     first) whose landing jumps on to the gate.  Every thread still runs
  *     the old code, through the gates or as before.
  *  3. every thread there is gets the byte "original" (one may be in an old
  *     body, entered before the gates were there); then phase 3, then one
@@ -56,9 +62,8 @@
  * Where it cannot be used the apply stops every thread as before
  * (--stop-all): more functions than one gate mapping holds (1024), a prologue that
  * cannot run elsewhere or whose jump would not fit one aligned block, a
- * first instruction shorter than the jump (a thread may be stopped right
- * after it, and would go on inside the jump: only a global stop sees that
- * no thread is there), a
+ * punned jump that would land on memory in use, outside user space, across
+ * a page or on another landing, more landing pages than a record holds, a
  * cumulative patch or a function patched already, a target in another pid
  * namespace, /proc/PID/mem not writable, a page that cannot be made
  * writable (W^X policies), or frames suspended on coroutine stacks.
@@ -143,18 +148,24 @@ static bool eligible(struct hp_session *session, const struct hp_transition_site
 	}
 	for (size_t i = 0; i < count; i++) {
 		size_t displaced = 0;
+		uint64_t landing = 0;
 
-		if (!gate_displaceable(sites[i].current, sites[i].length, sites[i].site,
-				       &displaced)) {
+		if (!gate_entry_whole(sites[i].current, sites[i].length, sites[i].site)) {
+			/* Punned: only the first byte is written (gate_pun). */
+			if (!gate_pun(sites[i].current, sites[i].length, sites[i].site, &displaced,
+				      &landing)) {
+				not_used(transition, "a function's first instruction is shorter than "
+						      "the jump, and its bytes lead nowhere a "
+						      "landing can be");
+				return false;
+			}
+		} else if (!gate_displaceable(sites[i].current, sites[i].length, sites[i].site,
+					      &displaced)) {
 			not_used(transition, "a prologue cannot run in a gate");
 			return false;
 		}
-		if (!gate_entry_whole(sites[i].current, sites[i].length, sites[i].site)) {
-			not_used(transition, "a function's first instruction is shorter than the "
-					      "jump to its gate");
-			return false;
-		}
 		transition->sites[i].displaced = displaced;
+		transition->sites[i].landing = landing;
 		/* One block, one entry: each is swapped from the bytes read before. */
 		for (size_t j = 0; j < i; j++)
 			if ((sites[j].site ^ sites[i].site) < HP_GATE_STORE_SIZE) {
@@ -197,6 +208,73 @@ static int map_at(struct hp_session *session, struct hp_remote *remote, uint64_t
 	return status;
 }
 
+static uint64_t page_of(uint64_t address)
+{
+	return address & ~(uint64_t)(HP_PAGE_SIZE - 1);
+}
+
+/* Whether a landing (or its page) at `page` is one of the first `count`
+ * sites' */
+static bool landing_page_before(const struct hp_transition *transition, size_t count,
+				uint64_t page)
+{
+	for (size_t j = 0; j < count; j++)
+		if (transition->sites[j].landing && page_of(transition->sites[j].landing) == page)
+			return true;
+	return false;
+}
+
+/* The landings' pages, each once, in site order; how many. */
+static size_t landing_pages(const struct hp_transition *transition,
+			    uint64_t pages[HP_STATE_MAX_PAGES])
+{
+	size_t count = 0;
+
+	for (size_t i = 0; i < transition->count && count < HP_STATE_MAX_PAGES; i++) {
+		uint64_t page = page_of(transition->sites[i].landing);
+
+		if (transition->sites[i].landing && !landing_page_before(transition, i, page))
+			pages[count++] = page;
+	}
+	return count;
+}
+
+/* Every landing where nothing is mapped, none over another, and a page of
+ * the record for each of their pages beside the gates'. */
+static int landings_fit(struct hp_session *session, struct hp_transition *transition,
+			bool *fit, struct hp_error *error)
+{
+	struct hp_maps maps = { 0 };
+	int status = proc_maps_read(session->pid, &maps, error);
+	uint64_t pages[HP_STATE_MAX_PAGES];
+
+	*fit = status == HP_OK;
+	for (size_t i = 0; *fit && i < transition->count; i++) {
+		uint64_t landing = transition->sites[i].landing;
+
+		if (!landing)
+			continue;
+		if (proc_maps_find(&maps, landing)) {
+			not_used(transition, "a punned jump lands on memory in use");
+			*fit = false;
+		}
+		for (size_t j = 0; *fit && j < i; j++)
+			if (transition->sites[j].landing &&
+			    transition->sites[j].landing < landing + HP_LANDING_SIZE &&
+			    landing < transition->sites[j].landing + HP_LANDING_SIZE) {
+				not_used(transition, "two punned jumps land on one another");
+				*fit = false;
+			}
+	}
+	proc_maps_release(&maps);
+	/* Every page of the record's own but the gates' (pages[0]). */
+	if (*fit && landing_pages(transition, pages) >= HP_STATE_MAX_PAGES) {
+		not_used(transition, "more landing pages than a record holds");
+		*fit = false;
+	}
+	return status;
+}
+
 /* The gate mapping near the functions: its code page (read and run), then
  * the table (read and written by the threads). */
 static int map_gates(struct hp_session *session, struct hp_remote *remote,
@@ -226,6 +304,12 @@ static int map_gates(struct hp_session *session, struct hp_remote *remote,
 	}
 	if (status != HP_OK)
 		return status;
+	for (size_t i = 0; i < transition->count; i++)
+		if (transition->sites[i].landing >= candidate &&
+		    transition->sites[i].landing < candidate + length) {
+			not_used(transition, "the gates would cover a punned jump's landing");
+			return HP_OK;
+		}
 	/* Every moved prologue must reach what it pointed to from there. */
 	for (size_t i = 0; i < transition->count; i++) {
 		unsigned char gate[HP_GATE_SIZE];
@@ -258,6 +342,51 @@ static int map_gates(struct hp_session *session, struct hp_remote *remote,
 	if (status == HP_OK)
 		gate_view_open(session->pid, &session->memory, candidate + code_length,
 			       transition->limit, &transition->view);
+	return status;
+}
+
+/* One landing page's code: int3, and the landings on it. */
+static void landing_page_code(const struct hp_transition *transition, uint64_t page,
+			      unsigned char code[HP_PAGE_SIZE])
+{
+	memset(code, 0xcc, HP_PAGE_SIZE);
+	for (size_t i = 0; i < transition->count; i++)
+		if (transition->sites[i].landing && page_of(transition->sites[i].landing) == page)
+			gate_landing_encode(transition->page + HP_GATE_FIRST + i * HP_GATE_SIZE,
+					    code + (transition->sites[i].landing - page));
+}
+
+/* The landings of punned entries, each page named in the record before it
+ * is mapped, as the gates are; mapped read and run, their code written. */
+static int map_landings(struct hp_session *session, struct hp_remote *remote,
+			struct hp_state_patch *record, const struct hp_transition *transition,
+			struct hp_error *error)
+{
+	uint64_t pages[HP_STATE_MAX_PAGES];
+	unsigned char code[HP_PAGE_SIZE];
+	size_t count = landing_pages(transition, pages), mapped = 0;
+	uint32_t first = record->page_count;
+	int status = HP_OK;
+
+	if (count == 0)
+		return HP_OK;
+	if (first + count > HP_STATE_MAX_PAGES)
+		return hp_fail(error, HP_FAILED, "more landing pages than a record holds");
+	memcpy(record->pages + first, pages, count * sizeof(*pages));
+	record->page_count = first + (uint32_t)count;
+	status = patch_state_write(&session->state, &session->memory, error);
+	for (; status == HP_OK && mapped < count; mapped++) {
+		status = map_at(session, remote, pages[mapped], HP_PAGE_SIZE, PROT_READ | PROT_EXEC,
+				MAP_PRIVATE, error);
+		if (status != HP_OK)
+			break;
+		landing_page_code(transition, pages[mapped], code);
+		status = target_memory_write(&session->memory, remote->tid, pages[mapped], code,
+					     sizeof(code), error);
+	}
+	/* A page not mapped is not ours: never to be unmapped by us. */
+	if (status != HP_OK)
+		record->page_count = first + (uint32_t)(mapped < count ? mapped : count);
 	return status;
 }
 
@@ -294,15 +423,18 @@ static int fill_gate_page(struct hp_session *session, struct hp_remote *remote,
 		if (!gate_encode(transition->page, gate, function->replacement, site->current,
 				 site->displaced, site->site,
 				 code + HP_GATE_FIRST + i * HP_GATE_SIZE) ||
-		    !code_encode_jump(site->site, gate, function->written)) {
+		    !code_encode_jump(site->site, site->landing ? site->landing : gate,
+				      function->written)) {
 			status = hp_fail(error, HP_FAILED, "cannot build the gate of %s",
 					 function->function);
 			break;
 		}
-		function->length = HP_JUMP_SIZE;
+		/* Punned: the jump's first byte alone is ours, the rest is the
+		 * function's own (code_encode_jump wrote them as they are). */
+		function->length = site->landing ? 1 : HP_JUMP_SIZE;
 		function->trampoline = gate;
-		store_words(site->site, site->original, function->written, HP_JUMP_SIZE,
-				 &site->block, site->gated);
+		store_words(site->site, site->original, function->written, function->length,
+			    &site->block, site->gated);
 	}
 	if (status == HP_OK)
 		status = target_memory_write(&session->memory, remote->tid, transition->page, code,
@@ -316,6 +448,7 @@ int transition_prepare(struct hp_session *session, struct hp_remote *remote,
 		       size_t count, struct hp_transition *transition, struct hp_error *error)
 {
 	int status = HP_OK;
+	bool fit = false;
 
 	transition->count = count;
 	transition->sites = calloc(count ? count : 1, sizeof(*transition->sites));
@@ -333,7 +466,11 @@ int transition_prepare(struct hp_session *session, struct hp_remote *remote,
 	}
 	transition->limit = thread_id_limit();
 	if (status == HP_OK)
+		status = landings_fit(session, transition, &fit, error);
+	if (status == HP_OK && fit)
 		status = map_gates(session, remote, record, transition, error);
+	if (status == HP_OK && transition->page)
+		status = map_landings(session, remote, record, transition, error);
 	if (status == HP_OK && transition->page)
 		status = fill_gate_page(session, remote, record, transition, error);
 	if (status == HP_OK && transition->page)
@@ -351,11 +488,6 @@ static int page_protection(const struct hp_maps *maps, uint64_t address)
 		return -1;
 	return (mapping->readable ? PROT_READ : 0) | (mapping->writable ? PROT_WRITE : 0) |
 	       (mapping->executable ? PROT_EXEC : 0);
-}
-
-static uint64_t page_of(uint64_t address)
-{
-	return address & ~(uint64_t)(HP_PAGE_SIZE - 1);
 }
 
 /* Site indexes in the order of their blocks' addresses (qsort_r). */
@@ -819,19 +951,27 @@ static int move_every_thread(struct hp_session *session, const struct universe_m
  * new array (the caller frees it). */
 static struct hp_range *with_gates(const struct hp_transition *transition,
 				   const struct hp_range *ranges, size_t range_count,
-				   struct hp_error *error)
+				   size_t *count, struct hp_error *error)
 {
-	struct hp_range *all = calloc(range_count + 1, sizeof(*all));
+	struct hp_range *all = calloc(range_count + 1 + transition->count, sizeof(*all));
 
+	*count = 0;
 	if (!all) {
 		hp_fail(error, HP_FAILED, "out of memory");
 		return NULL;
 	}
 	if (range_count)
 		memcpy(all, ranges, range_count * sizeof(*ranges));
-	all[range_count] = (struct hp_range){ transition->page,
-					      transition->page + transition->code_length,
-					      "a gate" };
+	*count = range_count;
+	all[(*count)++] = (struct hp_range){ transition->page,
+					     transition->page + transition->code_length, "a gate" };
+	/* A thread on a landing is on its way to a gate. */
+	for (size_t i = 0; i < transition->count; i++)
+		if (transition->sites[i].landing)
+			all[(*count)++] = (struct hp_range){
+				transition->sites[i].landing,
+				transition->sites[i].landing + HP_LANDING_SIZE, "a gate's landing"
+			};
 	return all;
 }
 
@@ -839,8 +979,9 @@ static int set_ranges_with_gates(struct hp_session *session, const struct hp_tra
 				 const struct hp_range *ranges, size_t range_count,
 				 struct hp_error *error)
 {
-	struct hp_range *all = with_gates(transition, ranges, range_count, error);
-	int status = all ? stack_checker_set_ranges(session->checker, all, range_count + 1, error)
+	size_t count = 0;
+	struct hp_range *all = with_gates(transition, ranges, range_count, &count, error);
+	int status = all ? stack_checker_set_ranges(session->checker, all, count, error)
 			 : HP_FAILED;
 
 	free(all);
@@ -853,9 +994,9 @@ static int stop_all_when_clear(struct hp_session *session, const struct hp_trans
 			       const struct hp_range *ranges, size_t range_count,
 			       unsigned *attempts, double *stopped_at, struct hp_error *error)
 {
-	struct hp_range *all = with_gates(transition, ranges, range_count, error);
-	int status = all ? session_stop_when_clear(session, all, range_count + 1, attempts,
-						   stopped_at, error)
+	size_t count = 0;
+	struct hp_range *all = with_gates(transition, ranges, range_count, &count, error);
+	int status = all ? session_stop_when_clear(session, all, count, attempts, stopped_at, error)
 			 : HP_FAILED;
 
 	free(all);
@@ -1016,6 +1157,31 @@ static bool gate_page_applied(struct hp_session *session, uint64_t page, uint64_
 	return seen[0] == HP_GATE_ALL_NEW && memcmp(seen + 1, expected + 1, sizeof(seen) - 1) == 0;
 }
 
+/* A punned entry (its jump's first byte alone written): where the jump
+ * lands, read from the function's own bytes after it, holding the landing
+ * of the function's gate. */
+static bool landing_from_record(struct hp_session *session,
+				const struct hp_state_function *function,
+				struct hp_transition_site *site)
+{
+	unsigned char jump[HP_JUMP_SIZE], landing[HP_LANDING_SIZE], expected[HP_LANDING_SIZE];
+	struct hp_error ignored = { 0 };
+	uint64_t to = 0;
+
+	if (function->length != 1 ||
+	    target_memory_read(&session->memory, site->site, jump, sizeof(jump), &ignored) !=
+		    HP_OK ||
+	    !code_decode_jump(site->site, jump, &to) ||
+	    target_memory_read(&session->memory, to, landing, sizeof(landing), &ignored) !=
+		    HP_OK) {
+		hp_error_release(&ignored);
+		return false;
+	}
+	gate_landing_encode(function->trampoline, expected);
+	site->landing = to;
+	return memcmp(landing, expected, sizeof(expected)) == 0;
+}
+
 /* One function's entry as the record left it: its gate's jump in place. */
 static bool site_from_record(struct hp_session *session, const struct hp_state_function *function,
 			     struct hp_transition_site *site)
@@ -1038,7 +1204,7 @@ static bool site_from_record(struct hp_session *session, const struct hp_state_f
 	memcpy(site->original, site->gated, sizeof(site->original));
 	memcpy(site->original + offset, function->saved, function->length);
 	site->in_place = true;
-	return true;
+	return function->length == HP_JUMP_SIZE || landing_from_record(session, function, site);
 }
 
 int transition_from_record(struct hp_session *session, const struct hp_state_patch *record,

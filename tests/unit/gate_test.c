@@ -60,6 +60,52 @@ static void test_page_and_prologues(void)
 	      "an 8-byte lea first: the jump replaces it whole");
 }
 
+static void test_pun(void)
+{
+	/* endbr64; push %rbp: the jump's displacement is 1e 0f fa 55... */
+	static const unsigned char endbr[] = { 0xf3, 0x0f, 0x1e, 0xfa, 0x55, 0x48, 0x89, 0xe5 };
+	static const unsigned char jumping[] = { 0xeb, 0x10, 0x90, 0x90, 0x90, 0x90, 0x90 };
+	unsigned char page[HP_PAGE_SIZE], landing[HP_LANDING_SIZE], jump[HP_JUMP_SIZE];
+	uint64_t to = 0, decoded = 0;
+	size_t displaced = 0;
+
+	CHECK(gate_pun(prologue, sizeof(prologue), SITE, &displaced, &to) && displaced == 1 &&
+		      to == SITE + HP_JUMP_SIZE + 0x48e58948ull,
+	      "push %%rbp first: its byte alone is displaced, the jump lands where mov's bytes say");
+	CHECK(code_encode_jump(SITE, to, jump) && jump[0] == 0xe9 &&
+		      memcmp(jump + 1, prologue + 1, 4) == 0,
+	      "the jump there leaves the bytes after its opcode as they were");
+	CHECK(gate_pun(endbr, sizeof(endbr), SITE, &displaced, &to) && displaced == 4 &&
+		      to == SITE + HP_JUMP_SIZE + 0x55fa1e0full,
+	      "endbr64 first: 4 bytes displaced");
+	CHECK(!gate_pun(hook_prologue, sizeof(hook_prologue), SITE, &displaced, &to),
+	      "a first instruction as long as the jump needs no pun");
+	CHECK(!gate_pun(jumping, sizeof(jumping), SITE, &displaced, &to),
+	      "a first instruction that branches cannot run in a gate");
+	CHECK(!gate_pun(prologue, 4, SITE, &displaced, &to), "a function shorter than the jump");
+	CHECK(!gate_pun(prologue, sizeof(prologue), 0x1000, &displaced, &to) ||
+		      to >= 0x10000,
+	      "no landing below the lowest page a process maps");
+	/* 55 48 89 e5 where the landing would start 8 bytes before a page ends. */
+	CHECK(!gate_pun(prologue, sizeof(prologue),
+			0x7f0000001ff8ull - HP_JUMP_SIZE - 0x48e58948ull, &displaced, &to) &&
+		      to == 0x7f0000001ff8ull,
+	      "no landing across a page");
+
+	memset(page, 0xcc, sizeof(page));
+	CHECK(!gate_landing_page_is_ours(page), "a page of int3 alone holds no landing");
+	gate_landing_encode(PAGE + HP_GATE_FIRST, landing);
+	memcpy(page + 0x123, landing, sizeof(landing));
+	gate_landing_encode(PAGE + HP_GATE_FIRST + HP_GATE_SIZE, landing);
+	memcpy(page + HP_PAGE_SIZE - HP_LANDING_SIZE, landing, sizeof(landing));
+	CHECK(gate_landing_page_is_ours(page), "a page of two landings is ours");
+	CHECK(quad_at(page, 0x123 + 6) == PAGE + HP_GATE_FIRST, "a landing holds its gate");
+	CHECK(code_decode_jump(SITE, jump, &decoded) && decoded == SITE + HP_JUMP_SIZE + 0x48e58948ull,
+	      "the punned jump decodes to its landing");
+	page[0x200] = 0x90;
+	CHECK(!gate_landing_page_is_ours(page), "anything else on it: not ours");
+}
+
 static void test_encode(void)
 {
 	unsigned char gate[HP_GATE_SIZE];
@@ -123,6 +169,7 @@ static void test_rewind(void)
 int main(void)
 {
 	test_page_and_prologues();
+	test_pun();
 	test_encode();
 	test_rewind();
 	return check_report();

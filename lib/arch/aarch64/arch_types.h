@@ -115,6 +115,8 @@ struct hp_extended_state {
 #define HP_HAVE_GATES 0
 #define HP_GATE_STORE_MANY 0xc0
 #define HP_GATE_STORE_SIZE 16
+/* No landings without gates. */
+#define HP_LANDING_SIZE 16
 /* One entry of the store list store_many reads: the block's address, the
  * 16 bytes it must hold, the 16 it gets. */
 #define HP_GATE_STORE_ITEM 40

@@ -47,6 +47,27 @@ bool gate_entry_whole(const unsigned char *code, size_t length, uint64_t address
 	return false;
 }
 
+bool gate_pun(const unsigned char *code, size_t length, uint64_t site, size_t *displaced,
+	      uint64_t *landing)
+{
+	(void)code, (void)length, (void)site;
+	*displaced = 0;
+	*landing = 0;
+	return false;
+}
+
+void gate_landing_encode(uint64_t gate, unsigned char code[HP_LANDING_SIZE])
+{
+	(void)gate;
+	memset(code, 0, HP_LANDING_SIZE);
+}
+
+bool gate_landing_page_is_ours(const unsigned char page[HP_PAGE_SIZE])
+{
+	(void)page;
+	return false;
+}
+
 bool gate_page_is_gate(const unsigned char bytes[HP_GATE_FIRST])
 {
 	(void)bytes;

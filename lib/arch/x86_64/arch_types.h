@@ -49,6 +49,8 @@
 #define HP_HAVE_GATES 1
 #define HP_GATE_STORE_MANY 0xc0
 #define HP_GATE_STORE_SIZE 16
+/* A landing of a punned entry's jump: jmp *0(%rip); .quad gate. */
+#define HP_LANDING_SIZE 14
 /* One entry of the store list store_many reads: the block's address, the
  * 16 bytes it must hold, the 16 it gets. */
 #define HP_GATE_STORE_ITEM 40

@@ -325,6 +325,77 @@ bool gate_entry_whole(const unsigned char *code, size_t length, uint64_t address
 	return whole;
 }
 
+/* The first instruction at `address`, when it runs anywhere: its length. */
+static size_t first_instruction(const unsigned char *code, size_t length, uint64_t address)
+{
+	csh handle;
+	cs_insn *instruction = NULL;
+	const uint8_t *bytes = code;
+	size_t left = length, size = 0;
+	uint64_t at = address;
+
+	if (code_open_disassembler(&handle) != CS_ERR_OK)
+		return 0;
+	cs_option(handle, CS_OPT_DETAIL, CS_OPT_ON);
+	instruction = cs_malloc(handle);
+	if (instruction && cs_disasm_iter(handle, &bytes, &left, &at, instruction) &&
+	    runs_anywhere(handle, instruction))
+		size = (size_t)(at - address);
+	if (instruction)
+		cs_free(instruction, 1);
+	cs_close(&handle);
+	return size;
+}
+
+/* Where a landing may be: above the lowest address a process may map
+ * (mmap_min_addr is 64 KiB at most) and below the top of x86-64's user half. */
+#define LANDING_LOW 0x10000ull
+#define LANDING_HIGH 0x7ffffffff000ull
+
+bool gate_pun(const unsigned char *code, size_t length, uint64_t site, size_t *displaced,
+	      uint64_t *landing)
+{
+	size_t first = length >= HP_JUMP_SIZE ? first_instruction(code, length, site) : 0;
+	int32_t displacement;
+
+	*displaced = 0;
+	*landing = 0;
+	if (first == 0 || first >= HP_JUMP_SIZE)
+		return false;
+	memcpy(&displacement, code + 1, sizeof(displacement));
+	*landing = site + HP_JUMP_SIZE + (uint64_t)(int64_t)displacement;
+	if (*landing < LANDING_LOW || *landing > LANDING_HIGH - HP_LANDING_SIZE ||
+	    (*landing & (HP_PAGE_SIZE - 1)) + HP_LANDING_SIZE > HP_PAGE_SIZE)
+		return false;
+	*displaced = first;
+	return true;
+}
+
+void gate_landing_encode(uint64_t gate, unsigned char code[HP_LANDING_SIZE])
+{
+	/* jmp *0(%rip); .quad gate */
+	memcpy(code, (const unsigned char[]){ 0xff, 0x25, 0, 0, 0, 0 }, 6);
+	memcpy(code + 6, &gate, sizeof(gate));
+}
+
+bool gate_landing_page_is_ours(const unsigned char page[HP_PAGE_SIZE])
+{
+	static const unsigned char jump[6] = { 0xff, 0x25, 0, 0, 0, 0 };
+	size_t at = 0, landings = 0;
+
+	while (at < HP_PAGE_SIZE) {
+		if (page[at] == 0xcc) {
+			at++;
+			continue;
+		}
+		if (at + HP_LANDING_SIZE > HP_PAGE_SIZE || memcmp(page + at, jump, sizeof(jump)) != 0)
+			return false;
+		at += HP_LANDING_SIZE;
+		landings++;
+	}
+	return landings > 0;
+}
+
 bool gate_page_is_gate(const unsigned char bytes[HP_GATE_FIRST])
 {
 	unsigned char code[HP_GATE_FIRST];
