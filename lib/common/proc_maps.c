@@ -224,3 +224,16 @@ bool proc_maps_anonymous_span(const struct hp_maps *maps, uint64_t start, uint64
 	}
 	return true;
 }
+
+bool proc_maps_in_stack_growth(const struct hp_maps *maps, uint64_t address)
+{
+	uint64_t stack = 0, below = 0;
+
+	for (size_t i = 0; i < maps->count; i++)
+		if (strcmp(maps->items[i].path, "[stack]") == 0)
+			stack = maps->items[i].start;
+	for (size_t i = 0; stack && i < maps->count; i++)
+		if (maps->items[i].end <= stack && maps->items[i].end > below)
+			below = maps->items[i].end;
+	return stack && address >= below && address < stack;
+}

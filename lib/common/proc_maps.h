@@ -30,6 +30,10 @@ const struct hp_mapping *proc_maps_find(const struct hp_maps *maps, uint64_t add
 bool proc_maps_shared_anonymous(const struct hp_mapping *mapping);
 /* [start, end) is wholly anonymous memory (no file), private or shared. */
 bool proc_maps_anonymous_span(const struct hp_maps *maps, uint64_t start, uint64_t end);
+/* Whether `address` is where the main thread's stack grows: between the
+ * highest mapping below "[stack]" and it.  A page mapped there stops that
+ * growth, and the thread dies of SIGSEGV at its next deep call. */
+bool proc_maps_in_stack_growth(const struct hp_maps *maps, uint64_t address);
 void proc_maps_release(struct hp_maps *maps);
 
 #endif

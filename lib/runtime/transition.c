@@ -239,8 +239,9 @@ static size_t landing_pages(const struct hp_transition *transition,
 	return count;
 }
 
-/* Every landing where nothing is mapped, none over another, and a page of
- * the record for each of their pages beside the gates'. */
+/* Every landing where nothing is mapped nor the stack grows, none over
+ * another, and a page of the record for each of their pages beside the
+ * gates'. */
 static int landings_fit(struct hp_session *session, struct hp_transition *transition,
 			bool *fit, struct hp_error *error)
 {
@@ -254,8 +255,9 @@ static int landings_fit(struct hp_session *session, struct hp_transition *transi
 
 		if (!landing)
 			continue;
-		if (proc_maps_find(&maps, landing)) {
-			not_used(transition, "a punned jump lands on memory in use");
+		if (proc_maps_find(&maps, landing) || proc_maps_in_stack_growth(&maps, landing)) {
+			not_used(transition, "a punned jump lands on memory in use or where the "
+					      "stack grows");
 			*fit = false;
 		}
 		for (size_t j = 0; *fit && j < i; j++)

@@ -75,6 +75,31 @@ static void test_no_trailing_newline(void)
 	proc_maps_release(&maps);
 }
 
+static void test_stack_growth(void)
+{
+	static const char text[] = "555555554000-555555556000 r-xp 00000000 08:01 1 /bin/x\n"
+				   "7ffff7fc0000-7ffff7fc2000 r-xp 00000000 08:01 2 /lib/ld.so\n"
+				   "7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0 [stack]\n"
+				   "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]\n";
+	static const char no_stack[] = "1000-2000 r--p 00000000 00:00 0\n";
+	struct hp_maps maps = { 0 };
+	struct hp_error error = { 0 };
+
+	CHECK(proc_maps_parse(text, strlen(text), &maps, &error) == HP_OK, "maps with a stack parse");
+	CHECK(proc_maps_in_stack_growth(&maps, 0x7ffffff00000ull),
+	      "just below the stack: where it grows");
+	CHECK(proc_maps_in_stack_growth(&maps, 0x7ffff7fc2000ull),
+	      "right above the highest mapping under it: where it grows");
+	CHECK(!proc_maps_in_stack_growth(&maps, 0x7ffff7fbf000ull), "below that mapping: not");
+	CHECK(!proc_maps_in_stack_growth(&maps, 0x600000000000ull), "far below: not");
+	CHECK(!proc_maps_in_stack_growth(&maps, 0x7ffffffff000ull), "above the stack: not");
+	proc_maps_release(&maps);
+	CHECK(proc_maps_parse(no_stack, strlen(no_stack), &maps, &error) == HP_OK &&
+		      !proc_maps_in_stack_growth(&maps, 0x3000),
+	      "no stack: nowhere");
+	proc_maps_release(&maps);
+}
+
 static void test_errors(void)
 {
 	static const char garbage[] = "1000-2000 r-xp 00000000 00:00 0 /ok\nthis is not a maps line\n";
@@ -123,6 +148,7 @@ int main(void)
 {
 	test_parse();
 	test_no_trailing_newline();
+	test_stack_growth();
 	test_errors();
 	test_read_self();
 	return check_report();
