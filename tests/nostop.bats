@@ -288,9 +288,12 @@ entry_bytes() {
 	assert_no_errors "$TARGET_LOG"
 }
 
-@test "hotpatch killed after each step of apply: the target runs on, old or new code, never both" {
+# kill_each_apply_step TARGET: hotpatch killed after each step of an apply
+# through gates on TARGET (eight workers calling hot()): every worker runs
+# one version, and whatever the kill left, revert puts right.
+kill_each_apply_step() {
 	local step mark line steps count=0
-	HP_TARGET_LIFETIME=1800 start_target threads 8
+	HP_TARGET_LIFETIME=1800 start_target "$1" 8
 	HOTPATCH_FAULT=list-steps run -1 --separate-stderr hp apply --pid "$TARGET_PID" --json \
 		"$HP_PATCHES/hot_v2.so"
 	steps=$(jq -r '.error.detail' <<<"$output" | awk '{ print $2 }')
@@ -327,6 +330,14 @@ entry_bytes() {
 	json_is '.stop == "gates"'
 	assert_not_traced "$TARGET_PID"
 	assert_no_errors "$TARGET_LOG"
+}
+
+@test "hotpatch killed after each step of apply: the target runs on, old or new code, never both" {
+	kill_each_apply_step threads
+}
+
+@test "hotpatch killed after each step of an apply over a punned entry: old or new code, never both" {
+	kill_each_apply_step threads_plain
 }
 
 @test "hotpatch stopped half way through holds no caller; killed there, each worker keeps one version" {
@@ -421,9 +432,11 @@ entry_bytes() {
 	assert_no_errors "$TARGET_LOG"
 }
 
-@test "hotpatch killed after each step of a revert through gates: each worker keeps one version, a revert finishes" {
+# kill_each_revert_step TARGET: hotpatch killed after each step of a revert
+# through gates on TARGET: each worker keeps one version, a revert finishes.
+kill_each_revert_step() {
 	local step mark line steps count=0 back
-	HP_TARGET_LIFETIME=1800 start_target threads 8
+	HP_TARGET_LIFETIME=1800 start_target "$1" 8
 	HOTPATCH_FAULT=list-steps run -1 --separate-stderr hp revert --pid "$TARGET_PID" --json
 	# The steps that change what a thread runs or what the target holds
 	# (steps.bats kills every step of revert on a target of one thread).
@@ -470,6 +483,14 @@ entry_bytes() {
 	done
 	assert_not_traced "$TARGET_PID"
 	assert_no_errors "$TARGET_LOG"
+}
+
+@test "hotpatch killed after each step of a revert through gates: each worker keeps one version, a revert finishes" {
+	kill_each_revert_step threads
+}
+
+@test "hotpatch killed after each step of a revert over a punned entry: each worker keeps one version, a revert finishes" {
+	kill_each_revert_step threads_plain
 }
 
 # The target's anonymous code and shared mappings: the gates' code and
