@@ -144,12 +144,10 @@ int build_registers_left_alone(const struct build_binary *binary,
 	scan.elf = elf_begin(scan.fd, ELF_C_READ, NULL);
 	if (!scan.elf)
 		status = hp_fail(error, HP_FAILED, "cannot read %s: %s", binary->path, elf_errmsg(-1));
-	else if (code_open_disassembler(&scan.handle) != CS_ERR_OK)
+	else if (code_disassembler(&scan.handle) != CS_ERR_OK)
 		status = hp_fail(error, HP_FAILED, "capstone is unusable");
 	if (status == HP_OK) {
-		cs_option(scan.handle, CS_OPT_DETAIL, CS_OPT_ON);
 		scan_function(&scan, function->value, function->size, 0);
-		cs_close(&scan.handle);
 		/* Code not read (or not decoded) added nothing: in doubt, the
 		 * callers may rely on something, and the thunk stays. */
 		*left_alone = scan.clobbered != ALL_CLOBBERED;

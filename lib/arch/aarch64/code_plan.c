@@ -45,9 +45,20 @@ static void put_word(unsigned char *bytes, uint32_t word)
 	memcpy(bytes, &word, sizeof(word));
 }
 
-cs_err code_open_disassembler(csh *handle)
+cs_err code_disassembler(csh *handle)
 {
-	return cs_open(CS_ARCH_ARM64, CS_MODE_ARM, handle);
+	static csh shared;
+	static cs_err opened = CS_ERR_OK;
+
+	if (!shared && opened == CS_ERR_OK) {
+		opened = cs_open(CS_ARCH_ARM64, CS_MODE_ARM, &shared);
+		if (opened == CS_ERR_OK)
+			opened = cs_option(shared, CS_OPT_DETAIL, CS_OPT_ON);
+		if (opened != CS_ERR_OK && shared)
+			cs_close(&shared);
+	}
+	*handle = shared;
+	return shared ? CS_ERR_OK : opened;
 }
 
 /* A PC-relative field of `bits` bits counting 4-byte words, or false. */
@@ -165,14 +176,12 @@ static int plan_length(const unsigned char *code, size_t size, uint64_t address,
 			 offset + length);
 		return HP_MISFIT;
 	}
-	if (code_open_disassembler(&handle) != CS_ERR_OK) {
+	if (code_disassembler(&handle) != CS_ERR_OK) {
 		snprintf(why, why_size, "capstone cannot disassemble arm64");
 		return HP_FAILED;
 	}
-	cs_option(handle, CS_OPT_DETAIL, CS_OPT_ON);
 	status = scan_function(handle, code, size, address, address + offset, length, why,
 			       why_size);
-	cs_close(&handle);
 	return status;
 }
 
@@ -224,7 +233,7 @@ int code_find_syscall(const unsigned char *code, size_t size, uint64_t address,
 	int status = HP_MISFIT;
 	csh handle;
 
-	if (code_open_disassembler(&handle) != CS_ERR_OK)
+	if (code_disassembler(&handle) != CS_ERR_OK)
 		return HP_FAILED;
 	instruction = cs_malloc(handle);
 	while (instruction && left > 0) {
@@ -240,6 +249,5 @@ int code_find_syscall(const unsigned char *code, size_t size, uint64_t address,
 	}
 	if (instruction)
 		cs_free(instruction, 1);
-	cs_close(&handle);
 	return status;
 }

@@ -14,9 +14,20 @@
 
 static const unsigned char endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
 
-cs_err code_open_disassembler(csh *handle)
+cs_err code_disassembler(csh *handle)
 {
-	return cs_open(CS_ARCH_X86, CS_MODE_64, handle);
+	static csh shared;
+	static cs_err opened = CS_ERR_OK;
+
+	if (!shared && opened == CS_ERR_OK) {
+		opened = cs_open(CS_ARCH_X86, CS_MODE_64, &shared);
+		if (opened == CS_ERR_OK)
+			opened = cs_option(shared, CS_OPT_DETAIL, CS_OPT_ON);
+		if (opened != CS_ERR_OK && shared)
+			cs_close(&shared);
+	}
+	*handle = shared;
+	return shared ? CS_ERR_OK : opened;
 }
 
 bool code_encode_jump(uint64_t from, uint64_t to, unsigned char jump[HP_JUMP_SIZE])
@@ -124,14 +135,12 @@ static int plan_length(const unsigned char *code, size_t size, uint64_t address,
 			 offset + length);
 		return HP_MISFIT;
 	}
-	if (code_open_disassembler(&handle) != CS_ERR_OK) {
+	if (code_disassembler(&handle) != CS_ERR_OK) {
 		snprintf(why, why_size, "capstone cannot disassemble x86-64");
 		return HP_FAILED;
 	}
-	cs_option(handle, CS_OPT_DETAIL, CS_OPT_ON);
 	status = scan_function(handle, code, size, address, address + offset, length, why,
 			       why_size);
-	cs_close(&handle);
 	return status;
 }
 
@@ -183,7 +192,7 @@ int code_find_syscall(const unsigned char *code, size_t size, uint64_t address,
 	int status = HP_MISFIT;
 	csh handle;
 
-	if (code_open_disassembler(&handle) != CS_ERR_OK)
+	if (code_disassembler(&handle) != CS_ERR_OK)
 		return HP_FAILED;
 	instruction = cs_malloc(handle);
 	while (instruction && left > 0) {
@@ -199,6 +208,5 @@ int code_find_syscall(const unsigned char *code, size_t size, uint64_t address,
 	}
 	if (instruction)
 		cs_free(instruction, 1);
-	cs_close(&handle);
 	return status;
 }

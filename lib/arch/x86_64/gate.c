@@ -176,11 +176,10 @@ static bool relocate(const unsigned char *bytes, size_t length, uint64_t from, u
 	const uint8_t *next = bytes;
 	size_t left = length;
 	uint64_t at = from;
-	bool ok = code_open_disassembler(&handle) == CS_ERR_OK;
+	bool ok = code_disassembler(&handle) == CS_ERR_OK;
 
 	if (!ok)
 		return false;
-	cs_option(handle, CS_OPT_DETAIL, CS_OPT_ON);
 	instruction = cs_malloc(handle);
 	memcpy(out, bytes, length);
 	while (ok && instruction && left > 0) {
@@ -206,7 +205,6 @@ static bool relocate(const unsigned char *bytes, size_t length, uint64_t from, u
 	ok = ok && instruction && left == 0;
 	if (instruction)
 		cs_free(instruction, 1);
-	cs_close(&handle);
 	return ok;
 }
 
@@ -287,9 +285,8 @@ bool gate_displaceable(const unsigned char *code, size_t length, uint64_t addres
 	 * which a single store replaces whole. */
 	if ((address & (HP_GATE_STORE_SIZE - 1)) + HP_JUMP_SIZE > HP_GATE_STORE_SIZE)
 		return false;
-	if (code_open_disassembler(&handle) != CS_ERR_OK)
+	if (code_disassembler(&handle) != CS_ERR_OK)
 		return false;
-	cs_option(handle, CS_OPT_DETAIL, CS_OPT_ON);
 	instruction = cs_malloc(handle);
 	while (ok && instruction && done < HP_JUMP_SIZE) {
 		ok = cs_disasm_iter(handle, &bytes, &left, &at, instruction) &&
@@ -300,7 +297,6 @@ bool gate_displaceable(const unsigned char *code, size_t length, uint64_t addres
 	     done <= length;
 	if (instruction)
 		cs_free(instruction, 1);
-	cs_close(&handle);
 	*displaced = done;
 	return ok;
 }
@@ -314,14 +310,13 @@ bool gate_entry_whole(const unsigned char *code, size_t length, uint64_t address
 	uint64_t at = address;
 	bool whole;
 
-	if (code_open_disassembler(&handle) != CS_ERR_OK)
+	if (code_disassembler(&handle) != CS_ERR_OK)
 		return false;
 	instruction = cs_malloc(handle);
 	whole = instruction && cs_disasm_iter(handle, &bytes, &left, &at, instruction) &&
 		at - address >= HP_JUMP_SIZE;
 	if (instruction)
 		cs_free(instruction, 1);
-	cs_close(&handle);
 	return whole;
 }
 
@@ -334,16 +329,14 @@ static size_t first_instruction(const unsigned char *code, size_t length, uint64
 	size_t left = length, size = 0;
 	uint64_t at = address;
 
-	if (code_open_disassembler(&handle) != CS_ERR_OK)
+	if (code_disassembler(&handle) != CS_ERR_OK)
 		return 0;
-	cs_option(handle, CS_OPT_DETAIL, CS_OPT_ON);
 	instruction = cs_malloc(handle);
 	if (instruction && cs_disasm_iter(handle, &bytes, &left, &at, instruction) &&
 	    runs_anywhere(handle, instruction))
 		size = (size_t)(at - address);
 	if (instruction)
 		cs_free(instruction, 1);
-	cs_close(&handle);
 	return size;
 }
 

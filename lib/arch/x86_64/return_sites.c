@@ -15,7 +15,7 @@ size_t code_return_sites(const unsigned char *code, size_t size, uint64_t addres
 	size_t left = size, count = 0;
 	uint64_t at = address;
 
-	if (code_open_disassembler(&handle) != CS_ERR_OK)
+	if (code_disassembler(&handle) != CS_ERR_OK)
 		return 0;
 	instruction = cs_malloc(handle);
 	while (instruction && left > 0 && count < capacity) {
@@ -34,6 +34,5 @@ size_t code_return_sites(const unsigned char *code, size_t size, uint64_t addres
 	}
 	if (instruction)
 		cs_free(instruction, 1);
-	cs_close(&handle);
 	return count;
 }

@@ -228,11 +228,10 @@ static void test_clobbers(void)
 	uint64_t target;
 	csh handle;
 
-	if (code_open_disassembler(&handle) != CS_ERR_OK) {
+	if (code_disassembler(&handle) != CS_ERR_OK) {
 		CHECK(false, "capstone opens arm64");
 		return;
 	}
-	cs_option(handle, CS_OPT_DETAIL, CS_OPT_ON);
 	CHECK(clobbered(handle, 0xaa0103e0, &flow, &direct, &target) == 1 && flow == HP_FLOW_NEXT,
 	      "mov x0, x1 writes x0");
 	CHECK(clobbered(handle, 0xaa0003f3, &flow, &direct, &target) == 0,
@@ -257,7 +256,6 @@ static void test_clobbers(void)
 	      "v16 and v31 take the last bits, v7 the last of the low ones");
 	CHECK(clobbered(handle, 0x9e670009, &flow, &direct, &target) == 0,
 	      "fmov d9 writes a kept half");
-	cs_close(&handle);
 }
 
 int main(void)

@@ -36,12 +36,11 @@ static const char *disassemble(const unsigned char *code, size_t offset, uint64_
 	csh handle;
 
 	text[0] = '\0';
-	if (code_open_disassembler(&handle) != CS_ERR_OK)
+	if (code_disassembler(&handle) != CS_ERR_OK)
 		return text;
 	if (cs_disasm(handle, code + offset, 4, address + offset, 1, &instruction) == 1)
 		snprintf(text, size, "%s %s", instruction->mnemonic, instruction->op_str);
 	cs_free(instruction, 1);
-	cs_close(&handle);
 	return text;
 }
 
