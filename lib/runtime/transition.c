@@ -213,8 +213,7 @@ static uint64_t page_of(uint64_t address)
 	return address & ~(uint64_t)(HP_PAGE_SIZE - 1);
 }
 
-/* Whether a landing (or its page) at `page` is one of the first `count`
- * sites' */
+/* Whether one of the first `count` sites' landings is on `page`. */
 static bool landing_page_before(const struct hp_transition *transition, size_t count,
 				uint64_t page)
 {
@@ -246,9 +245,13 @@ static int landings_fit(struct hp_session *session, struct hp_transition *transi
 			bool *fit, struct hp_error *error)
 {
 	struct hp_maps maps = { 0 };
-	int status = proc_maps_read(session->pid, &maps, error);
 	uint64_t pages[HP_STATE_MAX_PAGES];
+	int status;
 
+	*fit = true;
+	if (landing_pages(transition, pages) == 0)
+		return HP_OK;	/* no entry punned */
+	status = proc_maps_read(session->pid, &maps, error);
 	*fit = status == HP_OK;
 	for (size_t i = 0; *fit && i < transition->count; i++) {
 		uint64_t landing = transition->sites[i].landing;
@@ -386,7 +389,9 @@ static int map_landings(struct hp_session *session, struct hp_remote *remote,
 		status = target_memory_write(&session->memory, remote->tid, pages[mapped], code,
 					     sizeof(code), error);
 	}
-	/* A page not mapped is not ours: never to be unmapped by us. */
+	/* A page not mapped is not ours: never to be unmapped by us.  (One
+	 * mapped whose code could not be written is left: nothing jumps there,
+	 * and without landings it does not look like ours.) */
 	if (status != HP_OK)
 		record->page_count = first + (uint32_t)(mapped < count ? mapped : count);
 	return status;
