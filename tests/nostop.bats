@@ -32,6 +32,21 @@ revert_incomplete() {
 	json_is '.patches == []' '[.leftovers[] | select(.reclaimable == false)] == []'
 }
 
+# revert_killed_and_reapply LINE_AFTER PATTERN MAPS PATCH: after a kill half
+# way through an apply, revert takes the patch out (the target's lines
+# settle on PATTERN) and every page of ours with it (anonymous code and
+# shared mappings are MAPS again), and a new apply of PATCH goes through
+# gates.
+revert_killed_and_reapply() {
+	revert_incomplete "$1" "$2" || return 1
+	json_is '.leftovers == []' || return 1
+	assert_target_untouched "$TARGET_PID" || return 1
+	[[ $(maps_of_code "$TARGET_PID") == "$3" ]] ||
+		{ fail "anonymous code or shared mappings differ:"$'\n'"$(maps_of_code "$TARGET_PID")"; return 1; }
+	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --json "$4" || return 1
+	json_is '.stop == "gates"'
+}
+
 @test "apply goes through gates while eight threads hammer the function, each switching once" {
 	local mark line
 	start_target threads 8
@@ -253,12 +268,8 @@ entry_bytes() {
 	[[ $line =~ \ v1=([0-9]+)\ v2=([0-9]+)\  ]] && ((BASH_REMATCH[1] + BASH_REMATCH[2] == 8)) ||
 		fail "a worker between versions: $line"
 	[[ $line == *" switches=${BASH_REMATCH[2]} "* ]] || fail "workers switched back and forth: $line"
-	revert_incomplete settled_line ' v1=8 v2=0 other=0 '
-	json_is '.leftovers == []'
-	[[ $(maps_of_code "$TARGET_PID") == "$maps_before" ]] ||
-		fail "anonymous code or shared mappings differ:"$'\n'"$(maps_of_code "$TARGET_PID")"
-	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --json "$HP_PATCHES/hot_v2.so"
-	json_is '.stop == "gates"'
+	revert_killed_and_reapply settled_line ' v1=8 v2=0 other=0 ' "$maps_before" \
+		"$HP_PATCHES/hot_v2.so"
 	assert_no_errors "$TARGET_LOG"
 }
 
@@ -539,12 +550,7 @@ many_line_after() {
 		fail "a worker between versions: $line"
 	# Killed once 3 of the 5 threads had moved: some workers on each side.
 	((BASH_REMATCH[1] >= 1 && BASH_REMATCH[2] >= 1)) || fail "not half way: $line"
-	revert_incomplete many_line_after ' old=4 new=0 other=0 torn=0 '
-	json_is '.leftovers == []'
-	assert_target_untouched "$TARGET_PID"
-	[[ $(maps_of_code "$TARGET_PID") == "$maps_before" ]] ||
-		fail "anonymous code or shared mappings differ:"$'\n'"$(maps_of_code "$TARGET_PID")"
-	run -0 --separate-stderr hp apply --pid "$TARGET_PID" --json "$HP_PATCHES/many_fix.so"
-	json_is '.stop == "gates"'
+	revert_killed_and_reapply many_line_after ' old=4 new=0 other=0 torn=0 ' "$maps_before" \
+		"$HP_PATCHES/many_fix.so"
 	assert_no_errors "$TARGET_LOG"
 }

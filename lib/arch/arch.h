@@ -50,11 +50,9 @@ bool code_encode_indirect_jump(uint64_t from, uint64_t pointer,
 			       unsigned char jump[HP_INDIRECT_JUMP_SIZE]);
 /* Decodes a direct jump at `from`; false when `bytes` are not one. */
 bool code_decode_jump(uint64_t from, const unsigned char bytes[HP_JUMP_SIZE], uint64_t *to);
-/* Capstone for this architecture, details on: one handle for the whole
- * process, opened at the first call and never closed by its users (a new
- * handle costs about 8 us at its first instruction, and an apply of a
- * thousand functions opened six thousand).  The engine runs on one thread
- * at a time. */
+/* ---- disassembler.c ---- */
+/* Capstone for this processor, details on: one handle for the whole
+ * process, opened at the first call, never closed by its users. */
 cs_err code_disassembler(csh *handle);
 
 /* ---- return_sites.c: where suspended frames return into code ---- */

@@ -12,6 +12,9 @@
 /* The ELF machine of the objects we patch and build, and its name. */
 #define HP_ELF_MACHINE EM_AARCH64
 #define HP_ARCH_NAME "arm64"
+/* Capstone's name for this processor (arch/disassembler.c). */
+#define HP_CAPSTONE_ARCH CS_ARCH_ARM64
+#define HP_CAPSTONE_MODE CS_MODE_ARM
 
 /* The jumps we write (code_plan.c): `b imm26` (±128 MiB), or
  * `ldr x16, literal; br x16` reading the address at a slot within ±1 MiB. */

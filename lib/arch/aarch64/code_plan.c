@@ -45,22 +45,6 @@ static void put_word(unsigned char *bytes, uint32_t word)
 	memcpy(bytes, &word, sizeof(word));
 }
 
-cs_err code_disassembler(csh *handle)
-{
-	static csh shared;
-	static cs_err opened = CS_ERR_OK;
-
-	if (!shared && opened == CS_ERR_OK) {
-		opened = cs_open(CS_ARCH_ARM64, CS_MODE_ARM, &shared);
-		if (opened == CS_ERR_OK)
-			opened = cs_option(shared, CS_OPT_DETAIL, CS_OPT_ON);
-		if (opened != CS_ERR_OK && shared)
-			cs_close(&shared);
-	}
-	*handle = shared;
-	return shared ? CS_ERR_OK : opened;
-}
-
 /* A PC-relative field of `bits` bits counting 4-byte words, or false. */
 static bool relative_words(uint64_t from, uint64_t to, unsigned bits, uint32_t *field)
 {

@@ -11,6 +11,9 @@
 /* The ELF machine of the objects we patch and build, and its name. */
 #define HP_ELF_MACHINE EM_X86_64
 #define HP_ARCH_NAME "x86-64"
+/* Capstone's name for this processor (arch/disassembler.c). */
+#define HP_CAPSTONE_ARCH CS_ARCH_X86
+#define HP_CAPSTONE_MODE CS_MODE_64
 
 /* The jumps we write: e9 + rel32, or ff 25 + disp32 (jmp *disp32(%rip)). */
 #define HP_JUMP_SIZE 5

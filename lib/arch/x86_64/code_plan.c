@@ -14,22 +14,6 @@
 
 static const unsigned char endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
 
-cs_err code_disassembler(csh *handle)
-{
-	static csh shared;
-	static cs_err opened = CS_ERR_OK;
-
-	if (!shared && opened == CS_ERR_OK) {
-		opened = cs_open(CS_ARCH_X86, CS_MODE_64, &shared);
-		if (opened == CS_ERR_OK)
-			opened = cs_option(shared, CS_OPT_DETAIL, CS_OPT_ON);
-		if (opened != CS_ERR_OK && shared)
-			cs_close(&shared);
-	}
-	*handle = shared;
-	return shared ? CS_ERR_OK : opened;
-}
-
 bool code_encode_jump(uint64_t from, uint64_t to, unsigned char jump[HP_JUMP_SIZE])
 {
 	int64_t distance = (int64_t)(to - (from + HP_JUMP_SIZE));
