@@ -504,44 +504,6 @@ static int resume_after_restore(void *data, struct hp_error *error)
 	return status;
 }
 
-/* The stub page, when the last patch goes: the drain's look then also
- * serves remove-state, which would look at every thread once more for it
- * alone.  Nothing sends a thread into the page in between but our own
- * remote calls, which put their thread back where it was.  Not with
- * --allow-unreliable-stacks: a stack that cannot be unwound keeps the page
- * whatever it says (state_removal.c), while the drain lets it pass. */
-static bool stub_if_last(const struct hp_session *session, struct hp_range *stub)
-{
-	if (session->allow_unreliable || session->state.patch_count != 1 ||
-	    !session->state.stub_page)
-		return false;
-	*stub = (struct hp_range){ session->state.stub_page,
-				   session->state.stub_page + HP_PAGE_SIZE, "hotpatch's stub page" };
-	return true;
-}
-
-/* How long the drain waits for a thread in the stub page before it drains
- * without it, and remove-state looks on its own (a second more).  Short:
- * a remote call is out of the page in microseconds, and a thread that stays
- * (it returns through a trampoline of a killed hotpatch) stays long. */
-#define STUB_LOOK_SECONDS 0.25
-
-/* The drain with the stub page too, within its own bound; true when every
- * thread was seen out of both. */
-static bool drain_with_stub(struct revert_work *work, const struct hp_range *stub)
-{
-	struct hp_error ignored = { 0 };
-	double deadline = work->session.deadline;
-	int status;
-
-	if (hp_now() + STUB_LOOK_SECONDS < deadline)
-		work->session.deadline = hp_now() + STUB_LOOK_SECONDS;
-	status = transition_drain(&work->session, &work->transition, stub, &ignored);
-	work->session.deadline = deadline;
-	hp_error_release(&ignored);
-	return status == HP_OK;
-}
-
 /* A thread may still be in a gate it entered before the entries went
  * back: the gates and the patch stay until every thread was seen out of
  * them once (else the next command takes them back, as leftovers). */
@@ -549,16 +511,11 @@ static int drain_gates(void *data, struct hp_error *error)
 {
 	struct revert_work *work = data;
 	struct hp_error ignored = { 0 };
-	struct hp_range stub;
 
 	(void)error;
 	if (!without_stop(work))
 		return HP_OK;
-	if (stub_if_last(&work->session, &stub) && drain_with_stub(work, &stub)) {
-		work->session.stub_seen_clear = true;
-		return HP_OK;
-	}
-	if (transition_drain(&work->session, &work->transition, NULL, &ignored) != HP_OK) {
+	if (transition_drain(&work->session, &work->transition, &ignored) != HP_OK) {
 		hp_error_release(&ignored);
 		work->keep_loaded = true;
 	}

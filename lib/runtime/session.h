@@ -28,7 +28,6 @@ struct hp_session {
 	bool in_process;	/* the engine runs inside the target (hp_request) */
 	bool seen;		/* the process was there when the command opened it */
 	bool stub_checked, stub_ok;	/* the state's stub page holds our code */
-	bool stub_seen_clear;	/* every thread was seen out of the stub page */
 	unsigned thread_count;	/* threads seen at the last stop */
 	double longest_stop;	/* seconds, over every attempt */
 	size_t blocker_count, blocker_capacity;
@@ -195,9 +194,9 @@ int transition_move_back(struct hp_session *session, struct hp_transition *trans
 int transition_revert_entries(struct hp_session *session, struct hp_transition *transition,
 			      struct hp_error *error) HP_MUST_CHECK;
 /* Every thread seen once out of the gates and the patch's code (until the
- * deadline; HP_BUSY then); with `also`, out of that range too. */
+ * deadline; HP_BUSY then). */
 int transition_drain(struct hp_session *session, struct hp_transition *transition,
-		     const struct hp_range *also, struct hp_error *error) HP_MUST_CHECK;
+		     struct hp_error *error) HP_MUST_CHECK;
 /* Every thread seen once out of `ranges`, each on its own (asleep, or
  * stopped alone), never all at once: for code that only a hotpatch holding
  * the lock sends a thread into, so that a thread seen out stays out.  Until

@@ -58,9 +58,8 @@ static int stub_is_clear(struct hp_session *session, bool *clear, struct hp_erro
 	int status;
 
 	/* In the target itself the caller vouched that no other thread runs
-	 * our code (hp_request.in_process); a revert's drain may have looked
-	 * for the page already (revert.c, stub_if_last). */
-	if (session->in_process || session->stub_seen_clear) {
+	 * our code (hp_request.in_process). */
+	if (session->in_process) {
 		*clear = true;
 		return HP_OK;
 	}

@@ -1337,14 +1337,13 @@ int transition_revert_entries(struct hp_session *session, struct hp_transition *
 }
 
 int transition_drain(struct hp_session *session, struct hp_transition *transition,
-		     const struct hp_range *also, struct hp_error *error)
+		     struct hp_error *error)
 {
 	/* Out of the gates, and (for safety's sake, the bytes say so already)
 	 * of the patch's code: then both can go. */
 	struct universe_move drain = { transition, HP_GATE_UNSEEN, session->allow_unreliable, true };
-	const struct hp_range ranges[2] = { transition->new_code, also ? *also : (struct hp_range){ 0 } };
 	unsigned passes = 0;
-	int status = set_ranges_with_gates(session, transition, ranges, also ? 2 : 1, error);
+	int status = set_ranges_with_gates(session, transition, &transition->new_code, 1, error);
 
 	if (status == HP_OK)
 		status = move_every_thread(session, &drain, session->deadline, &passes, error);
