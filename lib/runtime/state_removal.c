@@ -18,8 +18,8 @@
 #include "runtime/target.h"
 #include "runtime/threads.h"
 
-/* The stop that checks stacks is short, and so is the rest: a thread in the
- * stub page keeps it for a later command. */
+/* The least time the look at every thread gets, and the rest: a thread in
+ * the stub page keeps it for a later command. */
 #define REMOVAL_SECONDS 1.0
 
 /* Fresh maps for the session (the revert has just unloaded a patch), and
@@ -140,8 +140,12 @@ int state_remove_if_empty(struct hp_session *session, struct hp_error *error)
 
 	if (!session->state.address || session->state.patch_count)
 		return HP_OK;
-	/* A budget of its own: the command's may be spent (a failed apply). */
-	session->deadline = hp_now() + REMOVAL_SECONDS;
+	/* The command's time, and at least a budget of its own: the command's
+	 * may be spent (a failed apply).  Not less when there is more: on a busy
+	 * machine a thread at the lowest priority took 1.2 s to stop (CI), and
+	 * the state stayed for nothing. */
+	if (session->deadline < hp_now() + REMOVAL_SECONDS)
+		session->deadline = hp_now() + REMOVAL_SECONDS;
 	status = remove_both(session, error);
 	session->deadline = deadline;
 	return status;
