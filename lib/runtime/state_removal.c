@@ -18,9 +18,10 @@
 #include "runtime/target.h"
 #include "runtime/threads.h"
 
-/* The least time the look at every thread gets, and the rest: a thread in
- * the stub page keeps it for a later command. */
+/* The least and the most time the look at every thread gets: a thread in
+ * the stub page keeps it for a later command, so the look gives up. */
 #define REMOVAL_SECONDS 1.0
+#define REMOVAL_MOST_SECONDS 3.0
 
 /* Fresh maps for the session (the revert has just unloaded a patch), and
  * whether anything of ours other than the state and its stub is left. */
@@ -140,12 +141,15 @@ int state_remove_if_empty(struct hp_session *session, struct hp_error *error)
 
 	if (!session->state.address || session->state.patch_count)
 		return HP_OK;
-	/* The command's time, and at least a budget of its own: the command's
-	 * may be spent (a failed apply).  Not less when there is more: on a busy
-	 * machine a thread at the lowest priority took 1.2 s to stop (CI), and
-	 * the state stayed for nothing. */
-	if (session->deadline < hp_now() + REMOVAL_SECONDS)
-		session->deadline = hp_now() + REMOVAL_SECONDS;
+	/* The command's time left, within a budget of its own: at least a
+	 * second, for the command's may be spent (a failed apply); up to three
+	 * where it has them, for on a busy machine a thread at the lowest
+	 * priority took 1.2 s to stop (CI), and the state stayed for nothing. */
+	session->deadline = hp_now() + REMOVAL_SECONDS;
+	if (deadline > session->deadline)
+		session->deadline = deadline < hp_now() + REMOVAL_MOST_SECONDS
+					    ? deadline
+					    : hp_now() + REMOVAL_MOST_SECONDS;
 	status = remove_both(session, error);
 	session->deadline = deadline;
 	return status;
