@@ -301,27 +301,10 @@ bool gate_displaceable(const unsigned char *code, size_t length, uint64_t addres
 	return ok;
 }
 
-bool gate_entry_whole(const unsigned char *code, size_t length, uint64_t address)
-{
-	csh handle;
-	cs_insn *instruction = NULL;
-	const uint8_t *bytes = code;
-	size_t left = length;
-	uint64_t at = address;
-	bool whole;
-
-	if (code_disassembler(&handle) != CS_ERR_OK)
-		return false;
-	instruction = cs_malloc(handle);
-	whole = instruction && cs_disasm_iter(handle, &bytes, &left, &at, instruction) &&
-		at - address >= HP_JUMP_SIZE;
-	if (instruction)
-		cs_free(instruction, 1);
-	return whole;
-}
-
-/* The first instruction at `address`, when it runs anywhere: its length. */
-static size_t first_instruction(const unsigned char *code, size_t length, uint64_t address)
+/* The length of the first instruction at `address` (0: none decoded), and
+ * whether it runs anywhere. */
+static size_t first_instruction(const unsigned char *code, size_t length, uint64_t address,
+				bool *anywhere)
 {
 	csh handle;
 	cs_insn *instruction = NULL;
@@ -329,15 +312,24 @@ static size_t first_instruction(const unsigned char *code, size_t length, uint64
 	size_t left = length, size = 0;
 	uint64_t at = address;
 
+	*anywhere = false;
 	if (code_disassembler(&handle) != CS_ERR_OK)
 		return 0;
 	instruction = cs_malloc(handle);
-	if (instruction && cs_disasm_iter(handle, &bytes, &left, &at, instruction) &&
-	    runs_anywhere(handle, instruction))
+	if (instruction && cs_disasm_iter(handle, &bytes, &left, &at, instruction)) {
 		size = (size_t)(at - address);
+		*anywhere = runs_anywhere(handle, instruction);
+	}
 	if (instruction)
 		cs_free(instruction, 1);
 	return size;
+}
+
+bool gate_entry_whole(const unsigned char *code, size_t length, uint64_t address)
+{
+	bool anywhere;
+
+	return first_instruction(code, length, address, &anywhere) >= HP_JUMP_SIZE;
 }
 
 /* Where a landing may be: above the lowest address a process may map
@@ -348,12 +340,13 @@ static size_t first_instruction(const unsigned char *code, size_t length, uint64
 bool gate_pun(const unsigned char *code, size_t length, uint64_t site, size_t *displaced,
 	      uint64_t *landing)
 {
-	size_t first = length >= HP_JUMP_SIZE ? first_instruction(code, length, site) : 0;
+	bool anywhere = false;
+	size_t first = length >= HP_JUMP_SIZE ? first_instruction(code, length, site, &anywhere) : 0;
 	int32_t displacement;
 
 	*displaced = 0;
 	*landing = 0;
-	if (first == 0 || first >= HP_JUMP_SIZE)
+	if (first == 0 || first >= HP_JUMP_SIZE || !anywhere)
 		return false;
 	memcpy(&displacement, code + 1, sizeof(displacement));
 	*landing = site + HP_JUMP_SIZE + (uint64_t)(int64_t)displacement;
