@@ -136,7 +136,7 @@ static int remove_both(struct hp_session *session, struct hp_error *error)
 
 int state_remove_if_empty(struct hp_session *session, struct hp_error *error)
 {
-	double deadline = session->deadline;
+	double deadline = session->deadline, now = hp_now(), left = deadline - now;
 	int status;
 
 	if (!session->state.address || session->state.patch_count)
@@ -145,11 +145,11 @@ int state_remove_if_empty(struct hp_session *session, struct hp_error *error)
 	 * second, for the command's may be spent (a failed apply); up to three
 	 * where it has them, for on a busy machine a thread at the lowest
 	 * priority took 1.2 s to stop (CI), and the state stayed for nothing. */
-	session->deadline = hp_now() + REMOVAL_SECONDS;
-	if (deadline > session->deadline)
-		session->deadline = deadline < hp_now() + REMOVAL_MOST_SECONDS
-					    ? deadline
-					    : hp_now() + REMOVAL_MOST_SECONDS;
+	if (left < REMOVAL_SECONDS)
+		left = REMOVAL_SECONDS;
+	else if (left > REMOVAL_MOST_SECONDS)
+		left = REMOVAL_MOST_SECONDS;
+	session->deadline = now + left;
 	status = remove_both(session, error);
 	session->deadline = deadline;
 	return status;

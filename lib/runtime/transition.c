@@ -246,10 +246,11 @@ static int landings_fit(struct hp_session *session, struct hp_transition *transi
 {
 	struct hp_maps maps = { 0 };
 	uint64_t pages[HP_STATE_MAX_PAGES];
+	size_t page_count = landing_pages(transition, pages);
 	int status;
 
 	*fit = true;
-	if (landing_pages(transition, pages) == 0)
+	if (page_count == 0)
 		return HP_OK;	/* no entry punned */
 	status = proc_maps_read(session->pid, &maps, error);
 	*fit = status == HP_OK;
@@ -273,7 +274,7 @@ static int landings_fit(struct hp_session *session, struct hp_transition *transi
 	}
 	proc_maps_release(&maps);
 	/* Every page of the record's own but the gates' (pages[0]). */
-	if (*fit && landing_pages(transition, pages) >= HP_STATE_MAX_PAGES) {
+	if (*fit && page_count >= HP_STATE_MAX_PAGES) {
 		not_used(transition, "more landing pages than a record holds");
 		*fit = false;
 	}
