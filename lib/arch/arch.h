@@ -215,11 +215,16 @@ static inline uint64_t gate_code_length(size_t count)
 
 	return (used + HP_PAGE_SIZE - 1) & ~(uint64_t)(HP_PAGE_SIZE - 1);
 }
+/* The gate of function `index` in the gate mapping at `page`. */
+static inline uint64_t gate_address(uint64_t page, size_t index)
+{
+	return page + HP_GATE_FIRST + (uint64_t)index * HP_GATE_SIZE;
+}
 /* Where, in the gate mapping at `page` with `count` gates, the list that
  * the store_many routine reads goes: right after the last gate. */
 static inline uint64_t gate_store_list(uint64_t page, size_t count)
 {
-	return page + HP_GATE_FIRST + (uint64_t)count * HP_GATE_SIZE;
+	return gate_address(page, count);
 }
 /* The first HP_GATE_FIRST bytes of a gate mapping whose table, right after
  * its `code_length` bytes of code, holds `limit` bytes: phase 0, the store

@@ -320,7 +320,7 @@ static int map_gates(struct hp_session *session, struct hp_remote *remote,
 	for (size_t i = 0; i < transition->count; i++) {
 		unsigned char gate[HP_GATE_SIZE];
 
-		if (!gate_encode(candidate, candidate + HP_GATE_FIRST + i * HP_GATE_SIZE,
+		if (!gate_encode(candidate, gate_address(candidate, i),
 				 record->functions[i].replacement, transition->sites[i].current,
 				 transition->sites[i].displaced, transition->sites[i].site, gate)) {
 			not_used(transition, "a moved prologue would be out of reach");
@@ -358,7 +358,7 @@ static void landing_page_code(const struct hp_transition *transition, uint64_t p
 	memset(code, 0xcc, HP_PAGE_SIZE);
 	for (size_t i = 0; i < transition->count; i++)
 		if (transition->sites[i].landing && page_of(transition->sites[i].landing) == page)
-			gate_landing_encode(transition->page + HP_GATE_FIRST + i * HP_GATE_SIZE,
+			gate_landing_encode(gate_address(transition->page, i),
 					    code + (transition->sites[i].landing - page));
 }
 
@@ -426,7 +426,7 @@ static int fill_gate_page(struct hp_session *session, struct hp_remote *remote,
 	for (size_t i = 0; status == HP_OK && i < transition->count; i++) {
 		struct hp_transition_site *site = &transition->sites[i];
 		struct hp_state_function *function = &record->functions[i];
-		uint64_t gate = transition->page + HP_GATE_FIRST + i * HP_GATE_SIZE;
+		uint64_t gate = gate_address(transition->page, i);
 
 		if (!gate_encode(transition->page, gate, function->replacement, site->current,
 				 site->displaced, site->site,
