@@ -265,10 +265,13 @@ int target_find_object(struct hp_target *target, const char *name, struct hp_obj
 	return target_load_object(target, *found, error);
 }
 
+/* The object whose own mapping holds `address`.  An object's span is not
+ * enough: the kernel may put other mappings in the gaps between its
+ * segments (arm64's vDSO sits between ld.so's, whose segments are 64 KiB
+ * apart). */
 struct hp_object *target_object_at(struct hp_target *target, uint64_t address)
 {
-	for (size_t i = 0; i < target->object_count; i++)
-		if (address >= target->objects[i].low && address < target->objects[i].high)
-			return &target->objects[i];
-	return NULL;
+	const struct hp_mapping *mapping = proc_maps_find(&target->maps, address);
+
+	return mapping && is_file_mapping(mapping) ? object_for(target, mapping) : NULL;
 }
