@@ -126,7 +126,7 @@ $(BUILD)/test/unit/%: tests/unit/%.c $(TEST_LIBRARY) $(LIB_HEADERS) Makefile
 # write, frames, relocation kinds) are tested on any host: each processor's
 # tests/unit/NAME/ tests are linked with those files alone.
 ARCH_PURE := code_plan.c return_sites.c trampoline.c stub.c restore_frame.c relocations.c \
-	syscall_code.c saved_context.c clobbers.c thunk.c
+	syscall_code.c saved_context.c clobbers.c thunk.c frameless.c
 # stub_run runs arm64 code for real: built only by a compiler for arm64 (a
 # test that runs nothing elsewhere would count as a run of none).
 ARCH_UNIT_TESTS := $(patsubst tests/unit/%_test.c,$(BUILD)/test/unit/%,$(wildcard tests/unit/aarch64/*_test.c))

@@ -55,6 +55,17 @@ bool code_decode_jump(uint64_t from, const unsigned char bytes[HP_JUMP_SIZE], ui
  * process, opened at the first call, never closed by its users. */
 cs_err code_disassembler(csh *handle);
 
+/* ---- frameless.c: code that needs no unwind information ---- */
+/* Whether one function's `code` (`size` bytes at `address`) keeps its
+ * caller's stack pointer, callee-saved registers and return address
+ * wherever a thread stands in it: it returns, calls nothing, and no
+ * instruction writes the stack pointer, a callee-saved register or the
+ * link register (but to sign or authenticate it).  A frame there returns
+ * to the link register's address (registers_leave_frameless).  arm64's
+ * vDSO is such code and has no unwind information; on x86-64 (whose vDSO
+ * has it, and whose return address is on the stack) it is always false. */
+bool code_frameless(const unsigned char *code, size_t size, uint64_t address);
+
 /* ---- return_sites.c: where suspended frames return into code ---- */
 /* The return addresses of the calls in `code` (`size` bytes at `address`):
  * where a frame suspended in it (a coroutine's, a saved context's) comes
@@ -147,6 +158,11 @@ bool registers_unwind_value(const struct hp_registers *registers, int number, ui
 bool registers_set_unwind_value(struct hp_registers *registers, int number, uint64_t value);
 /* libunwind's numbers of the registers a called function keeps. */
 size_t registers_callee_saved(const int **numbers);
+/* The registers a thread in frameless code (code_frameless) will have in
+ * its caller: the same, at the return address the link register holds,
+ * its pointer-authentication code taken off (arm64).  False where a
+ * return address is not kept in a register (x86-64). */
+bool registers_leave_frameless(struct hp_registers *registers);
 
 /* ---- syscall_code.c: system-call instructions in the target's code ---- */
 /* The HP_SYSCALL_INSTRUCTION_SIZE bytes before a stopped thread's pc are

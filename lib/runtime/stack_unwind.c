@@ -23,6 +23,7 @@
 #include "runtime/threads.h"
 #include "common/base.h"
 #include "common/proc_maps.h"
+#include "symbols/symbols.h"
 
 /* Exported by libunwind (and used the same way by perf) but not declared in
  * its headers: binary search in an .eh_frame_hdr table living in the target. */
@@ -37,6 +38,8 @@ extern int HP_UNWIND_SEARCH_TABLE(unw_addr_space_t space, unw_word_t ip, unw_dyn
 #define DW_EH_PE_sdata4 0x0b
 #define DW_EH_PE_pcrel 0x10
 #define DW_EH_PE_datarel 0x30
+#define VDSO_SIZE_MAX (64u * 1024)
+#define FRAMELESS_MAX 16u
 
 struct cached_page {
 	uint64_t page;		/* address; 0 for an empty slot */
@@ -47,6 +50,7 @@ struct cached_page {
 /* The unwind table of one loaded object's code. */
 struct unwind_table {
 	uint64_t low, high;	/* executable mappings of the object */
+	uint64_t bias;		/* runtime address = bias + file address */
 	uint64_t header;	/* .eh_frame_hdr; 0 when the object has none */
 	uint64_t table;		/* its binary-search table */
 	uint64_t entries;
@@ -75,6 +79,13 @@ struct hp_unwinder {
 	uint64_t stub_page;	/* ours, checked by the caller; 0 if none */
 	size_t table_count;
 	struct unwind_table *tables;
+	/* The vDSO's functions that keep their caller's frame, where it has
+	 * no unwind information (arm64's); looked for at the first need. */
+	bool frameless_known;
+	size_t frameless_count;
+	struct {
+		uint64_t low, high;
+	} frameless[FRAMELESS_MAX];
 	struct cached_page cache[CACHE_SLOTS];
 };
 
@@ -266,6 +277,7 @@ static void read_object_header(struct hp_unwinder *unwinder, uint64_t base,
 		if (program[i].p_type == PT_GNU_EH_FRAME)
 			frame_header = program[i].p_vaddr;
 	}
+	table->bias = bias;
 	if (!have_bias || !frame_header ||
 	    memory_read(unwinder, bias + frame_header, hdr, sizeof(hdr)) != 0)
 		return;
@@ -355,6 +367,74 @@ static const struct unwind_table *table_for(struct hp_unwinder *unwinder, uint64
 			return NULL;
 	}
 	return NULL;
+}
+
+/* ---- frameless code: arm64's vDSO ---- */
+
+/* The functions of a vDSO without unwind information that keep their
+ * caller's frame (code_frameless), from its own ELF image: the kernel maps
+ * the whole file, section headers and symbol table included.  The image
+ * is the target's memory and is read as untrusted, like any ELF file. */
+static void find_frameless(struct hp_unwinder *unwinder)
+{
+	const struct hp_mapping *vdso = NULL;
+	const struct unwind_table *table;
+	struct hp_elf_info info = { 0 };
+	struct hp_error ignored = { 0 };
+	unsigned char *image = NULL;
+	uint64_t size;
+
+	unwinder->frameless_known = true;
+	for (size_t i = 0; i < unwinder->maps.count && !vdso; i++)
+		if (unwinder->maps.items[i].executable &&
+		    strcmp(unwinder->maps.items[i].path, "[vdso]") == 0)
+			vdso = &unwinder->maps.items[i];
+	table = vdso ? table_for(unwinder, vdso->start) : NULL;
+	size = vdso ? vdso->end - vdso->start : 0;
+	if (!table || table->header || size > VDSO_SIZE_MAX)
+		return;
+	image = malloc(size);
+	if (image && memory_read(unwinder, vdso->start, image, size) == 0 &&
+	    elf_info_read_memory(image, size, "[vdso]", &info, &ignored) == HP_OK) {
+		for (size_t i = 0; i < info.symbol_count; i++) {
+			const struct hp_symbol *symbol = &info.symbols[i];
+			uint64_t start = table->bias + symbol->value;
+
+			if (symbol->type != STT_FUNC || symbol->absolute || symbol->size == 0 ||
+			    start < vdso->start || start >= vdso->end ||
+			    symbol->size > vdso->end - start ||
+			    unwinder->frameless_count == FRAMELESS_MAX ||
+			    !code_frameless(image + (start - vdso->start), symbol->size, start))
+				continue;
+			unwinder->frameless[unwinder->frameless_count].low = start;
+			unwinder->frameless[unwinder->frameless_count++].high = start + symbol->size;
+		}
+	}
+	elf_info_release(&info);
+	free(image);
+}
+
+static bool in_frameless_code(struct hp_unwinder *unwinder, uint64_t ip)
+{
+	if (!unwinder->frameless_known)
+		find_frameless(unwinder);
+	for (size_t i = 0; i < unwinder->frameless_count; i++)
+		if (ip >= unwinder->frameless[i].low && ip < unwinder->frameless[i].high)
+			return true;
+	return false;
+}
+
+/* A thread stopped in frameless code is unwound by hand to its caller:
+ * the same registers at the return address (registers_leave_frameless).
+ * Only the innermost frame can be there: such code calls nothing. */
+static bool past_frameless(struct hp_unwinder *unwinder, const struct unwind_context *context,
+			   uint64_t ip, struct hp_registers *regs)
+{
+	if (context->pc_sp_only || context->stack->count != 1 ||
+	    !in_frameless_code(unwinder, ip))
+		return false;
+	*regs = *context->regs;
+	return registers_leave_frameless(regs);
 }
 
 /* ---- libunwind accessors ---- */
@@ -659,7 +739,8 @@ void unwinder_unwind(struct hp_unwinder *unwinder, const struct hp_registers *re
 		stack->frames[stack->count++] = (struct hp_frame){ ip, sp, return_slot(&cursor) };
 		/* The trampoline's frame stays in the stack (it holds that
 		 * trampoline), and the next one is where it returns to. */
-		if (past_trampoline(unwinder, &cursor, ip, sp, stack->count == 1, &resumed)) {
+		if (past_trampoline(unwinder, &cursor, ip, sp, stack->count == 1, &resumed) ||
+		    past_frameless(unwinder, &context, ip, &resumed)) {
 			context.regs = &resumed;
 			step = unw_init_remote(&cursor, unwinder->space, &context) == 0 ? 1 : -1;
 			continue;

@@ -8,9 +8,11 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "common/proc_maps.h"
 #include "runtime/threads.h"
 
 /* Each level calls the next; the last one sleeps for ever.  The volatile
@@ -36,6 +38,15 @@ __attribute__((noipa)) static void level_three(void)
 	depth = 3;
 }
 
+/* Reads the clock for ever: nearly all its time is in the vDSO. */
+__attribute__((noipa)) static void read_the_clock(void)
+{
+	struct timespec now;
+
+	for (;;)
+		clock_gettime(CLOCK_MONOTONIC, &now);
+}
+
 static void test_ranges(void);
 static pid_t start_child(void);
 
@@ -47,6 +58,7 @@ static struct hp_range extent(uint64_t start, const char *label)
 		(uint64_t)(uintptr_t)level_one,	  (uint64_t)(uintptr_t)level_two,
 		(uint64_t)(uintptr_t)level_three, (uint64_t)(uintptr_t)test_ranges,
 		(uint64_t)(uintptr_t)start_child, (uint64_t)(uintptr_t)extent,
+		(uint64_t)(uintptr_t)read_the_clock,
 	};
 	uint64_t end = start + 4096;
 
@@ -164,9 +176,82 @@ out:
 	waitpid(child, &status, __WALL);
 }
 
+/* Stops the child until it stands in the vDSO, at most `tries` times;
+ * the vDSO's mapping in *vdso.  False if it never did. */
+static bool stop_in_vdso(pid_t child, struct hp_thread *thread, struct hp_mapping *vdso,
+			 int tries)
+{
+	struct hp_maps maps = { 0 };
+	struct hp_error error = { 0 };
+	const struct hp_mapping *found = NULL;
+	int status;
+
+	if (proc_maps_read(child, &maps, &error) != HP_OK)
+		return false;
+	for (size_t i = 0; i < maps.count && !found; i++)
+		if (strcmp(maps.items[i].path, "[vdso]") == 0 && maps.items[i].executable)
+			found = &maps.items[i];
+	if (found)
+		*vdso = *found;
+	proc_maps_release(&maps);
+	for (int i = 0; found && i < tries; i++) {
+		if (ptrace(PTRACE_INTERRUPT, child, NULL, NULL) != 0 ||
+		    waitpid(child, &status, __WALL) != child || registers_read(child, &thread->regs) != 0)
+			return false;
+		if (registers_pc(&thread->regs) >= vdso->start && registers_pc(&thread->regs) < vdso->end)
+			return true;
+		if (ptrace(PTRACE_CONT, child, NULL, NULL) != 0)
+			return false;
+		usleep(200);
+	}
+	return false;
+}
+
+/* A thread stopped inside the vDSO unwinds through it to main, on every
+ * processor: x86-64's vDSO has unwind information, arm64's has none and
+ * is unwound by hand (frameless.c), its signed x30 stripped. */
+static void test_unwind_in_vdso(void)
+{
+	struct hp_stack_checker *checker = NULL;
+	struct hp_error error = { 0 };
+	struct hp_thread thread = { 0 };
+	struct hp_mapping vdso = { 0 };
+	const struct hp_stack *stack;
+	bool saw_clock_reader = false;
+	int status;
+	pid_t child = fork();
+
+	if (child == 0) {
+		read_the_clock();
+		_exit(0);
+	}
+	CHECK(child > 0, "clock-reading child started");
+	if (child <= 0)
+		return;
+	CHECK(ptrace(PTRACE_SEIZE, child, NULL, NULL) == 0, "seized the clock reader");
+	CHECK(stop_in_vdso(child, &thread, &vdso, 20000), "stopped it inside the vDSO");
+	thread.tid = child;
+	thread.stopped = true;
+	if (stack_checker_create(child, &checker, &error) != HP_OK)
+		goto out;
+	stack_checker_new_stop(checker);
+	stack = stack_checker_unwind(checker, &thread);
+	CHECK(stack->complete, "a stack through the vDSO unwinds to its end");
+	CHECK(stack->count >= 3 && stack->frames[0].ip >= vdso.start && stack->frames[0].ip < vdso.end,
+	      "its innermost frame is in the vDSO");
+	for (size_t i = 1; i < stack->count; i++)
+		saw_clock_reader |= inside(stack->frames[i].ip - 1, (uint64_t)(uintptr_t)read_the_clock);
+	CHECK(saw_clock_reader, "and an outer one in the function that reads the clock");
+	stack_checker_release(checker);
+out:
+	kill(child, SIGKILL);
+	waitpid(child, &status, __WALL);
+}
+
 int main(void)
 {
 	test_ranges();
 	test_unwind_child();
+	test_unwind_in_vdso();
 	return check_report();
 }

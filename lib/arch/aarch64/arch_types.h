@@ -100,6 +100,7 @@ struct hp_registers {
 	uint8_t syscall_stop;		/* PTRACE_SYSCALL_INFO_ENTRY, _EXIT or 0 */
 	bool first_argument_known;
 	uint64_t first_argument;	/* orig_x0, when known */
+	uint64_t code_pac_mask;		/* NT_ARM_PAC_MASK's insn_mask; 0: no PAC */
 };
 
 /* FP/SIMD state: NT_PRFPREG (v0-v31, fpsr, fpcr: struct user_fpsimd_state),

@@ -130,6 +130,23 @@ static void read_syscall_stop(pid_t tid, struct hp_registers *registers)
 	}
 }
 
+/* The bits of a code address that hold a pointer-authentication code
+ * (NT_ARM_PAC_MASK's insn_mask), 0 where the processor signs nothing (no
+ * such regset).  The kernel's, the same for every thread of every
+ * process: read once, at the first thread's first stop. */
+static uint64_t code_pac_mask(pid_t tid)
+{
+	static bool known;
+	static uint64_t mask;
+	uint64_t masks[2] = { 0, 0 };	/* data_mask, insn_mask */
+
+	if (!known) {
+		mask = get_regset(tid, NT_ARM_PAC_MASK, masks, sizeof(masks)) == 0 ? masks[1] : 0;
+		known = true;
+	}
+	return mask;
+}
+
 int registers_read(pid_t tid, struct hp_registers *registers)
 {
 	int syscall_number = -1;
@@ -141,6 +158,7 @@ int registers_read(pid_t tid, struct hp_registers *registers)
 		       sizeof(registers->thread_pointer)) != 0)
 		return -1;
 	registers->syscall = syscall_number;
+	registers->code_pac_mask = code_pac_mask(tid);
 	if (syscall_number >= 0)
 		read_syscall_stop(tid, registers);
 	return 0;
@@ -337,4 +355,12 @@ size_t registers_callee_saved(const int **numbers)
 
 	*numbers = saved;
 	return HP_ARRAY_SIZE(saved);
+}
+
+/* A leaf's return address is x30, signed there between its paciasp and
+ * autiasp: the caller runs at it without the signature. */
+bool registers_leave_frameless(struct hp_registers *registers)
+{
+	registers->user.pc = registers->user.regs[30] & ~registers->code_pac_mask;
+	return true;
 }

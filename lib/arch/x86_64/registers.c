@@ -216,3 +216,10 @@ size_t registers_callee_saved(const int **numbers)
 	*numbers = saved;
 	return HP_ARRAY_SIZE(saved);
 }
+
+/* A return address is on the stack here, never only in a register. */
+bool registers_leave_frameless(struct hp_registers *registers)
+{
+	(void)registers;
+	return false;
+}

@@ -258,6 +258,62 @@ static void test_clobbers(void)
 	      "fmov d9 writes a kept half");
 }
 
+/* The vDSO's __kernel_clock_getres (Linux 6.1, Debian 12's arm64 kernel):
+ * a leaf that signs x30 and never touches the stack pointer. */
+static const uint32_t clock_getres[] = {
+	0xd503233f, 0x71003c1f, 0x54000308, 0x10fec6a4, 0x12b00006, 0x52800022,
+	0x10ff4643, 0xb9400487, 0x1ac02042, 0x52811265, 0x6b0600ff, 0x9a840063,
+	0x6a05005f, 0x54000141, 0x721b045f, 0x54000160, 0xd2812000, 0xf2a007a0,
+	0xb4000041, 0xa900003f, 0x52800000, 0xd50323bf, 0xd65f03c0, 0xb940e860,
+	0x2a0003e0, 0x17fffff9, 0xd2800e48, 0xd4000001, 0xd50323bf, 0xd65f03c0,
+};
+
+/* clock_getres with word `at` replaced by `word`: frameless or not. */
+static bool frameless_with(size_t at, uint32_t word)
+{
+	uint32_t words[HP_ARRAY_SIZE(clock_getres)];
+	unsigned char code[sizeof(words)];
+
+	memcpy(words, clock_getres, sizeof(words));
+	words[at] = word;
+	return code_frameless(code, code_of(words, HP_ARRAY_SIZE(words), code), BASE);
+}
+
+static void test_frameless(void)
+{
+	static const uint32_t sigreturn[] = { 0xd2801168, 0xd4000001 };	/* mov x8, #139; svc */
+	static const struct {
+		const char *what;
+		uint32_t word;
+	} breaking[] = {
+		{ "a frame record pushed (stp x29, x30, [sp, #-16]!)", 0xa9bf7bfd },
+		{ "a call (bl)", 0x97fffffe },
+		{ "a call through a register (blr x3)", 0xd63f0060 },
+		{ "a callee-saved register written (mov x19, x0)", 0xaa0003f3 },
+		{ "the stack pointer moved (sub sp, sp, #16)", 0xd10043ff },
+		{ "a post-indexed load from the stack (ldr x0, [sp], #16)", 0xf84107e0 },
+		{ "a kept vector register written (fmov d8, x0)", 0x9e670008 },
+		{ "x30 loaded (ldr x30, [x1])", 0xf940003e },
+	};
+	unsigned char code[sizeof(clock_getres)];
+
+	CHECK(code_frameless(code, code_of(clock_getres, HP_ARRAY_SIZE(clock_getres), code), BASE),
+	      "the vDSO's clock_getres is frameless");
+	CHECK(frameless_with(0, 0xd503201f), "so it is with a nop for its paciasp");
+	CHECK(frameless_with(21, 0xd50320ff), "and with xpaclri for its autiasp");
+	for (size_t i = 0; i < HP_ARRAY_SIZE(breaking); i++)
+		CHECK(!frameless_with(5, breaking[i].word), breaking[i].what);
+	CHECK(!frameless_with(22, 0xd65f0020),
+	      "a return through another register than x30 (ret x1)");
+	CHECK(!frameless_with(5, 0xffffffff), "a word capstone cannot read");
+	CHECK(!code_frameless(code, code_of(sigreturn, 2, code), BASE),
+	      "the signal-return code, which does not return to x30");
+	CHECK(!code_frameless(code, code_of(clock_getres, 3, code) - 2, BASE),
+	      "a size that is not whole words");
+	CHECK(!code_frameless(code, code_of(clock_getres, 3, code), BASE + 2),
+	      "an address that is not an instruction's");
+}
+
 int main(void)
 {
 	test_plan_prologue();
@@ -269,5 +325,6 @@ int main(void)
 	test_return_sites();
 	test_syscalls();
 	test_clobbers();
+	test_frameless();
 	return check_report();
 }
