@@ -65,6 +65,12 @@ cs_err code_disassembler(csh *handle);
  * vDSO is such code and has no unwind information; on x86-64 (whose vDSO
  * has it, and whose return address is on the stack) it is always false. */
 bool code_frameless(const unsigned char *code, size_t size, uint64_t address);
+/* Whether the HP_CALL_STUB_SIZE bytes at a 16-byte boundary are a PLT
+ * entry as GNU ld writes them for arm64 (adrp x16; ldr x17; add x16; br
+ * x17): frameless code too, to which linkers give no unwind information.
+ * Always false on x86-64, whose PLT has unwind information. */
+#define HP_CALL_STUB_SIZE 16
+bool code_is_call_stub(const unsigned char bytes[HP_CALL_STUB_SIZE]);
 
 /* ---- return_sites.c: where suspended frames return into code ---- */
 /* The return addresses of the calls in `code` (`size` bytes at `address`):

@@ -424,14 +424,27 @@ static bool in_frameless_code(struct hp_unwinder *unwinder, uint64_t ip)
 	return false;
 }
 
-/* A thread stopped in frameless code is unwound by hand to its caller:
- * the same registers at the return address (registers_leave_frameless).
- * Only the innermost frame can be there: such code calls nothing. */
+/* In a linker's call stub (a PLT entry), which has no unwind information
+ * either: the 16-byte block around `ip` is one (code_is_call_stub). */
+static bool in_call_stub(struct hp_unwinder *unwinder, uint64_t ip)
+{
+	unsigned char bytes[HP_CALL_STUB_SIZE];
+
+	return memory_read(unwinder, ip & ~(uint64_t)(HP_CALL_STUB_SIZE - 1), bytes,
+			   sizeof(bytes)) == 0 &&
+	       code_is_call_stub(bytes);
+}
+
+/* A thread stopped in frameless code, which has no unwind information,
+ * is unwound by hand to its caller: the same registers at the return
+ * address (registers_leave_frameless).  Only the innermost frame can be
+ * there: such code calls nothing. */
 static bool past_frameless(struct hp_unwinder *unwinder, const struct unwind_context *context,
 			   uint64_t ip, struct hp_registers *regs)
 {
 	if (context->pc_sp_only || context->stack->count != 1 ||
-	    !in_frameless_code(unwinder, ip))
+	    context->stack->unknown_ip != ip ||
+	    !(in_frameless_code(unwinder, ip) || in_call_stub(unwinder, ip)))
 		return false;
 	*regs = *context->regs;
 	return registers_leave_frameless(regs);
@@ -739,13 +752,19 @@ void unwinder_unwind(struct hp_unwinder *unwinder, const struct hp_registers *re
 		stack->frames[stack->count++] = (struct hp_frame){ ip, sp, return_slot(&cursor) };
 		/* The trampoline's frame stays in the stack (it holds that
 		 * trampoline), and the next one is where it returns to. */
-		if (past_trampoline(unwinder, &cursor, ip, sp, stack->count == 1, &resumed) ||
-		    past_frameless(unwinder, &context, ip, &resumed)) {
+		if (past_trampoline(unwinder, &cursor, ip, sp, stack->count == 1, &resumed)) {
 			context.regs = &resumed;
 			step = unw_init_remote(&cursor, unwinder->space, &context) == 0 ? 1 : -1;
 			continue;
 		}
 		step = unw_step(&cursor);
+		/* No unwind information for the innermost frame: libunwind
+		 * guessed (arm64: x30); frameless code is known instead. */
+		if (past_frameless(unwinder, &context, ip, &resumed)) {
+			stack->unknown_ip = 0;
+			context.regs = &resumed;
+			step = unw_init_remote(&cursor, unwinder->space, &context) == 0 ? 1 : -1;
+		}
 	} while (step > 0);
 	stack->complete = step == 0 && stack->unknown_ip == 0;
 	stack->error_code = step;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -176,10 +177,28 @@ out:
 	waitpid(child, &status, __WALL);
 }
 
-/* Stops the child until it stands in the vDSO, at most `tries` times;
- * the vDSO's mapping in *vdso.  False if it never did. */
-static bool stop_in_vdso(pid_t child, struct hp_thread *thread, struct hp_mapping *vdso,
-			 int tries)
+/* Where a clock reader may stand without unwind information: in the
+ * vDSO (every processor), in a PLT entry (arm64 only: x86-64's has it). */
+enum clock_place { IN_VDSO, IN_CALL_STUB };
+
+static bool stands_in(pid_t child, enum clock_place place, uint64_t pc,
+		      const struct hp_mapping *vdso)
+{
+	unsigned char bytes[HP_CALL_STUB_SIZE];
+	struct iovec local = { bytes, sizeof(bytes) };
+	struct iovec remote = { (void *)(uintptr_t)(pc & ~(uint64_t)(HP_CALL_STUB_SIZE - 1)),
+				sizeof(bytes) };
+
+	if (place == IN_VDSO)
+		return pc >= vdso->start && pc < vdso->end;
+	return process_vm_readv(child, &local, 1, &remote, 1, 0) == (ssize_t)sizeof(bytes) &&
+	       code_is_call_stub(bytes);
+}
+
+/* Stops the child until it stands in `place`, at most `tries` times; the
+ * vDSO's mapping in *vdso.  False if it never did. */
+static bool stop_in(pid_t child, enum clock_place place, struct hp_thread *thread,
+		    struct hp_mapping *vdso, int tries)
 {
 	struct hp_maps maps = { 0 };
 	struct hp_error error = { 0 };
@@ -198,7 +217,7 @@ static bool stop_in_vdso(pid_t child, struct hp_thread *thread, struct hp_mappin
 		if (ptrace(PTRACE_INTERRUPT, child, NULL, NULL) != 0 ||
 		    waitpid(child, &status, __WALL) != child || registers_read(child, &thread->regs) != 0)
 			return false;
-		if (registers_pc(&thread->regs) >= vdso->start && registers_pc(&thread->regs) < vdso->end)
+		if (stands_in(child, place, registers_pc(&thread->regs), vdso))
 			return true;
 		if (ptrace(PTRACE_CONT, child, NULL, NULL) != 0)
 			return false;
@@ -207,10 +226,11 @@ static bool stop_in_vdso(pid_t child, struct hp_thread *thread, struct hp_mappin
 	return false;
 }
 
-/* A thread stopped inside the vDSO unwinds through it to main, on every
- * processor: x86-64's vDSO has unwind information, arm64's has none and
- * is unwound by hand (frameless.c), its signed x30 stripped. */
-static void test_unwind_in_vdso(void)
+/* A thread stopped where there is no unwind information unwinds through
+ * it to the function reading the clock: x86-64's vDSO has unwind
+ * information; arm64's vDSO and PLT entries have none and are unwound by
+ * hand (frameless.c), the signed x30 stripped. */
+static void test_unwind_clock_reader(enum clock_place place, const char *where)
 {
 	struct hp_stack_checker *checker = NULL;
 	struct hp_error error = { 0 };
@@ -229,16 +249,16 @@ static void test_unwind_in_vdso(void)
 	if (child <= 0)
 		return;
 	CHECK(ptrace(PTRACE_SEIZE, child, NULL, NULL) == 0, "seized the clock reader");
-	CHECK(stop_in_vdso(child, &thread, &vdso, 20000), "stopped it inside the vDSO");
+	CHECK(stop_in(child, place, &thread, &vdso, 20000), where);
 	thread.tid = child;
 	thread.stopped = true;
 	if (stack_checker_create(child, &checker, &error) != HP_OK)
 		goto out;
 	stack_checker_new_stop(checker);
 	stack = stack_checker_unwind(checker, &thread);
-	CHECK(stack->complete, "a stack through the vDSO unwinds to its end");
-	CHECK(stack->count >= 3 && stack->frames[0].ip >= vdso.start && stack->frames[0].ip < vdso.end,
-	      "its innermost frame is in the vDSO");
+	CHECK(stack->complete, "a stack through code without unwind information unwinds to its end");
+	CHECK(stack->count >= 3 && stands_in(child, place, stack->frames[0].ip, &vdso),
+	      "its innermost frame is there");
 	for (size_t i = 1; i < stack->count; i++)
 		saw_clock_reader |= inside(stack->frames[i].ip - 1, (uint64_t)(uintptr_t)read_the_clock);
 	CHECK(saw_clock_reader, "and an outer one in the function that reads the clock");
@@ -252,6 +272,9 @@ int main(void)
 {
 	test_ranges();
 	test_unwind_child();
-	test_unwind_in_vdso();
+	test_unwind_clock_reader(IN_VDSO, "stopped it inside the vDSO");
+#if defined(__aarch64__)
+	test_unwind_clock_reader(IN_CALL_STUB, "stopped it in a PLT entry");
+#endif
 	return check_report();
 }

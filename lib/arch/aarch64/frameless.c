@@ -1,8 +1,9 @@
 /* frameless.c - arm64 code a thread can be unwound out of without unwind
  * information: a leaf that leaves the stack pointer, the callee-saved
  * registers and x30 alone, so its caller is at x30 with the same stack.
- * The vDSO is built so and carries no .eh_frame.  Pure: it looks at bytes
- * handed in and never touches a process. */
+ * The vDSO is built so and carries no .eh_frame; so are PLT entries, which
+ * GNU ld gives none on arm64.  Pure: it looks at bytes handed in and never
+ * touches a process. */
 #include <capstone/capstone.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,4 +123,22 @@ bool code_frameless(const unsigned char *code, size_t size, uint64_t address)
 	if (instruction)
 		cs_free(instruction, 1);
 	return kept && returns;
+}
+
+/* adrp x16, page; ldr x17, [x16, #offset]; add x16, x16, #offset; br x17:
+ * only x16 and x17 (the call-clobbered scratch registers the ABI gives
+ * linkers) change.  PLT0, which pushes x16 and x30, does not match. */
+bool code_is_call_stub(const unsigned char bytes[HP_CALL_STUB_SIZE])
+{
+	static const uint32_t masks[4] = { 0x9f00001f, 0xffc003ff, 0xffc003ff, 0xffffffff };
+	static const uint32_t values[4] = { 0x90000010, 0xf9400211, 0x91000210, 0xd61f0220 };
+
+	for (size_t i = 0; i < 4; i++) {
+		uint32_t word;
+
+		memcpy(&word, bytes + 4 * i, sizeof(word));
+		if ((word & masks[i]) != values[i])
+			return false;
+	}
+	return true;
 }

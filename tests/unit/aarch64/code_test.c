@@ -314,6 +314,26 @@ static void test_frameless(void)
 	      "an address that is not an instruction's");
 }
 
+static void test_call_stubs(void)
+{
+	/* GNU ld 2.40's arm64 PLT: exit@plt, and PLT0 before it. */
+	static const uint32_t entry[] = { 0xd0000150, 0xf9400611, 0x91002210, 0xd61f0220 };
+	static const uint32_t plt0[] = { 0xa9bf7bf0, 0xb0000150, 0xf947fe11, 0x913fe210 };
+	static const uint32_t plt0_end[] = { 0xd61f0220, 0xd503201f, 0xd503201f, 0xd503201f };
+	unsigned char code[16];
+	uint32_t changed[4];
+
+	CHECK(code_is_call_stub((code_of(entry, 4, code), code)), "a PLT entry is a call stub");
+	CHECK(!code_is_call_stub((code_of(plt0, 4, code), code)), "PLT0, which pushes x30, is not");
+	CHECK(!code_is_call_stub((code_of(plt0_end, 4, code), code)), "nor PLT0's tail");
+	for (size_t i = 0; i < 4; i++) {
+		memcpy(changed, entry, sizeof(changed));
+		changed[i] ^= 0x1;	/* x16 -> x17 or x17 -> x16 in each word */
+		CHECK(!code_is_call_stub((code_of(changed, 4, code), code)),
+		      "an entry with another register in any word is not");
+	}
+}
+
 int main(void)
 {
 	test_plan_prologue();
@@ -326,5 +346,6 @@ int main(void)
 	test_syscalls();
 	test_clobbers();
 	test_frameless();
+	test_call_stubs();
 	return check_report();
 }
