@@ -6,7 +6,9 @@
  * file is opened (paths in the target's mount namespace mean nothing here)
  * and nothing is re-read per thread or per retry.  A frame for which no
  * unwind information exists (JIT code, hand-written assembly) is recorded, so
- * the caller can call that stack unreliable.  One kind of code without
+ * the caller can call that stack unreliable, unless it is code known to
+ * keep its caller's frame (arm64's vDSO and PLT entries, frameless.c): the
+ * innermost frame is unwound out of that by hand.  One kind of code without
  * unwind information is ours: the return trampolines of our stub page
  * (thread_move.c), which a thread returns through when a killed hotpatch
  * left it on its way out of a function.  A frame there stands for the
@@ -369,7 +371,7 @@ static const struct unwind_table *table_for(struct hp_unwinder *unwinder, uint64
 	return NULL;
 }
 
-/* ---- frameless code: arm64's vDSO ---- */
+/* ---- frameless code: arm64's vDSO and PLT entries ---- */
 
 /* The functions of a vDSO without unwind information that keep their
  * caller's frame (code_frameless), from its own ELF image: the kernel maps
