@@ -133,7 +133,7 @@ static enum move_state on_stop(struct mover *mover, int status, bool interrupted
 
 	if (event == THREAD_GONE && WIFSIGNALED(status)) {
 		/* A fatal signal ends every thread: the process is going. */
-		hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d was killed (signal %d)",
+		hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d exited, killed by signal %d",
 			   (int)mover->threads->pid, WTERMSIG(status));
 		return MOVE_KILLED;
 	}

@@ -722,7 +722,8 @@ int threads_stop_all(struct hp_threads *threads, double deadline, struct hp_erro
 		status = threads_seize_all(threads, error);
 	}
 	if (status == HP_OK && threads->count == 0)
-		return hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d has no threads left", (int)threads->pid);
+		return hp_fail_as(error, HP_KIND_TARGET_EXITED, "pid %d exited: no thread of it is left",
+				  (int)threads->pid);
 	return status;
 }
 
