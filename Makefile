@@ -2,6 +2,7 @@
 #   make            build build/hotpatch
 #   make check      install missing build dependencies, then run every test
 #   make check-aarch64  the tests in an arm64 Debian under qemu (see below)
+#   make bench-aarch64  the bench's pauses against the floor in that machine
 #   make fuzz       fuzz the parsers of untrusted input, FUZZ_SECONDS (300) each
 #   make demo       patch a live demo server and show the fix
 #   make bench      print timing figures
@@ -57,7 +58,7 @@ LOADER := $(BUILD)/lib/hotpatch/libhotpatch-loader.so
 LOADER_APPLY := $(BUILD)/lib/hotpatch/libhotpatch-apply.so
 
 .PHONY: all check unit unit-programs bats fuzz fuzz-short testdata demo bench soak soak-long install uninstall \
-	clean deps loader deb FORCE
+	clean deps loader deb check-aarch64 bench-aarch64 FORCE
 
 # The loader's path is compiled in: a build remembers the PREFIX it was made
 # for, and what depends on it is remade for another (git's GIT-CFLAGS trick).
@@ -223,6 +224,13 @@ check-aarch64:
 	$(MAKE) ARCH=aarch64 BUILD=$(AARCH64_BUILD) all $(AARCH64_BUILD)/test/hotpatch testdata unit-programs
 	AARCH64_BUILD='$(AARCH64_BUILD)' AARCH64_TESTS='$(AARCH64_TESTS)' \
 		AARCH64_TIMEOUT='$(AARCH64_TIMEOUT)' scripts/aarch64/check
+
+# The bench's run.sh in the same machine (scripts/aarch64/bench): apply's
+# and revert's pauses against the floor, as ratios measured in one run.
+bench-aarch64:
+	@scripts/install-deps --if-missing --aarch64 --aarch64-vm
+	$(MAKE) ARCH=aarch64 BUILD=$(AARCH64_BUILD) all
+	AARCH64_BUILD='$(AARCH64_BUILD)' scripts/aarch64/bench
 
 demo: deps $(BUILD)/hotpatch testdata
 	HOTPATCH=$(abspath $(BUILD))/hotpatch HP_TESTDATA=$(abspath $(BUILD))/testdata scripts/demo
