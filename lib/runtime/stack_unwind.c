@@ -379,7 +379,10 @@ static const struct unwind_table *table_for(struct hp_unwinder *unwinder, uint64
  * is the target's memory and is read as untrusted, like any ELF file. */
 static void find_frameless(struct hp_unwinder *unwinder)
 {
-	const struct hp_mapping *vdso = NULL;
+	/* Bounds, not a pointer into the maps: table_for may read them anew. */
+	struct {
+		uint64_t start, end;
+	} vdso = { 0, 0 };
 	const struct unwind_table *table;
 	struct hp_elf_info info = { 0 };
 	struct hp_error ignored = { 0 };
@@ -387,26 +390,28 @@ static void find_frameless(struct hp_unwinder *unwinder)
 	uint64_t size;
 
 	unwinder->frameless_known = true;
-	for (size_t i = 0; i < unwinder->maps.count && !vdso; i++)
+	for (size_t i = 0; i < unwinder->maps.count && !vdso.end; i++)
 		if (unwinder->maps.items[i].executable &&
-		    strcmp(unwinder->maps.items[i].path, "[vdso]") == 0)
-			vdso = &unwinder->maps.items[i];
-	table = vdso ? table_for(unwinder, vdso->start) : NULL;
-	size = vdso ? vdso->end - vdso->start : 0;
+		    strcmp(unwinder->maps.items[i].path, "[vdso]") == 0) {
+			vdso.start = unwinder->maps.items[i].start;
+			vdso.end = unwinder->maps.items[i].end;
+		}
+	table = vdso.end ? table_for(unwinder, vdso.start) : NULL;
+	size = vdso.end - vdso.start;
 	if (!table || table->header || size > VDSO_SIZE_MAX)
 		return;
 	image = malloc(size);
-	if (image && memory_read(unwinder, vdso->start, image, size) == 0 &&
+	if (image && memory_read(unwinder, vdso.start, image, size) == 0 &&
 	    elf_info_read_memory(image, size, "[vdso]", &info, &ignored) == HP_OK) {
 		for (size_t i = 0; i < info.symbol_count; i++) {
 			const struct hp_symbol *symbol = &info.symbols[i];
 			uint64_t start = table->bias + symbol->value;
 
 			if (symbol->type != STT_FUNC || symbol->absolute || symbol->size == 0 ||
-			    start < vdso->start || start >= vdso->end ||
-			    symbol->size > vdso->end - start ||
+			    start < vdso.start || start >= vdso.end ||
+			    symbol->size > vdso.end - start ||
 			    unwinder->frameless_count == FRAMELESS_MAX ||
-			    !code_frameless(image + (start - vdso->start), symbol->size, start))
+			    !code_frameless(image + (start - vdso.start), symbol->size, start))
 				continue;
 			unwinder->frameless[unwinder->frameless_count].low = start;
 			unwinder->frameless[unwinder->frameless_count++].high = start + symbol->size;
